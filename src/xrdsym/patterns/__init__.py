@@ -1,0 +1,1 @@
+"""Powder patterns: peak lists from structures and rendered profiles on a 2theta grid."""

@@ -1,0 +1,1 @@
+"""Crystal structures: reading CIF sources, symmetry labelling, generated crystals."""

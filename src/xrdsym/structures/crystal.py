@@ -1,0 +1,47 @@
+"""The crystal representation shared by the simulator, the datasets and the generators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Crystal:
+    """A periodic crystal with all sites of the unit cell listed (P1 expansion).
+
+    Attributes:
+        lattice: 3x3 float64, rows are the cell vectors a, b, c in Angstrom (Cartesian).
+        frac_coords: (n_sites, 3) float64 fractional coordinates in [0, 1).
+        elements: element symbol of each site, e.g. ``"Fe"``; length n_sites.
+        occupancies: (n_sites,) float64 site occupancies in (0, 1].
+        b_iso: (n_sites,) float64 isotropic displacement parameters B in Angstrom^2
+            (B = 8 pi^2 U_iso); 0 when the source gives none.
+        name: identifier of the structure (file name or database id).
+    """
+
+    lattice: np.ndarray
+    frac_coords: np.ndarray
+    elements: tuple[str, ...]
+    occupancies: np.ndarray
+    b_iso: np.ndarray
+    name: str = ""
+    metadata: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def n_sites(self) -> int:
+        """Number of listed sites."""
+        return len(self.elements)
+
+    @property
+    def volume(self) -> float:
+        """Cell volume in Angstrom^3: |det(lattice)|."""
+        return float(abs(np.linalg.det(self.lattice)))
+
+    def reciprocal_lattice(self) -> np.ndarray:
+        """Reciprocal cell vectors as rows, crystallographic convention (no 2 pi), 1/Angstrom.
+
+        B = (A^-1)^T so that a_i . b_j = delta_ij; then 1/d_hkl = |h B|.
+        """
+        return np.linalg.inv(self.lattice).T
