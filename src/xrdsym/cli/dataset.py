@@ -1,0 +1,12 @@
+"""``xrdsym dataset``: not available yet."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``dataset`` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser("dataset", help="(not available yet)")
+    parser.set_defaults(handler=lambda args: 2)

@@ -1,0 +1,12 @@
+"""``xrdsym train``: not available yet."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser("train", help="(not available yet)")
+    parser.set_defaults(handler=lambda args: 2)

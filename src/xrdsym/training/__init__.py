@@ -1,0 +1,1 @@
+"""xrdsym.training."""
