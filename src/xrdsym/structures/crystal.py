@@ -45,3 +45,32 @@ class Crystal:
         B = (A^-1)^T so that a_i . b_j = delta_ij; then 1/d_hkl = |h B|.
         """
         return np.linalg.inv(self.lattice).T
+
+
+def crystal_from_pymatgen(structure: object, name: str = "") -> Crystal:
+    """Convert a pymatgen ``Structure`` (ordered or disordered) into a :class:`Crystal`.
+
+    Each species of a disordered site becomes its own listed site with its occupancy.
+    B factors are read from the site property ``b_iso`` (Angstrom^2) when present, else 0.
+    Oxidation states are dropped: the element symbol is kept.
+    """
+    lattice = np.asarray(structure.lattice.matrix, dtype=np.float64)  # type: ignore[attr-defined]
+    coords: list[np.ndarray] = []
+    elements: list[str] = []
+    occupancies: list[float] = []
+    b_values: list[float] = []
+    for site in structure:  # type: ignore[attr-defined]
+        b_iso = float(site.properties.get("b_iso", 0.0) or 0.0)
+        for species, occupancy in site.species.items():
+            coords.append(np.mod(np.asarray(site.frac_coords, dtype=np.float64), 1.0))
+            elements.append(str(getattr(species, "symbol", species)))
+            occupancies.append(float(occupancy))
+            b_values.append(b_iso)
+    return Crystal(
+        lattice=lattice,
+        frac_coords=np.array(coords, dtype=np.float64).reshape(-1, 3),
+        elements=tuple(elements),
+        occupancies=np.array(occupancies, dtype=np.float64),
+        b_iso=np.array(b_values, dtype=np.float64),
+        name=name,
+    )
