@@ -18,7 +18,7 @@ $(BIN)/xrdsym: pyproject.toml
 setup: $(BIN)/xrdsym
 
 demo: setup
-	$(BIN)/xrdsym classify src/xrdsym/examples/example_pattern.xy --top-k 3
+	$(BIN)/xrdsym classify src/xrdsym/examples/PbSO4_CuKa.csv --wavelength CuKa --top-k 3
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
