@@ -1,0 +1,199 @@
+"""The table of pattern file formats and the dispatcher ``read_pattern``.
+
+Each format is a row of :data:`FORMATS`: a name, the file extensions it uses, a test on the
+first bytes of the file (magic bytes or a characteristic keyword) and the reader function.
+Every reader takes ``(path, bytes)`` and returns a :class:`~xrdsym.io.pattern.Pattern`.
+
+Detection (``format=None``): the content decides first (the first format whose magic test
+matches the first :data:`SNIFF_BYTES` bytes); then the extension: an extension that belongs to
+a format with magic bytes the content lacks is an error (a ``.xrdml`` that is not XML says more
+than a text parse error would); binary content of unknown kind is an error; anything else is
+read as two-column text.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from xrdsym.errors import PatternFileError
+from xrdsym.io.brml import read_brml
+from xrdsym.io.bruker_raw import MAGIC_V1, MAGIC_V2, MAGIC_V3, MAGIC_V4, read_bruker_raw
+from xrdsym.io.gsas import read_gsas
+from xrdsym.io.pattern import Pattern
+from xrdsym.io.ras import read_ras
+from xrdsym.io.text import read_text
+from xrdsym.io.xrdml import read_xrdml
+
+#: How much of the file the magic tests see.
+SNIFF_BYTES = 4096
+
+#: Share of control characters (other than tab, CR, LF) above which content counts as binary.
+BINARY_CONTROL_FRACTION = 0.05
+
+_GSAS_BANK_RE = re.compile(rb"(?m)^BANK\s+\d+\s+\d+")
+_CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 12, 13})
+
+
+@dataclass(frozen=True)
+class PatternFormat:
+    """One supported file format.
+
+    Attributes:
+        name: identifier accepted by ``read_pattern(..., format=name)``.
+        description: human-readable name used in messages.
+        extensions: lower-case file extensions, with the dot.
+        sniff: test on the first bytes of a file, or None for the text fallback.
+        read: reader ``(path, content) -> Pattern``.
+    """
+
+    name: str
+    description: str
+    extensions: tuple[str, ...]
+    sniff: Callable[[bytes], bool] | None
+    read: Callable[[Path, bytes], Pattern]
+
+
+def _is_bruker_raw(head: bytes) -> bool:
+    """Bruker RAW magic bytes (any version)."""
+    return head.startswith((MAGIC_V4, MAGIC_V3, MAGIC_V2, MAGIC_V1))
+
+
+def _is_zip(head: bytes) -> bool:
+    """Zip local-file-header magic (a .brml is a zip archive)."""
+    return head.startswith(b"PK\x03\x04")
+
+
+def _is_xrdml(head: bytes) -> bool:
+    """XML whose first kilobytes mention the XRDML root element."""
+    return head.lstrip().startswith(b"<") and b"xrdMeasurement" in head
+
+
+def _is_ras(head: bytes) -> bool:
+    """Rigaku RAS block keywords."""
+    return head.lstrip().startswith(b"*RAS_") or b"*RAS_HEADER_START" in head
+
+
+def _is_gsas(head: bytes) -> bool:
+    """A GSAS ``BANK <n> <nchan>`` line near the start of the file."""
+    return _GSAS_BANK_RE.search(head) is not None
+
+
+#: The supported formats, in detection order.
+FORMATS: tuple[PatternFormat, ...] = (
+    PatternFormat("bruker_raw", "Bruker RAW (binary)", (".raw",), _is_bruker_raw, read_bruker_raw),
+    PatternFormat("brml", "Bruker BRML (zip)", (".brml",), _is_zip, read_brml),
+    PatternFormat("xrdml", "PANalytical XRDML", (".xrdml",), _is_xrdml, read_xrdml),
+    PatternFormat("ras", "Rigaku RAS", (".ras",), _is_ras, read_ras),
+    PatternFormat("gsas", "GSAS raw data", (".gsa", ".gsas", ".gs", ".fxye"), _is_gsas, read_gsas),
+    PatternFormat(
+        "text",
+        "two-column text",
+        (".xy", ".xye", ".dat", ".txt", ".csv"),
+        None,
+        read_text,
+    ),
+)
+
+
+def list_formats() -> list[str]:
+    """Names of the supported formats, in detection order."""
+    return [f.name for f in FORMATS]
+
+
+def get_format(name: str) -> PatternFormat:
+    """The format called ``name``.
+
+    Raises:
+        PatternFileError: unknown name (the message lists the known ones).
+    """
+    for fmt in FORMATS:
+        if fmt.name == name.lower():
+            return fmt
+    raise PatternFileError(f"unknown pattern format {name!r}; known: {', '.join(list_formats())}")
+
+
+def looks_binary(head: bytes) -> bool:
+    """True for content with NUL bytes or many other control characters."""
+    if not head or b"\0" in head:
+        return bool(head)
+    controls = sum(head.count(bytes([c])) for c in _CONTROL_BYTES)
+    return controls > BINARY_CONTROL_FRACTION * len(head)
+
+
+def detect_format(path: Path, content: bytes) -> PatternFormat:
+    """The format of a file from its content, then its extension.
+
+    Raises:
+        PatternFileError: the extension promises a format the content does not have, or the
+            content is binary of no known format.
+    """
+    head = content[:SNIFF_BYTES]
+    for fmt in FORMATS:
+        if fmt.sniff is not None and fmt.sniff(head):
+            return fmt
+    suffix = path.suffix.lower()
+    by_extension = next((f for f in FORMATS if suffix in f.extensions), None)
+    if by_extension is not None and by_extension.sniff is not None and suffix != ".raw":
+        raise PatternFileError(
+            f"{path}: the extension {suffix} stands for {by_extension.description}, "
+            "but the content is not in that format"
+        )
+    if looks_binary(head):
+        raise PatternFileError(
+            f"{path}: binary file of unknown format (first bytes {head[:8]!r}); supported: "
+            + ", ".join(f.description for f in FORMATS)
+        )
+    return FORMATS[-1]
+
+
+#: Low-level failures a reader may hit on malformed content; reported as PatternFileError.
+_READER_ERRORS = (
+    ValueError,
+    KeyError,
+    IndexError,
+    struct.error,
+    zipfile.BadZipFile,
+    ET.ParseError,
+    EOFError,
+    OverflowError,
+)
+
+
+def read_pattern(path: str | Path, format: str | None = None) -> Pattern:
+    """Read a measured powder pattern from any supported file.
+
+    Args:
+        path: the file.
+        format: a name from :func:`list_formats`; None detects it from content and extension.
+
+    Returns:
+        The pattern (2theta in degrees, strictly increasing; intensities >= 0).
+
+    Raises:
+        PatternFileError: missing, empty, unreadable or invalid file; the message names the
+            file and the problem.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise PatternFileError(f"{file}: no such file")
+    if file.is_dir():
+        raise PatternFileError(f"{file}: is a directory, not a pattern file")
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
+    if not content.strip():
+        raise PatternFileError(f"{file}: the file is empty")
+    fmt = get_format(format) if format is not None else detect_format(file, content)
+    try:
+        return fmt.read(file, content)
+    except PatternFileError:
+        raise
+    except _READER_ERRORS as exc:
+        raise PatternFileError(f"{file}: not a readable {fmt.description} file ({exc})") from None

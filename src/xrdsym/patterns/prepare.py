@@ -1,0 +1,251 @@
+"""From a measured pattern to the model input: the one code path of training and classification.
+
+Steps of :func:`prepare_pattern`:
+
+1. Wavelength: the ``wavelength`` argument if given, else the one the file states, else an
+   error (a 2theta scale without its wavelength cannot be put on the model grid).
+2. 2theta is converted to the grid wavelength with Bragg's law (:func:`convert_two_theta`);
+   angles that have no counterpart below 180 degrees at the grid wavelength are dropped.
+3. Resampling onto the grid: each grid point gets the mean of the piecewise-linear
+   interpolant of the measurement over its grid cell [g - step/2, g + step/2] (clipped to the
+   measured range). Where the measurement is coarser than the grid this is linear
+   interpolation (smoothed over one grid step at most); where it is finer, it averages all
+   measured points in the cell instead of picking two of them, so noise and narrow spikes
+   are not aliased.
+4. Grid points outside the measured range are set to 0 and ``mask`` is False there; the
+   covered part is normalised with :func:`normalize_intensity` (minimum 0, maximum 1).
+
+Training applies the same zero-fill and normalisation to simulated patterns through
+:func:`truncate_range`, so the model sees partial ranges exactly as measured ones arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xrdsym.errors import PatternFileError
+from xrdsym.io.pattern import Pattern
+from xrdsym.patterns.grid import Grid
+
+#: Shortest covered part of the grid (degrees 2theta) a pattern must have. Fewer than about
+#: 30 degrees hold too few reflections of most structures to tell the symmetry apart
+#: (a cubic cell shows 4-6 peaks in 10-40 degrees with Cu K-alpha).
+MIN_COVERAGE = 30.0
+
+#: Wavelengths accepted for a measurement, Angstrom (from Ag K-alpha 0.56 to Cr K-alpha 2.29,
+#: with room for synchrotron energies).
+WAVELENGTH_LIMITS = (0.1, 5.0)
+
+
+def _converted(two_theta: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bragg conversion of 2theta (degrees) for a wavelength ratio lambda2 / lambda1.
+
+    sin(theta2) = ratio * sin(theta1); returns (2theta2 where defined, boolean mask of the
+    input angles kept, i.e. those with 0 <= ratio * sin(theta1) <= 1).
+    """
+    sine = ratio * np.sin(np.radians(np.asarray(two_theta, dtype=np.float64)) / 2.0)
+    keep = (sine >= 0.0) & (sine <= 1.0)
+    return 2.0 * np.degrees(np.arcsin(sine[keep])), keep
+
+
+def convert_two_theta(
+    two_theta: np.ndarray, from_wavelength: float, to_wavelength: float
+) -> np.ndarray:
+    """Convert 2theta angles between wavelengths at fixed d-spacing (Bragg's law).
+
+    d = lambda1 / (2 sin theta1), theta2 = arcsin(lambda2 / (2 d)). Angles whose reflection
+    would lie beyond 180 degrees at ``to_wavelength`` (lambda2 / (2 d) > 1) are dropped, so the
+    result is NaN-free and may be shorter than the input.
+
+    Args:
+        two_theta: angles in degrees (0-180).
+        from_wavelength: wavelength of the input angles, Angstrom.
+        to_wavelength: wavelength of the output angles, Angstrom.
+    """
+    if from_wavelength <= 0.0 or to_wavelength <= 0.0:
+        raise ValueError(
+            f"wavelengths must be positive, got {from_wavelength!r} and {to_wavelength!r}"
+        )
+    values, _ = _converted(two_theta, to_wavelength / from_wavelength)
+    return values
+
+
+def normalize_intensity(values: np.ndarray) -> np.ndarray:
+    """The model's intensity normalisation: (v - min) / max(v - min) along the last axis.
+
+    Works on one pattern (n,) or a batch (..., n); returns float32 in [0, 1]. A constant
+    pattern (max == min) becomes all zeros.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    shifted = array - array.min(axis=-1, keepdims=True)
+    top = shifted.max(axis=-1, keepdims=True)
+    safe = np.where(top > 0.0, top, 1.0)
+    return (shifted / safe).astype(np.float32)
+
+
+def _cumulative_integral(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Trapezoid integral of the linear interpolant from x[0] to each x[i]."""
+    areas = 0.5 * (y[1:] + y[:-1]) * np.diff(x)
+    return np.concatenate([[0.0], np.cumsum(areas)])
+
+
+def _integral_at(x: np.ndarray, y: np.ndarray, cumulative: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Integral of the linear interpolant of (x, y) from x[0] to t (t within [x[0], x[-1]])."""
+    i = np.clip(np.searchsorted(x, t, side="right") - 1, 0, x.size - 2)
+    s = t - x[i]
+    slope = (y[i + 1] - y[i]) / (x[i + 1] - x[i])
+    return cumulative[i] + y[i] * s + 0.5 * slope * s * s
+
+
+def resample_cell_mean(
+    x: np.ndarray, y: np.ndarray, grid_x: np.ndarray, step: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the linear interpolant of (x, y) over each grid cell [g - step/2, g + step/2].
+
+    Cells are clipped to [x[0], x[-1]]; grid points outside that range get 0.
+
+    Args:
+        x: increasing positions (degrees), at least two.
+        y: values at x.
+        grid_x: grid positions (degrees).
+        step: grid step (degrees).
+
+    Returns:
+        (values on the grid, float64; mask of grid points inside [x[0], x[-1]]).
+    """
+    covered = (grid_x >= x[0]) & (grid_x <= x[-1])
+    values = np.zeros(grid_x.shape, dtype=np.float64)
+    if not np.any(covered):
+        return values, covered
+    g = grid_x[covered]
+    low = np.maximum(g - 0.5 * step, x[0])
+    high = np.minimum(g + 0.5 * step, x[-1])
+    cumulative = _cumulative_integral(x, y)
+    width = high - low
+    area = _integral_at(x, y, cumulative, high) - _integral_at(x, y, cumulative, low)
+    at_point = np.interp(g, x, y)
+    values[covered] = np.where(width > 0.0, area / np.where(width > 0.0, width, 1.0), at_point)
+    return values, covered
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedPattern:
+    """A pattern on the model grid.
+
+    Attributes:
+        values: float32, shape (grid.n_points,), in [0, 1]; 0 outside the measured range.
+        mask: bool, shape (grid.n_points,): grid points covered by the measurement.
+        source: where the pattern came from.
+    """
+
+    values: np.ndarray
+    mask: np.ndarray
+    source: str
+
+
+def _measurement_wavelength(pattern: Pattern, wavelength: float | None) -> float:
+    """Explicit wavelength, else the file's, else PatternFileError; checked against limits."""
+    chosen = wavelength if wavelength is not None else pattern.wavelength
+    if chosen is None:
+        raise PatternFileError(
+            f"{pattern.source}: the file does not state its X-ray wavelength; give it "
+            "explicitly (e.g. --wavelength CuKa or a value in Angstrom)"
+        )
+    if not (np.isfinite(chosen) and WAVELENGTH_LIMITS[0] <= chosen <= WAVELENGTH_LIMITS[1]):
+        raise PatternFileError(
+            f"{pattern.source}: wavelength {chosen!r} A is outside {WAVELENGTH_LIMITS} A"
+        )
+    return float(chosen)
+
+
+def _check_columns(pattern: Pattern) -> tuple[np.ndarray, np.ndarray]:
+    """The pattern's columns as float64 after a consistency check (for patterns built by hand).
+
+    Raises:
+        PatternFileError: different lengths, fewer than 2 points, non-finite values or
+            angles that do not increase.
+    """
+    x = np.asarray(pattern.two_theta, dtype=np.float64)
+    y = np.asarray(pattern.intensity, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+        raise PatternFileError(
+            f"{pattern.source}: 2theta {x.shape} and intensity {y.shape} must be 1-D, of equal "
+            "length and hold at least 2 points"
+        )
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise PatternFileError(f"{pattern.source}: non-finite 2theta or intensity values")
+    if np.any(np.diff(x) <= 0.0):
+        raise PatternFileError(f"{pattern.source}: 2theta must be strictly increasing")
+    return x, y
+
+
+def prepare_pattern(
+    pattern: Pattern,
+    grid: Grid,
+    wavelength: float | None = None,
+    min_coverage_degrees: float = MIN_COVERAGE,
+) -> PreparedPattern:
+    """Put a measured pattern on the model grid (see the module docstring for the steps).
+
+    Args:
+        pattern: the measured pattern.
+        grid: the model grid (its wavelength is the target wavelength).
+        wavelength: wavelength of the measurement in Angstrom; overrides the file's.
+        min_coverage_degrees: shortest accepted covered part of the grid, degrees.
+
+    Raises:
+        PatternFileError: no wavelength, a covered range shorter than ``min_coverage_degrees``
+            after conversion, or a pattern without contrast in that range.
+    """
+    x, y = _check_columns(pattern)
+    lam = _measurement_wavelength(pattern, wavelength)
+    converted, keep = _converted(x, grid.wavelength / lam)
+    y = y[keep]
+    grid_x = grid.two_theta()
+    if converted.size < 2:
+        raise PatternFileError(
+            f"{pattern.source}: no measured angle maps below 180 degrees at {grid.wavelength:g} A"
+        )
+    values, mask = resample_cell_mean(converted, y, grid_x, grid.step)
+    coverage = float(grid_x[mask][-1] - grid_x[mask][0]) if np.count_nonzero(mask) > 1 else 0.0
+    if coverage < min_coverage_degrees:
+        raise PatternFileError(
+            f"{pattern.source}: the measurement covers {coverage:.1f} degrees of the "
+            f"{grid.start:g}-{grid.stop:g} degree grid (measured {x[0]:g}-{x[-1]:g} degrees at "
+            f"{lam:g} A, {converted[0]:.2f}-{converted[-1]:.2f} at {grid.wavelength:g} A); "
+            f"at least {min_coverage_degrees:g} degrees are needed"
+        )
+    covered = values[mask]
+    if float(covered.max() - covered.min()) <= 0.0:
+        raise PatternFileError(f"{pattern.source}: the pattern is flat over the grid range")
+    out = np.zeros(grid.n_points, dtype=np.float32)
+    out[mask] = normalize_intensity(covered)
+    return PreparedPattern(values=out, mask=mask, source=pattern.source)
+
+
+def truncate_range(
+    values: np.ndarray, grid: Grid, low: float, high: float, renormalize: bool = True
+) -> np.ndarray:
+    """Zero a pattern (or a batch (..., n)) outside [low, high] degrees 2theta.
+
+    Used in training as the random range truncation that shows the model what a partial
+    measured range looks like. With ``renormalize`` (the default) the kept part is normalised
+    again with :func:`normalize_intensity`, which makes the result what
+    :func:`prepare_pattern` produces for a measurement covering [low, high].
+
+    Returns:
+        float32 array of the shape of ``values``.
+    """
+    array = np.asarray(values)
+    if array.shape[-1] != grid.n_points:
+        raise ValueError(f"values have {array.shape[-1]} points, the grid {grid.n_points}")
+    grid_x = grid.two_theta()
+    inside = (grid_x >= low) & (grid_x <= high)
+    out = np.zeros(array.shape, dtype=np.float32)
+    if not np.any(inside):
+        return out
+    kept = array[..., inside]
+    out[..., inside] = normalize_intensity(kept) if renormalize else kept
+    return out
