@@ -34,6 +34,14 @@ from xrdsym.patterns.grid import Grid
 #: (a cubic cell shows 4-6 peaks in 10-40 degrees with Cu K-alpha).
 MIN_COVERAGE = 30.0
 
+#: Grid points this close (degrees) beyond the first/last measured angle still count as covered:
+#: float rounding of the Bragg conversion must not drop the grid point a scan ends on.
+EDGE_TOLERANCE = 1e-6
+
+#: A pattern whose covered range varies by less than this fraction of its largest value is
+#: flat (float rounding of the resampling leaves ~1e-15 relative ripple on a constant).
+FLAT_TOLERANCE = 1e-9
+
 #: Wavelengths accepted for a measurement, Angstrom (from Ag K-alpha 0.56 to Cr K-alpha 2.29,
 #: with room for synchrotron energies).
 WAVELENGTH_LIMITS = (0.1, 5.0)
@@ -45,7 +53,10 @@ def _converted(two_theta: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndar
     sin(theta2) = ratio * sin(theta1); returns (2theta2 where defined, boolean mask of the
     input angles kept, i.e. those with 0 <= ratio * sin(theta1) <= 1).
     """
-    sine = ratio * np.sin(np.radians(np.asarray(two_theta, dtype=np.float64)) / 2.0)
+    angles = np.asarray(two_theta, dtype=np.float64)
+    if ratio == 1.0:
+        return angles.copy(), np.ones(angles.shape, dtype=bool)
+    sine = ratio * np.sin(np.radians(angles) / 2.0)
     keep = (sine >= 0.0) & (sine <= 1.0)
     return 2.0 * np.degrees(np.arcsin(sine[keep])), keep
 
@@ -104,7 +115,8 @@ def resample_cell_mean(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the linear interpolant of (x, y) over each grid cell [g - step/2, g + step/2].
 
-    Cells are clipped to [x[0], x[-1]]; grid points outside that range get 0.
+    Cells are clipped to [x[0], x[-1]]; grid points outside that range (by more than
+    ``EDGE_TOLERANCE``) get 0.
 
     Args:
         x: increasing positions (degrees), at least two.
@@ -115,7 +127,7 @@ def resample_cell_mean(
     Returns:
         (values on the grid, float64; mask of grid points inside [x[0], x[-1]]).
     """
-    covered = (grid_x >= x[0]) & (grid_x <= x[-1])
+    covered = (grid_x >= x[0] - EDGE_TOLERANCE) & (grid_x <= x[-1] + EDGE_TOLERANCE)
     values = np.zeros(grid_x.shape, dtype=np.float64)
     if not np.any(covered):
         return values, covered
@@ -218,7 +230,7 @@ def prepare_pattern(
             f"at least {min_coverage_degrees:g} degrees are needed"
         )
     covered = values[mask]
-    if float(covered.max() - covered.min()) <= 0.0:
+    if float(covered.max() - covered.min()) <= FLAT_TOLERANCE * float(np.abs(covered).max()):
         raise PatternFileError(f"{pattern.source}: the pattern is flat over the grid range")
     out = np.zeros(grid.n_points, dtype=np.float32)
     out[mask] = normalize_intensity(covered)
