@@ -1,0 +1,49 @@
+"""Training checkpoints: written atomically, read without executing code.
+
+A checkpoint holds only tensors and plain containers (model, optimizer and schedule state,
+counters, RNG state), so it loads with ``torch.load(..., weights_only=True)``, which refuses any
+pickle that would construct arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xrdsym.errors import ModelFileError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``path`` via a temporary file and an atomic rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` onto the CPU.
+
+    Raises:
+        ModelFileError: the file is missing, truncated, or contains objects other than tensors
+            and plain containers (a possibly malicious pickle is refused, never executed).
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ModelFileError(f"{source}: checkpoint not found")
+    try:
+        state = torch.load(source, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{source}: refused or unreadable checkpoint ({first_line})") from None
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{source}: a checkpoint must hold a dict, found {type(state)}")
+    return state

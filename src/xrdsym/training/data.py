@@ -1,0 +1,198 @@
+"""Training patterns rendered on the fly from peak lists.
+
+Every epoch each structure gets fresh random profile parameters (peak widths and shapes,
+background, noise), drawn from ``numpy.random.default_rng([seed, epoch, index])``: the same
+(seed, epoch, index) always gives the same pattern, whichever process or worker renders it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from xrdsym.datasets.protocol import PeakSource
+from xrdsym.patterns.grid import Grid
+
+
+class PatternRenderer(Protocol):
+    """Turns a peak list into counts on ``grid.two_theta()`` using only ``rng``."""
+
+    def __call__(
+        self, two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Counts (grid.n_points,)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProfileRenderer:
+    """Random profile parameters (``sample_profile_params``) then ``render_pattern``.
+
+    Attributes:
+        overrides: fields of ``ProfileRanges`` replacing those of ``PAPER_RANGES``.
+    """
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(
+        self, two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Counts (grid.n_points,) of one randomly profiled pattern."""
+        import dataclasses
+
+        from xrdsym.patterns.profile import PAPER_RANGES, render_pattern, sample_profile_params
+
+        ranges = dataclasses.replace(PAPER_RANGES, **self.overrides) if self.overrides else None
+        params = sample_profile_params(rng, ranges) if ranges else sample_profile_params(rng)
+        return render_pattern(two_theta, intensity, grid, params, rng)
+
+
+@dataclass(frozen=True)
+class PatternPreparer:
+    """The shared normalisation to [0, 1], then optionally a random range truncation.
+
+    Truncation zero-fills outside [low, high] and renormalises the kept part, which is what
+    ``prepare_pattern`` makes of a measurement covering only that range.
+
+    Attributes:
+        truncate_probability: chance of zero-filling outside a random measured range.
+        truncate_min_span: narrowest kept range, degrees 2theta.
+    """
+
+    truncate_probability: float = 0.0
+    truncate_min_span: float = 40.0
+
+    def __call__(self, counts: np.ndarray, grid: Grid, rng: np.random.Generator) -> np.ndarray:
+        """float32 (grid.n_points,) in [0, 1]."""
+        from xrdsym.patterns.prepare import normalize_intensity, truncate_range
+
+        values = normalize_intensity(np.asarray(counts, dtype=np.float64))
+        if self.truncate_probability > 0 and rng.random() < self.truncate_probability:
+            full = grid.stop - grid.start
+            span = rng.uniform(min(self.truncate_min_span, full), full)
+            low = rng.uniform(grid.start, grid.stop - span)
+            values = truncate_range(values, grid, low, low + span)
+        return np.asarray(values, dtype=np.float32)
+
+
+def pattern_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of structure ``index`` in ``epoch``; epoch -1 is used for fixed sets."""
+    return np.random.default_rng([seed, epoch + 1, index])
+
+
+class RenderedPatterns(Dataset[tuple[torch.Tensor, int]]):
+    """Items are ``(epoch, index)`` pairs -> (pattern (1, L) float32, space-group index 0-229)."""
+
+    def __init__(
+        self,
+        source: PeakSource,
+        grid: Grid,
+        seed: int,
+        renderer: PatternRenderer | None = None,
+        preparer: Callable[[np.ndarray, Grid, np.random.Generator], np.ndarray] | None = None,
+    ) -> None:
+        self.source = source
+        self.grid = grid
+        self.seed = seed
+        self.renderer: PatternRenderer = renderer if renderer is not None else ProfileRenderer()
+        self.preparer = preparer if preparer is not None else PatternPreparer()
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def render(self, epoch: int, index: int) -> np.ndarray:
+        """Prepared pattern (L,) float32 of structure ``index`` in ``epoch``."""
+        rng = pattern_rng(self.seed, epoch, index)
+        two_theta, intensity = self.source.peaks(index)
+        counts = self.renderer(two_theta, intensity, self.grid, rng)
+        return self.preparer(counts, self.grid, rng)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        epoch, index = item
+        values = self.render(epoch, index)
+        return torch.from_numpy(values).unsqueeze(0), self.source.space_group(index) - 1
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Wraps an index sampler: yields ``(epoch, index)`` and can skip the first ``skip`` items.
+
+    ``base`` is typically a ``DistributedSampler`` (also used with one process) whose
+    ``set_epoch`` reshuffles deterministically from its seed; ``indices`` maps the sampler's
+    positions to dataset indices (the training part of a split).
+    """
+
+    def __init__(self, base: Any, indices: np.ndarray, epoch: int, skip: int = 0) -> None:
+        self.base = base
+        self.indices = np.asarray(indices)
+        self.epoch = epoch
+        self.skip = skip
+        base.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for position, k in enumerate(self.base):
+            if position >= self.skip:
+                yield self.epoch, int(self.indices[k])
+
+    def __len__(self) -> int:
+        return max(len(self.base) - self.skip, 0)
+
+
+def render_fixed(
+    dataset: RenderedPatterns, indices: Iterable[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed, seeded set: (patterns (n, L) float32, space-group indices (n,) int64)."""
+    idx = [int(i) for i in indices]
+    patterns = np.stack([dataset.render(-1, i) for i in idx]) if idx else np.zeros((0, 0))
+    labels = np.array([dataset.source.space_group(i) - 1 for i in idx], dtype=np.int64)
+    return patterns.astype(np.float32), labels
+
+
+class ThreadPrefetcher:
+    """Iterates ``loader`` in a background thread, keeping up to ``depth`` batches ready."""
+
+    _DONE = object()
+
+    def __init__(self, loader: Iterable[Any], depth: int = 4) -> None:
+        self.loader = loader
+        self.depth = depth
+
+    def __iter__(self) -> Iterator[Any]:
+        items: queue.Queue[Any] = queue.Queue(self.depth)
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                for batch in self.loader:
+                    while not stop.is_set():
+                        try:
+                            items.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            except BaseException as exc:  # handed to the consumer, re-raised there
+                items.put(exc)
+                return
+            items.put(self._DONE)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        try:
+            while True:
+                batch = items.get()
+                if batch is self._DONE:
+                    return
+                if isinstance(batch, BaseException):
+                    raise batch
+                yield batch
+        finally:
+            stop.set()
+            thread.join(timeout=5)

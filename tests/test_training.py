@@ -1,0 +1,214 @@
+"""Training loop: loss decreases, checkpoints resume exactly, malicious checkpoints are refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xrdsym.errors import ModelFileError
+from xrdsym.models import load_pretrained
+from xrdsym.patterns.grid import Grid
+from xrdsym.training import TrainConfig, load_config, train
+from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from xrdsym.training.config import apply_overrides
+from xrdsym.training.data import RenderedPatterns, pattern_rng
+from xrdsym.training.schedule import learning_rate
+
+#: Space groups of the synthetic classes: Fm-3m, Pm-3m, P2_1/c, Pnma.
+CLASS_SPACE_GROUPS = (225, 221, 14, 62)
+#: A 501-point grid keeps the loop tests fast (the architecture is tested elsewhere).
+SMALL_GRID_POINTS = 501
+
+
+class SyntheticPeaks:
+    """In-memory peak lists: each class has its own peak-spacing rule, scaled per structure."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.labels = [CLASS_SPACE_GROUPS[i % len(CLASS_SPACE_GROUPS)] for i in range(n)]
+        self.lists: list[tuple[np.ndarray, np.ndarray]] = []
+        for i in range(n):
+            kind = i % len(CLASS_SPACE_GROUPS)
+            start = rng.uniform(15.0, 25.0)
+            step = (4.0, 7.0, 10.0, 14.0)[kind] * rng.uniform(0.9, 1.1)
+            positions = np.arange(start, 105.0, step, dtype=np.float32)
+            intensity = rng.uniform(10, 100, positions.size).astype(np.float32)
+            intensity[0] = 100.0
+            self.lists.append((positions, intensity))
+
+    def __len__(self) -> int:
+        return len(self.lists)
+
+    def peaks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.lists[index]
+
+    def space_group(self, index: int) -> int:
+        return self.labels[index]
+
+
+def gaussian_renderer(
+    two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
+) -> np.ndarray:
+    """Gaussian peaks of random width with Poisson noise (a light stand-in for the profile)."""
+    x = grid.two_theta()
+    fwhm = rng.uniform(0.5, 1.0)
+    sigma = fwhm / 2.3548
+    y = (intensity[:, None] * np.exp(-0.5 * ((x[None, :] - two_theta[:, None]) / sigma) ** 2)).sum(
+        0
+    )
+    return rng.poisson(1000.0 * y / y.max() + 20.0).astype(np.float64)
+
+
+def small_config(**changes: object) -> TrainConfig:
+    values: dict[str, object] = {
+        "model": "xrdnet_tiny",
+        "tasks": {"space_group": 1.0, "crystal_system": 0.5},
+        "batch_size": 8,
+        "lr": 3e-3,
+        "max_epochs": 3,
+        "grid_points": SMALL_GRID_POINTS,
+        "num_workers": 0,
+        "prefetch": "none",
+        "eval_interval_s": 0.0,
+        "checkpoint_interval_s": 1e9,
+        "val_size": 16,
+        "seed": 3,
+    }
+    values.update(changes)
+    return TrainConfig(**values).validate()  # type: ignore[arg-type]
+
+
+def test_rendering_is_seeded_per_epoch_and_index() -> None:
+    source = SyntheticPeaks(8)
+    grid = Grid(n_points=SMALL_GRID_POINTS)
+    data = RenderedPatterns(source, grid, seed=5, renderer=gaussian_renderer)
+    a, label = data[(0, 3)]
+    b, _ = data[(0, 3)]
+    c, _ = data[(1, 3)]
+    assert label == source.space_group(3) - 1
+    assert a.shape == (1, SMALL_GRID_POINTS) and a.dtype == torch.float32
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert float(a.min()) == 0.0 and float(a.max()) == 1.0
+    assert pattern_rng(5, 0, 3).random() == pattern_rng(5, 0, 3).random()
+
+
+def test_training_lowers_loss_checkpoints_and_resumes(tmp_path: Path) -> None:
+    source = SyntheticPeaks(48)
+    run = tmp_path / "run"
+    result = train(small_config(), run, source=source, renderer=gaussian_renderer, progress=False)
+    assert result.stop_reason == "max_epochs"
+    steps_per_epoch = int(0.8 * 48) // 8  # 38 training structures, drop_last
+    assert result.step == 3 * steps_per_epoch
+    assert result.patterns_seen == 3 * steps_per_epoch * 8
+    history = result.history
+    assert len(history) >= 3
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    with (run / "history.csv").open() as fh:
+        header = next(csv.reader(fh))
+    assert header[:6] == ["wall_seconds", "epoch", "step", "patterns_seen", "lr", "train_loss"]
+    ckpt = load_checkpoint(run / CHECKPOINT_NAME)
+    assert ckpt["loop"]["step"] == result.step and ckpt["loop"]["epoch"] == 3
+    resolved = json.loads((run / "config.json").read_text())
+    assert resolved["dataset"]["fingerprint"] == "in-memory:SyntheticPeaks:48"
+    assert resolved["code_version"]["xrdsym"]
+
+    # Resuming with a larger epoch budget continues the step counter from the checkpoint.
+    more = train(
+        small_config(max_epochs=4), run, source=source, renderer=gaussian_renderer, progress=False
+    )
+    assert more.step == 4 * steps_per_epoch
+    model, config = load_pretrained(run)
+    assert config["architecture"] == "xrdnet_tiny"
+    assert config["grid"]["n_points"] == SMALL_GRID_POINTS
+    assert len(config["labels"]["space_group"]) == 230
+
+
+def test_resume_mid_epoch_reproduces_uninterrupted_run(tmp_path: Path) -> None:
+    """Ctrl-C after two steps saves a checkpoint; resuming ends where an uninterrupted run does."""
+    source = SyntheticPeaks(40)
+    full = tmp_path / "full"
+    cfg = small_config(max_epochs=1, eval_interval_s=1e9, tasks={"space_group": 1.0})
+    train(cfg, full, source=source, renderer=gaussian_renderer, progress=False)
+    reference = load_checkpoint(full / CHECKPOINT_NAME)
+
+    part = tmp_path / "part"
+    calls = {"n": 0}
+    n_val = 8  # rendered first, then 8 patterns per training batch
+
+    def interrupting_renderer(*args: object) -> np.ndarray:
+        calls["n"] += 1
+        if calls["n"] > n_val + 2 * 8:
+            raise KeyboardInterrupt
+        return gaussian_renderer(*args)  # type: ignore[arg-type]
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, part, source=source, renderer=interrupting_renderer, progress=False)
+    saved = load_checkpoint(part / CHECKPOINT_NAME)["loop"]
+    assert saved["step"] == 2 and saved["batch_in_epoch"] == 2
+    rest = train(cfg, part, source=source, renderer=gaussian_renderer, progress=False)
+    assert rest.step == reference["loop"]["step"]
+    resumed = load_checkpoint(part / CHECKPOINT_NAME)
+    for key, value in reference["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_malicious_checkpoint_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (Path.touch, (str(marker),))  # type: ignore[return-value]
+
+    path = tmp_path / CHECKPOINT_NAME
+    torch.save({"model": Exploit()}, path)
+    with pytest.raises(ModelFileError, match="refused"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    with path.open("wb") as fh:
+        pickle.dump({"x": Exploit()}, fh)
+    with pytest.raises(ModelFileError, match=str(path.name)):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_checkpoint_roundtrip_is_atomic(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "c.pt", {"w": torch.arange(3.0), "step": 7})
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+    state = load_checkpoint(path)
+    assert state["step"] == 7 and torch.equal(state["w"], torch.arange(3.0))
+
+
+def test_config_file_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('[train]\nmodel = "park_space_group"\nlr = 0.0005\nmax_epochs = 2\n')
+    config = load_config(
+        path, ["batch_size=32", "tasks.crystal_system=0.2", "split=structure_type"]
+    )
+    assert config.model == "park_space_group" and config.lr == 0.0005
+    assert config.batch_size == 32 and config.split == "structure_type"
+    assert config.tasks == {"space_group": 1.0, "crystal_system": 0.2}
+    assert apply_overrides({}, ["a.b=[1, 2]"]) == {"a": {"b": [1, 2]}}
+    with pytest.raises(ValueError, match="unknown training option"):
+        load_config(path, ["learning_rate=1"])
+    with pytest.raises(ValueError, match="optimizer"):
+        load_config(path, ["optimizer=sgd"])
+
+
+def test_learning_rate_schedules() -> None:
+    assert learning_rate("cosine", 0.0, 1.0, 0.1) == pytest.approx(1e-3)
+    assert learning_rate("cosine", 0.05, 1.0, 0.1) == pytest.approx(0.5)
+    assert learning_rate("cosine", 0.1, 1.0, 0.1) == pytest.approx(1.0)
+    assert learning_rate("cosine", 0.55, 1.0, 0.1, 0.0) == pytest.approx(0.5)
+    assert learning_rate("cosine", 1.0, 1.0, 0.1, 0.01) == pytest.approx(0.01)
+    assert learning_rate("onecycle", 0.0, 1.0, 0.3) == pytest.approx(1 / 25)
+    assert learning_rate("onecycle", 0.3, 1.0, 0.3) == pytest.approx(1.0)
+    assert learning_rate("onecycle", 1.0, 1.0, 0.3) == pytest.approx(1 / 25 / 1e4)
+    assert learning_rate("constant", 0.7, 2.0, 0.1) == 2.0
