@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,13 +261,20 @@ def plan_tasks(config: BuildConfig) -> Iterator[ShardTask]:
         yield ShardTask(f"gen-{chunk_index:05d}", "generated", requested_groups=groups, seed=seed)
 
 
-def make_executor(workers: int, scheduler: str | None) -> cf.Executor:
-    """Local worker processes, or a Dask cluster's executor when a scheduler address is given."""
-    if scheduler:
-        from distributed import Client
+@contextmanager
+def make_executor(workers: int, scheduler: str | None) -> Iterator[cf.Executor]:
+    """Local worker processes, or a Dask cluster's executor when a scheduler address is given.
 
-        return Client(scheduler).get_executor()
-    return cf.ProcessPoolExecutor(max_workers=max(1, workers))
+    The Dask client is closed on exit, before the caller's cluster may shut down.
+    """
+    if not scheduler:
+        with cf.ProcessPoolExecutor(max_workers=max(1, workers)) as executor:
+            yield executor
+        return
+    from distributed import Client
+
+    with Client(scheduler) as client, client.get_executor() as executor:
+        yield executor
 
 
 def check_resumable(output: Path, config: BuildConfig) -> None:
