@@ -326,6 +326,23 @@ def test_bruker_raw_v3_layout(tmp_path: Path) -> None:
     np.testing.assert_array_equal(pattern.intensity, counts)
 
 
+def test_bruker_raw_v2_layout(tmp_path: Path) -> None:
+    counts = np.arange(200.0, 240.0)
+    header = bytearray(256)
+    header[0:4] = b"RAW2"
+    struct.pack_into("<H", header, 4, 1)
+    struct.pack_into("<f", header, 190, 1.540562)
+    block = bytearray(48)
+    struct.pack_into("<HH", block, 0, 48, counts.size)
+    struct.pack_into("<fff", block, 8, 2.0, 0.25, 12.5)
+    content = bytes(header + block) + struct.pack(f"<{counts.size}f", *counts)
+    pattern = read_pattern(_write(tmp_path, "old.raw", content))
+    assert pattern.metadata["version"] == "2"
+    assert pattern.wavelength == pytest.approx(1.540562, abs=1e-6)
+    np.testing.assert_allclose(pattern.two_theta, 12.5 + 0.25 * np.arange(40))
+    np.testing.assert_array_equal(pattern.intensity, counts)
+
+
 def test_gsas_time_of_flight_rejected(tmp_path: Path) -> None:
     content = "TOF data\nBANK 1 100 20 TIME_MAP 1 100 0 0 STD\n" + "  100   " * 10 + "\n"
     _expect_error(_write(tmp_path, "tof.gsa", content), "time-of-flight")

@@ -164,8 +164,9 @@ def read_brml(path: Path, data: bytes) -> Pattern:
                 continue
             metadata = {"format": "brml", "scans": str(len(members)), "member": member}
             for element in root.iter():
-                if _local(element.tag) == "TubeMaterial" and (element.text or "").strip():
-                    metadata["anode"] = (element.text or "").strip()
+                anode = (element.text or element.get("Value") or "").strip()
+                if _local(element.tag) == "TubeMaterial" and anode:
+                    metadata["anode"] = anode
                     break
             return validated_pattern(
                 columns[0], columns[1], source, wavelength=_wavelength(root), metadata=metadata
