@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "train",
     "evaluate",
     "classify",
+    "compare",
 )
 
 
