@@ -8,6 +8,7 @@ Li/Ni antisite and a fully occupied Ni site are distinct species.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import warnings
@@ -49,6 +50,10 @@ MAX_FORMULA_DENOMINATOR = 1000
 CHUNK_SIZE = 200
 PENDING_CHUNKS_PER_WORKER = 2
 
+#: Characters of a Wyckoff label "<multiplicity><letter>" (alpha is written "A").
+_DIGITS = "0123456789"
+_LETTERS = "abcdefghijklmnopqrstuvwxyzA"
+
 #: First space-group number of each crystal system (International Tables, Vol. A).
 _CRYSTAL_SYSTEM_STARTS = (
     (195, "cubic"),
@@ -68,10 +73,11 @@ class SymmetryLabel:
     Attributes:
         space_group: International Tables number, 1-230.
         symbol: international (Hermann-Mauguin) short symbol, e.g. ``"Fm-3m"``.
-        wyckoffs: occupied Wyckoff positions, one per orbit, as multiplicity (conventional
-            cell) + letter, sorted, e.g. ``("4a", "4b")``.
+        wyckoffs: occupied Wyckoff positions as spglib assigns them, one per orbit, as
+            multiplicity (conventional cell) + letter, sorted, e.g. ``("4a", "4b")``.
         structure_type: ``"<space group>|<wyckoffs joined>|<anonymous formula>"``, e.g.
-            ``"225|4a4b|AB"`` for both NaCl and KBr.
+            ``"225|4a4b|AB"`` for both NaCl and KBr; the Wyckoff part is the smallest of the
+            normalizer-equivalent descriptions (:func:`canonical_wyckoffs`).
     """
 
     space_group: int
@@ -203,7 +209,9 @@ def symmetry_dataset(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> Spgl
     lattice, positions, numbers, _ = spglib_cell(crystal)
     try:
         cell = (lattice.tolist(), positions.tolist(), numbers)
-        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x error-mode notice
+            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
     except Exception as exc:  # spglib raises SpglibError (version dependent) on bad cells
         raise StructureError(f"{crystal.name}: spglib failed: {exc}") from exc
     if dataset is None:
@@ -214,7 +222,7 @@ def symmetry_dataset(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> Spgl
 
 def _wyckoff_key(entry: str) -> tuple[int, str, int]:
     """Sort key of ``"<mult><letter>"``: letter order a-z then alpha, then multiplicity."""
-    letter = entry.lstrip("0123456789")
+    letter = entry.lstrip(_DIGITS)
     return (1 if letter.isupper() else 0, letter, int(entry[: len(entry) - len(letter)]))
 
 
@@ -227,12 +235,47 @@ def label_crystal(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> Symmetr
     return label_from_dataset(crystal, symmetry_dataset(crystal, symprec))
 
 
+@functools.lru_cache(maxsize=230)
+def wyckoff_permutations(space_group: int) -> tuple[dict[str, str], ...]:
+    """Permutations of the Wyckoff letters of a group under its Euclidean normalizer.
+
+    Each coset representative of the normalizer (origin shifts, axis changes that keep the
+    group) maps every Wyckoff position onto one of the same multiplicity; pyxtal tabulates
+    them (``Group.get_alternatives``, from the Bilbao Crystallographic Server). The cache
+    only memoizes this pure function (230 possible arguments).
+    """
+    from pyxtal.symmetry import Group  # imported here: pyxtal takes ~1 s to import
+
+    transformed = Group(space_group).get_alternatives()["Transformed WP"]
+    identity = transformed[0].split()
+    return tuple(dict(zip(identity, row.split(), strict=True)) for row in transformed)
+
+
+def canonical_wyckoffs(space_group: int, wyckoffs: Iterable[str]) -> tuple[str, ...]:
+    """The smallest sorted ``"<mult><letter>"`` tuple among the normalizer-equivalent ones.
+
+    Two descriptions of one structure that differ by an origin shift (e.g. spinel with the
+    cations on 8a/16d or on 8b/16c in Fd-3m) get the same tuple.
+    """
+    entries = list(wyckoffs)
+    split = [(entry.rstrip(_LETTERS), entry[len(entry.rstrip(_LETTERS)) :]) for entry in entries]
+    candidates = [
+        tuple(
+            sorted(
+                (f"{mult}{perm.get(letter, letter)}" for mult, letter in split), key=_wyckoff_key
+            )
+        )
+        for perm in wyckoff_permutations(space_group)
+    ]
+    return min(candidates, key=lambda c: [_wyckoff_key(entry) for entry in c])
+
+
 def label_from_dataset(crystal: Crystal, dataset: SpglibDataset) -> SymmetryLabel:
     """The :class:`SymmetryLabel` of a crystal from its spglib dataset.
 
     The multiplicity of an orbit in the conventional cell is
     ``n_orbit * n_conventional / n_input`` (atom counts of spglib's standardized cell and of
-    the input cell).
+    the input cell). The structure-type key uses :func:`canonical_wyckoffs`.
     """
     equivalent = np.asarray(dataset.equivalent_atoms)
     ratio = len(dataset.std_types) / len(equivalent)
@@ -247,7 +290,8 @@ def label_from_dataset(crystal: Crystal, dataset: SpglibDataset) -> SymmetryLabe
         )
     )
     number = int(dataset.number)
-    structure_type = f"{number}|{''.join(wyckoffs)}|{anonymous_formula(crystal)}"
+    canonical = "".join(canonical_wyckoffs(number, wyckoffs))
+    structure_type = f"{number}|{canonical}|{anonymous_formula(crystal)}"
     return SymmetryLabel(number, str(dataset.international), wyckoffs, structure_type)
 
 
@@ -262,7 +306,9 @@ def niggli_parameters(dataset: SpglibDataset) -> np.ndarray:
 
 def _niggli(lattice: np.ndarray) -> np.ndarray:
     """spglib Niggli reduction of a lattice (rows); the input when the reduction fails."""
-    reduced = spglib.niggli_reduce(lattice)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x error-mode notice
+        reduced = spglib.niggli_reduce(lattice)
     return lattice if reduced is None else np.asarray(reduced, dtype=np.float64)
 
 
