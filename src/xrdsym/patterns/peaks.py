@@ -1,0 +1,381 @@
+"""Powder peak lists (position, relative intensity, multiplicity) from a crystal structure.
+
+The calculation is fully vectorised over reflections and atoms:
+
+1. enumerate every h = (h, k, l) with 1/d = |h B| inside the shell
+   2 sin(theta_min)/lambda <= 1/d <= 2 sin(theta_max)/lambda (B: reciprocal cell rows, 1/Angstrom),
+   keeping one reflection of each Friedel pair h, -h (their intensities are equal);
+2. drop systematic absences decided by the space-group operations (W, t) from spglib:
+   h is absent when some operation has h W = h and h . t not an integer;
+3. structure factor F(h) = sum_j occ_j f_j(s) exp(-B_j s^2) exp(2 pi i h . x_j), s = 1/(2d);
+4. intensity |F|^2 LP(2theta) (see :func:`xrdsym.patterns.scattering.lorentz_polarization`);
+5. merge reflections of equal 2theta into peaks (multiplicity = number of merged h, Friedel
+   mates included), scale to strongest = 100 and drop peaks below a relative threshold.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import spglib
+
+from xrdsym.errors import StructureError
+from xrdsym.patterns import scattering
+from xrdsym.patterns.grid import CU_KA1
+from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
+from xrdsym.structures.crystal import Crystal
+
+#: Reflections whose 2theta differ by at most this many degrees merge into one peak. Equivalent
+#: reflections of a relaxed structure agree to ~1e-8 degrees; 1e-4 degrees is far below any
+#: instrumental resolution (grid step 0.01 degrees) yet above floating-point noise.
+TWO_THETA_MERGE_TOL = 1e-4
+
+#: Peaks weaker than this fraction of the strongest are dropped (1e-3: 0.1 on the 0-100 scale,
+#: invisible under any realistic noise). pymatgen's XRDCalculator drops below 1e-5 of the
+#: strongest (0.001 on its 0-100 scale).
+MIN_RELATIVE_INTENSITY = 1e-3
+
+#: A reflection is absent when h . t differs from an integer by more than this. For h W = h the
+#: product h . t is a multiple of 1/n (n = order of the operation, at most 6, or the number of
+#: lattice points of a centred or super cell), so any genuine extinction is >= 1/6 from an
+#: integer in practice, while spglib's translations carry errors of order symprec / a.
+ABSENCE_PHASE_TOL = 0.05
+
+#: Fractional positions are compared on a 1e-4 grid to find sites sharing a position
+#: (disordered sites are listed once per species at identical coordinates).
+POSITION_KEY_SCALE = 10_000
+
+#: Occupancies are compared to 1e-3 when labelling sites for the symmetry search.
+OCCUPANCY_KEY_SCALE = 1_000
+
+#: Relative intensities are on a 0-100 scale (strongest peak = 100).
+STRONGEST_PEAK = 100.0
+
+
+@dataclass(frozen=True, eq=False)
+class PeakList:
+    """The powder peaks of one crystal at one wavelength.
+
+    Attributes:
+        two_theta: (n,) float64 peak positions 2theta in degrees, ascending.
+        intensity: (n,) float64 relative integrated intensities, strongest = 100
+            (|F|^2 LP summed over the merged reflections).
+        d_spacing: (n,) float64 interplanar spacings d in Angstrom.
+        multiplicity: (n,) int64 number of merged reflections h (Friedel mates included).
+        hkl: (n, 3) int64 one representative reflection of each peak.
+        wavelength: X-ray wavelength in Angstrom.
+        reflection_hkl: (m, 3) int64 every contributing reflection, one of each Friedel pair
+            (h and -h share their intensity and their angle to any direction up to sign).
+        reflection_peak: (m,) int64 index into the peak arrays of each reflection.
+        reciprocal_lattice: 3x3 float64 reciprocal cell rows (1/Angstrom, no 2 pi), so that the
+            scattering vector of h is h @ reciprocal_lattice (for preferred orientation).
+    """
+
+    two_theta: np.ndarray
+    intensity: np.ndarray
+    d_spacing: np.ndarray
+    multiplicity: np.ndarray
+    hkl: np.ndarray
+    wavelength: float
+    reflection_hkl: np.ndarray
+    reflection_peak: np.ndarray
+    reciprocal_lattice: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of peaks."""
+        return int(self.two_theta.shape[0])
+
+
+def reciprocal_radius(two_theta: float, wavelength: float) -> float:
+    """1/d in 1/Angstrom of a reflection at ``two_theta`` degrees: 2 sin(theta) / lambda."""
+    theta = np.radians(min(max(two_theta, 0.0), 180.0)) / 2.0
+    return float(2.0 * np.sin(theta) / wavelength)
+
+
+def enumerate_reflections(
+    lattice: np.ndarray, g_min: float, g_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """All h with g_min <= |h B| <= g_max, one of each Friedel pair.
+
+    The index box is |h_i| <= g_max |a_i| (since h_i = g . a_i); on it
+    g^2 = h G* h^T with the reciprocal metric G* = B B^T. The kept half-space is
+    h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
+
+    Args:
+        lattice: 3x3 cell rows a, b, c in Angstrom.
+        g_min, g_max: shell radii in 1/Angstrom.
+
+    Returns:
+        hkl (M, 3) int64 and g = 1/d (M,) float64 in 1/Angstrom.
+    """
+    lattice = np.asarray(lattice, dtype=np.float64)
+    recip = np.linalg.inv(lattice).T
+    metric = recip @ recip.T
+    limits = np.floor(g_max * np.sqrt((lattice * lattice).sum(axis=1)) + 1e-9).astype(np.int64)
+    h = np.arange(0, limits[0] + 1, dtype=np.float64)[:, None, None]
+    k = np.arange(-limits[1], limits[1] + 1, dtype=np.float64)[None, :, None]
+    ell = np.arange(-limits[2], limits[2] + 1, dtype=np.float64)[None, None, :]
+    g2 = (metric[0, 0] * h * h + metric[1, 1] * k * k + metric[2, 2] * ell * ell) + 2.0 * (
+        metric[0, 1] * h * k + metric[0, 2] * h * ell + metric[1, 2] * k * ell
+    )
+    inside = (g2 >= g_min * g_min) & (g2 <= g_max * g_max)
+    inside[0, : limits[1], :] = False  # h = 0, k < 0
+    inside[0, limits[1], : limits[2] + 1] = False  # h = k = 0, l <= 0
+    i, j, m = np.nonzero(inside)
+    hkl = np.stack([i, j - limits[1], m - limits[2]], axis=1).astype(np.int64)
+    return hkl, np.sqrt(g2[i, j, m])
+
+
+def _site_types(crystal: Crystal) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct positions and a type label per position for the symmetry search.
+
+    Sites at the same position (a disordered site listed once per species) are merged; the
+    type of a position labels its composition (elements and occupancies), so that two
+    positions are equivalent for spglib only when their whole compositions agree.
+
+    Returns:
+        positions (p, 3) float64 fractional coordinates and types (p,) int64.
+    """
+    frac = np.mod(np.asarray(crystal.frac_coords, dtype=np.float64), 1.0)
+    key = np.mod(np.rint(frac * POSITION_KEY_SCALE).astype(np.int64), POSITION_KEY_SCALE)
+    _, first, position_of_site = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    position_of_site = position_of_site.ravel()
+    _, element_index = np.unique(np.asarray(crystal.elements), return_inverse=True)
+    occupancy_key = np.rint(np.asarray(crystal.occupancies) * OCCUPANCY_KEY_SCALE).astype(np.int64)
+    species = element_index.ravel() * (OCCUPANCY_KEY_SCALE + 1) + occupancy_key
+    order = np.lexsort((species, position_of_site))
+    sorted_position = position_of_site[order]
+    counts = np.bincount(sorted_position, minlength=first.shape[0])
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(order.shape[0]) - starts[sorted_position]
+    composition = np.full((first.shape[0], int(counts.max())), -1, dtype=np.int64)
+    composition[sorted_position, rank] = species[order]
+    _, types = np.unique(composition, axis=0, return_inverse=True)
+    return frac[first], types.ravel().astype(np.int64)
+
+
+def symmetry_operations(crystal: Crystal, symprec: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Space-group operations (W, t) of the listed cell found by ``spglib.get_symmetry``.
+
+    x' = W x + t in fractional coordinates. Pure translations of a centred or super cell are
+    included.
+
+    Raises:
+        StructureError: spglib cannot analyse the cell (e.g. overlapping atoms).
+    """
+    positions, types = _site_types(crystal)
+    cell = (
+        np.asarray(crystal.lattice, dtype=np.float64).tolist(),
+        positions.tolist(),
+        types.tolist(),
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x error-mode notice
+            operations = spglib.get_symmetry(cell, symprec=symprec)
+    except Exception as exc:  # spglib raises SpglibError (version dependent) on bad cells
+        raise StructureError(f"{crystal.name or 'structure'}: spglib failed: {exc}") from exc
+    if operations is None:
+        detail = spglib.get_error_message()
+        raise StructureError(f"{crystal.name or 'structure'}: spglib failed: {detail}")
+    return (
+        np.asarray(operations["rotations"], dtype=np.int64),
+        np.asarray(operations["translations"], dtype=np.float64),
+    )
+
+
+def systematic_absences(
+    hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray
+) -> np.ndarray:
+    """Mask of reflections extinguished by symmetry.
+
+    For an operation (W, t), F(h) = exp(2 pi i h . t) F(h W); when h W = h this forces F(h) = 0
+    unless h . t is an integer. Only operations with a non-lattice translation can extinguish.
+
+    Args:
+        hkl: (M, 3) integer Miller indices (row vectors).
+        rotations: (n_ops, 3, 3) integer matrices W acting on fractional coordinates.
+        translations: (n_ops, 3) fractional translations t.
+
+    Returns:
+        (M,) bool, True where the reflection is systematically absent.
+    """
+    t = np.asarray(translations, dtype=np.float64)
+    nontrivial = np.any(np.abs(t - np.rint(t)) > ABSENCE_PHASE_TOL / 10.0, axis=1)
+    absent = np.zeros(hkl.shape[0], dtype=bool)
+    if not np.any(nontrivial) or hkl.shape[0] == 0:
+        return absent
+    w = np.asarray(rotations, dtype=np.float64)[nontrivial]  # (n, 3, 3)
+    t = t[nontrivial]  # (n, 3)
+    h = hkl.astype(np.float64)
+    # Integer arithmetic in float64 is exact for these magnitudes, and matmul is much faster.
+    fixed = np.all(np.matmul(h[None, :, :], w) == h[None, :, :], axis=2)  # (n, M)
+    phase = t @ h.T  # (n, M)
+    off_integer = np.abs(phase - np.rint(phase)) > ABSENCE_PHASE_TOL
+    return np.any(fixed & off_integer, axis=0)
+
+
+def structure_factor_squared(
+    crystal: Crystal, hkl: np.ndarray, g: np.ndarray, form_factor_table: str = "it92"
+) -> np.ndarray:
+    """|F(h)|^2 in electrons^2.
+
+    F(h) = sum_j occ_j f_j(s) exp(-B_j s^2) exp(2 pi i h . x_j), s = g / 2 = 1/(2d) in
+    1/Angstrom, B_j in Angstrom^2. Sites are grouped into scattering types (element, B), so
+    F = sum_type f_type(s) sum_{j in type} occ_j exp(2 pi i h . x_j), the inner sum a matrix
+    product over atoms. The phase h . x_j is reduced to [-1/2, 1/2] in float64 before the
+    trigonometric functions are evaluated in float32 (vectorised; absolute error ~1e-7 of
+    sum_j |f_j|, far below the intensity threshold).
+
+    Args:
+        crystal: the structure (P1 listing).
+        hkl: (M, 3) integer Miller indices.
+        g: (M,) 1/d in 1/Angstrom.
+        form_factor_table: ``"it92"`` or ``"pymatgen"``.
+    """
+    s2 = 0.25 * np.asarray(g, dtype=np.float64) ** 2
+    symbols, element_index = np.unique(np.asarray(crystal.elements), return_inverse=True)
+    element_index = element_index.ravel()
+    b_iso = np.asarray(crystal.b_iso, dtype=np.float64)
+    f_element = scattering.form_factors(list(symbols), s2, form_factor_table)  # (n_el, M)
+    if np.all(b_iso == b_iso[0]):
+        type_index = element_index
+        f_type = f_element * np.exp(-b_iso[0] * s2)[None, :] if b_iso[0] else f_element
+    else:
+        keys = np.stack([element_index.astype(np.float64), b_iso], axis=1)
+        rows, type_index = np.unique(keys, axis=0, return_inverse=True)
+        type_index = type_index.ravel()
+        f_type = f_element[rows[:, 0].astype(np.int64)] * np.exp(-rows[:, 1][:, None] * s2)
+    occupancy = np.zeros((crystal.n_sites, f_type.shape[0]), dtype=np.float32)
+    occupancy[np.arange(crystal.n_sites), type_index] = np.asarray(crystal.occupancies)
+    turns = hkl.astype(np.float64) @ np.asarray(crystal.frac_coords, dtype=np.float64).T
+    phase = ((2.0 * np.pi) * (turns - np.rint(turns))).astype(np.float32)  # (M, N) radians
+    real = (f_type.T * (np.cos(phase) @ occupancy)).sum(axis=1)
+    imag = (f_type.T * (np.sin(phase) @ occupancy)).sum(axis=1)
+    return real * real + imag * imag
+
+
+def _merge_starts(two_theta_sorted: np.ndarray) -> np.ndarray:
+    """First index of each peak in sorted 2theta: a peak starts after a gap > merge tolerance."""
+    gaps = np.nonzero(np.diff(two_theta_sorted) > TWO_THETA_MERGE_TOL)[0] + 1
+    return np.concatenate(([0], gaps)).astype(np.int64)
+
+
+def _largest_hkl(hkl: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Lexicographically largest (h, k, l) of each run of rows beginning at ``starts``."""
+    offset = int(np.abs(hkl).max()) + 1
+    base = 2 * offset + 1
+    code = ((hkl[:, 0] + offset) * base + (hkl[:, 1] + offset)) * base + (hkl[:, 2] + offset)
+    best = np.maximum.reduceat(code, starts)
+    return np.stack([best // (base * base), (best // base) % base, best % base], axis=1) - offset
+
+
+def compute_peaks(
+    crystal: Crystal,
+    wavelength: float = CU_KA1,
+    two_theta_range: tuple[float, float] = (10.0, 110.0),
+    polarization: str = "graphite_monochromator",
+    monochromator_two_theta: float = GRAPHITE_MONOCHROMATOR_TWO_THETA_CU,
+    form_factors: str = "it92",
+    symprec: float = 0.01,
+    min_relative_intensity: float = MIN_RELATIVE_INTENSITY,
+    operations: tuple[np.ndarray, np.ndarray] | None = None,
+) -> PeakList:
+    """The powder peak list of ``crystal``.
+
+    Positions: 2theta = 2 asin(lambda / (2d)) in degrees, 1/d = |h B| (Angstrom^-1).
+    Intensities: I = sum over merged reflections of |F(h)|^2 LP(2theta), scaled so that the
+    strongest peak is 100; F as in :func:`structure_factor_squared`, LP as in
+    :func:`xrdsym.patterns.scattering.lorentz_polarization`. Reflections closer than
+    ``TWO_THETA_MERGE_TOL`` degrees merge (multiplicity = number of merged h, counting h and
+    -h). Systematic absences (from the spglib operations at ``symprec``) are removed exactly,
+    and peaks below ``min_relative_intensity`` of the strongest (default 1e-3, i.e. 0.1 on the
+    0-100 scale) are dropped.
+
+    Args:
+        crystal: the structure, all sites listed.
+        wavelength: X-ray wavelength in Angstrom (Cu K-alpha1 by default).
+        two_theta_range: (min, max) 2theta in degrees, both included.
+        polarization: ``"graphite_monochromator"`` (incident-beam monochromator) or ``"none"``.
+        monochromator_two_theta: monochromator angle 2theta_m in degrees.
+        form_factors: ``"it92"`` (gemmi, default) or ``"pymatgen"`` (XRDCalculator's table).
+        symprec: spglib tolerance in Angstrom for the symmetry operations.
+        min_relative_intensity: drop peaks weaker than this fraction of the strongest.
+        operations: the crystal's space-group operations (rotations (n, 3, 3) int, translations
+            (n, 3) fractional) when already known, e.g. from the ``rotations`` and
+            ``translations`` of a ``spglib.get_symmetry_dataset`` made to label the structure;
+            None runs :func:`symmetry_operations` (the dominant cost for cubic cells).
+
+    Raises:
+        StructureError: the crystal has no sites, an element without form factor, or a cell
+            spglib cannot analyse.
+    """
+    if crystal.n_sites == 0:
+        raise StructureError(f"{crystal.name or 'structure'}: no atoms to diffract")
+    g_min = reciprocal_radius(two_theta_range[0], wavelength)
+    g_max = reciprocal_radius(two_theta_range[1], wavelength)
+    hkl, g = enumerate_reflections(crystal.lattice, g_min, g_max)
+    if operations is None:
+        operations = symmetry_operations(crystal, symprec)
+    rotations, translations = operations
+    present = ~systematic_absences(hkl, rotations, translations)
+    hkl, g = hkl[present], g[present]
+    try:
+        f2 = structure_factor_squared(crystal, hkl, g, form_factors)
+    except StructureError as exc:
+        raise StructureError(f"{crystal.name or 'structure'}: {exc}") from None
+    two_theta = np.degrees(2.0 * np.arcsin(np.clip(0.5 * wavelength * g, 0.0, 1.0)))
+    raw = f2 * scattering.lorentz_polarization(two_theta, polarization, monochromator_two_theta)
+    return _assemble_peaks(crystal, hkl, g, two_theta, raw, wavelength, min_relative_intensity)
+
+
+def _assemble_peaks(
+    crystal: Crystal,
+    hkl: np.ndarray,
+    g: np.ndarray,
+    two_theta: np.ndarray,
+    raw: np.ndarray,
+    wavelength: float,
+    min_relative_intensity: float,
+) -> PeakList:
+    """Merge reflections into peaks, scale to strongest = 100 and apply the threshold.
+
+    Peak position and d are the means over the merged reflections (they agree to
+    ``TWO_THETA_MERGE_TOL``); the representative hkl is the lexicographically largest.
+    """
+    recip = crystal.reciprocal_lattice()
+    if hkl.shape[0] == 0 or not np.any(raw > 0.0):
+        return PeakList(
+            two_theta=np.zeros(0),
+            intensity=np.zeros(0),
+            d_spacing=np.zeros(0),
+            multiplicity=np.zeros(0, dtype=np.int64),
+            hkl=np.zeros((0, 3), dtype=np.int64),
+            wavelength=float(wavelength),
+            reflection_hkl=np.zeros((0, 3), dtype=np.int64),
+            reflection_peak=np.zeros(0, dtype=np.int64),
+            reciprocal_lattice=recip,
+        )
+    order = np.argsort(two_theta, kind="stable")
+    hkl, g, two_theta, raw = hkl[order], g[order], two_theta[order], raw[order]
+    starts = _merge_starts(two_theta)
+    count = np.diff(np.append(starts, two_theta.shape[0]))
+    summed = np.add.reduceat(raw, starts)
+    relative = summed / summed.max()
+    keep = relative >= min_relative_intensity
+    kept_count = count[keep]
+    peak_of_reflection = np.repeat(np.cumsum(keep) - 1, count)
+    reflection_kept = np.repeat(keep, count)
+    return PeakList(
+        two_theta=np.add.reduceat(two_theta, starts)[keep] / kept_count,
+        intensity=STRONGEST_PEAK * relative[keep],
+        d_spacing=kept_count / np.add.reduceat(g, starts)[keep],
+        multiplicity=2 * kept_count.astype(np.int64),
+        hkl=_largest_hkl(hkl, starts)[keep],
+        wavelength=float(wavelength),
+        reflection_hkl=hkl[reflection_kept],
+        reflection_peak=peak_of_reflection[reflection_kept].astype(np.int64),
+        reciprocal_lattice=recip,
+    )

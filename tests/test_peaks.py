@@ -1,0 +1,350 @@
+"""Peak lists: golden cases (absences, multiplicities) and agreement with pymatgen."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdsym.errors import StructureError
+from xrdsym.patterns.grid import CU_KA1
+from xrdsym.patterns.peaks import (
+    TWO_THETA_MERGE_TOL,
+    PeakList,
+    compute_peaks,
+    symmetry_operations,
+)
+from xrdsym.patterns.scattering import (
+    form_factors,
+    graphite_monochromator_two_theta,
+    lorentz_polarization,
+)
+from xrdsym.structures.crystal import Crystal
+
+#: pymatgen's wavelength for the comparison: Cu K-alpha1 as given to XRDCalculator.
+PYMATGEN_WAVELENGTH = 1.540562
+
+#: Peaks at or above this relative intensity (strongest = 100) must be matched.
+MATCH_MIN_INTENSITY = 1.0
+
+#: A matching peak lies within this many degrees 2theta.
+MATCH_TWO_THETA_TOL = 0.005
+
+#: Matched relative intensities differ by at most this fraction of the reference peak's own.
+MATCH_INTENSITY_RTOL = 0.01
+
+#: Structures per crystal system in the fast comparison (7 x 15 = 105 structures).
+PER_SYSTEM_FAST = 15
+
+#: Structures per crystal system in the slow comparison (7 x 100 = 700 structures).
+PER_SYSTEM_SLOW = 100
+
+CRYSTAL_SYSTEMS = (
+    "triclinic",
+    "monoclinic",
+    "orthorhombic",
+    "tetragonal",
+    "trigonal",
+    "hexagonal",
+    "cubic",
+)
+
+
+def make_crystal(
+    a: float, basis: list[tuple[str, tuple[float, float, float]]], name: str = "test"
+) -> Crystal:
+    """A cubic crystal of edge ``a`` (Angstrom) with the listed sites."""
+    n = len(basis)
+    return Crystal(
+        lattice=np.eye(3) * a,
+        frac_coords=np.array([xyz for _, xyz in basis], dtype=np.float64),
+        elements=tuple(el for el, _ in basis),
+        occupancies=np.ones(n),
+        b_iso=np.zeros(n),
+        name=name,
+    )
+
+
+FCC = [(0.0, 0.0, 0.0), (0.0, 0.5, 0.5), (0.5, 0.0, 0.5), (0.5, 0.5, 0.0)]
+
+
+def nacl() -> Crystal:
+    """Rock salt, Fm-3m, a = 5.6402 Angstrom."""
+    shifted = [tuple((np.array(p) + [0.5, 0.0, 0.0]) % 1.0) for p in FCC]
+    return make_crystal(5.6402, [("Na", p) for p in FCC] + [("Cl", p) for p in shifted], "NaCl")
+
+
+def peak_by_hkl(peaks: PeakList, hkl: tuple[int, int, int]) -> int | None:
+    """Index of the peak containing reflection ``hkl`` (or its Friedel mate), else None."""
+    target = np.array(hkl)
+    for sign in (1, -1):
+        rows = np.nonzero(np.all(peaks.reflection_hkl == sign * target, axis=1))[0]
+        if rows.size:
+            return int(peaks.reflection_peak[rows[0]])
+    return None
+
+
+def cubic_shells(a: float, allowed: object) -> dict[int, int]:
+    """N = h^2 + k^2 + l^2 -> number of allowed hkl (both Friedel mates) in 10-110 deg, Cu."""
+    n_max = int((2.0 * a * np.sin(np.radians(55.0)) / CU_KA1) ** 2)
+    n_min = (2.0 * a * np.sin(np.radians(5.0)) / CU_KA1) ** 2
+    limit = int(np.sqrt(n_max)) + 1
+    shells: dict[int, int] = {}
+    for h, k, ell in itertools.product(range(-limit, limit + 1), repeat=3):
+        n = h * h + k * k + ell * ell
+        if n_min <= n <= n_max and allowed(h, k, ell):  # type: ignore[operator]
+            shells[n] = shells.get(n, 0) + 1
+    return shells
+
+
+def observed_shells(peaks: PeakList, a: float) -> dict[int, int]:
+    """N of each peak from its d (d = a / sqrt(N)) -> multiplicity."""
+    n = np.rint((a / peaks.d_spacing) ** 2).astype(int)
+    return dict(zip(n.tolist(), peaks.multiplicity.tolist(), strict=True))
+
+
+def test_nacl_absences_and_multiplicities() -> None:
+    peaks = compute_peaks(nacl(), min_relative_intensity=0.0)
+    assert peak_by_hkl(peaks, (1, 0, 0)) is None
+    assert peak_by_hkl(peaks, (1, 1, 0)) is None
+    assert peak_by_hkl(peaks, (2, 1, 0)) is None
+    expected = {(1, 1, 1): 8, (2, 0, 0): 6, (2, 2, 0): 12, (3, 1, 1): 24, (2, 2, 2): 8}
+    for hkl, multiplicity in expected.items():
+        index = peak_by_hkl(peaks, hkl)
+        assert index is not None, hkl
+        assert peaks.multiplicity[index] == multiplicity
+        assert tuple(peaks.hkl[index]) == hkl
+    # d(200) = a / 2 and 2theta from Bragg's law.
+    index = peak_by_hkl(peaks, (2, 0, 0))
+    assert peaks.d_spacing[index] == pytest.approx(5.6402 / 2.0, rel=1e-12)
+    assert peaks.two_theta[index] == pytest.approx(
+        np.degrees(2.0 * np.arcsin(CU_KA1 / 5.6402)), abs=1e-9
+    )
+    assert peaks.intensity.max() == pytest.approx(100.0)
+    assert np.argmax(peaks.intensity) == index  # 200 is the strongest line of rock salt
+    assert np.all(np.diff(peaks.two_theta) > 0.0)
+
+
+def test_cscl_keeps_100() -> None:
+    cscl = make_crystal(4.123, [("Cs", (0.0, 0.0, 0.0)), ("Cl", (0.5, 0.5, 0.5))], "CsCl")
+    peaks = compute_peaks(cscl)
+    for hkl, multiplicity in {(1, 0, 0): 6, (1, 1, 0): 12, (1, 1, 1): 8, (2, 1, 0): 24}.items():
+        index = peak_by_hkl(peaks, hkl)
+        assert index is not None, hkl
+        assert peaks.multiplicity[index] == multiplicity
+    assert observed_shells(peaks, 4.123) == cubic_shells(4.123, lambda h, k, ell: True)
+
+
+def test_bcc_allows_exactly_even_sums() -> None:
+    a = 2.8665
+    iron = make_crystal(a, [("Fe", (0.0, 0.0, 0.0)), ("Fe", (0.5, 0.5, 0.5))], "Fe")
+    peaks = compute_peaks(iron, min_relative_intensity=0.0)
+    expected = cubic_shells(a, lambda h, k, ell: (h + k + ell) % 2 == 0)
+    assert observed_shells(peaks, a) == expected
+    assert all((h + k + ell) % 2 == 0 for h, k, ell in peaks.reflection_hkl)
+    assert peaks.multiplicity[0] == 12  # 110
+
+
+def test_fcc_allows_exactly_unmixed_indices() -> None:
+    a = 3.6149
+    copper = make_crystal(a, [("Cu", p) for p in FCC], "Cu")
+    peaks = compute_peaks(copper, min_relative_intensity=0.0)
+    expected = cubic_shells(a, lambda h, k, ell: h % 2 == k % 2 == ell % 2)
+    assert observed_shells(peaks, a) == expected
+    assert list(peaks.multiplicity[:3]) == [8, 6, 12]  # 111, 200, 220
+
+
+def test_p21_screw_axis_absences() -> None:
+    beta = np.radians(100.0)
+    lattice = np.array(
+        [[5.0, 0.0, 0.0], [0.0, 6.0, 0.0], [7.0 * np.cos(beta), 0.0, 7.0 * np.sin(beta)]]
+    )
+    base = np.array([[0.12, 0.21, 0.33], [0.41, 0.07, 0.77]])
+    image = np.column_stack([-base[:, 0], base[:, 1] + 0.5, -base[:, 2]]) % 1.0
+    crystal = Crystal(
+        lattice=lattice,
+        frac_coords=np.vstack([base, image]),
+        elements=("Si", "O", "Si", "O"),
+        occupancies=np.ones(4),
+        b_iso=np.zeros(4),
+        name="P21",
+    )
+    peaks = compute_peaks(crystal, min_relative_intensity=0.0)
+    for k in range(1, 7):
+        present = peak_by_hkl(peaks, (0, k, 0)) is not None
+        assert present == (k % 2 == 0), k
+    # General reflections are not extinguished.
+    assert peak_by_hkl(peaks, (1, 1, 0)) is not None
+    assert peak_by_hkl(peaks, (0, 1, 1)) is not None
+
+
+def test_disordered_site_keeps_the_symmetry() -> None:
+    base = nacl()
+    n = base.n_sites
+    # Na sites shared half-half with K: still Fm-3m, so 100 and 110 stay absent.
+    crystal = Crystal(
+        lattice=base.lattice,
+        frac_coords=np.vstack([base.frac_coords, base.frac_coords[:4]]),
+        elements=base.elements + ("K",) * 4,
+        occupancies=np.concatenate([[0.5] * 4, np.ones(n - 4), [0.5] * 4]),
+        b_iso=np.zeros(n + 4),
+        name="Na0.5K0.5Cl",
+    )
+    rotations, _ = symmetry_operations(crystal)
+    assert len(rotations) == 192  # 48 point operations x 4 centring translations
+    peaks = compute_peaks(crystal, min_relative_intensity=0.0)
+    assert peak_by_hkl(peaks, (1, 0, 0)) is None
+    assert peak_by_hkl(peaks, (1, 1, 1)) is not None
+
+
+def test_given_operations_give_the_same_peaks() -> None:
+    crystal = nacl()
+    default = compute_peaks(crystal)
+    shared = compute_peaks(crystal, operations=symmetry_operations(crystal))
+    np.testing.assert_array_equal(default.two_theta, shared.two_theta)
+    np.testing.assert_array_equal(default.intensity, shared.intensity)
+
+
+def test_no_atoms_is_a_structure_error() -> None:
+    empty = Crystal(
+        lattice=np.eye(3) * 4.0,
+        frac_coords=np.zeros((0, 3)),
+        elements=(),
+        occupancies=np.zeros(0),
+        b_iso=np.zeros(0),
+        name="empty",
+    )
+    with pytest.raises(StructureError, match="empty"):
+        compute_peaks(empty)
+
+
+def test_lorentz_polarization_values() -> None:
+    # 2theta = 90: cos 2theta = 0, sin^2 45 cos 45 = 0.5 / sqrt 2.
+    plain = lorentz_polarization(np.array([90.0]), "none")[0]
+    assert plain == pytest.approx(2.0 * np.sqrt(2.0), rel=1e-12)
+    mono = lorentz_polarization(np.array([90.0]), "graphite_monochromator", 26.6)[0]
+    cos2m = np.cos(np.radians(26.6)) ** 2
+    assert mono == pytest.approx(2.0 * np.sqrt(2.0) / (1.0 + cos2m), rel=1e-12)
+    # At 2theta = 60: (1 + 1/4) / (1/4 * sqrt(3)/2).
+    assert lorentz_polarization(np.array([60.0]), "none")[0] == pytest.approx(
+        1.25 / (0.25 * np.sqrt(3.0) / 2.0), rel=1e-12
+    )
+    assert graphite_monochromator_two_theta(CU_KA1) == pytest.approx(26.55, abs=0.01)
+
+
+def test_form_factors_at_zero_angle_count_electrons() -> None:
+    s2 = np.array([0.0, 0.25])
+    it92 = form_factors(["Fe", "O"], s2, "it92")
+    assert it92[:, 0] == pytest.approx([26.0, 8.0], abs=0.01)
+    pmg = form_factors(["Fe", "O"], s2, "pymatgen")
+    assert pmg[:, 0] == pytest.approx([26.0, 8.0], abs=1e-12)
+    # Both tables describe the same atoms: within 2 % at s = 0.5 / Angstrom.
+    assert pmg[:, 1] == pytest.approx(it92[:, 1], rel=0.02)
+    assert np.all(it92[:, 1] < it92[:, 0])
+
+
+# --- Agreement with pymatgen's XRDCalculator -------------------------------------------
+
+
+def corpus_path(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "structures" / "mp_structures.csv.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    return path
+
+
+def pick_structures(path: Path, per_system: int) -> list[tuple[str, object]]:
+    """The first ``per_system`` structures of each crystal system in file order (pymatgen)."""
+    import gemmi
+    import spglib
+    from pymatgen.core import Structure
+
+    chosen: dict[str, list[tuple[str, object]]] = {name: [] for name in CRYSTAL_SYSTEMS}
+    csv.field_size_limit(1 << 30)
+    with gzip.open(path, "rt") as handle, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for row in csv.DictReader(handle):
+            structure = Structure.from_str(row["cif"], fmt="cif")
+            cell = (
+                structure.lattice.matrix,
+                structure.frac_coords,
+                [site.specie.Z for site in structure],
+            )
+            number = spglib.get_symmetry_dataset(cell, symprec=0.01).number
+            system = gemmi.find_spacegroup_by_number(number).crystal_system_str()
+            if len(chosen[system]) < per_system:
+                chosen[system].append((row["material_id"], structure))
+            if all(len(v) == per_system for v in chosen.values()):
+                break
+    return [item for name in CRYSTAL_SYSTEMS for item in chosen[name]]
+
+
+def merge_close(two_theta: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum peaks closer than TWO_THETA_MERGE_TOL and rescale to strongest = 100.
+
+    pymatgen bins 2theta to 1e-5 degrees, which splits reflections that agree to 1e-6 degrees
+    in slightly asymmetric relaxed cells; merging them like compute_peaks makes the lists
+    comparable peak by peak.
+    """
+    starts = np.concatenate(([0], np.nonzero(np.diff(two_theta) > TWO_THETA_MERGE_TOL)[0] + 1))
+    summed = np.add.reduceat(intensity, starts)
+    return two_theta[starts], 100.0 * summed / summed.max()
+
+
+def unmatched(
+    ref_x: np.ndarray, ref_y: np.ndarray, other_x: np.ndarray, other_y: np.ndarray
+) -> list[str]:
+    """Reference peaks >= 1 % without a peak of the other list within 0.005 degrees whose
+    relative intensity is within 1 % of the reference peak's."""
+    problems = []
+    for x, y in zip(
+        ref_x[ref_y >= MATCH_MIN_INTENSITY], ref_y[ref_y >= MATCH_MIN_INTENSITY], strict=True
+    ):
+        distance = np.abs(other_x - x)
+        nearest = int(np.argmin(distance))
+        if distance[nearest] > MATCH_TWO_THETA_TOL:
+            problems.append(f"{x:.4f} deg ({y:.2f}) has no partner")
+        elif abs(other_y[nearest] - y) > MATCH_INTENSITY_RTOL * y:
+            problems.append(f"{x:.4f} deg: {y:.3f} vs {other_y[nearest]:.3f}")
+    return problems
+
+
+def compare_with_pymatgen(structures: list[tuple[str, object]]) -> list[str]:
+    """Every structure's disagreements with XRDCalculator (plain LP, pymatgen form factors)."""
+    from pymatgen.analysis.diffraction.xrd import XRDCalculator
+
+    from xrdsym.structures.crystal import crystal_from_pymatgen
+
+    calculator = XRDCalculator(wavelength=PYMATGEN_WAVELENGTH)
+    failures = []
+    for material_id, structure in structures:
+        reference = calculator.get_pattern(structure, two_theta_range=(10.0, 110.0))
+        ref_x, ref_y = merge_close(np.array(reference.x), np.array(reference.y))
+        ours = compute_peaks(
+            crystal_from_pymatgen(structure, material_id),
+            wavelength=PYMATGEN_WAVELENGTH,
+            polarization="none",
+            form_factors="pymatgen",
+        )
+        problems = unmatched(ref_x, ref_y, ours.two_theta, ours.intensity)
+        problems += unmatched(ours.two_theta, ours.intensity, ref_x, ref_y)
+        if problems:
+            failures.append(f"{material_id}: {problems[:3]}")
+    return failures
+
+
+def test_matches_pymatgen_on_all_crystal_systems(shared_dir: Path) -> None:
+    structures = pick_structures(corpus_path(shared_dir), PER_SYSTEM_FAST)
+    assert len(structures) == 7 * PER_SYSTEM_FAST
+    assert compare_with_pymatgen(structures) == []
+
+
+@pytest.mark.slow
+def test_matches_pymatgen_on_700_structures(shared_dir: Path) -> None:
+    structures = pick_structures(corpus_path(shared_dir), PER_SYSTEM_SLOW)
+    assert compare_with_pymatgen(structures) == []
