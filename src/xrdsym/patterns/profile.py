@@ -1,0 +1,369 @@
+"""Render peak lists into laboratory-like powder patterns on a 2theta grid.
+
+Every peak is a pseudo-Voigt eta L + (1 - eta) G whose Lorentzian L and Gaussian G share the
+Caglioti width FWHM^2 = U tan^2(theta) + V tan(theta) + W (degrees^2), so the pseudo-Voigt has
+exactly that FWHM. A peak is evaluated on a window of +/- ``WINDOW_HALF_WIDTH_FWHM`` FWHM
+around its centre and the windowed profile is normalised so that its sum times the grid step
+equals the peak's integrated intensity. A random sixth-order polynomial background and Poisson
+counting noise complete the pattern, as in Park et al. (2017). Optional effects (K-alpha2,
+zero shift, specimen displacement, preferred orientation, crystallite size, impurity phase)
+are off by default.
+
+All peaks of a pattern are drawn at once: window offsets are laid out in one flat array
+(np.repeat) and accumulated on the grid with np.bincount, without a Python loop over peaks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from xrdsym.patterns import effects
+from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.peaks import PeakList
+
+#: Peaks are drawn on +/- this many FWHM. The pseudo-Voigt keeps all of its Gaussian part
+#: there and (2/pi) atan(2 k) = 97 % of its Lorentzian part; the window is renormalised to the
+#: full integrated intensity, so intensities are conserved exactly and only far tails are cut.
+WINDOW_HALF_WIDTH_FWHM = 10.0
+
+#: Number of background polynomial coefficients (sixth order: c0 ... c6).
+BACKGROUND_ORDER = 6
+
+#: Smallest FWHM in degrees 2theta a profile may have: below one tenth of a typical grid step
+#: a pseudo-Voigt is no longer sampled meaningfully.
+MIN_FWHM = 1e-3
+
+#: Unit-area shape constants: Lorentzian (2/pi) / (H (1 + 4u^2)), Gaussian
+#: 2 sqrt(ln 2 / pi) / H exp(-4 ln 2 u^2), with u = (2theta - 2theta_0) / H.
+_LORENTZ_NORM = 2.0 / np.pi
+_GAUSS_NORM = 2.0 * np.sqrt(np.log(2.0) / np.pi)
+_GAUSS_EXPONENT = 4.0 * np.log(2.0)
+
+
+@dataclass(frozen=True)
+class ProfileParams:
+    """Everything that turns a peak list into a pattern.
+
+    Attributes:
+        u, v, w: Caglioti parameters in degrees^2; FWHM^2 = U tan^2 theta + V tan theta + W
+            must be positive over the grid.
+        eta: pseudo-Voigt Lorentzian fraction in [0, 1].
+        background_coeffs: c0 ... c6 of the background polynomial P(x) = sum c_k x^k in the
+            reduced angle x = (2theta - mid) / half_range in [-1, 1]; P must be positive on the
+            grid (the background is level * counts * P / max P).
+        background_level: background maximum as a fraction of the strongest peak height.
+        counts: expected counts at the top of the strongest noise-free peak (the Poisson scale).
+        ka2: add the K-alpha2 doublet (ratio 0.5, lambda2 of the grid's anode).
+        zero_shift: detector zero error added to every 2theta, degrees.
+        displacement: specimen displacement s in mm (see :func:`effects.displacement_shift`).
+        goniometer_radius: R in mm.
+        march_dollase_r: March-Dollase ratio r (1 = random powder, no preferred orientation).
+        po_direction: hkl of the preferred-orientation planes.
+        crystallite_size: crystallite size in Angstrom for Scherrer broadening (0 = none);
+            combined with the instrumental width as sqrt(H_inst^2 + H_size^2).
+        impurity_fraction: strongest impurity peak relative to the strongest main peak
+            (0 = no impurity; the impurity peak list is passed to :func:`render_pattern`).
+    """
+
+    u: float
+    v: float
+    w: float
+    eta: float
+    background_coeffs: tuple[float, ...]
+    background_level: float
+    counts: float
+    ka2: bool = False
+    zero_shift: float = 0.0
+    displacement: float = 0.0
+    goniometer_radius: float = 240.0
+    march_dollase_r: float = 1.0
+    po_direction: tuple[int, int, int] = (0, 0, 1)
+    crystallite_size: float = 0.0
+    impurity_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProfileRanges:
+    """Ranges from which :func:`sample_profile_params` draws (all uniform unless noted).
+
+    Caglioti parameters: U and W log-uniform in ``u`` and ``w`` (degrees^2), V = -2 r sqrt(UW)
+    with r uniform in ``v_ratio``; since r < 1 the discriminant V^2 - 4UW is negative and
+    FWHM^2 >= W (1 - r^2) > 0 for every angle. Background: c1 ... c6 uniform in
+    [-1, 1] / k (k = 1 ... 6), c0 = sum |c_k| + margin with margin uniform in
+    ``background_margin``, hence P(x) >= margin > 0 on [-1, 1]. Counts log-uniform.
+    Each optional effect is switched on with its probability, then drawn from its range.
+    """
+
+    u: tuple[float, float] = (0.002, 0.1)
+    v_ratio: tuple[float, float] = (0.0, 0.5)
+    w: tuple[float, float] = (0.001, 0.02)
+    eta: tuple[float, float] = (0.1, 0.9)
+    background_level: tuple[float, float] = (0.01, 0.15)
+    background_margin: tuple[float, float] = (0.2, 2.0)
+    counts: tuple[float, float] = (1e3, 1e5)
+    ka2_probability: float = 0.0
+    zero_shift_probability: float = 0.0
+    zero_shift: tuple[float, float] = (-0.1, 0.1)
+    displacement_probability: float = 0.0
+    displacement: tuple[float, float] = (-0.2, 0.2)
+    preferred_orientation_probability: float = 0.0
+    march_dollase_r: tuple[float, float] = (0.6, 1.0)
+    po_directions: tuple[tuple[int, int, int], ...] = field(
+        default=((0, 0, 1), (1, 0, 0), (0, 1, 0), (1, 1, 0), (1, 1, 1))
+    )
+    crystallite_size_probability: float = 0.0
+    crystallite_size: tuple[float, float] = (300.0, 3000.0)
+    impurity_probability: float = 0.0
+    impurity_fraction: tuple[float, float] = (0.01, 0.1)
+
+
+#: The protocol of Park et al. (2017): random Caglioti widths, pseudo-Voigt mixing, sixth-order
+#: background and Poisson noise; no K-alpha2, shifts, preferred orientation or impurities.
+#: FWHM ranges from about 0.03 degrees (low angle, sharp) to 0.5 degrees (110 degrees, broad).
+PAPER_RANGES = ProfileRanges()
+
+#: Broader realism: every optional effect on with probability 0.5 (impurities 0.2).
+REALISTIC_RANGES = replace(
+    PAPER_RANGES,
+    ka2_probability=0.5,
+    zero_shift_probability=0.5,
+    displacement_probability=0.5,
+    preferred_orientation_probability=0.5,
+    crystallite_size_probability=0.5,
+    impurity_probability=0.2,
+)
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """A value whose logarithm is uniform between log(bounds[0]) and log(bounds[1])."""
+    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+
+
+def sample_background_coeffs(
+    rng: np.random.Generator, margin: tuple[float, float]
+) -> tuple[float, ...]:
+    """Random c0 ... c6 of a polynomial that is at least ``margin`` on [-1, 1].
+
+    c_k uniform in [-1/k, 1/k] for k = 1 ... 6 and c0 = sum |c_k| + m, m uniform in ``margin``.
+    """
+    higher = rng.uniform(-1.0, 1.0, BACKGROUND_ORDER) / np.arange(1, BACKGROUND_ORDER + 1)
+    c0 = float(np.abs(higher).sum() + rng.uniform(*margin))
+    return (c0, *(float(c) for c in higher))
+
+
+def sample_profile_params(
+    rng: np.random.Generator, ranges: ProfileRanges = PAPER_RANGES
+) -> ProfileParams:
+    """Draw one set of profile parameters (see :class:`ProfileRanges` for the distributions)."""
+    u = _log_uniform(rng, ranges.u)
+    w = _log_uniform(rng, ranges.w)
+    v = -2.0 * rng.uniform(*ranges.v_ratio) * np.sqrt(u * w)
+    params = ProfileParams(
+        u=u,
+        v=float(v),
+        w=w,
+        eta=float(rng.uniform(*ranges.eta)),
+        background_coeffs=sample_background_coeffs(rng, ranges.background_margin),
+        background_level=float(rng.uniform(*ranges.background_level)),
+        counts=_log_uniform(rng, ranges.counts),
+    )
+    switches = rng.random(6)
+    changes: dict[str, object] = {}
+    if switches[0] < ranges.ka2_probability:
+        changes["ka2"] = True
+    if switches[1] < ranges.zero_shift_probability:
+        changes["zero_shift"] = float(rng.uniform(*ranges.zero_shift))
+    if switches[2] < ranges.displacement_probability:
+        changes["displacement"] = float(rng.uniform(*ranges.displacement))
+    if switches[3] < ranges.preferred_orientation_probability:
+        changes["march_dollase_r"] = float(rng.uniform(*ranges.march_dollase_r))
+        direction = ranges.po_directions[int(rng.integers(len(ranges.po_directions)))]
+        changes["po_direction"] = tuple(int(i) for i in direction)
+    if switches[4] < ranges.crystallite_size_probability:
+        changes["crystallite_size"] = _log_uniform(rng, ranges.crystallite_size)
+    if switches[5] < ranges.impurity_probability:
+        changes["impurity_fraction"] = float(rng.uniform(*ranges.impurity_fraction))
+    return replace(params, **changes) if changes else params  # type: ignore[arg-type]
+
+
+def caglioti_fwhm(two_theta: np.ndarray, u: float, v: float, w: float) -> np.ndarray:
+    """FWHM in degrees: sqrt(U tan^2 theta + V tan theta + W), U, V, W in degrees^2.
+
+    Raises:
+        ValueError: FWHM^2 is not positive at some angle.
+    """
+    t = np.tan(np.radians(np.asarray(two_theta, dtype=np.float64)) / 2.0)
+    fwhm2 = (u * t + v) * t + w
+    if fwhm2.size and float(fwhm2.min()) <= 0.0:
+        raise ValueError(f"Caglioti FWHM^2 is not positive for U={u}, V={v}, W={w}")
+    return np.sqrt(fwhm2)
+
+
+def peak_fwhm(two_theta: np.ndarray, params: ProfileParams, wavelength: float) -> np.ndarray:
+    """FWHM of each peak in degrees: Caglioti, combined in quadrature with Scherrer broadening
+    sqrt(H_inst^2 + H_size^2) when ``params.crystallite_size`` > 0, floored at ``MIN_FWHM``."""
+    fwhm = caglioti_fwhm(two_theta, params.u, params.v, params.w)
+    if params.crystallite_size > 0.0:
+        size = effects.scherrer_fwhm(two_theta, wavelength, params.crystallite_size)
+        fwhm = np.sqrt(fwhm * fwhm + size * size)
+    return np.maximum(fwhm, MIN_FWHM)
+
+
+def render_peaks(
+    two_theta: np.ndarray,
+    intensity: np.ndarray,
+    fwhm: np.ndarray,
+    eta: float,
+    grid: Grid,
+) -> np.ndarray:
+    """Sum of unit-shape pseudo-Voigt peaks on ``grid.two_theta()``, float64.
+
+    Peak i is eta L_i + (1 - eta) G_i with FWHM H_i (degrees), evaluated at the grid points
+    within +/- WINDOW_HALF_WIDTH_FWHM H_i of its centre and scaled so that
+    sum(profile_i) * grid.step = intensity_i (integrated intensity in intensity x degrees).
+    Window points outside the grid are dropped after normalisation, so a peak cut by the
+    grid edge loses the part outside.
+    """
+    out_size = grid.n_points
+    step = grid.step
+    centre = (np.asarray(two_theta, dtype=np.float64) - grid.start) / step  # fractional index
+    nearest = np.rint(centre).astype(np.int64)
+    half = np.ceil(WINDOW_HALF_WIDTH_FWHM * np.asarray(fwhm) / step).astype(np.int64)
+    overlaps = (nearest + half >= 0) & (nearest - half < out_size)
+    if not np.all(overlaps):
+        centre, nearest, half = centre[overlaps], nearest[overlaps], half[overlaps]
+        intensity, fwhm = np.asarray(intensity)[overlaps], np.asarray(fwhm)[overlaps]
+    n_peaks = int(centre.shape[0])
+    if n_peaks == 0:
+        return np.zeros(out_size)
+    sizes = 2 * half + 1
+    total = int(sizes.sum())
+    starts = np.cumsum(sizes) - sizes
+    first = nearest - half
+    offset = max(0, -int(first.min()))
+    # j: index inside each window; np.repeat spreads per-peak values (faster than a gather).
+    local = np.arange(total) - np.repeat(starts, sizes)
+    index = local + np.repeat(first + offset, sizes)
+    # Window-local coordinates keep float32 precise: u = (j - c_local) step / H.
+    c_local = (centre - first).astype(np.float32)
+    inv_width = (step / np.asarray(fwhm, dtype=np.float64)).astype(np.float32)
+    u2 = local.astype(np.float32)
+    u2 -= np.repeat(c_local, sizes)
+    u2 *= np.repeat(inv_width, sizes)
+    u2 *= u2
+    lorentz = np.multiply(u2, np.float32(4.0))
+    lorentz += np.float32(1.0)
+    np.divide(np.float32(eta * _LORENTZ_NORM), lorentz, out=lorentz)
+    u2 *= np.float32(-_GAUSS_EXPONENT)
+    gauss = np.exp(u2, out=u2)
+    gauss *= np.float32((1.0 - eta) * _GAUSS_NORM)
+    shape = np.add(lorentz, gauss, out=lorentz)
+    window_sum = np.add.reduceat(shape, starts, dtype=np.float64)
+    scale = np.asarray(intensity, dtype=np.float64) / (window_sum * step)
+    shape *= np.repeat(scale.astype(np.float32), sizes)
+    pattern = np.bincount(index, weights=shape, minlength=offset + out_size)
+    return pattern[offset : offset + out_size]
+
+
+def background(grid: Grid, params: ProfileParams) -> np.ndarray:
+    """Background shape P(x) / max P on the grid (dimensionless, in (0, 1]).
+
+    P(x) = sum_k c_k x^k with x = (2theta - mid) / half_range in [-1, 1].
+
+    Raises:
+        ValueError: P is not positive on the grid.
+    """
+    x = np.linspace(-1.0, 1.0, grid.n_points)
+    values = np.zeros(grid.n_points)
+    for c in reversed(params.background_coeffs):  # Horner over the 7 coefficients
+        values *= x
+        values += c
+    low = float(values.min())
+    if low <= 0.0:
+        raise ValueError(f"background polynomial is not positive on the grid (min {low})")
+    return values / float(values.max())
+
+
+def apply_effects(
+    two_theta: np.ndarray,
+    intensity: np.ndarray,
+    params: ProfileParams,
+    wavelength: float,
+    peak_list: PeakList | None = None,
+    impurity: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the optional effects of ``params`` to the peak positions and intensities.
+
+    Order: preferred orientation (needs ``peak_list``, the list ``two_theta`` came from),
+    impurity phase (needs ``impurity``), K-alpha2 doublet, zero shift, specimen displacement.
+
+    Raises:
+        ValueError: an effect is on but the data it needs is missing.
+    """
+    tt = np.asarray(two_theta, dtype=np.float64)
+    inten = np.asarray(intensity, dtype=np.float64)
+    if params.march_dollase_r != 1.0:
+        if peak_list is None or len(peak_list) != tt.shape[0]:
+            raise ValueError("preferred orientation needs the PeakList the peaks came from")
+        inten = inten * effects.march_dollase_factors(
+            peak_list, params.po_direction, params.march_dollase_r
+        )
+    if params.impurity_fraction > 0.0:
+        if impurity is None:
+            raise ValueError("an impurity fraction needs the impurity peak list")
+        tt, inten = effects.mix_impurity(
+            tt,
+            inten,
+            np.asarray(impurity[0], dtype=np.float64),
+            np.asarray(impurity[1], dtype=np.float64),
+            params.impurity_fraction,
+        )
+    if params.ka2:
+        tt, inten = effects.ka2_doublet(tt, inten, wavelength)
+    shift = params.zero_shift
+    if params.displacement != 0.0:
+        tt = tt + effects.displacement_shift(tt, params.displacement, params.goniometer_radius)
+    return (tt + shift if shift else tt), inten
+
+
+def render_pattern(
+    two_theta: np.ndarray,
+    intensity: np.ndarray,
+    grid: Grid,
+    params: ProfileParams,
+    rng: np.random.Generator | None,
+    *,
+    noise: bool = True,
+    peak_list: PeakList | None = None,
+    impurity: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """A simulated pattern in counts on ``grid.two_theta()`` (float64, shape (n_points,)).
+
+    Steps: optional effects (:func:`apply_effects`); pseudo-Voigt peaks with the Caglioti FWHM
+    (:func:`render_peaks`, integrated intensities conserved) scaled so that the highest point
+    of the peak pattern is ``params.counts``; plus background
+    ``background_level * counts * P(x) / max P``; then, if ``noise``, a Poisson draw of the
+    counts at every point (``rng`` required), else the expected counts.
+
+    Args:
+        two_theta: peak positions in degrees (at ``grid.wavelength``).
+        intensity: relative integrated intensities.
+        grid: the output grid.
+        params: profile, background, noise and effect parameters.
+        rng: the only source of randomness (Poisson noise); None only with ``noise=False``.
+        noise: draw Poisson counts (True) or return the noise-free expectation (False).
+        peak_list: the PeakList of the peaks, needed for preferred orientation only.
+        impurity: (2theta, intensity) of an impurity phase, needed when impurity_fraction > 0.
+    """
+    tt, inten = apply_effects(two_theta, intensity, params, grid.wavelength, peak_list, impurity)
+    peaks = render_peaks(tt, inten, peak_fwhm(tt, params, grid.wavelength), params.eta, grid)
+    top = float(peaks.max()) if peaks.size else 0.0
+    expected = peaks * (params.counts / top) if top > 0.0 else peaks
+    expected += (params.background_level * params.counts) * background(grid, params)
+    if not noise:
+        return expected
+    if rng is None:
+        raise ValueError("a noisy pattern needs an explicit numpy Generator")
+    return rng.poisson(expected).astype(np.float64)
