@@ -17,7 +17,7 @@ from xrdsym.patterns.grid import Grid
 from xrdsym.training import TrainConfig, load_config, train
 from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from xrdsym.training.config import apply_overrides
-from xrdsym.training.data import RenderedPatterns, pattern_rng
+from xrdsym.training.data import ProfileRenderer, RenderedPatterns, pattern_rng
 from xrdsym.training.schedule import learning_rate
 
 #: Space groups of the synthetic classes: Fm-3m, Pm-3m, P2_1/c, Pnma.
@@ -52,19 +52,6 @@ class SyntheticPeaks:
         return self.labels[index]
 
 
-def gaussian_renderer(
-    two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
-) -> np.ndarray:
-    """Gaussian peaks of random width with Poisson noise (a light stand-in for the profile)."""
-    x = grid.two_theta()
-    fwhm = rng.uniform(0.5, 1.0)
-    sigma = fwhm / 2.3548
-    y = (intensity[:, None] * np.exp(-0.5 * ((x[None, :] - two_theta[:, None]) / sigma) ** 2)).sum(
-        0
-    )
-    return rng.poisson(1000.0 * y / y.max() + 20.0).astype(np.float64)
-
-
 def small_config(**changes: object) -> TrainConfig:
     values: dict[str, object] = {
         "model": "xrdnet_tiny",
@@ -87,7 +74,7 @@ def small_config(**changes: object) -> TrainConfig:
 def test_rendering_is_seeded_per_epoch_and_index() -> None:
     source = SyntheticPeaks(8)
     grid = Grid(n_points=SMALL_GRID_POINTS)
-    data = RenderedPatterns(source, grid, seed=5, renderer=gaussian_renderer)
+    data = RenderedPatterns(source, grid, seed=5)
     a, label = data[(0, 3)]
     b, _ = data[(0, 3)]
     c, _ = data[(1, 3)]
@@ -102,7 +89,7 @@ def test_rendering_is_seeded_per_epoch_and_index() -> None:
 def test_training_lowers_loss_checkpoints_and_resumes(tmp_path: Path) -> None:
     source = SyntheticPeaks(48)
     run = tmp_path / "run"
-    result = train(small_config(), run, source=source, renderer=gaussian_renderer, progress=False)
+    result = train(small_config(), run, source=source, progress=False)
     assert result.stop_reason == "max_epochs"
     steps_per_epoch = int(0.8 * 48) // 8  # 38 training structures, drop_last
     assert result.step == 3 * steps_per_epoch
@@ -120,9 +107,7 @@ def test_training_lowers_loss_checkpoints_and_resumes(tmp_path: Path) -> None:
     assert resolved["code_version"]["xrdsym"]
 
     # Resuming with a larger epoch budget continues the step counter from the checkpoint.
-    more = train(
-        small_config(max_epochs=4), run, source=source, renderer=gaussian_renderer, progress=False
-    )
+    more = train(small_config(max_epochs=4), run, source=source, progress=False)
     assert more.step == 4 * steps_per_epoch
     model, config = load_pretrained(run)
     assert config["architecture"] == "xrdnet_tiny"
@@ -135,24 +120,25 @@ def test_resume_mid_epoch_reproduces_uninterrupted_run(tmp_path: Path) -> None:
     source = SyntheticPeaks(40)
     full = tmp_path / "full"
     cfg = small_config(max_epochs=1, eval_interval_s=1e9, tasks={"space_group": 1.0})
-    train(cfg, full, source=source, renderer=gaussian_renderer, progress=False)
+    train(cfg, full, source=source, progress=False)
     reference = load_checkpoint(full / CHECKPOINT_NAME)
 
     part = tmp_path / "part"
     calls = {"n": 0}
+    real = ProfileRenderer()
     n_val = 8  # rendered first, then 8 patterns per training batch
 
     def interrupting_renderer(*args: object) -> np.ndarray:
         calls["n"] += 1
         if calls["n"] > n_val + 2 * 8:
             raise KeyboardInterrupt
-        return gaussian_renderer(*args)  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[arg-type]
 
     with pytest.raises(KeyboardInterrupt):
         train(cfg, part, source=source, renderer=interrupting_renderer, progress=False)
     saved = load_checkpoint(part / CHECKPOINT_NAME)["loop"]
     assert saved["step"] == 2 and saved["batch_in_epoch"] == 2
-    rest = train(cfg, part, source=source, renderer=gaussian_renderer, progress=False)
+    rest = train(cfg, part, source=source, progress=False)
     assert rest.step == reference["loop"]["step"]
     resumed = load_checkpoint(part / CHECKPOINT_NAME)
     for key, value in reference["model"].items():
@@ -212,3 +198,89 @@ def test_learning_rate_schedules() -> None:
     assert learning_rate("onecycle", 0.3, 1.0, 0.3) == pytest.approx(1.0)
     assert learning_rate("onecycle", 1.0, 1.0, 0.3) == pytest.approx(1 / 25 / 1e4)
     assert learning_rate("constant", 0.7, 2.0, 0.1) == 2.0
+
+
+def write_dataset(root: Path, source: SyntheticPeaks) -> Path:
+    """A finalised dataset folder (one shard, both splits) holding ``source``'s peak lists."""
+    from xrdsym.datasets.store import (
+        FORMAT_VERSION,
+        MANIFEST_NAME,
+        SHARD_DIR,
+        SPLITS_NAME,
+        ShardData,
+        write_shard,
+    )
+
+    n = len(source)
+    lists = [source.peaks(i) for i in range(n)]
+    counts = np.array([len(t) for t, _ in lists])
+    m = int(counts.sum())
+    shard = ShardData(
+        ids=np.array([f"s{i}" for i in range(n)]),
+        sources=np.array(["generated"] * n),
+        space_group=np.array([source.space_group(i) for i in range(n)], dtype=np.int16),
+        requested_space_group=np.zeros(n, dtype=np.int16),
+        structure_type=np.array([f"type{i % 6}" for i in range(n)]),
+        dedupe_key=np.array([f"key{i}" for i in range(n)]),
+        cell=np.ones((n, 6), dtype=np.float32),
+        peak_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        two_theta=np.concatenate([t for t, _ in lists]).astype(np.float32),
+        intensity=np.concatenate([i for _, i in lists]).astype(np.float32),
+        hkl=np.zeros((m, 3), dtype=np.int16),
+        multiplicity=np.ones(m, dtype=np.int16),
+    )
+    (root / SHARD_DIR).mkdir(parents=True)
+    write_shard(root / SHARD_DIR / "000000.npz", shard)
+    manifest = {"format_version": FORMAT_VERSION, "wavelength": 1.540562}
+    (root / MANIFEST_NAME).write_text(json.dumps(manifest))
+    # Period 12: train 0-4 (classes 0, 1, 2, 3, 0), val 5-7, test 8-11 (classes 0, 1, 2, 3).
+    parts = np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2] * (n // 12), dtype=np.int8)
+    np.savez(root / SPLITS_NAME, random=parts, structure_type=parts)
+    return root
+
+
+def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from xrdsym.cli import main
+
+    dataset = write_dataset(tmp_path / "ds", SyntheticPeaks(48))
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": "xrdnet_tiny", "max_epochs": 2, "batch_size": 8}))
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--config",
+            str(config),
+            "--run-dir",
+            str(run),
+            "--quiet",
+            "--set",
+            f"dataset={dataset}",
+            "--set",
+            f"grid_points={SMALL_GRID_POINTS}",
+            "--set",
+            "num_workers=0",
+            "--set",
+            "eval_interval_s=1e9",
+        ]
+    )
+    assert code == 0
+    assert "max_epochs after 4 steps" in capsys.readouterr().out  # 20 train // 8 x 2 epochs
+    results_path, plot = tmp_path / "results.json", tmp_path / "cs.png"
+    args = ["evaluate", str(run), "--dataset", str(dataset), "--split", "random"]
+    code = main([*args, "--output", str(results_path), "--plot", str(plot)])
+    assert code == 0
+    results = json.loads(results_path.read_text())
+    assert results["n"] == 16
+    assert set(results["tasks"]) == {"crystal_system", "extinction_group", "space_group"}
+    sg = results["tasks"]["space_group"]
+    # The most frequent training label is Fm-3m (8 of 20), a quarter of the test structures;
+    # its crystal system (cubic) is shared by Pm-3m, so the crystal-system baseline is a half.
+    assert sg["majority_baseline"] == pytest.approx(0.25)
+    assert results["tasks"]["crystal_system"]["majority_baseline"] == pytest.approx(0.5)
+    assert 0.0 <= sg["top1"] <= sg["top5"] <= 1.0
+    assert np.asarray(results["crystal_system_confusion"]).sum() == 16
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A missing dataset is an expected error, printed without a traceback.
+    assert main(["evaluate", str(run), "--dataset", str(tmp_path / "nope")]) == 1
+    assert "no manifest.json" in capsys.readouterr().err

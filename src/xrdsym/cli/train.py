@@ -1,12 +1,70 @@
-"""``xrdsym train``: not available yet."""
+"""``xrdsym train``: train a registered model on patterns rendered from a peak-list dataset."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from xrdsym.errors import XrdsymError
+
+#: Parent folder of run folders when ``--run-dir`` is not given.
+DEFAULT_RUNS_DIR = Path("runs")
 
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser("train", help="(not available yet)")
-    parser.set_defaults(handler=lambda args: 2)
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "train",
+        help="train a CNN on rendered patterns (resumable; torchrun for several processes)",
+        description=(
+            "Train a registered model. Settings come from a TOML/JSON config, overridden by "
+            "--set key=value (dotted keys edit tables, e.g. tasks.crystal_system=0.3). "
+            "An existing run folder is resumed from its last checkpoint unless --no-resume."
+        ),
+    )
+    parser.add_argument("--config", type=Path, help="TOML or JSON training config")
+    parser.add_argument(
+        "--run-dir", type=Path, help="run folder (default: runs/<config name or model>)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option (repeatable); VALUE is JSON or a plain string",
+    )
+    parser.add_argument(
+        "--no-resume", action="store_true", help="start afresh even if a checkpoint exists"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, train, and print where the model and its history are."""
+    from xrdsym.training import load_config, train
+
+    if args.config is not None and not args.config.is_file():
+        raise XrdsymError(f"{args.config}: training config file not found")
+    try:
+        config = load_config(args.config, args.overrides)
+    except ValueError as exc:
+        raise XrdsymError(f"{args.config or 'training options'}: {exc}") from None
+    if not config.dataset:
+        raise XrdsymError("no dataset: set 'dataset' in the config or --set dataset=PATH")
+    name = args.config.stem if args.config is not None else config.model
+    run_dir = args.run_dir or DEFAULT_RUNS_DIR / name
+    result = train(config, run_dir, resume=not args.no_resume, progress=not args.quiet)
+    last = result.history[-1] if result.history else {}
+    scores = ", ".join(
+        f"{key.removeprefix('val_top1_')} {value:.3f}"
+        for key, value in last.items()
+        if key.startswith("val_top1_")
+    )
+    print(
+        f"{run_dir}: {result.stop_reason} after {result.step} steps, "
+        f"{result.patterns_seen} patterns, {result.wall_seconds:.0f} s; val top-1: {scores}"
+    )
+    return 0

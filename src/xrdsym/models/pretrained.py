@@ -91,7 +91,9 @@ def load_pretrained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     config = read_model_config(root)
     config_path = root / CONFIG_NAME
     try:
-        model = create_model(config["architecture"], **_kwargs_from_json(config["model_kwargs"]))
+        model = create_model(
+            config["architecture"], **_kwargs_from_json(config.get("model_kwargs", {}))
+        )
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{config_path}: cannot build the model: {exc}") from None
     weights = root / WEIGHTS_NAME
