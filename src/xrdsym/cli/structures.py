@@ -20,17 +20,7 @@ from xrdsym.structures.labelling import (
     reason_category,
 )
 from xrdsym.structures.reader import read_cif_file
-
-#: Crystal systems in order of increasing symmetry, for the report.
-CRYSTAL_SYSTEMS = (
-    "triclinic",
-    "monoclinic",
-    "orthorhombic",
-    "tetragonal",
-    "trigonal",
-    "hexagonal",
-    "cubic",
-)
+from xrdsym.symmetry import CRYSTAL_SYSTEMS
 
 #: Structure ids listed per rejection reason.
 EXAMPLES_PER_REASON = 5

@@ -27,6 +27,7 @@ from spglib import SpglibDataset
 from xrdsym.errors import StructureError
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.reader import CifSource, iter_sources, read_cif_text
+from xrdsym.symmetry import space_group as space_group_info
 
 #: Default spglib distance tolerance (Angstrom): tight enough not to promote slightly distorted
 #: cells, loose enough for positions printed with 3-4 decimals.
@@ -53,17 +54,6 @@ PENDING_CHUNKS_PER_WORKER = 2
 #: Characters of a Wyckoff label "<multiplicity><letter>" (alpha is written "A").
 _DIGITS = "0123456789"
 _LETTERS = "abcdefghijklmnopqrstuvwxyzA"
-
-#: First space-group number of each crystal system (International Tables, Vol. A).
-_CRYSTAL_SYSTEM_STARTS = (
-    (195, "cubic"),
-    (168, "hexagonal"),
-    (143, "trigonal"),
-    (75, "tetragonal"),
-    (16, "orthorhombic"),
-    (3, "monoclinic"),
-    (1, "triclinic"),
-)
 
 
 @dataclass(frozen=True)
@@ -111,10 +101,9 @@ class Rejected:
 
 
 def crystal_system(space_group: int) -> str:
-    """Crystal system of a space-group number by the standard ranges (1-2 triclinic, ...)."""
-    if not 1 <= space_group <= 230:
-        raise ValueError(f"space group number must be 1-230, got {space_group}")
-    return next(name for start, name in _CRYSTAL_SYSTEM_STARTS if space_group >= start)
+    """Crystal system of a space-group number (1-2 triclinic, 3-15 monoclinic, ...,
+    195-230 cubic), from :func:`xrdsym.symmetry.space_group`; ValueError outside 1-230."""
+    return space_group_info(space_group).crystal_system
 
 
 def spglib_cell(crystal: Crystal) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
@@ -246,7 +235,7 @@ def wyckoff_permutations(space_group: int) -> tuple[dict[str, str], ...]:
     """
     from pyxtal.symmetry import Group  # imported here: pyxtal takes ~1 s to import
 
-    transformed = Group(space_group).get_alternatives()["Transformed WP"]
+    transformed = Group(space_group, quick=True).get_alternatives()["Transformed WP"]
     identity = transformed[0].split()
     return tuple(dict(zip(identity, row.split(), strict=True)) for row in transformed)
 
@@ -389,6 +378,7 @@ def _labelled_stream(
         for entry in entries:
             yield _process_entry(entry, symprec)
         return
+    wyckoff_permutations(1)  # import pyxtal once here so that forked workers inherit it
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with context.Pool(workers) as pool:
