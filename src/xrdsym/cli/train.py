@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     name = args.config.stem if args.config is not None else config.model
     run_dir = args.run_dir or DEFAULT_RUNS_DIR / name
     result = train(config, run_dir, resume=not args.no_resume, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     last = result.history[-1] if result.history else {}
     scores = ", ".join(
         f"{key.removeprefix('val_top1_')} {value:.3f}"

@@ -149,7 +149,11 @@ def render_fixed(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A fixed, seeded set: (patterns (n, L) float32, space-group indices (n,) int64)."""
     idx = [int(i) for i in indices]
-    patterns = np.stack([dataset.render(-1, i) for i in idx]) if idx else np.zeros((0, 0))
+    patterns = (
+        np.stack([dataset.render(-1, i) for i in idx])
+        if idx
+        else np.zeros((0, dataset.grid.n_points))
+    )
     labels = np.array([dataset.source.space_group(i) - 1 for i in idx], dtype=np.int64)
     return patterns.astype(np.float32), labels
 

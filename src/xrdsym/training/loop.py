@@ -326,7 +326,9 @@ def train(
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[ddp.device.index] if ddp.device.type == "cuda" else None
         )
-    val_patterns, val_sg = render_fixed(val_dataset, val_idx[: config.val_size])
+    # Only rank 0 validates, so only it renders the validation set.
+    val_part = val_idx[: config.val_size] if ddp.is_main else val_idx[:0]
+    val_patterns, val_sg = render_fixed(val_dataset, val_part)
     val_labels = task_labels(val_sg)
     base_sampler: DistributedSampler[int] = DistributedSampler(
         range(len(train_idx)),  # type: ignore[arg-type]
