@@ -309,3 +309,36 @@ def test_cli_single_bad_file_exits_nonzero(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert err.startswith(f"xrdsym: error: {path}: unknown element: 'Qx'")
     assert "Traceback" not in err
+
+
+#: Crystal-system counts of the corpus given in ../shared/data/README.md ("roughly", spglib at
+#: symprec 0.01-0.1).
+CORPUS_SYSTEMS = {
+    "triclinic": 890,
+    "monoclinic": 3079,
+    "orthorhombic": 4151,
+    "tetragonal": 3178,
+    "trigonal": 1908,
+    "hexagonal": 2085,
+    "cubic": 3861,
+}
+
+
+@pytest.mark.slow
+def test_whole_corpus_in_two_workers(shared_dir: Path) -> None:
+    table = shared_dir / "data/structures/mp_structures.csv.gz"
+    systems: Counter[str] = Counter()
+    groups: set[int] = set()
+    reasons: Counter[str] = Counter()
+    for item in load_records(table, workers=2):
+        if isinstance(item, Rejected):
+            reasons[reason_category(item.reason)] += 1
+        else:
+            systems[item.label.crystal_system] += 1
+            groups.add(item.label.space_group)
+    assert sum(systems.values()) + sum(reasons.values()) == 19152
+    assert set(reasons) <= {"duplicate"}
+    assert reasons["duplicate"] < 100
+    assert len(groups) >= 187
+    for system, expected in CORPUS_SYSTEMS.items():
+        assert systems[system] == pytest.approx(expected, rel=0.15), system

@@ -156,7 +156,8 @@ def _file_source(path: Path, structure_id: str) -> CifSource:
     try:
         return CifSource(structure_id, str(path), _read_text_file(path))
     except StructureError as exc:
-        return CifSource(structure_id, str(path), None, str(exc))
+        reason = str(exc).removeprefix(f"{path}: ")
+        return CifSource(structure_id, str(path), None, reason)
 
 
 def _read_text_file(path: Path) -> str:
