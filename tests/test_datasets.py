@@ -76,7 +76,7 @@ def test_build_resumes_to_the_same_dataset(small_table: Path, tmp_path: Path) ->
     config = BuildConfig(cif_sources=(str(small_table),), shard_size=5, seed=7)
     reference = build_dataset(tmp_path / "full", config, workers=1, progress=False)
 
-    class Interrupt(Exception):
+    class InterruptedBuildError(Exception):
         pass
 
     seen: list[str] = []
@@ -84,9 +84,9 @@ def test_build_resumes_to_the_same_dataset(small_table: Path, tmp_path: Path) ->
     def stop_after_two(result: object) -> None:
         seen.append(getattr(result, "name", ""))
         if len(seen) == 2:
-            raise Interrupt
+            raise InterruptedBuildError
 
-    with pytest.raises(Interrupt):
+    with pytest.raises(InterruptedBuildError):
         build_dataset(
             tmp_path / "resumed", config, workers=1, progress=False, on_shard=stop_after_two
         )

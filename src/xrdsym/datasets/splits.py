@@ -97,8 +97,13 @@ def structure_type_split(
 def make_splits(
     structure_types: np.ndarray, dedupe_keys: np.ndarray, cells: np.ndarray, seed: int
 ) -> dict[str, np.ndarray]:
-    """Both recorded splits, with duplicates excluded from every part."""
-    duplicate = find_duplicates(dedupe_keys, cells)
+    """Both recorded splits, with duplicates excluded from every part.
+
+    A duplicate has the same reduced formula, space group and structure type (so stacking
+    variants with other Wyckoff sites stay apart) and a near-equal reduced cell.
+    """
+    keys = np.char.add(np.char.add(dedupe_keys.astype(str), "|"), structure_types.astype(str))
+    duplicate = find_duplicates(keys, cells)
     return {
         "random": random_split(len(structure_types), duplicate, seed),
         "structure_type": structure_type_split(structure_types, duplicate, seed + 1),
