@@ -1,0 +1,93 @@
+"""Figures of the measured-versus-simulated fits (matplotlib, Agg backend, PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from xrdsym.analysis.gap import GapFit
+
+#: Figure resolution in dots per inch: small PNGs (well under 200 kB) that stay legible.
+FIGURE_DPI = 90
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _draw_fit(ax_top: Any, ax_res: Any, fit: GapFit, title: str) -> None:
+    """Measured, both fits, background, strong-peak ticks and residuals on two axes."""
+    x = fit.two_theta
+    ax_top.plot(x, fit.counts, lw=0.6, color="k", label="measured")
+    ax_top.plot(x, fit.model_simulated, lw=0.8, color="tab:blue", label="simulated intensities")
+    ax_top.plot(x, fit.model_free, lw=0.8, color="tab:red", ls="--", label="free intensities")
+    ax_top.plot(x, fit.background, lw=0.8, color="0.5", label="background")
+    bottom = float(np.min(fit.counts))
+    span = float(np.max(fit.counts)) - bottom
+    ax_top.vlines(
+        fit.peak_positions, bottom - 0.06 * span, bottom - 0.02 * span, color="tab:green", lw=0.8
+    )
+    ax_top.set_title(title, fontsize=9)
+    ax_top.set_ylabel("counts")
+    ax_res.plot(x, fit.counts - fit.model_simulated, lw=0.5, color="tab:blue")
+    ax_res.plot(x, fit.counts - fit.model_free, lw=0.5, color="tab:red")
+    ax_res.axhline(0.0, color="0.6", lw=0.5)
+    ax_res.set_ylabel("residual")
+    ax_res.set_xlabel(f"2theta (degrees, lambda = {fit.wavelength:.4f} A)")
+
+
+def _title(fit: GapFit) -> str:
+    """One-line summary: name, zero offset, FWHM at 30/90 degrees, eta, K-alpha2, Rwp."""
+    return (
+        f"{Path(fit.source).stem}: Z={fit.state.zero_shift:+.3f} deg, "
+        f"FWHM(30)={fit.fwhm_at(30.0):.3f}, FWHM(90)={fit.fwhm_at(90.0):.3f} deg, "
+        f"eta={fit.state.eta:.2f}, Ka2={fit.state.ka2_ratio:.2f}, "
+        f"Rwp free/sim={fit.rwp_free:.3f}/{fit.rwp_simulated:.3f}"
+    )
+
+
+def plot_gap(fit: GapFit, output: Path) -> None:
+    """Save measured vs fitted simulation (simulated and free intensities) and residuals."""
+    plt = _pyplot()
+    figure, (ax_top, ax_res) = plt.subplots(
+        2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    _draw_fit(ax_top, ax_res, fit, _title(fit))
+    ax_top.legend(fontsize=8, loc="upper right")
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=FIGURE_DPI)
+    plt.close(figure)
+
+
+def plot_gap_grid(fits: Sequence[GapFit], output: Path, columns: int = 3) -> None:
+    """Save several fits as small panels (pattern and residual each) in one PNG."""
+    plt = _pyplot()
+    rows = -(-len(fits) // columns)
+    figure = plt.figure(figsize=(5.0 * columns, 3.0 * rows))
+    grid = figure.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows)
+    for k, fit in enumerate(fits):
+        r, c = divmod(k, columns)
+        ax_top = figure.add_subplot(grid[2 * r, c])
+        ax_res = figure.add_subplot(grid[2 * r + 1, c], sharex=ax_top)
+        title = f"{Path(fit.source).stem}  Rwp free/sim {fit.rwp_free:.2f}/{fit.rwp_simulated:.2f}"
+        _draw_fit(ax_top, ax_res, fit, title)
+        ax_top.tick_params(labelsize=6, labelbottom=False)
+        ax_res.tick_params(labelsize=6)
+        ax_top.set_ylabel("")
+        ax_res.set_ylabel("")
+        ax_res.set_xlabel("")
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=FIGURE_DPI)
+    plt.close(figure)
