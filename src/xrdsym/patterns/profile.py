@@ -260,7 +260,7 @@ def render_peaks(
     gauss = np.exp(u2, out=u2)
     gauss *= np.float32((1.0 - eta) * _GAUSS_NORM)
     shape = np.add(lorentz, gauss, out=lorentz)
-    window_sum = np.add.reduceat(shape, starts, dtype=np.float64)
+    window_sum = np.add.reduceat(shape, starts).astype(np.float64)
     scale = np.asarray(intensity, dtype=np.float64) / (window_sum * step)
     shape *= np.repeat(scale.astype(np.float32), sizes)
     pattern = np.bincount(index, weights=shape, minlength=offset + out_size)
