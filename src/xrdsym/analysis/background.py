@@ -94,9 +94,10 @@ def snip_background(
     smoothed = _moving_average(y, int(round(smoothing_deg / step)))
     v = np.log(np.log(np.sqrt(np.maximum(smoothed, 0.0) + 1.0) + 1.0) + 1.0)
     m = max(1, int(round(half_width_deg / step)))
-    m = min(m, (y.shape[0] - 1) // 2)
+    m = min(m, y.shape[0] - 1)
     for p in range(m, 0, -1):
-        padded = np.pad(v, p, mode="edge")
+        # Odd reflection continues the end slopes, so a straight background is not clipped.
+        padded = np.pad(v, p, mode="reflect", reflect_type="odd")
         mean = 0.5 * (padded[: -2 * p] + padded[2 * p :])
         np.minimum(v, mean, out=v)
     return (np.exp(np.exp(v) - 1.0) - 1.0) ** 2 - 1.0

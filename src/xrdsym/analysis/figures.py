@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xrdsym.patterns.profile import ProfileRanges, caglioti_fwhm, sample_profile_params
+
 if TYPE_CHECKING:
     from xrdsym.analysis.gap import GapFit
+    from xrdsym.io.pattern import Pattern
 
 #: Figure resolution in dots per inch: small PNGs (well under 200 kB) that stay legible.
 FIGURE_DPI = 90
@@ -87,6 +90,83 @@ def plot_gap_grid(fits: Sequence[GapFit], output: Path, columns: int = 3) -> Non
         ax_top.set_ylabel("")
         ax_res.set_ylabel("")
         ax_res.set_xlabel("")
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=FIGURE_DPI)
+    plt.close(figure)
+
+
+def paper_fwhm_band(
+    two_theta: np.ndarray, ranges: ProfileRanges, n_draws: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """FWHM (degrees) of ``n_draws`` Caglioti draws of ``ranges`` at every angle: the
+    minimum, 5th percentile, 95th percentile and maximum (:func:`sample_profile_params`)."""
+    rng = np.random.default_rng(seed)
+    widths = np.array(
+        [
+            caglioti_fwhm(two_theta, p.u, p.v, p.w)
+            for p in (sample_profile_params(rng, ranges) for _ in range(n_draws))
+        ]
+    )
+    low, high = np.percentile(widths, [5.0, 95.0], axis=0)
+    return widths.min(axis=0), low, high, widths.max(axis=0)
+
+
+def plot_width_summary(
+    fits: Sequence[GapFit], output: Path, ranges: ProfileRanges, seed: int = 0
+) -> None:
+    """Two panels: fitted FWHM(2theta) of every scan over the band of ``ranges``, and the
+    measured/simulated intensity ratios of the strong peaks against 2theta."""
+    plt = _pyplot()
+    figure, (ax_w, ax_r) = plt.subplots(1, 2, figsize=(11, 4.2))
+    grid = np.linspace(10.0, 110.0, 201)
+    lowest, low, high, highest = paper_fwhm_band(grid, ranges, 2000, seed)
+    ax_w.fill_between(grid, lowest, highest, color="0.88", label="PAPER_RANGES min-max")
+    ax_w.fill_between(grid, low, high, color="0.75", label="PAPER_RANGES 5-95 %")
+    colours = plt.get_cmap("tab20")
+    for k, fit in enumerate(fits):
+        x = np.linspace(fit.two_theta_min, fit.two_theta_max, 200)
+        style = (
+            "--" if fit.warnings and any("poor" in w or "bound" in w for w in fit.warnings) else "-"
+        )
+        ax_w.plot(
+            x, fit.state.fwhm(x), style, lw=1.0, color=colours(k % 20), label=Path(fit.source).stem
+        )
+        strong = fit.groups.strong
+        ax_r.scatter(
+            fit.groups.two_theta[strong],
+            np.maximum(fit.groups.ratio[strong], 0.01),
+            s=8,
+            color=colours(k % 20),
+        )
+    ax_w.set_yscale("log")
+    ax_w.set_xlabel("2theta (degrees)")
+    ax_w.set_ylabel("FWHM (degrees)")
+    ax_w.set_title("fitted Caglioti FWHM (dashed: doubtful fit)", fontsize=9)
+    ax_w.legend(fontsize=6, ncol=3, loc="upper left")
+    ax_r.set_yscale("log")
+    ax_r.axhline(1.0, color="0.5", lw=0.8)
+    ax_r.set_xlabel("2theta (degrees)")
+    ax_r.set_ylabel("measured / simulated intensity (floored at 0.01)")
+    ax_r.set_title("strong peak groups, ratio 1 = median of each scan", fontsize=9)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=FIGURE_DPI)
+    plt.close(figure)
+
+
+def plot_scans(patterns: Sequence[Pattern], output: Path, columns: int = 2) -> None:
+    """Measured scans as small log-intensity panels in one PNG."""
+    plt = _pyplot()
+    rows = -(-len(patterns) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 2.0 * rows), squeeze=False)
+    for ax, pattern in zip(axes.flat, patterns, strict=False):
+        ax.plot(pattern.two_theta, np.maximum(pattern.intensity, 1.0), lw=0.5, color="k")
+        ax.set_yscale("log")
+        ax.set_title(Path(pattern.source).name[:60], fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(patterns) :]:
+        ax.axis("off")
     figure.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=FIGURE_DPI)
