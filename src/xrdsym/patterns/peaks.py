@@ -50,6 +50,10 @@ POSITION_KEY_SCALE = 10_000
 #: Occupancies are compared to 1e-3 when labelling sites for the symmetry search.
 OCCUPANCY_KEY_SCALE = 1_000
 
+#: Largest intermediate array (entries) built at once; larger problems are cut into blocks of
+#: operations or reflections (2^22 float64 entries = 32 MB), which bounds memory for big cells.
+MAX_BLOCK_ENTRIES = 1 << 22
+
 #: Relative intensities are on a 0-100 scale (strongest peak = 100).
 STRONGEST_PEAK = 100.0
 
@@ -186,13 +190,27 @@ def symmetry_operations(crystal: Crystal, symprec: float = 0.01) -> tuple[np.nda
     )
 
 
+def _off_integer_any(hkl: np.ndarray, translations: np.ndarray) -> np.ndarray:
+    """(M,) True where h . t is not an integer for some row t of ``translations``."""
+    found = np.zeros(hkl.shape[0], dtype=bool)
+    if translations.shape[0] == 0 or hkl.shape[0] == 0:
+        return found
+    block = max(1, MAX_BLOCK_ENTRIES // hkl.shape[0])
+    for start in range(0, translations.shape[0], block):
+        phase = translations[start : start + block] @ hkl.T  # (n, M)
+        found |= np.any(np.abs(phase - np.rint(phase)) > ABSENCE_PHASE_TOL, axis=0)
+    return found
+
+
 def systematic_absences(
     hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray
 ) -> np.ndarray:
     """Mask of reflections extinguished by symmetry.
 
     For an operation (W, t), F(h) = exp(2 pi i h . t) F(h W); when h W = h this forces F(h) = 0
-    unless h . t is an integer. Only operations with a non-lattice translation can extinguish.
+    unless h . t is an integer. The pure translations (W = I: centring or super-cell vectors)
+    are tested on every h. Operations sharing a rotation W differ by a pure translation, so
+    for an h that passes all pure translations one representative t per W decides.
 
     Args:
         hkl: (M, 3) integer Miller indices (row vectors).
@@ -203,18 +221,28 @@ def systematic_absences(
         (M,) bool, True where the reflection is systematically absent.
     """
     t = np.asarray(translations, dtype=np.float64)
-    nontrivial = np.any(np.abs(t - np.rint(t)) > ABSENCE_PHASE_TOL / 10.0, axis=1)
-    absent = np.zeros(hkl.shape[0], dtype=bool)
-    if not np.any(nontrivial) or hkl.shape[0] == 0:
-        return absent
-    w = np.asarray(rotations, dtype=np.float64)[nontrivial]  # (n, 3, 3)
-    t = t[nontrivial]  # (n, 3)
+    flat = np.asarray(rotations, dtype=np.int64).reshape(-1, 9)
     h = hkl.astype(np.float64)
-    # Integer arithmetic in float64 is exact for these magnitudes, and matmul is much faster.
-    fixed = np.all(np.matmul(h[None, :, :], w) == h[None, :, :], axis=2)  # (n, M)
-    phase = t @ h.T  # (n, M)
-    off_integer = np.abs(phase - np.rint(phase)) > ABSENCE_PHASE_TOL
-    return np.any(fixed & off_integer, axis=0)
+    identity = np.all(flat == np.eye(3, dtype=np.int64).ravel(), axis=1)
+    absent = _off_integer_any(h, t[identity])
+    # Rotation matrices of lattice symmetries have entries -1, 0 or 1: a base-3 code per W.
+    code = (flat + 1) @ (3 ** np.arange(9, dtype=np.int64))
+    _, first = np.unique(code, return_index=True)
+    first = first[~identity[first]]  # one operation per rotation W != I
+    t_rep = t[first]
+    first = first[np.any(np.abs(t_rep - np.rint(t_rep)) > ABSENCE_PHASE_TOL / 10.0, axis=1)]
+    if first.shape[0] == 0 or h.shape[0] == 0:
+        return absent
+    w = flat[first].reshape(-1, 3, 3).astype(np.float64)
+    t_rep = t[first]
+    # Rotations in blocks, so that the (block, M, 3) products stay below MAX_BLOCK_ENTRIES.
+    block = max(1, MAX_BLOCK_ENTRIES // (3 * h.shape[0]))
+    for start in range(0, w.shape[0], block):
+        # Integer arithmetic in float64 is exact for these magnitudes; matmul is much faster.
+        fixed = np.all(np.matmul(h[None], w[start : start + block]) == h[None], axis=2)
+        phase = t_rep[start : start + block] @ h.T  # (n, M)
+        absent |= np.any(fixed & (np.abs(phase - np.rint(phase)) > ABSENCE_PHASE_TOL), axis=0)
+    return absent
 
 
 def structure_factor_squared(
@@ -250,11 +278,19 @@ def structure_factor_squared(
         f_type = f_element[rows[:, 0].astype(np.int64)] * np.exp(-rows[:, 1][:, None] * s2)
     occupancy = np.zeros((crystal.n_sites, f_type.shape[0]), dtype=np.float32)
     occupancy[np.arange(crystal.n_sites), type_index] = np.asarray(crystal.occupancies)
-    turns = hkl.astype(np.float64) @ np.asarray(crystal.frac_coords, dtype=np.float64).T
-    phase = ((2.0 * np.pi) * (turns - np.rint(turns))).astype(np.float32)  # (M, N) radians
-    real = (f_type.T * (np.cos(phase) @ occupancy)).sum(axis=1)
-    imag = (f_type.T * (np.sin(phase) @ occupancy)).sum(axis=1)
-    return real * real + imag * imag
+    frac_t = np.asarray(crystal.frac_coords, dtype=np.float64).T
+    h = hkl.astype(np.float64)
+    f2 = np.empty(h.shape[0])
+    # Reflections in blocks, so that the (block, N) phase matrices stay below MAX_BLOCK_ENTRIES.
+    block = max(1, MAX_BLOCK_ENTRIES // max(1, crystal.n_sites))
+    for start in range(0, h.shape[0], block):
+        block_rows = slice(start, start + block)
+        turns = h[block_rows] @ frac_t
+        phase = ((2.0 * np.pi) * (turns - np.rint(turns))).astype(np.float32)  # radians
+        real = (f_type[:, block_rows].T * (np.cos(phase) @ occupancy)).sum(axis=1)
+        imag = (f_type[:, block_rows].T * (np.sin(phase) @ occupancy)).sum(axis=1)
+        f2[block_rows] = real * real + imag * imag
+    return f2
 
 
 def _merge_starts(two_theta_sorted: np.ndarray) -> np.ndarray:
