@@ -186,6 +186,27 @@ def test_p21_screw_axis_absences() -> None:
     assert peak_by_hkl(peaks, (0, 1, 1)) is not None
 
 
+def test_supercell_gives_the_primitive_peaks() -> None:
+    a = 4.123
+    cell = make_crystal(a, [("Cs", (0.0, 0.0, 0.0)), ("Cl", (0.5, 0.5, 0.5))], "CsCl")
+    doubled = Crystal(
+        lattice=np.diag([2.0 * a, a, a]),
+        frac_coords=np.array(
+            [[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.25, 0.5, 0.5], [0.75, 0.5, 0.5]]
+        ),
+        elements=("Cs", "Cs", "Cl", "Cl"),
+        occupancies=np.ones(4),
+        b_iso=np.zeros(4),
+        name="CsCl 2x1x1",
+    )
+    primitive, super_peaks = compute_peaks(cell), compute_peaks(doubled, min_relative_intensity=0.0)
+    # Reflections with odd h of the doubled cell are extinguished by the pure translation.
+    assert all(h % 2 == 0 for h, _, _ in super_peaks.reflection_hkl)
+    np.testing.assert_allclose(super_peaks.two_theta, primitive.two_theta, atol=1e-9)
+    np.testing.assert_allclose(super_peaks.intensity, primitive.intensity, rtol=1e-5)
+    np.testing.assert_array_equal(super_peaks.multiplicity, primitive.multiplicity)
+
+
 def test_disordered_site_keeps_the_symmetry() -> None:
     base = nacl()
     n = base.n_sites
