@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "evaluate",
     "classify",
     "compare",
+    "measured",
 )
 
 

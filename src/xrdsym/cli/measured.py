@@ -1,0 +1,54 @@
+"""``xrdsym evaluate-measured LABELS.csv``: accuracy on labelled measured patterns."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``evaluate-measured`` sub-command."""
+    parser = subparsers.add_parser(
+        "evaluate-measured",
+        help="accuracy on measured patterns listed in a labels CSV (file, space_group)",
+    )
+    parser.add_argument("labels", nargs="+", help="CSV files with columns file, space_group")
+    parser.add_argument("--model", default=None, help="model folder (default: bundled)")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="dataset whose training part gives the label-frequency floor",
+    )
+    parser.add_argument(
+        "--split", default=None, help="split of that dataset (default: the model's training split)"
+    )
+    parser.add_argument("--wavelength", default="CuKa")
+    parser.add_argument("--output", default=None, help="write the results as JSON")
+    parser.set_defaults(handler=run_measured)
+
+
+def run_measured(args: argparse.Namespace) -> int:
+    """Classify every labelled file and print accuracies beside the floor."""
+    from xrdsym.classify import load_model
+    from xrdsym.datasets.store import open_dataset
+    from xrdsym.training.measured import evaluate_measured, format_measured, prior_from_counts
+
+    classifier = load_model(args.model)
+    split = args.split or classifier.config.get("training_data", {}).get("split", "random")
+    dataset = open_dataset(args.dataset)
+    prior = prior_from_counts(dataset.space_groups()[dataset.split_indices(split, "train")])
+    results = []
+    for labels in args.labels:
+        result = evaluate_measured(
+            lambda path: classifier.predict_proba_file(path, wavelength=args.wavelength),
+            labels,
+            prior,
+        )
+        result["floor_split"] = split
+        print(format_measured(result))
+        results.append(result)
+    if args.output:
+        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
