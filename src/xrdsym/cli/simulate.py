@@ -10,18 +10,23 @@ import numpy as np
 
 from xrdsym.errors import XrdsymError
 
-#: Profile of ``--clean`` patterns: a sharp laboratory instrument (FWHM 0.06 degrees at low
-#: angle, 0.13 degrees at 110 degrees), pseudo-Voigt eta 0.5, no background, no noise,
-#: strongest peak 10,000 counts.
-CLEAN_PROFILE = {
-    "u": 0.01,
-    "v": -0.005,
-    "w": 0.004,
-    "eta": 0.5,
-    "background_coeffs": (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    "background_level": 0.0,
-    "counts": 1e4,
-}
+
+def clean_params() -> Any:
+    """Profile of ``--clean`` patterns: a sharp laboratory instrument (FWHM 0.06 degrees at
+    low angle, 0.13 degrees at 110 degrees: U = 0.01, V = -0.005, W = 0.004 degrees^2),
+    pseudo-Voigt eta 0.5, no background, strongest peak 10,000 counts, no noise."""
+    from xrdsym.patterns.profile import ProfileParams
+
+    flat = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return ProfileParams(
+        u=0.01,
+        v=-0.005,
+        w=0.004,
+        eta=0.5,
+        background_coeffs=flat,
+        background_level=0.0,
+        counts=1e4,
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -93,12 +98,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     """Read the structure, compute its peaks, render and write the pattern."""
     from xrdsym.patterns.grid import PAPER_GRID, Grid, wavelength_from_name
     from xrdsym.patterns.peaks import compute_peaks
-    from xrdsym.patterns.profile import (
-        PAPER_RANGES,
-        ProfileParams,
-        render_pattern,
-        sample_profile_params,
-    )
+    from xrdsym.patterns.profile import PAPER_RANGES, render_pattern, sample_profile_params
     from xrdsym.patterns.scattering import graphite_monochromator_two_theta
     from xrdsym.structures.reader import read_cif_file
 
@@ -121,7 +121,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         params = sample_profile_params(rng, PAPER_RANGES)
         counts = render_pattern(peaks.two_theta, peaks.intensity, grid, params, rng)
     else:
-        params = ProfileParams(**CLEAN_PROFILE)  # type: ignore[arg-type]
+        params = clean_params()
         counts = render_pattern(peaks.two_theta, peaks.intensity, grid, params, None, noise=False)
     mode = f"random profile, seed {args.seed}" if args.random else "clean profile"
     header = (
