@@ -1,0 +1,40 @@
+"""``xrdsym report``: results file, learning curves and the README results section."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``report`` sub-command."""
+    parser = subparsers.add_parser(
+        "report", help="write results.json, learning curves and the README results section"
+    )
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders")
+    parser.add_argument(
+        "--measured",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="JSON files written by 'xrdsym evaluate-measured --output'",
+    )
+    parser.add_argument("--output-dir", type=Path, default=Path("results"))
+    parser.add_argument(
+        "--readme", type=Path, default=None, help="README to update between the results markers"
+    )
+    parser.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Write the report files."""
+    from xrdsym.errors import XrdsymError
+    from xrdsym.training.report import write_report
+
+    for run in args.runs:
+        if not (run / "model.json").is_file():
+            raise XrdsymError(f"{run}: not a finished run (no model.json)")
+    write_report(list(args.runs), list(args.measured), args.output_dir, args.readme)
+    print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'learning_curves.png'}")
+    return 0

@@ -1,0 +1,229 @@
+"""The results report: test accuracies with floors, learning curves, measured-set accuracies.
+
+Reads finished run folders (``config.json``, ``history.csv``, ``model.json`` and the test
+evaluation ``test_results.json`` written by ``xrdsym evaluate --output``) and measured-set
+results (``xrdsym evaluate-measured --output``); writes one machine-readable ``results.json``,
+a learning-curve figure, and a Markdown section placed in the README between two markers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Test accuracies of Park et al. (2017) on a random 80/20 split of 150,000 ICSD patterns.
+PAPER_TOP1 = {"crystal_system": 0.9499, "extinction_group": 0.8383, "space_group": 0.8114}
+TASKS = ("crystal_system", "extinction_group", "space_group")
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+#: Wall-clock budgets (minutes) at which the learning curves are compared.
+BUDGETS_MIN = (5.0, 10.0, 15.0, 30.0, 60.0)
+
+
+def read_history(run: Path) -> list[dict[str, float]]:
+    """Rows of ``history.csv`` as floats (empty when the run has none)."""
+    path = run / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
+def run_summary(run: Path) -> dict[str, Any]:
+    """What the report needs of one run folder."""
+    model = json.loads((run / "model.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    test_path = run / "test_results.json"
+    test = json.loads(test_path.read_text()) if test_path.is_file() else None
+    train_cfg = config.get("config", config)
+    return {
+        "run": run.name,
+        "model": model["architecture"],
+        "split": model.get("training_data", {}).get("split", train_cfg.get("split")),
+        "dataset": model.get("training_data", {}).get("dataset"),
+        "fingerprint": model.get("training_data", {}).get("fingerprint"),
+        "n_train": model.get("training_data", {}).get("n_train"),
+        "training": model.get("training", {}),
+        "test": test,
+        "history": read_history(run),
+    }
+
+
+def accuracy_at_budget(history: list[dict[str, float]], minutes: float, task: str) -> float:
+    """Validation top-1 of ``task`` at the last evaluation within ``minutes`` of training."""
+    key = f"val_top1_{task}"
+    rows = [r for r in history if r.get("wall_seconds", 0) <= minutes * 60 + 1 and key in r]
+    return rows[-1][key] if rows else float("nan")
+
+
+def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
+    """Validation top-1 (space group and crystal system) against training minutes, per split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = sorted({r["split"] for r in runs})
+    figure, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 3.8), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        for run in (r for r in runs if r["split"] == split):
+            minutes = [h["wall_seconds"] / 60 for h in run["history"]]
+            for task, style in (("space_group", "-"), ("crystal_system", "--")):
+                values = [h.get(f"val_top1_{task}", np.nan) for h in run["history"]]
+                ax.plot(
+                    minutes,
+                    values,
+                    style,
+                    marker="o",
+                    ms=3,
+                    label=f"{run['model']} {task.replace('_', ' ')}",
+                )
+        ax.set_title(f"{split} split (validation part)")
+        ax.set_xlabel("training wall time (minutes)")
+        ax.set_ylabel("top-1 accuracy")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
+def pct(value: Any) -> str:
+    """A fraction as a percentage with one decimal, or a dash."""
+    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
+
+
+def test_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows: test top-1 / top-5 per task, with the majority-class floor."""
+    lines = [
+        "| model | split | trained (min) | patterns seen | test n | crystal system top-1 / top-5 "
+        "(floor) | extinction group top-1 / top-5 (floor) | space group top-1 / top-5 (floor) "
+        "| space group macro |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- | --- | ---: |",
+    ]
+    for run in runs:
+        test = run["test"]
+        if not test:
+            continue
+        cells = []
+        for task in TASKS:
+            t = test["tasks"].get(task, {})
+            cells.append(
+                f"{pct(t.get('top1'))} / {pct(t.get('top5'))} ({pct(t.get('majority_baseline'))})"
+            )
+        sg = test["tasks"].get("space_group", {})
+        lines.append(
+            f"| {run['model']} | {run['split']} | {run['training'].get('wall_seconds', 0) / 60:.0f}"
+            f" | {run['training'].get('patterns_seen', 0):,} | {test['n']:,} | "
+            + " | ".join(cells)
+            + f" | {pct(sg.get('macro'))} |"
+        )
+    lines.append(
+        "| Park et al. (2017), ICSD | random | - | - | 30,000 | "
+        f"{pct(PAPER_TOP1['crystal_system'])} | {pct(PAPER_TOP1['extinction_group'])} | "
+        f"{pct(PAPER_TOP1['space_group'])} | - |"
+    )
+    return lines
+
+
+def budget_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows: validation space-group / crystal-system top-1 at equal wall-clock budgets."""
+    budgets = [
+        b
+        for b in BUDGETS_MIN
+        if any(r["history"] and r["history"][-1]["wall_seconds"] >= b * 60 - 90 for r in runs)
+    ]
+    header = " | ".join(f"{b:.0f} min" for b in budgets)
+    lines = [
+        f"| model | split | patterns/s | {header} |",
+        "| --- | --- | ---: |" + " ---: |" * len(budgets),
+    ]
+    for run in runs:
+        if not run["history"]:
+            continue
+        last = run["history"][-1]
+        rate = last["patterns_seen"] / max(last["wall_seconds"], 1e-9)
+        cells = [
+            f"{pct(accuracy_at_budget(run['history'], b, 'space_group'))} / "
+            f"{pct(accuracy_at_budget(run['history'], b, 'crystal_system'))}"
+            for b in budgets
+        ]
+        lines.append(
+            f"| {run['model']} | {run['split']} | {rate:.0f} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def measured_table(measured: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows: measured-set top-1 / top-5 with the label-frequency floor."""
+    lines = [
+        "| measured set | files classified | crystal system top-1 / top-5 (floor) | "
+        "space group top-1 / top-5 (floor) |",
+        "| --- | ---: | --- | --- |",
+    ]
+    for result in measured:
+        cells = []
+        for task in ("crystal_system", "space_group"):
+            r = result.get(task, {})
+            cells.append(
+                f"{pct(r.get('top1'))} / {pct(r.get('top5'))} "
+                f"({pct(r.get('floor_top1'))} / {pct(r.get('floor_top5'))})"
+            )
+        name = Path(result["labels"]).parent.name
+        lines.append(
+            f"| {name} | {result['classified']} / {result['files']} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def write_report(
+    run_dirs: list[Path], measured_files: list[Path], output_dir: Path, readme: Path | None = None
+) -> dict[str, Any]:
+    """Write ``results.json``, ``learning_curves.png`` and (optionally) the README section."""
+    runs = [run_summary(run) for run in run_dirs]
+    measured = [item for path in measured_files for item in json.loads(path.read_text())]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    figure = plot_learning_curves(runs, output_dir / "learning_curves.png")
+    results = {"paper_top1": PAPER_TOP1, "runs": runs, "measured": measured}
+    (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    section = [
+        README_START,
+        "### Held-out simulated test sets",
+        "",
+        "Top-1 / top-5 accuracy in %, with the majority-class floor in brackets (always "
+        "answering the most frequent training label). Test patterns are rendered once with a "
+        "fixed seed from the test part of the split; the structure-type split keeps every "
+        "structure type (space group, Wyckoff sites, stoichiometry) on one side.",
+        "",
+        *test_table(runs),
+        "",
+        "### Accuracy per CPU time",
+        "",
+        "Validation top-1 (space group / crystal system, %) after equal training wall time; "
+        "patterns/s is the training throughput with rendering included.",
+        "",
+        *budget_table(runs),
+        "",
+        f"![learning curves]({figure.as_posix()})",
+        "",
+    ]
+    if measured:
+        section += ["### Measured patterns", "", *measured_table(measured), ""]
+    section.append(README_END)
+    if readme is not None:
+        text = readme.read_text()
+        start, end = text.find(README_START), text.find(README_END)
+        block = "\n".join(section)
+        if start >= 0 and end > start:
+            text = text[:start] + block + text[end + len(README_END) :]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        readme.write_text(text)
+    return results
