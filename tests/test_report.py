@@ -1,0 +1,69 @@
+"""The results report from hand-made run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xrdsym.training.report import README_END, README_START, accuracy_at_budget, write_report
+
+
+def make_run(folder: Path, model: str, split: str, sg_top1: float) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"config": {"split": split}}))
+    (folder / "model.json").write_text(
+        json.dumps(
+            {
+                "architecture": model,
+                "training_data": {"split": split, "dataset": "d", "n_train": 100},
+                "training": {"wall_seconds": 900.0, "patterns_seen": 9000},
+            }
+        )
+    )
+    (folder / "history.csv").write_text(
+        "wall_seconds,patterns_seen,val_top1_space_group,val_top1_crystal_system\n"
+        "290,3000,0.10,0.40\n600,6000,0.20,0.50\n900,9000,0.30,0.60\n"
+    )
+    task = {
+        "top1": sg_top1,
+        "top5": 0.9,
+        "macro": 0.1,
+        "majority_baseline": 0.05,
+        "per_crystal_system": {},
+    }
+    (folder / "test_results.json").write_text(
+        json.dumps(
+            {
+                "n": 50,
+                "tasks": {"space_group": task, "crystal_system": task, "extinction_group": task},
+            }
+        )
+    )
+    return folder
+
+
+def test_budget_lookup_takes_last_evaluation_within_budget(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "a", "xrdnet", "random", 0.3)
+    from xrdsym.training.report import read_history
+
+    history = read_history(run)
+    assert accuracy_at_budget(history, 5.0, "space_group") == 0.10
+    assert accuracy_at_budget(history, 10.0, "space_group") == 0.20
+    assert accuracy_at_budget(history, 15.0, "crystal_system") == 0.60
+
+
+def test_report_writes_results_and_readme_section(tmp_path: Path) -> None:
+    runs = [
+        make_run(tmp_path / "a", "xrdnet", "random", 0.345),
+        make_run(tmp_path / "b", "park_multitask", "structure_type", 0.123),
+    ]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{README_START}\nold\n{README_END}\n\nafter\n")
+    results = write_report(runs, [], tmp_path / "results", readme)
+    assert len(results["runs"]) == 2
+    assert (tmp_path / "results" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("after\n")
+    assert "| xrdnet | random | 15 | 9,000 | 50 | 34.5 / 90.0 (5.0)" in text
+    assert "| park_multitask | structure_type |" in text
+    assert "| Park et al. (2017), ICSD | random |" in text
