@@ -125,6 +125,7 @@ def plot_width_summary(
     ax_w.fill_between(grid, low, high, color="0.75", label="PAPER_RANGES 5-95 %")
     colours = plt.get_cmap("tab20")
     for k, fit in enumerate(fits):
+        doubtful = any("poor" in w or "bound" in w for w in fit.warnings)
         x = np.linspace(fit.two_theta_min, fit.two_theta_max, 200)
         style = (
             "--" if fit.warnings and any("poor" in w or "bound" in w for w in fit.warnings) else "-"
@@ -132,6 +133,8 @@ def plot_width_summary(
         ax_w.plot(
             x, fit.state.fwhm(x), style, lw=1.0, color=colours(k % 20), label=Path(fit.source).stem
         )
+        if doubtful:
+            continue
         strong = fit.groups.strong
         ax_r.scatter(
             fit.groups.two_theta[strong],
@@ -140,6 +143,7 @@ def plot_width_summary(
             color=colours(k % 20),
         )
     ax_w.set_yscale("log")
+    ax_w.set_ylim(0.02, 6.0)
     ax_w.set_xlabel("2theta (degrees)")
     ax_w.set_ylabel("FWHM (degrees)")
     ax_w.set_title("fitted Caglioti FWHM (dashed: doubtful fit)", fontsize=9)
@@ -148,7 +152,9 @@ def plot_width_summary(
     ax_r.axhline(1.0, color="0.5", lw=0.8)
     ax_r.set_xlabel("2theta (degrees)")
     ax_r.set_ylabel("measured / simulated intensity (floored at 0.01)")
-    ax_r.set_title("strong peak groups, ratio 1 = median of each scan", fontsize=9)
+    ax_r.set_title(
+        "strong peak groups (doubtful fits left out); 1 = median of each scan", fontsize=9
+    )
     figure.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=FIGURE_DPI)

@@ -134,6 +134,9 @@ KA2_RESOLVED_FWHM = 0.5
 #: limits at their bounds: eta in [0, 1], K-alpha2 ratio 0 for a monochromated beam, U, W >= 0).
 SUSPECT_AT_BOUND = ("zero_shift", "cell_strain", "displacement")
 
+#: A parameter within this fraction of its bound range from a bound counts as stuck there.
+BOUND_MARGIN = 1e-3
+
 #: Relative weights of counts: w = 1 / max(y, COUNT_FLOOR) so that empty points do not
 #: dominate (one count is the smallest non-zero measurement).
 COUNT_FLOOR = 1.0
@@ -737,7 +740,7 @@ def fit_pattern(
         wavelength_ratio=ratio2,
         radius=options.goniometer_radius,
     )
-    state, result, names = _fit_state(problem, options)
+    state, result, names, bounds = _fit_state(problem, options)
     coeffs_sim, model_sim = _solve_linear(
         problem,
         _group_matrix(problem, state, np.zeros(problem.peak_two_theta.shape[0], np.int64), 1),
@@ -784,7 +787,9 @@ def fit_pattern(
         success=bool(result.success),
         message=str(result.message),
         n_evaluations=int(result.nfev),
-        warnings=_fit_warnings(result, names, state, x, rwp_free, r_expected, resolved),
+        warnings=_fit_warnings(
+            result, names, bounds[0], bounds[1], state, x, rwp_free, r_expected, resolved
+        ),
         two_theta=x,
         counts=y,
         background=final_background,
@@ -810,6 +815,8 @@ def _ka2_resolved(state: ProfileState, groups: PeakGroupRatios, ratio2: float | 
 def _fit_warnings(
     result: OptimizeResult,
     names: tuple[str, ...],
+    lower: np.ndarray,
+    upper: np.ndarray,
     state: ProfileState,
     x: np.ndarray,
     rwp_free: float,
@@ -821,9 +828,12 @@ def _fit_warnings(
     out = []
     if not result.success:
         out.append(f"least_squares did not converge: {result.message}")
-    for name, active in zip(names, result.active_mask, strict=True):
-        if active != 0 and (name in SUSPECT_AT_BOUND or name.startswith("metric")):
-            out.append(f"{name} at its {'lower' if active < 0 else 'upper'} bound")
+    for name, value, low, high in zip(names, result.x, lower, upper, strict=True):
+        if not (name in SUSPECT_AT_BOUND or name.startswith("metric")):
+            continue
+        margin = BOUND_MARGIN * (high - low)
+        if value <= low + margin or value >= high - margin:
+            out.append(f"{name} = {value:+.4f} at a bound of [{low:g}, {high:g}]")
     fwhm = state.fwhm(x)
     step = median_step(x)
     if float(fwhm.min()) < step:
@@ -839,7 +849,7 @@ def _fit_warnings(
 
 def _fit_state(
     problem: _Problem, options: FitOptions
-) -> tuple[ProfileState, OptimizeResult, tuple[str, ...]]:
+) -> tuple[ProfileState, OptimizeResult, tuple[str, ...], tuple[np.ndarray, np.ndarray]]:
     """Start values from the strongest peak and the shift search, then variable projection.
 
     The peak groups of the free amplitudes are fixed from the start values (FWHM of the
@@ -891,7 +901,7 @@ def _fit_state(
         max_nfev=options.max_evaluations,
     )
     names = free + tuple(f"metric_{k}" for k in range(n_metric))
-    return _state_from(result.x, free, start), result, names
+    return _state_from(result.x, free, start), result, names, (lower, upper)
 
 
 def _cell_model(peaks: PeakList, in_scan: np.ndarray, rotations: np.ndarray | None) -> CellModel:
