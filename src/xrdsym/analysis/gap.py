@@ -10,13 +10,14 @@ graphite-monochromator Lorentz-polarization), the model is
 * P_c: the profile of peak group c (simulated peaks closer than about one FWHM merged),
   sum_j I_j [PV(x; 2theta_j) + r2 PV(x; 2theta_j,alpha2)] with I_j the simulated intensities
   (:mod:`xrdsym.analysis.model` for positions, shapes and normalisation).
-* a_c >= 0: the measured amplitude of group c. Relative to a single scale s fitted with the
-  simulated intensities, a_c / s is the measured/simulated intensity ratio of the group
-  (1 for a perfect random powder; preferred orientation, absorption, extinction and a wrong
-  structure all move it).
+* a_c >= 0: the measured amplitude of group c (the strongest groups are free, the weak ones
+  share one amplitude). Divided by its median over the strong groups it is the
+  measured/simulated intensity ratio of the group (1 for a perfect random powder; preferred
+  orientation, absorption, extinction and a wrong structure all move it).
 
 Fit, by variable projection: for given non-linear parameters (zero offset Z, isotropic cell
-strain e, Caglioti U, V, W, eta, K-alpha2 ratio r2 and optionally the specimen displacement)
+strain e, the anisotropic cell changes allowed by the point group, Caglioti U, V, W, eta,
+K-alpha2 ratio r2 and optionally the specimen displacement)
 the linear ones (a_c >= 0, b_k) are the bounded linear least-squares solution
 (``scipy.optimize.lsq_linear``), and ``scipy.optimize.least_squares`` minimises the weighted
 residual sqrt(w_i) (y_i - m_i), w_i = 1 / max(y_i, 1) (counting statistics), over the
