@@ -145,15 +145,17 @@ def structure_row(
 ) -> dict[str, Any]:
     """Label one crystal and compute its peak list: one row of a shard."""
     from xrdsym.patterns.peaks import compute_peaks
-    from xrdsym.structures.labelling import label_crystal
+    from xrdsym.structures.labelling import label_from_dataset, symmetry_dataset
 
-    label = label_crystal(crystal, symprec=config.symprec)
-    peaks = compute_peaks(
+    symmetry = symmetry_dataset(crystal, symprec=config.symprec)
+    label = label_from_dataset(crystal, symmetry)
+    peaks = compute_peaks(  # one spglib search serves the label and the absences
         crystal,
         wavelength=config.wavelength,
         two_theta_range=config.two_theta_range,
         polarization=config.polarization,
         symprec=config.symprec,
+        operations=(np.asarray(symmetry.rotations), np.asarray(symmetry.translations)),
     )
     if len(peaks.two_theta) == 0:
         raise XrdsymError(f"{structure_id}: no reflection in {config.two_theta_range} deg")
