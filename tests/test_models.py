@@ -149,3 +149,23 @@ def test_load_pretrained_names_the_bad_file(tmp_path: Path) -> None:
     (tmp_path / "model.json").write_text(json.dumps({"architecture": "xrdnet_tiny"}))
     with pytest.raises(ModelFileError, match="model.safetensors"):
         load_pretrained(tmp_path)
+
+
+def test_position_pool_matches_adaptive_average_pooling() -> None:
+    from xrdsym.models.layers import position_pool
+
+    x = torch.rand(2, 5, 1, 79).contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, (1, 16)).squeeze(2)
+    torch.testing.assert_close(position_pool(x, 16), expected)
+
+
+def test_summed_log_probabilities_handle_vanishing_classes() -> None:
+    from xrdsym.models.layers import space_group_membership, summed_log_probabilities
+
+    membership = space_group_membership(torch.as_tensor(label_maps()[0]), 7)
+    logits = torch.full((1, 230), -200.0)
+    logits[0, 224] = 200.0  # all probability on Fm-3m (cubic)
+    log_p = summed_log_probabilities(logits, membership)
+    assert torch.isfinite(log_p).all()
+    assert float(log_p[0, 6]) == pytest.approx(0.0, abs=1e-6)
+    assert float(log_p[0, 0]) < -60

@@ -112,6 +112,9 @@ def test_training_lowers_loss_checkpoints_and_resumes(tmp_path: Path) -> None:
     model, config = load_pretrained(run)
     assert config["architecture"] == "xrdnet_tiny"
     assert config["grid"]["n_points"] == SMALL_GRID_POINTS
+    # Every architecture argument is recorded, so later default changes cannot break loading.
+    assert config["model_kwargs"]["widths"] == [16, 32]
+    assert config["model_kwargs"]["input_length"] == SMALL_GRID_POINTS
     assert len(config["labels"]["space_group"]) == 230
 
 

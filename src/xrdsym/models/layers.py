@@ -43,20 +43,39 @@ class SameConv1d(nn.Conv1d):
 
 
 def space_group_membership(sg_to_class: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Log-membership matrix (n_classes, 230): 0 where a space group belongs to a class, -inf else.
-
-    With it, log p_class = logsumexp_g(log p_g + M[class, g]), i.e. the class probability is the
-    sum of its space groups' probabilities (as in ``xrdsym.symmetry.reconcile_probabilities``).
-    """
-    member = F.one_hot(sg_to_class.long(), n_classes).T.bool()
-    return torch.zeros(member.shape).masked_fill(~member, float("-inf"))
+    """Membership matrix (230, n_classes): 1 where a space group belongs to a class, else 0."""
+    return F.one_hot(sg_to_class.long(), n_classes).float()
 
 
-def summed_log_probabilities(sg_logits: torch.Tensor, log_membership: torch.Tensor) -> torch.Tensor:
+#: Floor of a summed class probability before its logarithm: keeps log finite (about -69)
+#: for classes whose every member underflows in float32.
+MIN_CLASS_PROBABILITY = 1e-30
+
+
+def summed_log_probabilities(sg_logits: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
     """Class log-probabilities (B, K) from space-group logits (B, 230) by summing probabilities.
 
-    log p_k = logsumexp_g(log_softmax(z)_g + M_kg); a softmax of the result gives back p_k, so
-    it can be used as logits for a cross-entropy loss.
+    With m = max_g z_g: log p_k = log(sum_g exp(z_g - m) M_gk) - log(sum_g exp(z_g - m)), i.e.
+    p_k = sum of its space groups' softmax probabilities (as ``reconcile_probabilities``).
+    The sum is one matrix product, far cheaper than a (B, K, 230) log-sum-exp. A softmax of the
+    result gives back p_k, so it serves as logits for a cross-entropy loss.
     """
-    log_p = F.log_softmax(sg_logits.float(), dim=-1)
-    return torch.logsumexp(log_p.unsqueeze(1) + log_membership.unsqueeze(0), dim=-1)
+    z = sg_logits.float()
+    shifted = torch.exp(z - z.amax(dim=-1, keepdim=True))
+    total = shifted.sum(dim=-1, keepdim=True)
+    class_sum = shifted @ membership
+    return torch.log(class_sum.clamp_min(MIN_CLASS_PROBABILITY)) - torch.log(total)
+
+
+def position_pool(x: torch.Tensor, cells: int) -> torch.Tensor:
+    """Average (B, C, 1, L) over ``cells`` windows along L -> (B, C, cells).
+
+    The windows are those of ``adaptive_avg_pool1d``. Applied as one matrix product on the
+    (B, L, C) view of a channels-last map, because the adaptive pooling's backward pass is slow
+    on CPU in that layout.
+    """
+    length = x.shape[-1]
+    eye = torch.eye(length, device=x.device, dtype=x.dtype).unsqueeze(0)
+    weights = F.adaptive_avg_pool1d(eye, cells)[0]  # (L, cells)
+    rows = x.squeeze(2).transpose(1, 2)  # (B, L, C), a view of channels-last memory
+    return torch.matmul(weights.T, rows).transpose(1, 2)  # (B, C, cells)

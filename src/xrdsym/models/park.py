@@ -94,6 +94,7 @@ class ParkCNN(nn.Module):
         if length < 1:
             raise ValueError(f"input_length {input_length} is too short for the Park CNN")
         self.input_length = input_length
+        self.init_kwargs: dict[str, object] = {"input_length": input_length}
         self.tasks = tuple(tasks)
         self.trunk = ParkTrunk(dropout)
         features = PARK_CONVS[-1][0] * length

@@ -30,7 +30,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xrdsym.models.layers import space_group_membership, summed_log_probabilities
+from xrdsym.models.layers import (
+    position_pool,
+    space_group_membership,
+    summed_log_probabilities,
+)
 from xrdsym.models.registry import TASK_CLASSES, register_model
 
 #: Default input: 5,001 points over 10-110 deg 2theta, 0.02 deg steps (see module docstring).
@@ -81,6 +85,21 @@ class XrdNet(nn.Module):
         if len(widths) != len(depths) or not widths:
             raise ValueError(f"widths {widths!r} and depths {depths!r} must have equal length")
         self.input_length = input_length
+        #: Every constructor argument, so that an exported model rebuilds exactly even if the
+        #: defaults change later (written to ``model.json`` as ``model_kwargs``).
+        self.init_kwargs: dict[str, object] = {
+            "input_length": input_length,
+            "widths": tuple(widths),
+            "depths": tuple(depths),
+            "stem_kernel": stem_kernel,
+            "stem_stride": stem_stride,
+            "kernel": kernel,
+            "expansion": expansion,
+            "head_cells": head_cells,
+            "head_hidden": head_hidden,
+            "dropout": dropout,
+            "aux_heads": aux_heads,
+        }
         self.stem = nn.Sequential(
             nn.Conv2d(
                 1,
@@ -100,7 +119,7 @@ class XrdNet(nn.Module):
                 ]
             stages += [ConvNeXtBlock(width, kernel, expansion) for _ in range(depth)]
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d((1, head_cells))
+        self.head_cells = head_cells
         self.neck = nn.Sequential(
             nn.Flatten(),
             nn.BatchNorm1d(widths[-1] * head_cells),
@@ -125,7 +144,7 @@ class XrdNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Shared features (B, head_hidden) of patterns x (B, 1, L)."""
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        return self.neck(self.pool(self.stages(self.stem(x))))
+        return self.neck(position_pool(self.stages(self.stem(x)), self.head_cells))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Space-group logits, summed crystal-system/extinction-group log-probabilities, aux."""
@@ -156,4 +175,15 @@ def xrdnet_tiny(input_length: int = XRDNET_INPUT_LENGTH, **kwargs: object) -> Xr
     kwargs.setdefault("depths", (1, 1))
     kwargs.setdefault("head_cells", 8)
     kwargs.setdefault("head_hidden", 64)
+    return XrdNet(input_length, **kwargs)  # type: ignore[arg-type]
+
+
+@register_model
+def xrdnet_small(input_length: int = XRDNET_INPUT_LENGTH, **kwargs: object) -> XrdNet:
+    """The fastest variant (about 0.7 M parameters): three one-block stages, no expansion."""
+    kwargs.setdefault("widths", (32, 64, 128))
+    kwargs.setdefault("depths", (1, 1, 1))
+    kwargs.setdefault("expansion", 1)
+    kwargs.setdefault("head_cells", 16)
+    kwargs.setdefault("head_hidden", 256)
     return XrdNet(input_length, **kwargs)  # type: ignore[arg-type]

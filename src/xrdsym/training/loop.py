@@ -528,7 +528,7 @@ def train(
             output_keys = sorted(export(torch.zeros(1, 1, grid.n_points, device=ddp.device)))
         model_config = {
             "architecture": config.model,
-            "model_kwargs": model_kwargs,
+            "model_kwargs": dict(getattr(model, "init_kwargs", model_kwargs)),
             "grid": {
                 "start": grid.start,
                 "stop": grid.stop,
