@@ -109,6 +109,9 @@ def test_training_lowers_loss_checkpoints_and_resumes(tmp_path: Path) -> None:
     # Resuming with a larger epoch budget continues the step counter from the checkpoint.
     more = train(small_config(max_epochs=4), run, source=source, progress=False)
     assert more.step == 4 * steps_per_epoch
+    # A checkpoint of another architecture is an expected error naming the file.
+    with pytest.raises(ModelFileError, match="checkpoint does not fit"):
+        train(small_config(model="xrdnet_small"), run, source=source, progress=False)
     model, config = load_pretrained(run)
     assert config["architecture"] == "xrdnet_tiny"
     assert config["grid"]["n_points"] == SMALL_GRID_POINTS
@@ -287,3 +290,30 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     # A missing dataset is an expected error, printed without a traceback.
     assert main(["evaluate", str(run), "--dataset", str(tmp_path / "nope")]) == 1
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_lab_renderer_draws_impurities_from_the_training_part_only() -> None:
+    from xrdsym.patterns.grid import Grid
+    from xrdsym.training.config import TrainConfig
+    from xrdsym.training.loop import IndexedPeaks, make_renderer
+
+    class Source:
+        def __len__(self) -> int:
+            return 4
+
+        def peaks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            return (np.array([20.0 + 10 * index], np.float32), np.array([100.0], np.float32))
+
+        def space_group(self, index: int) -> int:
+            return 1 + index
+
+    train_idx = np.array([1, 3])
+    renderer = make_renderer(TrainConfig(renderer="lab"), Source(), train_idx)
+    pool = renderer.impurity_pool
+    assert isinstance(pool, IndexedPeaks)
+    assert [pool.space_group(i) for i in range(len(pool))] == [2, 4]
+    grid = Grid(n_points=2001)
+    counts = renderer(*Source().peaks(0), grid, np.random.default_rng(0))
+    assert counts.shape == (2001,) and np.all(np.isfinite(counts))
+    with pytest.raises(ValueError, match="renderer"):
+        TrainConfig(renderer="fancy", max_minutes=1).validate()

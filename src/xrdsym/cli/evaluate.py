@@ -28,6 +28,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--split", choices=("random", "structure_type"), default="random")
     parser.add_argument("--part", choices=("test", "val", "train"), default="test")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rendered test set")
+    parser.add_argument(
+        "--renderer",
+        choices=("paper", "lab"),
+        default="paper",
+        help="how test patterns are rendered: the paper protocol or lab-like "
+        "(impurity phases drawn from the same test part)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N (0: all)")
     parser.add_argument("--output", type=Path, help="write the results as JSON")
     parser.add_argument("--plot", type=Path, help="write the crystal-system confusion PNG")
@@ -75,7 +82,15 @@ def run(args: argparse.Namespace) -> int:
     if indices.size == 0:
         raise XrdsymError(f"{args.dataset}: the {args.split} split has no {args.part} structures")
     train_indices = np.asarray(dataset.split_indices(args.split, "train"))
-    results = evaluate(model, dataset, indices, grid, args.seed, train_indices=train_indices)
+    renderer = None
+    if args.renderer == "lab":
+        from xrdsym.patterns.lab import lab_renderer
+        from xrdsym.training.loop import IndexedPeaks
+
+        renderer = lab_renderer(impurity_pool=IndexedPeaks(dataset, indices))
+    results = evaluate(
+        model, dataset, indices, grid, args.seed, train_indices=train_indices, renderer=renderer
+    )
     results.update(
         {
             "model": str(args.model_dir),
@@ -84,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             "dataset_fingerprint": dataset.fingerprint(),
             "split": args.split,
             "part": args.part,
+            "renderer": args.renderer,
         }
     )
     print(f"{args.model_dir} on {args.dataset} ({args.split} split, {args.part}, n={results['n']})")

@@ -17,6 +17,10 @@ PREFETCH_MODES = ("workers", "thread", "none")
 SPLITS = ("random", "structure_type")
 
 
+#: Pattern renderers selectable by ``TrainConfig.renderer``.
+RENDERERS = ("paper", "lab")
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; saved resolved as ``run_dir/config.json``.
@@ -45,8 +49,12 @@ class TrainConfig:
         split: ``random`` or ``structure_type``.
         grid_start, grid_stop: 2theta range of the model input, degrees.
         grid_points: input length (0: the architecture's default length).
+        renderer: ``paper`` (the protocol of Park et al. 2017: ``PAPER_RANGES``) or ``lab``
+            (``xrdsym.patterns.lab.LabRenderer``: measured lab ranges, K-alpha2, shifts,
+            strain, texture scatter, impurity phases from the training part, extra background
+            families, coarse steps; see docs/augmentations.md).
         profile: overrides of the profile-parameter ranges (fields of
-            ``xrdsym.patterns.profile.ProfileRanges``).
+            ``xrdsym.patterns.profile.ProfileRanges``) of the ``paper`` renderer.
         truncate_probability: probability of zero-filling outside a random measured range.
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
         num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
@@ -80,6 +88,7 @@ class TrainConfig:
     grid_start: float = 10.0
     grid_stop: float = 110.0
     grid_points: int = 0
+    renderer: str = "paper"
     profile: dict[str, Any] = field(default_factory=dict)
     truncate_probability: float = 0.0
     truncate_min_span: float = 40.0
@@ -105,6 +114,7 @@ class TrainConfig:
             "precision": PRECISIONS,
             "prefetch": PREFETCH_MODES,
             "split": SPLITS,
+            "renderer": RENDERERS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

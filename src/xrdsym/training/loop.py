@@ -28,6 +28,7 @@ from torch.nn import functional as F  # noqa: N812
 from torch.utils.data import DataLoader, DistributedSampler
 
 from xrdsym.datasets.protocol import PeakSource
+from xrdsym.errors import ModelFileError
 from xrdsym.patterns.grid import CU_KA1, Grid
 from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from xrdsym.training.config import TrainConfig
@@ -193,6 +194,40 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(groups, lr=config.lr)
 
 
+def make_renderer(
+    config: TrainConfig, source: PeakSource, train_idx: np.ndarray
+) -> PatternRenderer:
+    """The training renderer named by ``config.renderer``.
+
+    The ``lab`` renderer draws its impurity phases from the training part only, so that no
+    validation or test structure leaks into training patterns.
+    """
+    if config.renderer == "lab":
+        from xrdsym.patterns.lab import lab_renderer
+
+        return lab_renderer(impurity_pool=IndexedPeaks(source, train_idx))
+    return ProfileRenderer(dict(config.profile))
+
+
+@dataclass(frozen=True)
+class IndexedPeaks:
+    """The structures ``indices`` of a source, re-indexed 0..n-1 (a ``PeakSource``)."""
+
+    source: PeakSource
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def peaks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Peaks of the ``index``-th selected structure."""
+        return self.source.peaks(int(self.indices[index]))
+
+    def space_group(self, index: int) -> int:
+        """Space group of the ``index``-th selected structure."""
+        return self.source.space_group(int(self.indices[index]))
+
+
 def main_task(config: TrainConfig) -> str:
     """The task whose validation top-1 selects the best weights (space group if trained)."""
     for task in ("space_group", "extinction_group", "crystal_system"):
@@ -281,7 +316,7 @@ def train(
             f"({config.batch_size} x {ddp.world_size} processes)"
         )
     grid = model_grid(config, source)
-    render = renderer if renderer is not None else ProfileRenderer(dict(config.profile))
+    render = renderer if renderer is not None else make_renderer(config, source, train_idx)
     preparer = PatternPreparer(config.truncate_probability, config.truncate_min_span)
     dataset = RenderedPatterns(source, grid, config.seed, render, preparer)
     val_dataset = RenderedPatterns(source, grid, config.seed + 1, render, PatternPreparer())
@@ -296,8 +331,15 @@ def train(
     ckpt_path = out / CHECKPOINT_NAME
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first_line = str(exc).strip().splitlines()[0]
+            raise ModelFileError(
+                f"{ckpt_path}: checkpoint does not fit model {config.model!r} "
+                f"({first_line}); resume with the same settings or start afresh (--no-resume)"
+            ) from None
         state = LoopState(**ckpt["loop"])
         best_state = ckpt.get("best_model")
         torch.set_rng_state(ckpt["torch_rng"])
@@ -544,6 +586,7 @@ def train(
                 "fingerprint": source_fingerprint(source),
                 "split": config.split,
                 "n_train": int(len(train_idx)),
+                "renderer": config.renderer,
                 "profile": dict(config.profile),
             },
             "metrics": {
