@@ -317,3 +317,29 @@ def test_lab_renderer_draws_impurities_from_the_training_part_only() -> None:
     assert counts.shape == (2001,) and np.all(np.isfinite(counts))
     with pytest.raises(ValueError, match="renderer"):
         TrainConfig(renderer="fancy", max_minutes=1).validate()
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path: Path) -> None:
+    """The same ``train`` under torchrun (gloo): each process sees half of every epoch."""
+    import os
+    import subprocess
+    import sys
+
+    dataset = write_dataset(tmp_path / "ds", SyntheticPeaks(96))
+    config = tmp_path / "ddp.json"
+    options = {"model": "xrdnet_tiny", "max_epochs": 2, "batch_size": 8, "threads": 1}
+    config.write_text(json.dumps(options | {"grid_points": SMALL_GRID_POINTS, "num_workers": 0}))
+    run = tmp_path / "run"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"),
+        *(str(Path(sys.executable).parent / "xrdsym"), "train", "--config", str(config)),
+        *("--run-dir", str(run), "--quiet", "--set", f"dataset={dataset}"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert done.returncode == 0, done.stderr[-2000:]
+    resolved = json.loads((run / "config.json").read_text())
+    assert resolved["world_size"] == 2
+    # 40 training structures: 20 per process, 2 steps of 8 per epoch, 2 x 8 x 2 patterns a step.
+    assert load_checkpoint(run / CHECKPOINT_NAME)["loop"]["step"] == 4
+    assert load_checkpoint(run / CHECKPOINT_NAME)["loop"]["patterns_seen"] == 64

@@ -59,7 +59,8 @@ class TrainConfig:
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
         num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
         prefetch: ``workers`` (DataLoader processes), ``thread`` (one background thread in
-            this process) or ``none`` (render in the training loop).
+            this process) or ``none`` (render in the training loop). On two cores one worker
+            process was fastest; the thread contends with the training step for the GIL.
         checkpoint_interval_s: seconds of training between checkpoints (and at each epoch end).
         eval_interval_s: seconds of training between validation passes (history.csv rows).
         val_size: validation patterns evaluated (the first ones of the shuffled val part).
