@@ -343,3 +343,15 @@ def test_torchrun_two_processes(tmp_path: Path) -> None:
     # 40 training structures: 20 per process, 2 steps of 8 per epoch, 2 x 8 x 2 patterns a step.
     assert load_checkpoint(run / CHECKPOINT_NAME)["loop"]["step"] == 4
     assert load_checkpoint(run / CHECKPOINT_NAME)["loop"]["patterns_seen"] == 64
+
+
+def test_validation_subset_is_random_not_a_prefix() -> None:
+    from xrdsym.training.loop import validation_subset
+
+    val_idx = np.arange(100, 1100)
+    subset = validation_subset(val_idx, 200, seed=0)
+    assert len(subset) == 200 and np.all(np.diff(subset) > 0)
+    assert set(subset) <= set(val_idx)
+    assert subset.max() > 900  # reaches the end of the part, unlike the first 200
+    assert np.array_equal(subset, validation_subset(val_idx, 200, seed=0))
+    assert np.array_equal(validation_subset(val_idx, 5000, seed=0), val_idx)

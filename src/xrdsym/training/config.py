@@ -63,7 +63,7 @@ class TrainConfig:
             process was fastest; the thread contends with the training step for the GIL.
         checkpoint_interval_s: seconds of training between checkpoints (and at each epoch end).
         eval_interval_s: seconds of training between validation passes (history.csv rows).
-        val_size: validation patterns evaluated (the first ones of the shuffled val part).
+        val_size: validation patterns evaluated (a seeded random subset of the val part).
         patience: stop after this many evaluations without a better validation top-1
             (0: never).
         precision: ``fp32`` or ``bf16`` (CPU/GPU autocast of the forward pass).

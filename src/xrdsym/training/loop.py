@@ -228,6 +228,18 @@ class IndexedPeaks:
         return self.source.space_group(int(self.indices[index]))
 
 
+def validation_subset(val_idx: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """A seeded random subset of ``size`` validation structures, in index order.
+
+    Random rather than the first ``size``: datasets list corpus structures before generated
+    ones, so a prefix would validate on one kind of structure only.
+    """
+    if size <= 0 or size >= len(val_idx):
+        return np.asarray(val_idx)
+    chosen = np.random.default_rng(seed).choice(len(val_idx), size=size, replace=False)
+    return np.asarray(val_idx)[np.sort(chosen)]
+
+
 def main_task(config: TrainConfig) -> str:
     """The task whose validation top-1 selects the best weights (space group if trained)."""
     for task in ("space_group", "extinction_group", "crystal_system"):
@@ -369,7 +381,9 @@ def train(
             model, device_ids=[ddp.device.index] if ddp.device.type == "cuda" else None
         )
     # Only rank 0 validates, so only it renders the validation set.
-    val_part = val_idx[: config.val_size] if ddp.is_main else val_idx[:0]
+    val_part = (
+        validation_subset(val_idx, config.val_size, config.seed) if ddp.is_main else val_idx[:0]
+    )
     val_patterns, val_sg = render_fixed(val_dataset, val_part)
     val_labels = task_labels(val_sg)
     base_sampler: DistributedSampler[int] = DistributedSampler(
