@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "compare",
     "measured",
     "report",
+    "bundle",
 )
 
 

@@ -1,0 +1,75 @@
+"""Package a finished run as the model shipped with xrdsym: weights, config and model card data.
+
+The bundled ``model.json`` is the run's own (architecture, grid, labels, training data) plus the
+measured accuracies (held-out test part and measured sets, as written by ``xrdsym evaluate`` and
+``xrdsym evaluate-measured``), the licence and a plain description of the training data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from xrdsym.errors import ModelFileError
+from xrdsym.models.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_pretrained
+
+TRAINING_DATA_LICENCES = (
+    "Materials Project structures (CC BY 4.0; A. Jain et al., APL Materials 1, 011002 (2013)) "
+    "and crystals generated with pyxtal"
+)
+
+
+def summarise_test(results: dict[str, Any]) -> dict[str, Any]:
+    """Top-1 / top-5 / majority floor per task from an ``xrdsym evaluate`` results file."""
+    return {
+        "split": results.get("split"),
+        "part": results.get("part"),
+        "renderer": results.get("renderer", "paper"),
+        "n": results.get("n"),
+        **{
+            task: {key: scores.get(key) for key in ("top1", "top5", "macro", "majority_baseline")}
+            for task, scores in results.get("tasks", {}).items()
+        },
+    }
+
+
+def summarise_measured(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per measured set: files, classified, and top-1 / top-5 with floors per task."""
+    keep = ("labels", "files", "classified", "crystal_system", "extinction_group", "space_group")
+    return [{k: r[k] for k in keep if k in r} for r in results]
+
+
+def bundle_model(
+    run_dir: Path,
+    output: Path,
+    test_results: list[Path],
+    measured_results: list[Path],
+    description: str,
+    licence: str = "MIT",
+) -> dict[str, Any]:
+    """Copy the run's weights to ``output`` and write the enriched ``model.json``.
+
+    The weights are loaded once first, so a broken run is refused before anything is copied.
+    """
+    load_pretrained(run_dir)
+    config = json.loads((run_dir / CONFIG_NAME).read_text())
+    for path in [*test_results, *measured_results]:
+        if not path.is_file():
+            raise ModelFileError(f"{path}: results file not found")
+    config["licence"] = licence
+    config["description"] = description
+    config.setdefault("training_data", {})["sources"] = TRAINING_DATA_LICENCES
+    config["metrics"] = {
+        **config.get("metrics", {}),
+        "test": [summarise_test(json.loads(p.read_text())) for p in test_results],
+        "measured": [
+            item for p in measured_results for item in summarise_measured(json.loads(p.read_text()))
+        ],
+    }
+    output.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / WEIGHTS_NAME, output / WEIGHTS_NAME)
+    (output / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    load_pretrained(output)
+    return config
