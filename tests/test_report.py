@@ -67,3 +67,43 @@ def test_report_writes_results_and_readme_section(tmp_path: Path) -> None:
     assert "| xrdnet | random | 15 | 9,000 | 50 | 34.5 / 90.0 (5.0)" in text
     assert "| park_multitask | structure_type |" in text
     assert "| Park et al. (2017), ICSD | random |" in text
+
+
+def test_model_card_lists_test_and_measured_figures() -> None:
+    from xrdsym.training.report import model_card_lines
+
+    config = {
+        "architecture": "xrdnet_small",
+        "model_kwargs": {"input_length": 5001},
+        "grid": {"start": 10.0, "stop": 110.0, "n_points": 5001, "wavelength": 1.540562},
+        "training_data": {"split": "structure_type", "n_train": 20000, "renderer": "lab"},
+        "training": {"wall_seconds": 3600.0, "patterns_seen": 1_000_000, "steps": 15625},
+        "licence": "MIT",
+        "metrics": {
+            "test": [
+                {
+                    "split": "structure_type",
+                    "renderer": "paper",
+                    "n": 5590,
+                    "space_group": {"top1": 0.1234, "top5": 0.3, "majority_baseline": 0.04},
+                }
+            ],
+            "measured": [
+                {
+                    "labels": "a/xred/labels.csv",
+                    "classified": 17,
+                    "space_group": {
+                        "top1": 0.0588,
+                        "top5": 0.2353,
+                        "floor_top1": 0.1176,
+                        "floor_top5": 0.2353,
+                    },
+                }
+            ],
+        },
+    }
+    text = "\n".join(model_card_lines(config))
+    assert "60 minutes, 1,000,000 patterns" in text
+    assert "| simulated structure_type test part, paper rendering | 5590 |" in text
+    assert "12.3 / 30.0 (4.0)" in text
+    assert "| measured: xred | 17 |" in text and "5.9 / 23.5 (11.8 / 23.5)" in text

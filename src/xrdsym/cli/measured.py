@@ -47,6 +47,8 @@ def run_measured(args: argparse.Namespace) -> int:
             prior,
         )
         result["floor_split"] = split
+        result["model"] = classifier.config.get("architecture", "")
+        result["model_dir"] = str(args.model) if args.model else "bundled"
         print(format_measured(result))
         results.append(result)
     if args.output:

@@ -24,6 +24,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--readme", type=Path, default=None, help="README to update between the results markers"
     )
+    parser.add_argument(
+        "--model-card",
+        type=Path,
+        default=None,
+        metavar="MODEL_DIR",
+        help="end the section with the model card of this model folder",
+    )
     parser.set_defaults(handler=run_report)
 
 
@@ -35,6 +42,8 @@ def run_report(args: argparse.Namespace) -> int:
     for run in args.runs:
         if not (run / "model.json").is_file():
             raise XrdsymError(f"{run}: not a finished run (no model.json)")
-    write_report(list(args.runs), list(args.measured), args.output_dir, args.readme)
+    write_report(
+        list(args.runs), list(args.measured), args.output_dir, args.readme, args.model_card
+    )
     print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'learning_curves.png'}")
     return 0

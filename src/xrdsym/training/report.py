@@ -183,10 +183,68 @@ def measured_table(measured: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def model_card_lines(config: dict[str, Any]) -> list[str]:
+    """Markdown model card of a bundled model from its ``model.json``."""
+    data = config.get("training_data", {})
+    training = config.get("training", {})
+    grid = config.get("grid", {})
+    kwargs = ", ".join(f"{k}={v}" for k, v in sorted(config.get("model_kwargs", {}).items()))
+    lines = [
+        "### Model card: the bundled model",
+        "",
+        f"- Architecture: `{config['architecture']}` ({kwargs}).",
+        f"- Input: {grid.get('n_points')} points over {grid.get('start')}-{grid.get('stop')} "
+        f"degrees 2theta at {grid.get('wavelength')} A, normalised to [0, 1] by "
+        "`xrdsym.patterns.prepare.normalize_intensity`; outside a measured range the input is 0.",
+        f"- Training data: {data.get('sources', data.get('dataset'))}; dataset fingerprint "
+        f"`{data.get('fingerprint')}`, {data.get('n_train')} training structures of the "
+        f"`{data.get('split')}` split, patterns rendered with the "
+        f"`{data.get('renderer', 'paper')}` renderer.",
+        f"- Training: {training.get('wall_seconds', 0) / 60:.0f} minutes, "
+        f"{training.get('patterns_seen', 0):,} patterns, {training.get('steps', 0):,} steps on 2 "
+        "CPU cores (shared with other jobs part of the time).",
+        f"- Licence: {config.get('licence')}. {config.get('description', '')}",
+        "",
+        "| evaluated on | n | crystal system top-1 / top-5 (floor) | extinction group top-1 / "
+        "top-5 (floor) | space group top-1 / top-5 (floor) |",
+        "| --- | ---: | --- | --- | --- |",
+    ]
+    metrics = config.get("metrics", {})
+    for test in metrics.get("test", []):
+        cells = [
+            f"{pct(test.get(t, {}).get('top1'))} / {pct(test.get(t, {}).get('top5'))} "
+            f"({pct(test.get(t, {}).get('majority_baseline'))})"
+            for t in TASKS
+        ]
+        lines.append(
+            f"| simulated {test.get('split')} test part, {test.get('renderer')} rendering | "
+            f"{test.get('n')} | " + " | ".join(cells) + " |"
+        )
+    for result in metrics.get("measured", []):
+        cells = [
+            f"{pct(result.get(t, {}).get('top1'))} / {pct(result.get(t, {}).get('top5'))} "
+            f"({pct(result.get(t, {}).get('floor_top1'))} / "
+            f"{pct(result.get(t, {}).get('floor_top5'))})"
+            for t in TASKS
+        ]
+        name = Path(result["labels"]).parent.name
+        lines.append(
+            f"| measured: {name} | {result.get('classified')} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
 def write_report(
-    run_dirs: list[Path], measured_files: list[Path], output_dir: Path, readme: Path | None = None
+    run_dirs: list[Path],
+    measured_files: list[Path],
+    output_dir: Path,
+    readme: Path | None = None,
+    model_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Write ``results.json``, ``learning_curves.png`` and (optionally) the README section."""
+    """Write ``results.json``, ``learning_curves.png`` and (optionally) the README section.
+
+    With ``model_dir`` the section ends with the model card of that (bundled) model.
+    """
     runs = [run_summary(run) for run in run_dirs]
     measured = [item for path in measured_files for item in json.loads(path.read_text())]
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -215,7 +273,19 @@ def write_report(
         "",
     ]
     if measured:
-        section += ["### Measured patterns", "", *measured_table(measured), ""]
+        section += [
+            "### Measured patterns",
+            "",
+            "Top-1 / top-5 accuracy in % on the measured sets of `../shared` (floor in "
+            "brackets: the training label frequencies, ranked). One row per model and set, in "
+            "the order of the files given to `xrdsym report --measured`.",
+            "",
+            *measured_table(measured),
+            "",
+        ]
+    if model_dir is not None:
+        card = json.loads((model_dir / "model.json").read_text())
+        section += [*model_card_lines(card), ""]
     section.append(README_END)
     if readme is not None:
         text = readme.read_text()
