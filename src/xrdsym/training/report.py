@@ -176,7 +176,8 @@ def measured_table(measured: list[dict[str, Any]]) -> list[str]:
                 f"{pct(r.get('top1'))} / {pct(r.get('top5'))} "
                 f"({pct(r.get('floor_top1'))} / {pct(r.get('floor_top5'))})"
             )
-        name = Path(result["labels"]).parent.name
+        model = Path(result.get("model_dir", "")).name or result.get("model", "")
+        name = f"{Path(result['labels']).parent.name}, {model}"
         lines.append(
             f"| {name} | {result['classified']} / {result['files']} | " + " | ".join(cells) + " |"
         )
