@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from xrdsym.training.report import README_END, README_START, accuracy_at_budget, write_report
 
 
@@ -50,6 +52,7 @@ def test_budget_lookup_takes_last_evaluation_within_budget(tmp_path: Path) -> No
     assert accuracy_at_budget(history, 5.0, "space_group") == 0.10
     assert accuracy_at_budget(history, 10.0, "space_group") == 0.20
     assert accuracy_at_budget(history, 15.0, "crystal_system") == 0.60
+    assert np.isnan(accuracy_at_budget(history, 30.0, "space_group"))  # never trained so long
 
 
 def test_report_writes_results_and_readme_section(tmp_path: Path) -> None:
@@ -64,9 +67,9 @@ def test_report_writes_results_and_readme_section(tmp_path: Path) -> None:
     assert (tmp_path / "results" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     text = readme.read_text()
     assert "old" not in text and text.endswith("after\n")
-    assert "| xrdnet | random | 15 | 9,000 | 50 | 34.5 / 90.0 (5.0)" in text
-    assert "| park_multitask | structure_type |" in text
-    assert "| Park et al. (2017), ICSD | random |" in text
+    assert "| a | xrdnet | random | 15 | 9,000 | 50 | 34.5 / 90.0 (5.0)" in text
+    assert "| b | park_multitask | structure_type |" in text
+    assert "| Park et al. (2017) | paper CNNs | random (ICSD) |" in text
 
 
 def test_model_card_lists_test_and_measured_figures() -> None:
