@@ -74,7 +74,7 @@ def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
     splits = sorted({r["split"] for r in runs})
     figure, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 3.8), squeeze=False)
     for ax, split in zip(axes[0], splits, strict=True):
-        for run in (r for r in runs if r["split"] == split):
+        for number, run in enumerate(r for r in runs if r["split"] == split):
             minutes = [h["wall_seconds"] / 60 for h in run["history"]]
             for task, style in (("space_group", "-"), ("crystal_system", "--")):
                 values = [h.get(f"val_top1_{task}", np.nan) for h in run["history"]]
@@ -84,7 +84,8 @@ def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
                     style,
                     marker="o",
                     ms=3,
-                    label=f"{run['model']} {task.replace('_', ' ')}",
+                    color=f"C{number}",
+                    label=f"{run['run']}: {task.replace('_', ' ')}",
                 )
         ax.set_title(f"{split} split (validation part)")
         ax.set_xlabel("training wall time (minutes)")
