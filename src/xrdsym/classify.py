@@ -162,16 +162,29 @@ class Classifier:
         prepared = prepare_pattern(pattern, self.grid)
         return self.predict_proba_prepared(prepared.values)[0]
 
-    def predict_proba_file(self, path: str | Path, wavelength: float | str | None = None):
-        """Space-group probabilities (230,) of a pattern file (any supported format)."""
+    def prepare_file(self, path: str | Path, wavelength: float | str | None = None) -> Any:
+        """Read a pattern file (any supported format) and prepare it for the model.
+
+        ``wavelength`` (Angstrom or an anode name) overrides the file's; an unknown one raises
+        ``XrdsymError`` naming the file.
+        """
+        from xrdsym.errors import XrdsymError
         from xrdsym.io import read_pattern
         from xrdsym.patterns.grid import wavelength_from_name
         from xrdsym.patterns.prepare import prepare_pattern
 
         pattern = read_pattern(path)
-        lam = None if wavelength is None else wavelength_from_name(wavelength)
-        prepared = prepare_pattern(pattern, self.grid, wavelength=lam)
-        return self.predict_proba_prepared(prepared.values)[0]
+        try:
+            lam = None if wavelength is None else wavelength_from_name(wavelength)
+        except ValueError as exc:
+            raise XrdsymError(f"{path}: {exc}") from None
+        return prepare_pattern(pattern, self.grid, wavelength=lam)
+
+    def predict_proba_file(
+        self, path: str | Path, wavelength: float | str | None = None
+    ) -> np.ndarray:
+        """Space-group probabilities (230,) of a pattern file (any supported format)."""
+        return self.predict_proba_prepared(self.prepare_file(path, wavelength).values)[0]
 
     def predict(self, p_space_group: np.ndarray, k: int = 3, source: str = "") -> Prediction:
         """Top-k answers at the three levels from space-group probabilities."""

@@ -110,14 +110,5 @@ def run_classify(args: argparse.Namespace) -> int:
 
 def classify_one(classifier: Any, path: Path, wavelength: str | None) -> tuple[Any, Any]:
     """Read, prepare and classify one file: (prepared pattern, space-group probabilities)."""
-    from xrdsym.io import read_pattern
-    from xrdsym.patterns.grid import wavelength_from_name
-    from xrdsym.patterns.prepare import prepare_pattern
-
-    pattern = read_pattern(path)
-    try:
-        lam = None if wavelength is None else wavelength_from_name(wavelength)
-    except ValueError as exc:
-        raise XrdsymError(f"{path}: {exc}") from None
-    prepared = prepare_pattern(pattern, classifier.grid, wavelength=lam)
+    prepared = classifier.prepare_file(path, wavelength)
     return prepared, classifier.predict_proba_prepared(prepared.values)[0]
