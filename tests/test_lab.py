@@ -351,3 +351,19 @@ def test_same_seed_same_pattern_and_pickles() -> None:
     assert not np.array_equal(renderer(*one, GRID, np.random.default_rng(8)), first)
     copy = pickle.loads(pickle.dumps(renderer))
     np.testing.assert_array_equal(copy(*one, GRID, np.random.default_rng(7)), first)
+
+
+@pytest.mark.parametrize("family", sorted(AUGMENTATION_FAMILIES))
+def test_every_family_keeps_the_label(family: str) -> None:
+    """The training item's label is the main phase's, whatever an augmentation does."""
+    from xrdsym.training.data import RenderedPatterns
+
+    class Labelled(TinyPool):
+        def space_group(self, index: int) -> int:
+            return (62, 14)[index]
+
+    renderer = dataclasses.replace(only(family), impurity_pool=TinyPool())  # impurity: Fm-3m
+    data = RenderedPatterns(Labelled(), GRID, seed=1, renderer=renderer)
+    for index, group in enumerate((62, 14)):
+        pattern, label = data[(0, index)]
+        assert label == group - 1 and pattern.shape == (1, GRID.n_points)

@@ -15,7 +15,7 @@ from xrdsym.patterns.prepare import (
     convert_two_theta,
     normalize_intensity,
     prepare_pattern,
-    resample_cell_mean,
+    resample_to_grid,
     truncate_range,
 )
 
@@ -91,7 +91,7 @@ def test_normalize_intensity_known_values_and_batches() -> None:
 def test_resampling_reproduces_a_linear_profile() -> None:
     x = np.arange(5.0, 80.0, 0.05)  # coarser than the 0.01 deg grid: linear interpolation
     grid_x = PAPER_GRID.two_theta()
-    values, mask = resample_cell_mean(x, 3.0 * x + 1.0, grid_x, PAPER_GRID.step)
+    values, mask = resample_to_grid(x, 3.0 * x + 1.0, grid_x, PAPER_GRID.step)
     inner = mask & (grid_x > 10.0) & (grid_x < x[-1] - 0.01)
     np.testing.assert_allclose(values[inner], 3.0 * grid_x[inner] + 1.0, rtol=0, atol=1e-8)
     assert not mask[grid_x > x[-1] + 1e-6].any() and np.all(values[~mask] == 0.0)
@@ -102,7 +102,7 @@ def test_resampling_averages_data_finer_than_the_grid() -> None:
     x = np.arange(20.0, 60.0, 0.001)
     y = 5.0 + np.where(np.arange(x.size) % 2 == 0, -1.0, 1.0)
     grid_x = PAPER_GRID.two_theta()
-    values, mask = resample_cell_mean(x, y, grid_x, PAPER_GRID.step)
+    values, mask = resample_to_grid(x, y, grid_x, PAPER_GRID.step)
     inner = mask & (grid_x > 20.1) & (grid_x < 59.9)
     np.testing.assert_allclose(values[inner], 5.0, atol=0.01)
 
@@ -244,3 +244,31 @@ def test_real_patterns_prepare(shared_dir: Path) -> None:
         assert np.all(prepared.values[~prepared.mask] == 0.0), file
         prepared_count += 1
     assert prepared_count == 17 + 47
+
+
+def test_training_inputs_are_what_classification_makes_of_the_same_counts(
+    tmp_path: Path,
+) -> None:
+    """A rendered training pattern, written as a scan and classified, gives the same input.
+
+    Training normalises rendered counts with ``PatternPreparer``; classification reads a file
+    and runs ``prepare_pattern`` (``Classifier.prepare_file``). Both end in
+    ``normalize_intensity`` on the grid, so a scan on the grid points prepares to the
+    training input exactly (up to the file's printed precision).
+    """
+    from xrdsym.classify import Classifier
+    from xrdsym.models import create_model
+    from xrdsym.patterns.lab import lab_renderer
+    from xrdsym.training.data import PatternPreparer
+
+    grid = Grid(n_points=2001)
+    rng = np.random.default_rng(4)
+    counts = lab_renderer()(bragg_two_theta(D_SPACINGS, CU_KA1), np.ones(7) * 100, grid, rng)
+    training_input = PatternPreparer()(counts, grid, rng)
+    scan = tmp_path / "scan.xy"
+    np.savetxt(scan, np.column_stack([grid.two_theta(), counts]), fmt="%.6f %.3f")
+    config = {"grid": {"start": grid.start, "stop": grid.stop, "n_points": grid.n_points}}
+    classifier = Classifier(create_model("xrdnet_tiny", input_length=grid.n_points), config)
+    prepared = classifier.prepare_file(scan, wavelength="CuKa")
+    assert prepared.mask.all()
+    np.testing.assert_allclose(prepared.values, training_input, atol=1e-5)

@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "classify",
     "compare",
     "measured",
+    "ablation",
     "report",
     "bundle",
 )

@@ -30,7 +30,7 @@ import numpy as np
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength, mix_impurity
 from xrdsym.patterns.grid import Grid
-from xrdsym.patterns.prepare import resample_cell_mean
+from xrdsym.patterns.prepare import resample_to_grid
 from xrdsym.patterns.profile import (
     PAPER_RANGES,
     ProfileParams,
@@ -330,7 +330,7 @@ def average_to_step(grid: Grid, values: np.ndarray, step: float) -> tuple[np.nda
     """A pattern on ``grid`` as a coarse-step measurement would record it.
 
     Each coarse point gets the mean of the pattern over its cell [x - h/2, x + h/2]
-    (``prepare.resample_cell_mean``, the linear interpolant of the grid values), which is the
+    (``prepare.resample_to_grid``, each grid value standing for its grid cell), which is the
     count rate a detector integrates while the scan passes that point.
 
     Returns:
@@ -338,17 +338,18 @@ def average_to_step(grid: Grid, values: np.ndarray, step: float) -> tuple[np.nda
     """
     x = coarse_points(grid, step)
     actual = float(x[1] - x[0])
-    coarse, _ = resample_cell_mean(grid.two_theta(), np.asarray(values, np.float64), x, actual)
+    coarse, _ = resample_to_grid(grid.two_theta(), np.asarray(values, np.float64), x, actual)
     return x, coarse
 
 
 def back_to_grid(coarse_x: np.ndarray, coarse_values: np.ndarray, grid: Grid) -> np.ndarray:
     """A coarse measurement on ``grid``, exactly as ``prepare_pattern`` resamples a scan.
 
-    Grid-cell mean of the linear interpolant of (coarse_x, coarse_values)
-    (``prepare.resample_cell_mean``); the coarse points span the grid, so every point is set.
+    Linear interpolation of (coarse_x, coarse_values) at the grid points
+    (``prepare.resample_to_grid`` of data coarser than the grid); the coarse points span the
+    grid, so every point is set.
     """
-    values, _ = resample_cell_mean(coarse_x, coarse_values, grid.two_theta(), grid.step)
+    values, _ = resample_to_grid(coarse_x, coarse_values, grid.two_theta(), grid.step)
     return values
 
 

@@ -55,6 +55,9 @@ class TrainConfig:
             families, coarse steps; see docs/augmentations.md).
         profile: overrides of the profile-parameter ranges (fields of
             ``xrdsym.patterns.profile.ProfileRanges``) of the ``paper`` renderer.
+        lab_off: families of the ``lab`` renderer switched off (names of
+            ``xrdsym.patterns.lab.AUGMENTATION_FAMILIES`` and ``RANGE_FAMILIES``), for
+            ablations; empty: every family at its default probability.
         truncate_probability: probability of zero-filling outside a random measured range.
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
         num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
@@ -91,6 +94,7 @@ class TrainConfig:
     grid_points: int = 0
     renderer: str = "paper"
     profile: dict[str, Any] = field(default_factory=dict)
+    lab_off: list[str] = field(default_factory=list)
     truncate_probability: float = 0.0
     truncate_min_span: float = 40.0
     num_workers: int = 1
@@ -128,7 +132,20 @@ class TrainConfig:
             raise ValueError(f"tasks must map output names to weights >= 0, got {self.tasks!r}")
         if not 0.0 <= self.truncate_probability <= 1.0:
             raise ValueError("truncate_probability must lie in [0, 1]")
+        if self.lab_off:
+            self._validate_lab_off()
         return self
+
+    def _validate_lab_off(self) -> None:
+        """``lab_off`` needs the lab renderer and names only its families."""
+        from xrdsym.patterns.lab import AUGMENTATION_FAMILIES, RANGE_FAMILIES
+
+        if self.renderer != "lab":
+            raise ValueError(f"lab_off needs renderer = 'lab', got {self.renderer!r}")
+        known = [*AUGMENTATION_FAMILIES, *RANGE_FAMILIES]
+        unknown = sorted(set(self.lab_off) - set(known))
+        if unknown:
+            raise ValueError(f"lab_off names unknown families {unknown}; known: {known}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict of all fields."""

@@ -200,12 +200,14 @@ def make_renderer(
     """The training renderer named by ``config.renderer``.
 
     The ``lab`` renderer draws its impurity phases from the training part only, so that no
-    validation or test structure leaks into training patterns.
+    validation or test structure leaks into training patterns; ``config.lab_off`` names the
+    families it leaves out.
     """
     if config.renderer == "lab":
         from xrdsym.patterns.lab import lab_renderer
 
-        return lab_renderer(impurity_pool=IndexedPeaks(source, train_idx))
+        switches = dict.fromkeys(config.lab_off, False)
+        return lab_renderer(impurity_pool=IndexedPeaks(source, train_idx), **switches)
     return ProfileRenderer(dict(config.profile))
 
 
@@ -602,6 +604,7 @@ def train(
                 "n_train": int(len(train_idx)),
                 "renderer": config.renderer,
                 "profile": dict(config.profile),
+                "lab_off": list(config.lab_off),
             },
             "metrics": {
                 "validation": {k: v for k, v in final.items() if k.startswith("val_")},

@@ -300,12 +300,18 @@ def write_report(
         section += [*model_card_lines(card), ""]
     section.append(README_END)
     if readme is not None:
-        text = readme.read_text()
-        start, end = text.find(README_START), text.find(README_END)
-        block = "\n".join(section)
-        if start >= 0 and end > start:
-            text = text[:start] + block + text[end + len(README_END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        readme.write_text(text)
+        replace_section(readme, section, README_START, README_END)
     return results
+
+
+def replace_section(readme: Path, lines: list[str], start_marker: str, end_marker: str) -> None:
+    """Put ``lines`` (which begin with ``start_marker`` and end with ``end_marker``) in place of
+    the text between those markers in ``readme``, or append them when the markers are absent."""
+    text = readme.read_text()
+    start, end = text.find(start_marker), text.find(end_marker)
+    block = "\n".join(lines)
+    if start >= 0 and end > start:
+        text = text[:start] + block + text[end + len(end_marker) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    readme.write_text(text)

@@ -1,0 +1,244 @@
+"""Ablation of the laboratory-pattern families: one model trained without each family.
+
+Every variant starts from one base config (``renderer = "lab"``, see
+``configs/ablation.toml``) and changes only the settings that switch its family off; all
+variants share the model, seed, split and training budget. The budget should be
+``max_epochs`` rather than ``max_minutes``, so that every variant sees the same patterns
+whatever else runs on the machine. Each trained variant is then scored
+
+* on the test part of the split rendered with every laboratory family on (the same fixed,
+  seeded patterns for every variant; impurity phases drawn from the test part), and
+* on measured sets with known space groups (``labels.csv`` tables), beside the
+  label-frequency floor of the training part.
+
+Variants are trained one after another in ``root/<variant>``; a variant whose
+``scores.json`` exists is finished and skipped, and an interrupted training resumes from its
+checkpoint, so running the same command again picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from xrdsym.training.config import TrainConfig
+
+#: Ablation family -> the config settings that switch it off. The families follow the
+#: measured differences of docs/measured_vs_simulated.md; each groups the ``lab_renderer``
+#: switches (``xrdsym.patterns.lab``) that model one physical cause.
+ABLATION_FAMILIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "ka2": {"lab_off": ["ka2"]},
+        "shifts": {"lab_off": ["zero_shift", "displacement", "strain"]},
+        "size_broadening": {"lab_off": ["size_broadening"]},
+        "intensities": {"lab_off": ["texture", "trend", "displacement_b"]},
+        "impurity": {"lab_off": ["impurity"]},
+        "background": {"lab_off": ["air_scatter", "humps"]},
+        "coarse_step": {"lab_off": ["coarse_step"]},
+        "range": {"truncate_probability": 0.0},
+    }
+)
+
+#: The variant with every family on (the base config itself).
+REFERENCE_VARIANT = "all"
+#: The variant with every family off: the protocol of Park et al. (2017), full range.
+PAPER_VARIANT = "paper"
+PAPER_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {"renderer": "paper", "lab_off": [], "truncate_probability": 0.0}
+)
+SCORES_NAME = "scores.json"
+#: Tasks shown in the ablation table.
+TABLE_TASKS = ("crystal_system", "space_group")
+
+
+def variant_settings(families: Sequence[str], paper: bool = True) -> dict[str, dict[str, Any]]:
+    """Variant name -> config settings changed from the base: ``all``, ``no_<family>``...
+
+    Raises:
+        ValueError: an unknown family name.
+    """
+    unknown = sorted(set(families) - set(ABLATION_FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown ablation families {unknown}; known: {list(ABLATION_FAMILIES)}")
+    variants: dict[str, dict[str, Any]] = {REFERENCE_VARIANT: {}}
+    for family in families:
+        variants[f"no_{family}"] = dict(ABLATION_FAMILIES[family])
+    if paper:
+        variants[PAPER_VARIANT] = dict(PAPER_SETTINGS)
+    return variants
+
+
+def variant_config(base: TrainConfig, settings: Mapping[str, Any]) -> TrainConfig:
+    """The base config with ``settings`` applied (``lab_off`` lists are joined, not replaced).
+
+    Raises:
+        ValueError: the base does not use the lab renderer, or a setting is invalid.
+    """
+    if base.renderer != "lab":
+        raise ValueError(f"the ablation base config needs renderer = 'lab', got {base.renderer!r}")
+    changes = dict(settings)
+    if changes.get("renderer", "lab") == "lab" and "lab_off" in changes:
+        changes["lab_off"] = sorted({*base.lab_off, *changes["lab_off"]})
+    return dataclasses.replace(base, **changes).validate()
+
+
+def score_variant(
+    run_dir: Path,
+    dataset: Any,
+    split: str,
+    measured_labels: Sequence[Path],
+    test_seed: int = 0,
+    test_limit: int = 0,
+    wavelength: str = "CuKa",
+) -> dict[str, Any]:
+    """Accuracies of the model in ``run_dir`` on the lab-rendered test part and measured sets.
+
+    Returns ``{"simulated": evaluate(...) result, "measured": [evaluate_measured(...)...]}``.
+    """
+    from xrdsym.classify import load_model
+    from xrdsym.patterns.lab import lab_renderer
+    from xrdsym.training.evaluate import evaluate
+    from xrdsym.training.loop import IndexedPeaks
+    from xrdsym.training.measured import evaluate_measured, prior_from_counts
+
+    classifier = load_model(run_dir)
+    test_idx = np.asarray(dataset.split_indices(split, "test"))
+    if test_limit > 0:
+        test_idx = test_idx[:test_limit]
+    train_idx = np.asarray(dataset.split_indices(split, "train"))
+    simulated = evaluate(
+        classifier.model,
+        dataset,
+        test_idx,
+        classifier.grid,
+        test_seed,
+        train_indices=train_idx,
+        renderer=lab_renderer(impurity_pool=IndexedPeaks(dataset, test_idx)),
+    )
+    simulated.pop("crystal_system_confusion", None)
+    prior = prior_from_counts(dataset.space_groups()[train_idx])
+    measured = []
+    for labels in measured_labels:
+        result = evaluate_measured(
+            lambda path: classifier.predict_proba_file(path, wavelength=wavelength),
+            labels,
+            prior,
+        )
+        result.pop("per_file", None)
+        measured.append(result)
+    return {"simulated": simulated, "measured": measured}
+
+
+def run_ablation(
+    base: TrainConfig,
+    root: Path,
+    families: Sequence[str] = tuple(ABLATION_FAMILIES),
+    measured_labels: Sequence[Path] = (),
+    paper: bool = True,
+    test_seed: int = 0,
+    test_limit: int = 0,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Train and score every variant (skipping finished ones); returns their score records.
+
+    Each record: ``variant``, ``settings``, ``lab_off``, ``training`` (patterns seen, steps,
+    wall seconds, stop reason), ``simulated`` and ``measured`` (see :func:`score_variant`).
+    """
+    from xrdsym.datasets.store import open_dataset
+    from xrdsym.training.loop import train
+
+    dataset = open_dataset(base.dataset)
+    records = []
+    for name, settings in variant_settings(families, paper).items():
+        config = variant_config(base, settings)
+        run_dir = root / name
+        scores_path = run_dir / SCORES_NAME
+        if scores_path.is_file():
+            log(f"{name}: finished earlier ({scores_path})")
+            records.append(json.loads(scores_path.read_text()))
+            continue
+        log(f"{name}: training with {settings or 'every family on'}")
+        result = train(config, run_dir, resume=True, source=dataset, progress=progress)
+        record = {
+            "variant": name,
+            "settings": dict(settings),
+            "lab_off": list(config.lab_off),
+            "renderer": config.renderer,
+            "training": {
+                "patterns_seen": result.patterns_seen,
+                "steps": result.step,
+                "epochs": result.epoch,
+                "wall_seconds": round(result.wall_seconds, 1),
+                "stop_reason": result.stop_reason,
+            },
+            **score_variant(run_dir, dataset, config.split, measured_labels, test_seed, test_limit),
+        }
+        scores_path.write_text(json.dumps(record, indent=1) + "\n")
+        records.append(record)
+        log(f"{name}: {summary_line(record)}")
+    return records
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    """One line of headline figures of a scored variant (space-group top-1, %)."""
+    sim = record["simulated"]["tasks"]["space_group"]["top1"]
+    parts = [f"simulated lab test SG top-1 {100 * sim:.1f} %"]
+    for result in record["measured"]:
+        name = Path(result["labels"]).parent.name
+        if "space_group" in result:
+            parts.append(f"{name} SG top-1 {100 * result['space_group']['top1']:.1f} %")
+    return ", ".join(parts)
+
+
+def _pct(top1: float, top5: float) -> str:
+    return f"{100 * top1:.1f} / {100 * top5:.1f}"
+
+
+def _measured_cells(result: dict[str, Any], key: str = "") -> list[str]:
+    """Top-1 / top-5 cells (``key`` ""), or floor cells (``key`` "floor_"), of a measured set."""
+    if "space_group" not in result:
+        return ["-"] * len(TABLE_TASKS)
+    return [_pct(result[t][f"{key}top1"], result[t][f"{key}top5"]) for t in TABLE_TASKS]
+
+
+def switched_off(record: dict[str, Any]) -> str:
+    """What a variant leaves out, in words."""
+    if record["renderer"] == "paper":
+        return "all (paper protocol)"
+    if "truncate_probability" in record["settings"]:
+        return "range truncation"
+    return ", ".join(record["lab_off"]) or "-"
+
+
+def ablation_table(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown table: one row per variant, then the label-frequency floors (top-1 / top-5, %)."""
+    if not records:
+        return []
+    names = [t.replace("_", " ") for t in TABLE_TASKS]
+    header = ["variant", "switched off", "patterns seen"]
+    header += [f"simulated {name}" for name in names]
+    for result in records[0]["measured"]:
+        header += [f"{Path(result['labels']).parent.name} {name}" for name in names]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for record in records:
+        tasks = record["simulated"]["tasks"]
+        row = [record["variant"], switched_off(record), f"{record['training']['patterns_seen']:,}"]
+        row += [_pct(tasks[t]["top1"], tasks[t]["top5"]) for t in TABLE_TASKS]
+        for result in record["measured"]:
+            row += _measured_cells(result)
+        lines.append("| " + " | ".join(row) + " |")
+    first = records[0]
+    simulated = first["simulated"]["tasks"]
+    floor = ["floor", "", ""]
+    floor += [f"{100 * simulated[t]['majority_baseline']:.1f}" for t in TABLE_TASKS]
+    for result in first["measured"]:
+        floor += _measured_cells(result, "floor_")
+    lines.append("| " + " | ".join(floor) + " |")
+    return lines
