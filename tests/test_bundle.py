@@ -73,3 +73,13 @@ def test_bundle_adds_metrics_and_loads(tmp_path: Path) -> None:
         assert torch.allclose(loaded.model(x)["space_group"], model(x)["space_group"])
     with pytest.raises(ModelFileError):
         bundle_model(run, tmp_path / "other", [tmp_path / "missing.json"], [], "")
+    # Refreshing the bundled folder in place: new measured figures, test figures and
+    # weights kept.
+    measured.write_text(
+        json.dumps([{"labels": "x/labels.csv", "files": 3, "classified": 3, "per_file": []}])
+    )
+    weights = (out / "model.safetensors").read_bytes()
+    refreshed = bundle_model(out, out, [], [measured], "a test model")
+    assert refreshed["metrics"]["measured"][0]["classified"] == 3
+    assert refreshed["metrics"]["test"][0]["space_group"]["top1"] == 0.3
+    assert (out / "model.safetensors").read_bytes() == weights

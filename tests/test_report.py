@@ -70,6 +70,13 @@ def test_report_writes_results_and_readme_section(tmp_path: Path) -> None:
     assert "| a | xrdnet | random | 15 | 9,000 | 50 | 34.5 / 90.0 (5.0)" in text
     assert "| b | park_multitask | structure_type |" in text
     assert "| Park et al. (2017) | paper CNNs | random (ICSD) |" in text
+    # Rebuilt from the recorded results.json once the run folders are gone, with one more.
+    later = make_run(tmp_path / "c", "xrdnet_small", "random", 0.2)
+    rebuilt = write_report(
+        [later], [], tmp_path / "again", readme, recorded=tmp_path / "results" / "results.json"
+    )
+    assert [r["run"] for r in rebuilt["runs"]] == ["a", "b", "c"]
+    assert "| a | xrdnet | random | 15 | 9,000 | 50 | 34.5 / 90.0 (5.0)" in readme.read_text()
 
 
 def test_model_card_lists_test_and_measured_figures() -> None:

@@ -26,6 +26,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--wavelength", default="CuKa")
     parser.add_argument("--output", default=None, help="write the results as JSON")
+    parser.add_argument(
+        "--name", default=None, help="the model's name in reports (default: its folder name)"
+    )
     parser.set_defaults(handler=run_measured)
 
 
@@ -49,6 +52,7 @@ def run_measured(args: argparse.Namespace) -> int:
         result["floor_split"] = split
         result["model"] = classifier.config.get("architecture", "")
         result["model_dir"] = str(args.model) if args.model else "bundled"
+        result["name"] = args.name or Path(result["model_dir"]).name
         print(format_measured(result))
         results.append(result)
     if args.output:

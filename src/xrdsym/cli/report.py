@@ -12,7 +12,14 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "report", help="write results.json, learning curves and the README results section"
     )
-    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders")
+    parser.add_argument("runs", nargs="*", type=Path, help="finished run folders")
+    parser.add_argument(
+        "--recorded",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="start from the runs recorded in a results.json written earlier",
+    )
     parser.add_argument(
         "--measured",
         nargs="*",
@@ -39,11 +46,20 @@ def run_report(args: argparse.Namespace) -> int:
     from xrdsym.errors import XrdsymError
     from xrdsym.training.report import write_report
 
+    if not args.runs and args.recorded is None:
+        raise XrdsymError("give run folders, --recorded RESULTS_JSON, or both")
+    if args.recorded is not None and not args.recorded.is_file():
+        raise XrdsymError(f"{args.recorded}: results file not found")
     for run in args.runs:
         if not (run / "model.json").is_file():
             raise XrdsymError(f"{run}: not a finished run (no model.json)")
     write_report(
-        list(args.runs), list(args.measured), args.output_dir, args.readme, args.model_card
+        list(args.runs),
+        list(args.measured),
+        args.output_dir,
+        args.readme,
+        args.model_card,
+        recorded=args.recorded,
     )
     print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'learning_curves.png'}")
     return 0

@@ -52,6 +52,9 @@ def bundle_model(
     """Copy the run's weights to ``output`` and write the enriched ``model.json``.
 
     The weights are loaded once first, so a broken run is refused before anything is copied.
+    ``run_dir`` may be ``output`` itself (a bundled model whose figures are refreshed): the
+    weights then stay in place. Test or measured figures are replaced only when results
+    files of that kind are given; the others are kept.
     """
     load_pretrained(run_dir)
     config = json.loads((run_dir / CONFIG_NAME).read_text())
@@ -61,15 +64,16 @@ def bundle_model(
     config["licence"] = licence
     config["description"] = description
     config.setdefault("training_data", {})["sources"] = TRAINING_DATA_LICENCES
-    config["metrics"] = {
-        **config.get("metrics", {}),
-        "test": [summarise_test(json.loads(p.read_text())) for p in test_results],
-        "measured": [
+    metrics = config.setdefault("metrics", {})
+    if test_results or "test" not in metrics:
+        metrics["test"] = [summarise_test(json.loads(p.read_text())) for p in test_results]
+    if measured_results or "measured" not in metrics:
+        metrics["measured"] = [
             item for p in measured_results for item in summarise_measured(json.loads(p.read_text()))
-        ],
-    }
+        ]
     output.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / WEIGHTS_NAME, output / WEIGHTS_NAME)
+    if (run_dir / WEIGHTS_NAME).resolve() != (output / WEIGHTS_NAME).resolve():
+        shutil.copyfile(run_dir / WEIGHTS_NAME, output / WEIGHTS_NAME)
     (output / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     load_pretrained(output)
     return config

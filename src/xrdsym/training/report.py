@@ -187,7 +187,9 @@ def measured_table(measured: list[dict[str, Any]]) -> list[str]:
                 f"{pct(r.get('top1'))} / {pct(r.get('top5'))} "
                 f"({pct(r.get('floor_top1'))} / {pct(r.get('floor_top5'))})"
             )
-        model = Path(result.get("model_dir", "")).name or result.get("model", "")
+        model = (
+            result.get("name") or Path(result.get("model_dir", "")).name or result.get("model", "")
+        )
         name = f"{Path(result['labels']).parent.name}, {model}"
         lines.append(
             f"| {name} | {result['classified']} / {result['files']} | " + " | ".join(cells) + " |"
@@ -252,12 +254,17 @@ def write_report(
     output_dir: Path,
     readme: Path | None = None,
     model_dir: Path | None = None,
+    recorded: Path | None = None,
 ) -> dict[str, Any]:
     """Write ``results.json``, ``learning_curves.png`` and (optionally) the README section.
 
-    With ``model_dir`` the section ends with the model card of that (bundled) model.
+    With ``model_dir`` the section ends with the model card of that (bundled) model. With
+    ``recorded`` (a ``results.json`` written earlier) its runs come first, before those of
+    ``run_dirs``: the report can then be rebuilt, with new measured figures, after the run
+    folders themselves are gone.
     """
-    runs = [run_summary(run) for run in run_dirs]
+    runs = json.loads(recorded.read_text())["runs"] if recorded is not None else []
+    runs += [run_summary(run) for run in run_dirs]
     measured = [item for path in measured_files for item in json.loads(path.read_text())]
     output_dir.mkdir(parents=True, exist_ok=True)
     figure = plot_learning_curves(runs, output_dir / "learning_curves.png")
