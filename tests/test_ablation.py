@@ -47,6 +47,9 @@ def test_variants_switch_off_one_family_each() -> None:
         else:
             assert not changed
             assert config.lab_off == sorted(ABLATION_FAMILIES[family]["lab_off"])
+    again = variant_settings([], paper=False, reference_seeds=[7])
+    assert list(again) == [REFERENCE_VARIANT, "all_seed7"]
+    assert variant_config(base, again["all_seed7"]).seed == 7
     paper = variant_config(base, variants[PAPER_VARIANT])
     assert paper.renderer == "paper" and paper.truncate_probability == 0.0
     with pytest.raises(ValueError, match="unknown ablation families"):
@@ -142,12 +145,13 @@ def test_ablation_command_trains_scores_and_resumes(
     assert "old" not in text and text.endswith("<!-- ablation:end -->\n\nend\n")
     assert "| no_ka2 | ka2 | 16 |" in text and "| no_range | range truncation | 16 |" in text
     assert "| paper | all (paper protocol) | 16 |" in text and "| floor |" in text
-    # A second run finds every variant finished and gives the same table.
+    # A second run finds every variant finished and trains only the one added.
     capsys.readouterr()
-    assert main(args) == 0
-    out = capsys.readouterr().out
-    assert out.count("finished earlier") == 4
-    assert json.loads(output.read_text()) == records
+    assert main([*args, "--reference-seeds", "5"]) == 0
+    assert capsys.readouterr().out.count("finished earlier") == 4
+    extended = json.loads(output.read_text())
+    assert extended[:4] == records and extended[4]["variant"] == "all_seed5"
+    assert "| all_seed5 | - (seed 5) | 16 |" in readme.read_text()
     missing = ["ablation", "--config", str(tmp_path / "nope.toml")]
     assert main(missing) == 1
     assert "training config file not found" in capsys.readouterr().err

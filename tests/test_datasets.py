@@ -107,6 +107,24 @@ def test_build_resumes_to_the_same_dataset(small_table: Path, tmp_path: Path) ->
     assert list(full.data.ids) == list(resumed.data.ids)
 
 
+def test_build_records_library_versions_and_resumes_only_with_them(
+    small_table: Path, tmp_path: Path
+) -> None:
+    from xrdsym.datasets.build import library_versions
+    from xrdsym.errors import DatasetError
+
+    config = BuildConfig(cif_sources=(str(small_table),), shard_size=5, seed=7)
+    build_dataset(tmp_path / "ds", config, workers=1, progress=False)
+    manifest_path = tmp_path / "ds" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["library_versions"] == library_versions()
+    assert manifest["library_versions"]["spglib"] not in ("", "missing")
+    manifest["library_versions"]["spglib"] = "0.0.1"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=r"spglib 0\.0\.1 \(installed: "):
+        build_dataset(tmp_path / "ds", config, workers=1, progress=False)
+
+
 def test_build_reports_bad_rows_and_keeps_the_rest(small_table: Path, tmp_path: Path) -> None:
     config = BuildConfig(cif_sources=(str(small_table),), shard_size=10)
     report = build_dataset(tmp_path / "ds", config, workers=1, progress=False)

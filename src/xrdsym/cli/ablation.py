@@ -40,13 +40,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--root", type=Path, default=Path("runs/ablation"), help="run folders")
     parser.add_argument(
         "--families",
-        nargs="+",
+        nargs="*",
         default=list(ABLATION_FAMILIES),
         choices=list(ABLATION_FAMILIES),
         help="families to switch off one at a time (default: all)",
     )
     parser.add_argument(
         "--no-paper", action="store_true", help="leave out the paper-protocol variant"
+    )
+    parser.add_argument(
+        "--reference-seeds",
+        nargs="*",
+        type=int,
+        default=[],
+        metavar="SEED",
+        help="train the reference again with these seeds (training noise)",
     )
     parser.add_argument(
         "--measured", nargs="*", type=Path, default=[], help="labels CSVs of measured sets"
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             args.families,
             args.measured,
             paper=not args.no_paper,
+            reference_seeds=args.reference_seeds,
             test_seed=args.test_seed,
             test_limit=args.test_limit,
             progress=not args.quiet,

@@ -57,6 +57,26 @@ RESUME_KEYS = (
 )
 
 
+#: Libraries whose version decides the labels, structure types, generated crystals and peak
+#: lists of a build. Two builds with the same settings but other versions of these can differ
+#: (a spglib or pyxtal release may find another group or Wyckoff set for a borderline
+#: structure), so a build records them and is resumed only with the same versions.
+BUILD_LIBRARIES = ("numpy", "spglib", "gemmi", "pymatgen", "pyxtal")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of BUILD_LIBRARIES and xrdsym ("missing" for one not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in (*BUILD_LIBRARIES, "xrdsym"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """Settings of a dataset build (saved in ``manifest.json``).
@@ -292,6 +312,18 @@ def check_resumable(output: Path, config: BuildConfig) -> None:
             f"{output}: holds a build with other settings ({', '.join(changed)}); "
             "use a new folder or the same settings to resume"
         )
+    recorded = json.loads(manifest_path.read_text()).get("library_versions", {})
+    installed = library_versions()
+    other = [
+        f"{name} {recorded[name]} (installed: {installed[name]})"
+        for name in BUILD_LIBRARIES
+        if name in recorded and recorded[name] != installed[name]
+    ]
+    if other:
+        raise DatasetError(
+            f"{output}: was built with other library versions ({', '.join(other)}); its "
+            "shards would not match new ones: use a new folder or those versions to resume"
+        )
 
 
 def build_dataset(
@@ -314,6 +346,7 @@ def build_dataset(
         "format_version": FORMAT_VERSION,
         "config": asdict(config),
         "wavelength": config.wavelength,
+        "library_versions": library_versions(),
     }
     atomic_write_json(root / MANIFEST_NAME, manifest)
     (root / SPLITS_NAME).unlink(missing_ok=True)

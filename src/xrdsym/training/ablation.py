@@ -57,8 +57,15 @@ SCORES_NAME = "scores.json"
 TABLE_TASKS = ("crystal_system", "space_group")
 
 
-def variant_settings(families: Sequence[str], paper: bool = True) -> dict[str, dict[str, Any]]:
-    """Variant name -> config settings changed from the base: ``all``, ``no_<family>``...
+def variant_settings(
+    families: Sequence[str], paper: bool = True, reference_seeds: Sequence[int] = ()
+) -> dict[str, dict[str, Any]]:
+    """Variant name -> config settings changed from the base.
+
+    ``all`` (the base), ``no_<family>`` for each family, ``paper``, then ``all_seed<s>`` for
+    each extra seed s: the reference trained again with another seed (initialisation,
+    shuffling and rendering), which shows how much of a difference between variants is
+    training noise.
 
     Raises:
         ValueError: an unknown family name.
@@ -71,6 +78,8 @@ def variant_settings(families: Sequence[str], paper: bool = True) -> dict[str, d
         variants[f"no_{family}"] = dict(ABLATION_FAMILIES[family])
     if paper:
         variants[PAPER_VARIANT] = dict(PAPER_SETTINGS)
+    for seed in reference_seeds:
+        variants[f"{REFERENCE_VARIANT}_seed{seed}"] = {"seed": int(seed)}
     return variants
 
 
@@ -141,6 +150,7 @@ def run_ablation(
     families: Sequence[str] = tuple(ABLATION_FAMILIES),
     measured_labels: Sequence[Path] = (),
     paper: bool = True,
+    reference_seeds: Sequence[int] = (),
     test_seed: int = 0,
     test_limit: int = 0,
     progress: bool = True,
@@ -156,7 +166,7 @@ def run_ablation(
 
     dataset = open_dataset(base.dataset)
     records = []
-    for name, settings in variant_settings(families, paper).items():
+    for name, settings in variant_settings(families, paper, reference_seeds).items():
         config = variant_config(base, settings)
         run_dir = root / name
         scores_path = run_dir / SCORES_NAME
@@ -214,6 +224,8 @@ def switched_off(record: dict[str, Any]) -> str:
         return "all (paper protocol)"
     if "truncate_probability" in record["settings"]:
         return "range truncation"
+    if "seed" in record["settings"]:
+        return f"- (seed {record['settings']['seed']})"
     return ", ".join(record["lab_off"]) or "-"
 
 
