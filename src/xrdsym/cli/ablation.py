@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from xrdsym.cli.train import add_config_arguments, config_from_args
 from xrdsym.errors import XrdsymError
 
 #: README markers of the ablation table.
@@ -28,15 +29,7 @@ def register(subparsers: Any) -> None:
             "another in ROOT/<variant>; running the same command again resumes."
         ),
     )
-    parser.add_argument("--config", type=Path, required=True, help="base TOML/JSON config")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one option of the base config (repeatable)",
-    )
+    add_config_arguments(parser, required=True)
     parser.add_argument("--root", type=Path, default=Path("runs/ablation"), help="run folders")
     parser.add_argument(
         "--families",
@@ -69,18 +62,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and score the variants, print the table, write the requested files."""
-    from xrdsym.training import load_config
     from xrdsym.training.ablation import ablation_table, run_ablation
     from xrdsym.training.report import replace_section
 
-    if not args.config.is_file():
-        raise XrdsymError(f"{args.config}: training config file not found")
-    try:
-        base = load_config(args.config, args.overrides)
-    except ValueError as exc:
-        raise XrdsymError(f"{args.config}: {exc}") from None
-    if not base.dataset:
-        raise XrdsymError("no dataset: set 'dataset' in the config or --set dataset=PATH")
+    base = config_from_args(args)
     for labels in args.measured:
         if not labels.is_file():
             raise XrdsymError(f"{labels}: measured labels file not found")

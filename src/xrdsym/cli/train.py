@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xrdsym.errors import XrdsymError
+
+if TYPE_CHECKING:
+    from xrdsym.training.config import TrainConfig
 
 #: Parent folder of run folders when ``--run-dir`` is not given.
 DEFAULT_RUNS_DIR = Path("runs")
@@ -24,9 +27,21 @@ def register(subparsers: Any) -> None:
             "An existing run folder is resumed from its last checkpoint unless --no-resume."
         ),
     )
-    parser.add_argument("--config", type=Path, help="TOML or JSON training config")
+    add_config_arguments(parser)
     parser.add_argument(
         "--run-dir", type=Path, help="run folder (default: runs/<config name or model>)"
+    )
+    parser.add_argument(
+        "--no-resume", action="store_true", help="start afresh even if a checkpoint exists"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """``--config FILE`` and repeatable ``--set KEY=VALUE`` (read by :func:`config_from_args`)."""
+    parser.add_argument(
+        "--config", type=Path, required=required, help="TOML or JSON training config"
     )
     parser.add_argument(
         "--set",
@@ -36,16 +51,15 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="override one option (repeatable); VALUE is JSON or a plain string",
     )
-    parser.add_argument(
-        "--no-resume", action="store_true", help="start afresh even if a checkpoint exists"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the config, train, and print where the model and its history are."""
-    from xrdsym.training import load_config, train
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The validated training config of ``--config`` and ``--set``; it must name a dataset.
+
+    Raises:
+        XrdsymError: a missing config file, an invalid option, or no dataset.
+    """
+    from xrdsym.training import load_config
 
     if args.config is not None and not args.config.is_file():
         raise XrdsymError(f"{args.config}: training config file not found")
@@ -55,6 +69,14 @@ def run(args: argparse.Namespace) -> int:
         raise XrdsymError(f"{args.config or 'training options'}: {exc}") from None
     if not config.dataset:
         raise XrdsymError("no dataset: set 'dataset' in the config or --set dataset=PATH")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, train, and print where the model and its history are."""
+    from xrdsym.training import train
+
+    config = config_from_args(args)
     name = args.config.stem if args.config is not None else config.model
     run_dir = args.run_dir or DEFAULT_RUNS_DIR / name
     result = train(config, run_dir, resume=not args.no_resume, progress=not args.quiet)
