@@ -47,9 +47,15 @@ def test_variants_switch_off_one_family_each() -> None:
         else:
             assert not changed
             assert config.lab_off == sorted(ABLATION_FAMILIES[family]["lab_off"])
-    again = variant_settings([], paper=False, reference_seeds=[7])
-    assert list(again) == [REFERENCE_VARIANT, "all_seed7"]
+    again = variant_settings(["ka2"], paper=False, repeats=["all:7", "no_ka2:2"])
+    assert list(again) == [REFERENCE_VARIANT, "no_ka2", "all_seed7", "no_ka2_seed2"]
     assert variant_config(base, again["all_seed7"]).seed == 7
+    repeat = variant_config(base, again["no_ka2_seed2"])
+    assert repeat.seed == 2 and repeat.lab_off == ["ka2"]
+    with pytest.raises(ValueError, match="no variant 'no_range'"):
+        variant_settings(["ka2"], repeats=["no_range:1"])
+    with pytest.raises(ValueError, match="VARIANT:SEED"):
+        variant_settings(["ka2"], repeats=["all"])
     paper = variant_config(base, variants[PAPER_VARIANT])
     assert paper.renderer == "paper" and paper.truncate_probability == 0.0
     with pytest.raises(ValueError, match="unknown ablation families"):
@@ -147,11 +153,13 @@ def test_ablation_command_trains_scores_and_resumes(
     assert "| paper | all (paper protocol) | 16 |" in text and "| floor |" in text
     # A second run finds every variant finished and trains only the one added.
     capsys.readouterr()
-    assert main([*args, "--reference-seeds", "5"]) == 0
+    assert main([*args, "--repeat", "all:5", "no_ka2:5"]) == 0
     assert capsys.readouterr().out.count("finished earlier") == 4
     extended = json.loads(output.read_text())
-    assert extended[:4] == records and extended[4]["variant"] == "all_seed5"
+    assert extended[:4] == records
+    assert [r["variant"] for r in extended[4:]] == ["all_seed5", "no_ka2_seed5"]
     assert "| all_seed5 | - (seed 5) | 16 |" in readme.read_text()
+    assert "| no_ka2_seed5 | ka2 (seed 5) | 16 |" in readme.read_text()
     missing = ["ablation", "--config", str(tmp_path / "nope.toml")]
     assert main(missing) == 1
     assert "training config file not found" in capsys.readouterr().err

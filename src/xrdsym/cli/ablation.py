@@ -42,12 +42,11 @@ def register(subparsers: Any) -> None:
         "--no-paper", action="store_true", help="leave out the paper-protocol variant"
     )
     parser.add_argument(
-        "--reference-seeds",
+        "--repeat",
         nargs="*",
-        type=int,
         default=[],
-        metavar="SEED",
-        help="train the reference again with these seeds (training noise)",
+        metavar="VARIANT:SEED",
+        help="train a variant again with another seed, e.g. all:1 (training noise)",
     )
     parser.add_argument(
         "--measured", nargs="*", type=Path, default=[], help="labels CSVs of measured sets"
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             args.families,
             args.measured,
             paper=not args.no_paper,
-            reference_seeds=args.reference_seeds,
+            repeats=args.repeat,
             test_seed=args.test_seed,
             test_limit=args.test_limit,
             progress=not args.quiet,

@@ -57,18 +57,30 @@ SCORES_NAME = "scores.json"
 TABLE_TASKS = ("crystal_system", "space_group")
 
 
+def parse_repeat(text: str) -> tuple[str, int]:
+    """``VARIANT:SEED`` -> (variant, seed).
+
+    Raises:
+        ValueError: not of that form.
+    """
+    name, sep, seed = text.rpartition(":")
+    if not sep or not name or not seed.strip().lstrip("-").isdigit():
+        raise ValueError(f"repeat {text!r} is not of the form VARIANT:SEED (e.g. all:1)")
+    return name, int(seed)
+
+
 def variant_settings(
-    families: Sequence[str], paper: bool = True, reference_seeds: Sequence[int] = ()
+    families: Sequence[str], paper: bool = True, repeats: Sequence[str] = ()
 ) -> dict[str, dict[str, Any]]:
     """Variant name -> config settings changed from the base.
 
-    ``all`` (the base), ``no_<family>`` for each family, ``paper``, then ``all_seed<s>`` for
-    each extra seed s: the reference trained again with another seed (initialisation,
-    shuffling and rendering), which shows how much of a difference between variants is
-    training noise.
+    ``all`` (the base), ``no_<family>`` for each family, ``paper``, then
+    ``<variant>_seed<s>`` for each repeat ``VARIANT:SEED``: that variant trained again with
+    another seed (initialisation, shuffling and rendering), which shows how much of a
+    difference between variants is training noise.
 
     Raises:
-        ValueError: an unknown family name.
+        ValueError: an unknown family name, or a repeat of an unknown variant.
     """
     unknown = sorted(set(families) - set(ABLATION_FAMILIES))
     if unknown:
@@ -78,9 +90,13 @@ def variant_settings(
         variants[f"no_{family}"] = dict(ABLATION_FAMILIES[family])
     if paper:
         variants[PAPER_VARIANT] = dict(PAPER_SETTINGS)
-    for seed in reference_seeds:
-        variants[f"{REFERENCE_VARIANT}_seed{seed}"] = {"seed": int(seed)}
-    return variants
+    repeated = {}
+    for text in repeats:
+        name, seed = parse_repeat(text)
+        if name not in variants:
+            raise ValueError(f"repeat {text!r}: no variant {name!r}; variants: {list(variants)}")
+        repeated[f"{name}_seed{seed}"] = {**variants[name], "seed": seed}
+    return {**variants, **repeated}
 
 
 def variant_config(base: TrainConfig, settings: Mapping[str, Any]) -> TrainConfig:
@@ -150,7 +166,7 @@ def run_ablation(
     families: Sequence[str] = tuple(ABLATION_FAMILIES),
     measured_labels: Sequence[Path] = (),
     paper: bool = True,
-    reference_seeds: Sequence[int] = (),
+    repeats: Sequence[str] = (),
     test_seed: int = 0,
     test_limit: int = 0,
     progress: bool = True,
@@ -166,7 +182,7 @@ def run_ablation(
 
     dataset = open_dataset(base.dataset)
     records = []
-    for name, settings in variant_settings(families, paper, reference_seeds).items():
+    for name, settings in variant_settings(families, paper, repeats).items():
         config = variant_config(base, settings)
         run_dir = root / name
         scores_path = run_dir / SCORES_NAME
@@ -219,14 +235,15 @@ def _measured_cells(result: dict[str, Any], key: str = "") -> list[str]:
 
 
 def switched_off(record: dict[str, Any]) -> str:
-    """What a variant leaves out, in words."""
+    """What a variant leaves out, in words (with its seed when it is a repeat)."""
+    settings = record["settings"]
     if record["renderer"] == "paper":
-        return "all (paper protocol)"
-    if "truncate_probability" in record["settings"]:
-        return "range truncation"
-    if "seed" in record["settings"]:
-        return f"- (seed {record['settings']['seed']})"
-    return ", ".join(record["lab_off"]) or "-"
+        words = "all (paper protocol)"
+    elif "truncate_probability" in settings:
+        words = "range truncation"
+    else:
+        words = ", ".join(record["lab_off"]) or "-"
+    return f"{words} (seed {settings['seed']})" if "seed" in settings else words
 
 
 def ablation_table(records: Sequence[dict[str, Any]]) -> list[str]:
