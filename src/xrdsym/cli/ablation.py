@@ -88,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(records, indent=1) + "\n")
     if args.readme is not None:
-        replace_section(args.readme, [README_START, *table, README_END], README_START, README_END)
+        replace_section(args.readme, table, README_START, README_END)
     return 0

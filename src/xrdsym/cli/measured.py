@@ -36,25 +36,18 @@ def run_measured(args: argparse.Namespace) -> int:
     """Classify every labelled file and print accuracies beside the floor."""
     from xrdsym.classify import load_model
     from xrdsym.datasets.store import open_dataset
-    from xrdsym.training.measured import evaluate_measured, format_measured, prior_from_counts
+    from xrdsym.training.measured import format_measured, score_measured_sets
 
     classifier = load_model(args.model)
     split = args.split or classifier.config.get("training_data", {}).get("split", "random")
     dataset = open_dataset(args.dataset)
-    prior = prior_from_counts(dataset.space_groups()[dataset.split_indices(split, "train")])
-    results = []
-    for labels in args.labels:
-        result = evaluate_measured(
-            lambda path: classifier.predict_proba_file(path, wavelength=args.wavelength),
-            labels,
-            prior,
-        )
+    results = score_measured_sets(classifier, args.labels, dataset, split, args.wavelength)
+    for result in results:
         result["floor_split"] = split
         result["model"] = classifier.config.get("architecture", "")
         result["model_dir"] = str(args.model) if args.model else "bundled"
         result["name"] = args.name or Path(result["model_dir"]).name
         print(format_measured(result))
-        results.append(result)
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -130,7 +130,7 @@ def score_variant(
     from xrdsym.patterns.lab import lab_renderer
     from xrdsym.training.evaluate import evaluate
     from xrdsym.training.loop import IndexedPeaks
-    from xrdsym.training.measured import evaluate_measured, prior_from_counts
+    from xrdsym.training.measured import score_measured_sets
 
     classifier = load_model(run_dir)
     test_idx = np.asarray(dataset.split_indices(split, "test"))
@@ -147,16 +147,9 @@ def score_variant(
         renderer=lab_renderer(impurity_pool=IndexedPeaks(dataset, test_idx)),
     )
     simulated.pop("crystal_system_confusion", None)
-    prior = prior_from_counts(dataset.space_groups()[train_idx])
-    measured = []
-    for labels in measured_labels:
-        result = evaluate_measured(
-            lambda path: classifier.predict_proba_file(path, wavelength=wavelength),
-            labels,
-            prior,
-        )
+    measured = score_measured_sets(classifier, measured_labels, dataset, split, wavelength)
+    for result in measured:
         result.pop("per_file", None)
-        measured.append(result)
     return {"simulated": simulated, "measured": measured}
 
 
@@ -177,7 +170,7 @@ def run_ablation(
     Each record: ``variant``, ``settings``, ``lab_off``, ``training`` (patterns seen, steps,
     wall seconds, stop reason), ``simulated`` and ``measured`` (see :func:`score_variant`).
     """
-    from xrdsym.datasets.store import open_dataset
+    from xrdsym.datasets.store import atomic_write_json, open_dataset
     from xrdsym.training.loop import train
 
     dataset = open_dataset(base.dataset)
@@ -206,7 +199,7 @@ def run_ablation(
             },
             **score_variant(run_dir, dataset, config.split, measured_labels, test_seed, test_limit),
         }
-        scores_path.write_text(json.dumps(record, indent=1) + "\n")
+        atomic_write_json(scores_path, record)  # its presence marks the variant finished
         records.append(record)
         log(f"{name}: {summary_line(record)}")
     return records

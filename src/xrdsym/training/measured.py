@@ -9,7 +9,7 @@ that transfers to these measurements.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,29 @@ def evaluate_measured(
             "floor_top5": top_k_accuracy(floor_p[task], labels[task], 5),
         }
     return result
+
+
+def score_measured_sets(
+    classifier: Any,
+    labels_files: Sequence[str | Path],
+    dataset: Any,
+    split: str,
+    wavelength: float | str | None = "CuKa",
+) -> list[dict[str, Any]]:
+    """:func:`evaluate_measured` of a ``Classifier`` on each labels file.
+
+    The floor is the label-frequency prior of the training part of ``split`` of ``dataset``
+    (a ``PeakDataset``); files are read with ``wavelength`` (Angstrom or an anode name).
+    """
+    prior = prior_from_counts(dataset.space_groups()[dataset.split_indices(split, "train")])
+    return [
+        evaluate_measured(
+            lambda path: classifier.predict_proba_file(path, wavelength=wavelength),
+            labels,
+            prior,
+        )
+        for labels in labels_files
+    ]
 
 
 def format_measured(result: dict[str, Any]) -> str:

@@ -271,7 +271,6 @@ def write_report(
     results = {"paper_top1": PAPER_TOP1, "runs": runs, "measured": measured}
     (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     section = [
-        README_START,
         "### Held-out simulated test sets",
         "",
         "Top-1 / top-5 accuracy in %, with the majority-class floor in brackets (always "
@@ -305,18 +304,17 @@ def write_report(
     if model_dir is not None:
         card = json.loads((model_dir / "model.json").read_text())
         section += [*model_card_lines(card), ""]
-    section.append(README_END)
     if readme is not None:
         replace_section(readme, section, README_START, README_END)
     return results
 
 
 def replace_section(readme: Path, lines: list[str], start_marker: str, end_marker: str) -> None:
-    """Put ``lines`` (which begin with ``start_marker`` and end with ``end_marker``) in place of
-    the text between those markers in ``readme``, or append them when the markers are absent."""
+    """Put ``lines`` between ``start_marker`` and ``end_marker`` in ``readme``, in place of what
+    stood there, or append markers and lines when the markers are absent."""
     text = readme.read_text()
     start, end = text.find(start_marker), text.find(end_marker)
-    block = "\n".join(lines)
+    block = "\n".join([start_marker, *lines, end_marker])
     if start >= 0 and end > start:
         text = text[:start] + block + text[end + len(end_marker) :]
     else:
