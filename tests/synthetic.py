@@ -47,6 +47,7 @@ def write_dataset(root: Path, source: SyntheticPeaks) -> Path:
         SHARD_DIR,
         SPLITS_NAME,
         ShardData,
+        empty_prototypes,
         write_shard,
     )
 
@@ -67,6 +68,7 @@ def write_dataset(root: Path, source: SyntheticPeaks) -> Path:
         intensity=np.concatenate([i for _, i in lists]).astype(np.float32),
         hkl=np.zeros((m, 3), dtype=np.int16),
         multiplicity=np.ones(m, dtype=np.int16),
+        **empty_prototypes(n),
     )
     (root / SHARD_DIR).mkdir(parents=True)
     write_shard(root / SHARD_DIR / "000000.npz", shard)

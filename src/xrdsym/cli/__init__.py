@@ -18,6 +18,7 @@ from xrdsym.errors import XrdsymError
 SUBCOMMAND_MODULES = (
     "structures",
     "simulate",
+    "generate",
     "dataset",
     "train",
     "evaluate",

@@ -165,10 +165,12 @@ def structure_row(
 ) -> dict[str, Any]:
     """Label one crystal and compute its peak list: one row of a shard."""
     from xrdsym.patterns.peaks import compute_peaks
-    from xrdsym.structures.labelling import label_from_dataset, symmetry_dataset
+    from xrdsym.structures.labelling import label_from_dataset, spglib_cell, symmetry_dataset
+    from xrdsym.structures.prototype import prototype_from_dataset
 
     symmetry = symmetry_dataset(crystal, symprec=config.symprec)
     label = label_from_dataset(crystal, symmetry)
+    prototype = prototype_from_dataset(symmetry, spglib_cell(crystal)[3], structure_id)
     peaks = compute_peaks(  # one spglib search serves the label and the absences
         crystal,
         wavelength=config.wavelength,
@@ -191,14 +193,20 @@ def structure_row(
         "intensity": np.asarray(peaks.intensity, dtype=np.float32),
         "hkl": np.asarray(peaks.hkl, dtype=np.int16).reshape(-1, 3),
         "multiplicity": np.asarray(peaks.multiplicity, dtype=np.int16),
+        "proto_hall": prototype.hall_number,
+        "proto_lattice": np.asarray(prototype.lattice, dtype=np.float64).reshape(9),
+        "proto_positions": np.asarray(prototype.positions, dtype=np.float64).reshape(-1, 3),
+        "proto_species": np.array(prototype.species, dtype=str),
     }
 
 
 def rows_to_shard(rows: list[dict[str, Any]]) -> ShardData:
     """Pack shard rows into CSR arrays."""
-    counts = [len(r["two_theta"]) for r in rows]
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum(counts)
+
+    def offsets_of(key: str) -> np.ndarray:
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(r[key]) for r in rows])
+        return offsets
 
     def peaks_of(key: str, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
         if not rows:
@@ -213,11 +221,16 @@ def rows_to_shard(rows: list[dict[str, Any]]) -> ShardData:
         structure_type=np.array([r["structure_type"] for r in rows], dtype=str),
         dedupe_key=np.array([r["dedupe_key"] for r in rows], dtype=str),
         cell=np.array([r["cell"] for r in rows], dtype=np.float32).reshape(-1, 6),
-        peak_offsets=offsets,
+        peak_offsets=offsets_of("two_theta"),
         two_theta=peaks_of("two_theta", np.float32, (0,)),
         intensity=peaks_of("intensity", np.float32, (0,)),
         hkl=peaks_of("hkl", np.int16, (0, 3)),
         multiplicity=peaks_of("multiplicity", np.int16, (0,)),
+        proto_hall=np.array([r["proto_hall"] for r in rows], dtype=np.int16),
+        proto_lattice=np.array([r["proto_lattice"] for r in rows], dtype=np.float64).reshape(-1, 9),
+        proto_offsets=offsets_of("proto_species"),
+        proto_positions=peaks_of("proto_positions", np.float64, (0, 3)),
+        proto_species=peaks_of("proto_species", str, (0,)),
     )
 
 

@@ -16,7 +16,10 @@ deflate compression halves the size; the format needs nothing beyond NumPy and i
 any language with a zip and ``.npy`` reader.
 
 Peak lists are stored CSR-style: ``peak_offsets[i]:peak_offsets[i+1]`` indexes the peaks of
-structure ``i`` in ``two_theta`` / ``intensity`` / ``hkl`` / ``multiplicity``.
+structure ``i`` in ``two_theta`` / ``intensity`` / ``hkl`` / ``multiplicity``. Format 2 also keeps
+each structure's symmetrised conventional cell (:class:`xrdsym.structures.prototype.Prototype`),
+CSR-style over atoms with ``proto_offsets``, so that training can make new structures from it;
+format 1 folders (no cells) are still read, with no prototypes.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from typing import Any
 import numpy as np
 
 from xrdsym.errors import DatasetError
+from xrdsym.structures.prototype import Prototype
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Formats that :func:`open_dataset` reads (format 1 has no prototype cells).
+READABLE_FORMATS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 SPLITS_NAME = "splits.npz"
 REPORT_NAME = "report.json"
@@ -52,7 +58,15 @@ SHARD_ARRAYS = (
     "intensity",
     "hkl",
     "multiplicity",
+    "proto_hall",
+    "proto_lattice",
+    "proto_offsets",
+    "proto_positions",
+    "proto_species",
 )
+
+#: The prototype arrays (absent from format-1 shards).
+PROTOTYPE_ARRAYS = SHARD_ARRAYS[-5:]
 
 #: Codes of a structure's part in a split; EXCLUDED marks duplicates left out of every part.
 PART_CODES = {"train": 0, "val": 1, "test": 2}
@@ -76,6 +90,11 @@ class ShardData:
         intensity: (m,) float32 relative intensities (strongest peak of a structure = 100).
         hkl: (m, 3) int16 representative Miller indices.
         multiplicity: (m,) int16 number of merged reflections.
+        proto_hall: (n,) int16 spglib Hall number of the conventional cell (0: none stored).
+        proto_lattice: (n, 9) float64 conventional cell rows a, b, c in Angstrom, flattened.
+        proto_offsets: (n + 1,) int64 CSR offsets into the atom arrays.
+        proto_positions: (k, 3) float64 fractional coordinates of the conventional cell's atoms.
+        proto_species: (k,) str species of each atom (element or ``"A:occ+B:occ"``).
     """
 
     ids: np.ndarray
@@ -90,6 +109,11 @@ class ShardData:
     intensity: np.ndarray
     hkl: np.ndarray
     multiplicity: np.ndarray
+    proto_hall: np.ndarray
+    proto_lattice: np.ndarray
+    proto_offsets: np.ndarray
+    proto_positions: np.ndarray
+    proto_species: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -99,17 +123,26 @@ class ShardData:
         """Join shards in order, shifting the CSR offsets."""
         if not parts:
             return empty_shard()
-        offsets = [np.zeros(1, dtype=np.int64)]
-        shift = 0
-        for part in parts:
-            offsets.append(part.peak_offsets[1:] + shift)
-            shift += int(part.peak_offsets[-1])
         joined = {
             name: np.concatenate([getattr(p, name) for p in parts])
             for name in SHARD_ARRAYS
-            if name != "peak_offsets"
+            if name not in ("peak_offsets", "proto_offsets")
         }
-        return ShardData(peak_offsets=np.concatenate(offsets), **joined)
+        return ShardData(
+            peak_offsets=_join_offsets([p.peak_offsets for p in parts]),
+            proto_offsets=_join_offsets([p.proto_offsets for p in parts]),
+            **joined,
+        )
+
+
+def _join_offsets(parts: list[np.ndarray]) -> np.ndarray:
+    """CSR offsets of concatenated parts: each part's offsets shifted by the items before it."""
+    offsets = [np.zeros(1, dtype=np.int64)]
+    shift = 0
+    for part in parts:
+        offsets.append(part[1:] + shift)
+        shift += int(part[-1])
+    return np.concatenate(offsets)
 
 
 def empty_shard() -> ShardData:
@@ -127,7 +160,19 @@ def empty_shard() -> ShardData:
         intensity=np.zeros(0, dtype=np.float32),
         hkl=np.zeros((0, 3), dtype=np.int16),
         multiplicity=np.zeros(0, dtype=np.int16),
+        **empty_prototypes(0),
     )
+
+
+def empty_prototypes(n: int) -> dict[str, np.ndarray]:
+    """Prototype arrays for ``n`` structures without a stored cell (Hall number 0)."""
+    return {
+        "proto_hall": np.zeros(n, dtype=np.int16),
+        "proto_lattice": np.zeros((n, 9), dtype=np.float64),
+        "proto_offsets": np.zeros(n + 1, dtype=np.int64),
+        "proto_positions": np.zeros((0, 3), dtype=np.float64),
+        "proto_species": np.array([], dtype=str),
+    }
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -154,7 +199,10 @@ def read_shard(path: Path) -> ShardData:
     """Read a shard written by :func:`write_shard`; a damaged file raises ``DatasetError``."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return ShardData(**{name: archive[name] for name in SHARD_ARRAYS})
+            arrays = {name: archive[name] for name in SHARD_ARRAYS if name in archive.files}
+        if "proto_hall" not in arrays:  # format 1
+            arrays.update(empty_prototypes(len(arrays["ids"])))
+        return ShardData(**arrays)
     except (OSError, KeyError, ValueError) as exc:
         raise DatasetError(f"{path}: unreadable shard ({exc})") from exc
 
@@ -187,6 +235,32 @@ class PeakDataset:
     def space_groups(self) -> np.ndarray:
         """(n,) int64 space-group numbers."""
         return self.data.space_group.astype(np.int64)
+
+    def has_prototypes(self) -> bool:
+        """True when the folder stores symmetrised cells (format 2)."""
+        return bool(np.any(self.data.proto_hall > 0))
+
+    def prototype(self, index: int) -> Prototype:
+        """The symmetrised conventional cell of structure ``index``.
+
+        Raises:
+            DatasetError: the dataset stores no cell for it (format 1, or a failed cell).
+        """
+        hall = int(self.data.proto_hall[index])
+        if hall <= 0:
+            raise DatasetError(
+                f"{self.root}: structure {self.data.ids[index]} has no stored cell "
+                "(a format-1 dataset: rebuild it to train on perturbed structures)"
+            )
+        lo, hi = self.data.proto_offsets[index], self.data.proto_offsets[index + 1]
+        return Prototype(
+            space_group=int(self.data.space_group[index]),
+            hall_number=hall,
+            lattice=self.data.proto_lattice[index].reshape(3, 3),
+            positions=self.data.proto_positions[lo:hi],
+            species=tuple(str(s) for s in self.data.proto_species[lo:hi]),
+            name=str(self.data.ids[index]),
+        )
 
     def structure_types(self) -> np.ndarray:
         """(n,) str structure-type keys."""
@@ -234,7 +308,7 @@ def open_dataset(path: str | Path) -> PeakDataset:
     if not manifest_path.is_file():
         raise DatasetError(f"{root}: not a dataset folder (no {MANIFEST_NAME})")
     manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_FORMATS:
         raise DatasetError(f"{manifest_path}: unsupported format {manifest.get('format_version')}")
     splits_path = root / SPLITS_NAME
     if not splits_path.is_file():

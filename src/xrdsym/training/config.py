@@ -58,6 +58,14 @@ class TrainConfig:
         lab_off: families of the ``lab`` renderer switched off (names of
             ``xrdsym.patterns.lab.AUGMENTATION_FAMILIES`` and ``RANGE_FAMILIES``), for
             ablations; empty: every family at its default probability.
+        stream: weights of the kinds of training structure (``corpus``, ``perturbed``,
+            ``synthetic``; see ``xrdsym.datasets.stream``); default corpus only.
+        perturbation: fields of ``xrdsym.structures.perturb.PerturbationConfig`` (bounds of
+            strain, displacement and substitution of perturbed structures).
+        generator: fields of ``xrdsym.structures.synthetic.GeneratorConfig``.
+        synthetic_statistics: statistics file of the synthetic generator ("" for the shipped
+            one, fitted on the training part of the Materials Project corpus).
+        synthetic_verify: reject synthetic crystals whose spglib group is not the requested one.
         truncate_probability: probability of zero-filling outside a random measured range.
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
         num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
@@ -95,6 +103,11 @@ class TrainConfig:
     renderer: str = "paper"
     profile: dict[str, Any] = field(default_factory=dict)
     lab_off: list[str] = field(default_factory=list)
+    stream: dict[str, float] = field(default_factory=lambda: {"corpus": 1.0})
+    perturbation: dict[str, float] = field(default_factory=dict)
+    generator: dict[str, Any] = field(default_factory=dict)
+    synthetic_statistics: str = ""
+    synthetic_verify: bool = True
     truncate_probability: float = 0.0
     truncate_min_span: float = 40.0
     num_workers: int = 1
@@ -134,7 +147,26 @@ class TrainConfig:
             raise ValueError("truncate_probability must lie in [0, 1]")
         if self.lab_off:
             self._validate_lab_off()
+        self._validate_stream()
         return self
+
+    def _validate_stream(self) -> None:
+        """``stream``, ``perturbation`` and ``generator`` name known fields with valid values."""
+        from xrdsym.datasets.stream import check_mix
+        from xrdsym.structures.perturb import PerturbationConfig
+        from xrdsym.structures.synthetic import GeneratorConfig
+
+        check_mix(self.stream)
+        for name, kind in (("perturbation", PerturbationConfig), ("generator", GeneratorConfig)):
+            table = getattr(self, name)
+            known = {f.name for f in dataclasses.fields(kind)}
+            unknown = sorted(set(table) - known)
+            if unknown:
+                raise ValueError(f"{name} names unknown fields {unknown}; known: {sorted(known)}")
+            try:
+                kind(**table).validate()
+            except TypeError as exc:
+                raise ValueError(f"{name}: {exc}") from None
 
     def _validate_lab_off(self) -> None:
         """``lab_off`` needs the lab renderer and names only its families."""

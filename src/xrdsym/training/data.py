@@ -120,6 +120,36 @@ class RenderedPatterns(Dataset[tuple[torch.Tensor, int]]):
         return torch.from_numpy(values).unsqueeze(0), self.source.space_group(index) - 1
 
 
+class StreamedPatterns(RenderedPatterns):
+    """Items ``(epoch, index)`` drawn from a :class:`~xrdsym.datasets.stream.StructureStream`.
+
+    The item's generator decides the kind of structure (corpus, perturbed, synthetic), makes
+    it and renders it, so an item is reproducible in any worker and after a resume.
+    """
+
+    def __init__(
+        self,
+        stream: Any,
+        grid: Grid,
+        seed: int,
+        renderer: PatternRenderer | None = None,
+        preparer: Callable[[np.ndarray, Grid, np.random.Generator], np.ndarray] | None = None,
+    ) -> None:
+        super().__init__(stream.source, grid, seed, renderer, preparer)
+        self.stream = stream
+
+    def render_item(self, epoch: int, index: int) -> tuple[np.ndarray, int]:
+        """(prepared pattern (L,) float32, space group 1-230) of one stream item."""
+        rng = pattern_rng(self.seed, epoch, index)
+        two_theta, intensity, space_group = self.stream.draw(index, rng)
+        counts = self.renderer(two_theta, intensity, self.grid, rng)
+        return self.preparer(counts, self.grid, rng), space_group
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        values, space_group = self.render_item(*item)
+        return torch.from_numpy(values).unsqueeze(0), space_group - 1
+
+
 class EpochSampler(Sampler[tuple[int, int]]):
     """Wraps an index sampler: yields ``(epoch, index)`` and can skip the first ``skip`` items.
 

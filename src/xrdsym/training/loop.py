@@ -38,6 +38,7 @@ from xrdsym.training.data import (
     PatternRenderer,
     ProfileRenderer,
     RenderedPatterns,
+    StreamedPatterns,
     ThreadPrefetcher,
     render_fixed,
 )
@@ -211,6 +212,50 @@ def make_renderer(
     return ProfileRenderer(dict(config.profile))
 
 
+def make_stream(config: TrainConfig, source: PeakSource) -> Any:
+    """The :class:`~xrdsym.datasets.stream.StructureStream` of ``config.stream``, or None when
+    the stream is the stored corpus alone."""
+    from xrdsym.datasets.stream import StructureStream, check_mix
+    from xrdsym.structures.perturb import PerturbationConfig
+    from xrdsym.structures.synthetic import GeneratorConfig, SyntheticGenerator, load_statistics
+
+    mix = check_mix(config.stream)
+    if not mix.generated:
+        return None
+    generator = None
+    if mix.synthetic > 0:
+        statistics = load_statistics(config.synthetic_statistics or None)
+        generator = SyntheticGenerator(statistics, GeneratorConfig(**config.generator))
+    return StructureStream(
+        source,
+        mix,
+        PerturbationConfig(**config.perturbation),
+        generator,
+        verify=config.synthetic_verify,
+    )
+
+
+def stream_summary(
+    config: TrainConfig, stream: Any, train_idx: np.ndarray, patterns_seen: int
+) -> dict[str, Any]:
+    """What the model card says of the training stream: kind weights, distinct crystals seen
+    (corpus structures + one new crystal per perturbed or synthetic pattern, expected count)
+    and the label prior of the stream (for prior correction)."""
+    if stream is None:
+        return {"stream": {"corpus": 1.0}, "distinct_crystals": int(len(train_idx))}
+    p_corpus, p_perturbed, p_synthetic = (float(p) for p in stream.probabilities)
+    generated = int(round(patterns_seen * (p_perturbed + p_synthetic)))
+    corpus_used = int(len(train_idx)) if p_corpus + p_perturbed > 0 else 0
+    return {
+        "stream": {"corpus": p_corpus, "perturbed": p_perturbed, "synthetic": p_synthetic},
+        "perturbation": dict(config.perturbation),
+        "generator": dict(config.generator),
+        "synthetic_statistics": config.synthetic_statistics or "shipped",
+        "distinct_crystals": corpus_used + generated,
+        "label_prior": [round(float(p), 8) for p in stream.label_prior(train_idx)],
+    }
+
+
 @dataclass(frozen=True)
 class IndexedPeaks:
     """The structures ``indices`` of a source, re-indexed 0..n-1 (a ``PeakSource``)."""
@@ -332,7 +377,12 @@ def train(
     grid = model_grid(config, source)
     render = renderer if renderer is not None else make_renderer(config, source, train_idx)
     preparer = PatternPreparer(config.truncate_probability, config.truncate_min_span)
-    dataset = RenderedPatterns(source, grid, config.seed, render, preparer)
+    stream = make_stream(config, source)
+    dataset: RenderedPatterns = (
+        StreamedPatterns(stream, grid, config.seed, render, preparer)
+        if stream is not None
+        else RenderedPatterns(source, grid, config.seed, render, preparer)
+    )
     val_dataset = RenderedPatterns(source, grid, config.seed + 1, render, PatternPreparer())
 
     torch.manual_seed(config.seed)
@@ -605,6 +655,7 @@ def train(
                 "renderer": config.renderer,
                 "profile": dict(config.profile),
                 "lab_off": list(config.lab_off),
+                **stream_summary(config, stream, train_idx, state.patterns_seen),
             },
             "metrics": {
                 "validation": {k: v for k, v in final.items() if k.startswith("val_")},

@@ -1,0 +1,231 @@
+"""An unlimited stream of labelled peak lists: corpus structures, perturbed copies, synthetic ones.
+
+Each item of a training epoch, identified by (epoch, index), is drawn from one of three kinds
+with configured probabilities (:class:`StreamMix`):
+
+- ``corpus``: the stored peak list of training structure ``index``;
+- ``perturbed``: a new structure made from that structure's stored conventional cell
+  (:func:`xrdsym.structures.perturb.perturb_prototype`), its peaks computed with its known
+  operations;
+- ``synthetic``: a crystal drawn by :class:`xrdsym.structures.synthetic.SyntheticGenerator`.
+
+All randomness comes from the item's generator (``numpy.random.default_rng([seed, epoch + 1,
+index])``, as for rendering), so an item is the same in any worker process and after a resume,
+and nothing is cached: memory does not grow with training time. Every generated crystal gives
+exactly one pattern. A structure that cannot be made (a rare generator failure) falls back to
+the corpus peak list of the same index.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from xrdsym.datasets.protocol import PeakSource
+from xrdsym.errors import DatasetError, XrdsymError
+
+#: Peaks are computed over a wider range than the model grid (10-110 deg), as in a dataset
+#: build, so that zero shifts and range augmentation never move an unstored peak into view.
+STREAM_TWO_THETA_RANGE = (5.0, 115.0)
+
+KINDS = ("corpus", "perturbed", "synthetic")
+
+
+class PrototypeSource(PeakSource, Protocol):
+    """A peak source that also stores each structure's conventional cell."""
+
+    def prototype(self, index: int) -> Any:
+        """The :class:`~xrdsym.structures.prototype.Prototype` of structure ``index``."""
+        ...
+
+    def has_prototypes(self) -> bool:
+        """True when cells are stored."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamMix:
+    """Probabilities of the three kinds of training structure (normalised when used).
+
+    Attributes:
+        corpus, perturbed, synthetic: relative weights, each >= 0, not all 0.
+    """
+
+    corpus: float = 1.0
+    perturbed: float = 0.0
+    synthetic: float = 0.0
+
+    def probabilities(self) -> np.ndarray:
+        """(3,) weights of KINDS normalised to sum 1.
+
+        Raises:
+            ValueError: a weight is negative or not finite, or all are 0.
+        """
+        weights = np.array([self.corpus, self.perturbed, self.synthetic], dtype=np.float64)
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ValueError(f"stream weights must be >= 0 and not all 0, got {self}")
+        return weights / weights.sum()
+
+    @property
+    def generated(self) -> bool:
+        """True when any perturbed or synthetic structure is drawn."""
+        return self.perturbed > 0 or self.synthetic > 0
+
+
+@dataclass
+class StreamCounts:
+    """Items drawn per kind, and fallbacks to the corpus (per process, for reporting)."""
+
+    drawn: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    fallbacks: int = 0
+
+
+class StructureStream:
+    """Labelled peak lists of the training stream (see the module docstring).
+
+    Args:
+        source: the dataset (its stored cells are needed for ``perturbed``).
+        mix: kind probabilities.
+        perturbation: a :class:`~xrdsym.structures.perturb.PerturbationConfig` (None: defaults).
+        generator: a :class:`~xrdsym.structures.synthetic.SyntheticGenerator` (None: built
+            from the shipped statistics when ``mix.synthetic`` > 0).
+        verify: reject synthetic crystals in which spglib finds another group than requested
+            (keeps the label noise of accidental higher symmetry out of the stream); crystals
+            with an orbit on the general position are not checked (see
+            :class:`~xrdsym.structures.synthetic.SyntheticCrystal`).
+    """
+
+    def __init__(
+        self,
+        source: PeakSource,
+        mix: StreamMix,
+        perturbation: Any = None,
+        generator: Any = None,
+        verify: bool = True,
+    ) -> None:
+        from xrdsym.structures.perturb import PerturbationConfig
+
+        self.source = source
+        self.mix = mix
+        self.probabilities = mix.probabilities()
+        self.perturbation = perturbation if perturbation is not None else PerturbationConfig()
+        self.perturbation.validate()
+        if mix.perturbed > 0 and not (
+            hasattr(source, "has_prototypes") and source.has_prototypes()
+        ):
+            raise DatasetError(
+                "the dataset stores no structure cells (format 1): rebuild it with "
+                "`xrdsym dataset build` to train on perturbed structures"
+            )
+        if generator is None and mix.synthetic > 0:
+            from xrdsym.structures.synthetic import SyntheticGenerator
+
+            generator = SyntheticGenerator()
+        self.generator = generator
+        self.verify = verify
+        self.wavelength = float(getattr(source, "wavelength", 1.540562))
+        self.counts = StreamCounts()
+
+    def label_prior(self, train_idx: np.ndarray) -> np.ndarray:
+        """(230,) expected frequency of each space-group label in the stream.
+
+        The corpus and perturbed kinds carry the labels of the training part; the synthetic
+        kind carries the generator's prior. Stored with a model so that its output prior can be
+        corrected: p(g | x) * target(g) / stream(g), renormalised.
+        """
+        counts = np.bincount(
+            [self.source.space_group(int(i)) - 1 for i in train_idx], minlength=230
+        ).astype(np.float64)
+        corpus = counts / max(counts.sum(), 1.0)
+        p_corpus, p_perturbed, p_synthetic = self.probabilities
+        prior = (p_corpus + p_perturbed) * corpus
+        if p_synthetic > 0 and self.generator is not None:
+            prior = prior + p_synthetic * self.generator.space_group_prior()
+        return prior
+
+    def kind(self, rng: np.random.Generator) -> str:
+        """The kind of the next item."""
+        return KINDS[int(rng.choice(3, p=self.probabilities))]
+
+    def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+        """(two_theta deg float32, intensity float32, space group 1-230) of one item."""
+        kind = self.kind(rng)
+        self.counts.drawn[kind] += 1
+        if kind == "corpus":
+            two_theta, intensity = self.source.peaks(index)
+            return two_theta, intensity, self.source.space_group(index)
+        try:
+            made = self._perturbed(index, rng) if kind == "perturbed" else self._synthetic(rng)
+        except XrdsymError:
+            made = None
+        if made is None:
+            self.counts.fallbacks += 1
+            two_theta, intensity = self.source.peaks(index)
+            return two_theta, intensity, self.source.space_group(index)
+        return made
+
+    def _peaks(
+        self, crystal: Any, operations: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Peak list with known operations over STREAM_TWO_THETA_RANGE; None when empty."""
+        from xrdsym.patterns.peaks import compute_peaks
+
+        peaks = compute_peaks(
+            crystal,
+            wavelength=self.wavelength,
+            two_theta_range=STREAM_TWO_THETA_RANGE,
+            operations=operations,
+        )
+        if len(peaks) == 0:
+            return None
+        return (
+            np.asarray(peaks.two_theta, dtype=np.float32),
+            np.asarray(peaks.intensity, dtype=np.float32),
+        )
+
+    def _perturbed(
+        self, index: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """A perturbed copy of training structure ``index``."""
+        from xrdsym.structures.perturb import perturb_prototype
+        from xrdsym.structures.prototype import hall_operations, prototype_crystal
+
+        prototype = self.source.prototype(index)  # type: ignore[attr-defined]
+        new = perturb_prototype(prototype, rng, self.perturbation)
+        peaks = self._peaks(prototype_crystal(new), hall_operations(new.hall_number))
+        return None if peaks is None else (*peaks, new.space_group)
+
+    def _synthetic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """A synthetic crystal (retried when spglib disagrees with its label and ``verify``)."""
+        from xrdsym.structures.synthetic import spglib_agrees
+
+        for _ in range(VERIFY_ATTEMPTS):
+            sample = self.generator.sample(rng)
+            if not self.verify or sample.general or spglib_agrees(sample):
+                peaks = self._peaks(sample.crystal, sample.operations)
+                return None if peaks is None else (*peaks, sample.space_group)
+        return None
+
+
+#: Draws of a synthetic crystal before an item falls back to the corpus.
+VERIFY_ATTEMPTS = 5
+
+
+def check_mix(values: dict[str, Any]) -> StreamMix:
+    """A :class:`StreamMix` from a config table; ValueError for unknown keys or bad weights."""
+    unknown = sorted(set(values) - set(KINDS))
+    if unknown:
+        raise ValueError(f"stream names unknown kinds {unknown}; known: {list(KINDS)}")
+    for key, value in values.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"stream.{key} must be a number, got {value!r}")
+    mix = StreamMix(**{k: float(v) for k, v in values.items()})
+    mix.probabilities()
+    return mix
