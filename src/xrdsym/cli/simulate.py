@@ -51,6 +51,13 @@ def register(subparsers: Any) -> None:
         help="CuKa (default), MoKa, CoKa, CrKa, FeKa, AgKa (K-alpha1) or a value in Angstrom",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed for --random")
+    parser.add_argument(
+        "--symprec",
+        type=float,
+        default=0.01,
+        help="spglib tolerance in Angstrom for the systematic absences, in (0, 1] "
+        "(default 0.01)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--clean", action="store_true", help="noise-free fixed profile (default)")
     mode.add_argument("--random", action="store_true", help="random profile, background, noise")
@@ -100,8 +107,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     from xrdsym.patterns.peaks import compute_peaks
     from xrdsym.patterns.profile import PAPER_RANGES, render_pattern, sample_profile_params
     from xrdsym.patterns.scattering import graphite_monochromator_two_theta
+    from xrdsym.structures.labelling import check_symprec
     from xrdsym.structures.reader import read_cif_file
 
+    symprec = check_symprec(args.symprec)
     try:
         wavelength = wavelength_from_name(args.wavelength)
     except ValueError as exc:
@@ -113,6 +122,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         wavelength=wavelength,
         two_theta_range=(grid.start, grid.stop),
         monochromator_two_theta=graphite_monochromator_two_theta(wavelength),
+        symprec=symprec,
     )
     if len(peaks) == 0:
         raise XrdsymError(f"{args.structure}: no reflection between 10 and 110 degrees 2theta")

@@ -26,6 +26,7 @@ from xrdsym.patterns import scattering
 from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.reader import check_crystal_limits
 
 #: Reflections whose 2theta differ by at most this many degrees merge into one peak. Equivalent
 #: reflections of a relaxed structure agree to ~1e-8 degrees; 1e-4 degrees is far below any
@@ -53,6 +54,14 @@ OCCUPANCY_KEY_SCALE = 1_000
 #: Largest intermediate array (entries) built at once; larger problems are cut into blocks of
 #: operations or reflections (2^22 float64 entries = 32 MB), which bounds memory for big cells.
 MAX_BLOCK_ENTRIES = 1 << 22
+
+#: Most reflections (one of each Friedel pair) a peak list is computed from; at Cu K-alpha1 over
+#: 5-115 degrees this admits cells up to about 700,000 A^3 (the structure readers stop at
+#: 250,000 A^3, see ``xrdsym.structures.reader.MAX_CELL_VOLUME``).
+MAX_REFLECTIONS = 2_000_000
+
+#: Most hkl index triples scanned for one peak list (in blocks of MAX_BLOCK_ENTRIES).
+MAX_INDEX_BOX = 1 << 30
 
 #: Relative intensities are on a 0-100 scale (strongest peak = 100).
 STRONGEST_PEAK = 100.0
@@ -98,38 +107,89 @@ def reciprocal_radius(two_theta: float, wavelength: float) -> float:
     return float(2.0 * np.sin(theta) / wavelength)
 
 
+def estimated_reflections(lattice: np.ndarray, g_min: float, g_max: float) -> float:
+    """Expected number of reflections (one of each Friedel pair) with g_min <= 1/d <= g_max:
+    half the reciprocal-lattice points in the shell, (2 pi / 3) (g_max^3 - g_min^3) V."""
+    volume = float(abs(np.linalg.det(np.asarray(lattice, dtype=np.float64))))
+    return 2.0 * np.pi / 3.0 * (g_max**3 - g_min**3) * volume
+
+
+def _index_blocks(limits: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(h values, k values) of blocks of the index box h in [0, H], k in [-K, K], l in [-L, L]
+    with at most MAX_BLOCK_ENTRIES entries each (whole l rows), in lexicographic order."""
+    n_l = 2 * int(limits[2]) + 1
+    n_k = 2 * int(limits[1]) + 1
+    k_all = np.arange(-limits[1], limits[1] + 1)
+    h_all = np.arange(0, limits[0] + 1)
+    if n_k * n_l <= MAX_BLOCK_ENTRIES:
+        step = max(1, MAX_BLOCK_ENTRIES // (n_k * n_l))
+        return [(h_all[i : i + step], k_all) for i in range(0, h_all.shape[0], step)]
+    step = max(1, MAX_BLOCK_ENTRIES // n_l)
+    return [(h_all[i : i + 1], k_all[j : j + step]) for i in h_all for j in range(0, n_k, step)]
+
+
+def _reflections_in_block(
+    metric: np.ndarray, h: np.ndarray, k: np.ndarray, ell: np.ndarray, g_min: float, g_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reflections of one index block inside the shell, one of each Friedel pair."""
+    hh = h.astype(np.float64)[:, None, None]
+    kk = k.astype(np.float64)[None, :, None]
+    ll = ell.astype(np.float64)[None, None, :]
+    g2 = (metric[0, 0] * hh * hh + metric[1, 1] * kk * kk + metric[2, 2] * ll * ll) + 2.0 * (
+        metric[0, 1] * hh * kk + metric[0, 2] * hh * ll + metric[1, 2] * kk * ll
+    )
+    inside = (g2 >= g_min * g_min) & (g2 <= g_max * g_max)
+    # Kept half-space: h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
+    first_half = (hh > 0) | ((hh == 0) & ((kk > 0) | ((kk == 0) & (ll > 0))))
+    i, j, m = np.nonzero(inside & first_half)
+    hkl = np.stack([h[i], k[j], ell[m]], axis=1).astype(np.int64)
+    return hkl, np.sqrt(g2[i, j, m])
+
+
 def enumerate_reflections(
-    lattice: np.ndarray, g_min: float, g_max: float
+    lattice: np.ndarray, g_min: float, g_max: float, max_reflections: float = MAX_REFLECTIONS
 ) -> tuple[np.ndarray, np.ndarray]:
     """All h with g_min <= |h B| <= g_max, one of each Friedel pair.
 
     The index box is |h_i| <= g_max |a_i| (since h_i = g . a_i); on it
     g^2 = h G* h^T with the reciprocal metric G* = B B^T. The kept half-space is
-    h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
+    h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0. The box is scanned in blocks of at most
+    ``MAX_BLOCK_ENTRIES`` entries, so memory stays bounded whatever the cell.
 
     Args:
         lattice: 3x3 cell rows a, b, c in Angstrom.
         g_min, g_max: shell radii in 1/Angstrom.
+        max_reflections: refuse a shell expected to hold more reflections than this.
 
     Returns:
-        hkl (M, 3) int64 and g = 1/d (M,) float64 in 1/Angstrom.
+        hkl (M, 3) int64 and g = 1/d (M,) float64 in 1/Angstrom, h, k, l ascending.
+
+    Raises:
+        StructureError: the shell holds more than ``max_reflections`` reflections, or the
+            index box is larger than ``MAX_INDEX_BOX`` (a degenerate, very oblique cell).
     """
     lattice = np.asarray(lattice, dtype=np.float64)
+    expected = estimated_reflections(lattice, g_min, g_max)
+    if not np.isfinite(expected) or expected > max_reflections:
+        raise StructureError(
+            f"too many reflections: about {expected:.3g} in the 2theta range, above the limit "
+            f"of {max_reflections:.3g} (cell volume {abs(np.linalg.det(lattice)):.4g} A^3)"
+        )
     recip = np.linalg.inv(lattice).T
     metric = recip @ recip.T
     limits = np.floor(g_max * np.sqrt((lattice * lattice).sum(axis=1)) + 1e-9).astype(np.int64)
-    h = np.arange(0, limits[0] + 1, dtype=np.float64)[:, None, None]
-    k = np.arange(-limits[1], limits[1] + 1, dtype=np.float64)[None, :, None]
-    ell = np.arange(-limits[2], limits[2] + 1, dtype=np.float64)[None, None, :]
-    g2 = (metric[0, 0] * h * h + metric[1, 1] * k * k + metric[2, 2] * ell * ell) + 2.0 * (
-        metric[0, 1] * h * k + metric[0, 2] * h * ell + metric[1, 2] * k * ell
-    )
-    inside = (g2 >= g_min * g_min) & (g2 <= g_max * g_max)
-    inside[0, : limits[1], :] = False  # h = 0, k < 0
-    inside[0, limits[1], : limits[2] + 1] = False  # h = k = 0, l <= 0
-    i, j, m = np.nonzero(inside)
-    hkl = np.stack([i, j - limits[1], m - limits[2]], axis=1).astype(np.int64)
-    return hkl, np.sqrt(g2[i, j, m])
+    box = float(limits[0] + 1) * float(2 * limits[1] + 1) * float(2 * limits[2] + 1)
+    if box > MAX_INDEX_BOX:
+        raise StructureError(
+            f"index box too large: {box:.3g} hkl to scan, above the limit of {MAX_INDEX_BOX:.3g}"
+        )
+    ell = np.arange(-limits[2], limits[2] + 1)
+    parts = [
+        _reflections_in_block(metric, h, k, ell, g_min, g_max) for h, k in _index_blocks(limits)
+    ]
+    hkl = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 3), dtype=np.int64)
+    g = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+    return hkl, g
 
 
 def _site_types(crystal: Crystal) -> tuple[np.ndarray, np.ndarray]:
@@ -167,8 +227,12 @@ def symmetry_operations(crystal: Crystal, symprec: float = 0.01) -> tuple[np.nda
     included.
 
     Raises:
-        StructureError: spglib cannot analyse the cell (e.g. overlapping atoms).
+        StructureError: spglib cannot analyse the cell (e.g. overlapping atoms), or
+            ``symprec`` is not a finite number in (0, 1] Angstrom.
     """
+    from xrdsym.structures.labelling import check_symprec
+
+    symprec = check_symprec(symprec)
     positions, types = _site_types(crystal)
     cell = (
         np.asarray(crystal.lattice, dtype=np.float64).tolist(),
@@ -345,14 +409,21 @@ def compute_peaks(
             None runs :func:`symmetry_operations` (the dominant cost for cubic cells).
 
     Raises:
-        StructureError: the crystal has no sites, an element without form factor, or a cell
-            spglib cannot analyse.
+        StructureError: the crystal has no sites, an element without form factor, a cell
+            spglib cannot analyse, or a cell above the limits of volume, sites
+            (``xrdsym.structures.reader.check_crystal_limits``) or reflections
+            (``MAX_REFLECTIONS``).
     """
+    name = crystal.name or "structure"
     if crystal.n_sites == 0:
-        raise StructureError(f"{crystal.name or 'structure'}: no atoms to diffract")
+        raise StructureError(f"{name}: no atoms to diffract")
+    check_crystal_limits(crystal)
     g_min = reciprocal_radius(two_theta_range[0], wavelength)
     g_max = reciprocal_radius(two_theta_range[1], wavelength)
-    hkl, g = enumerate_reflections(crystal.lattice, g_min, g_max)
+    try:
+        hkl, g = enumerate_reflections(crystal.lattice, g_min, g_max)
+    except StructureError as exc:
+        raise StructureError(f"{name}: {exc}") from None
     if operations is None:
         operations = symmetry_operations(crystal, symprec)
     rotations, translations = operations

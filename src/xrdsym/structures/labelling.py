@@ -33,6 +33,10 @@ from xrdsym.symmetry import space_group as space_group_info
 #: cells, loose enough for positions printed with 3-4 decimals.
 DEFAULT_SYMPREC = 0.01
 
+#: Largest spglib tolerance accepted (Angstrom): beyond it atoms of different sites merge and
+#: every cell looks more symmetric than it is; spglib itself crashes on negative or NaN values.
+MAX_SYMPREC = 1.0
+
 #: Sites of partial occupancy closer than this (Angstrom) are one crystallographic site shared
 #: by several species; CIFs give such sites identical coordinates up to printing precision.
 SHARED_SITE_TOLERANCE = 0.05
@@ -187,12 +191,31 @@ def anonymous_formula(crystal: Crystal) -> str:
     return str(_composition(crystal).anonymized_formula)
 
 
+def check_symprec(symprec: object) -> float:
+    """``symprec`` as a float, checked to be finite and within (0, MAX_SYMPREC] Angstrom.
+
+    Raises:
+        StructureError: any other value (spglib would crash on a negative or NaN tolerance).
+    """
+    try:
+        value = float(symprec)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(symprec, bool) or not (math.isfinite(value) and 0.0 < value <= MAX_SYMPREC):
+        raise StructureError(
+            f"symprec must be a number in (0, {MAX_SYMPREC:g}] Angstrom, got {symprec!r}"
+        )
+    return value
+
+
 def symmetry_dataset(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> SpglibDataset:
     """spglib symmetry dataset of the cell built by :func:`spglib_cell`.
 
     Raises:
-        StructureError: spglib cannot analyse the cell (e.g. overlapping atoms).
+        StructureError: spglib cannot analyse the cell (e.g. overlapping atoms), or
+            ``symprec`` is out of range (see :func:`check_symprec`).
     """
+    symprec = check_symprec(symprec)
     if crystal.n_sites == 0:
         raise StructureError(f"{crystal.name}: no atoms: nothing to label")
     lattice, positions, numbers, _ = spglib_cell(crystal)
@@ -420,6 +443,7 @@ def label_sources(
     workers: int = 1,
 ) -> Iterator[StructureRecord | Rejected]:
     """Read, label and (optionally) deduplicate sources; see :func:`load_records`."""
+    symprec = check_symprec(symprec)
     deduplicator = _Deduplicator() if dedupe else None
     for item in _labelled_stream(entries, symprec, workers):
         if isinstance(item, Rejected):
@@ -448,6 +472,7 @@ def load_records(
     in that many processes; the output order is the input order either way.
 
     Raises:
-        StructureError: the path does not exist or a table has no ``cif`` column.
+        StructureError: the path does not exist, a table has no ``cif`` column, or
+            ``symprec`` is out of range.
     """
     yield from label_sources(iter_sources(path), symprec, dedupe, workers)

@@ -30,6 +30,25 @@ U_TO_B = 8.0 * math.pi**2
 #: Occupancies may be printed as e.g. 1.0001 after rounding; larger excesses are errors.
 OCCUPANCY_TOLERANCE = 1e-3
 
+#: Occupancies of sites sharing one position (or closer than MIN_SITE_DISTANCE) may sum to
+#: 1 + this, for printed values such as 0.34 + 0.33 + 0.34.
+OCCUPANCY_SUM_TOLERANCE = 0.02
+
+#: Sites closer than this (Angstrom) cannot both be occupied (pymatgen's ``is_valid`` bound):
+#: their occupancies must sum to at most 1, as for the split positions of one atom.
+MIN_SITE_DISTANCE = 0.5
+
+#: Symmetry images of one site closer than this (Angstrom) are one atom on a special
+#: position; sites of different labels this close share one position (mixed occupancy).
+SAME_POSITION_DISTANCE = 0.05
+
+#: Largest cell volume accepted (Angstrom^3; a cube of 63 Angstrom). Larger cells hold more
+#: reflections than a powder pattern resolves and cost minutes to simulate.
+MAX_CELL_VOLUME = 250_000.0
+
+#: Largest number of sites in the unit cell after the symmetry expansion.
+MAX_SITES = 10_000
+
 #: A cell whose volume is below this fraction of a*b*c is degenerate (coplanar vectors):
 #: real cells have V / (abc) = sqrt(1 - cos^2 a - ...) above ~0.1 even for very oblique cells.
 MIN_RELATIVE_VOLUME = 1e-3
@@ -92,6 +111,8 @@ def read_cif_text(text: str, name: str) -> Crystal:
     lattice = _lattice(small, name)
     _check_sites(small, name)
     _check_symmetry(small, block, name)
+    _check_site_count(len(small.sites) * (len(small.cell.images) + 1), name, bound=True)
+    _check_site_distances(small, lattice, name)
     return _expand(small, lattice, name)
 
 
@@ -260,6 +281,7 @@ def _lattice(small: gemmi.SmallStructure, name: str) -> np.ndarray:
         or volume < MIN_RELATIVE_VOLUME * lengths[0] * lengths[1] * lengths[2]
     ):
         raise StructureError(f"{name}: zero-volume cell: a, b, c = {lengths}, angles = {angles}")
+    check_volume(volume, name)
     return np.array(cell.orth.mat.tolist(), dtype=np.float64).T
 
 
@@ -275,8 +297,136 @@ def _check_sites(small: gemmi.SmallStructure, name: str) -> None:
             raise StructureError(f"{name}: missing coordinates: site {site.label}")
         if not math.isfinite(site.occ) or site.occ > 1.0 + OCCUPANCY_TOLERANCE:
             raise StructureError(f"{name}: invalid occupancy: {site.occ} at site {site.label}")
+        if site.occ < 0.0:
+            raise StructureError(
+                f"{name}: invalid occupancy: negative ({site.occ}) at site {site.label}"
+            )
     if all(site.occ <= 0.0 for site in small.sites):
         raise StructureError(f"{name}: no atoms: every site has zero occupancy")
+
+
+def check_volume(volume: float, name: str) -> None:
+    """Refuse a cell larger than :data:`MAX_CELL_VOLUME`.
+
+    Raises:
+        StructureError: naming the structure, its volume and the limit.
+    """
+    if volume > MAX_CELL_VOLUME:
+        raise StructureError(
+            f"{name}: cell too large: volume {volume:.4g} A^3 above the limit of "
+            f"{MAX_CELL_VOLUME:.4g} A^3"
+        )
+
+
+def _check_site_count(n_sites: int, name: str, bound: bool = False) -> None:
+    """Refuse more than :data:`MAX_SITES` sites in the unit cell.
+
+    With ``bound``, ``n_sites`` is an upper bound (asymmetric sites times operations, before
+    special positions are merged): refused only above four times the limit, before any work.
+    """
+    if n_sites > (4 * MAX_SITES if bound else MAX_SITES):
+        raise StructureError(
+            f"{name}: too many sites: {'up to ' if bound else ''}{n_sites} in the unit cell, "
+            f"above the limit of {MAX_SITES}"
+        )
+
+
+def check_crystal_limits(crystal: Crystal) -> None:
+    """Refuse a crystal whose cell volume or site count is above the limits.
+
+    Raises:
+        StructureError: naming the structure, the value and the limit.
+    """
+    name = crystal.name or "structure"
+    check_volume(crystal.volume, name)
+    _check_site_count(crystal.n_sites, name)
+
+
+def _symmetry_images(
+    small: gemmi.SmallStructure, lattice: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every occupied site's distinct symmetry images in the cell, without gemmi's merging.
+
+    Images of one site closer than :data:`SAME_POSITION_DISTANCE` are one atom (a special
+    position); any farther apart are separate atoms, however close.
+
+    Returns:
+        fractional positions (n, 3), occupancies (n,) and the site label of each image.
+    """
+    positions: list[np.ndarray] = []
+    occupancies: list[float] = []
+    labels: list[str] = []
+    for site in small.sites:
+        if site.occ <= 0.0:
+            continue
+        images = [site.fract.tolist()] + [op.apply(site.fract).tolist() for op in small.cell.images]
+        frac = np.mod(np.asarray(images, dtype=np.float64), 1.0)
+        delta = frac[:, None, :] - frac[None, :, :]
+        delta -= np.rint(delta)
+        same = np.linalg.norm(delta @ lattice, axis=2) < SAME_POSITION_DISTANCE
+        kept = frac[~np.any(np.tril(same, -1), axis=1)]  # first image of each coinciding set
+        positions.extend(kept)
+        occupancies.extend([float(site.occ)] * len(kept))
+        labels.extend([site.label] * len(kept))
+    return np.asarray(positions).reshape(-1, 3), np.asarray(occupancies), labels
+
+
+def _close_pairs(
+    frac: np.ndarray, lattice: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, distance) of every pair of positions closer than ``radius`` Angstrom, periodic
+    images included (a position with its own image as well), the trivial i = i left out."""
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    cart = np.ascontiguousarray(frac @ lattice, dtype=np.float64)
+    centre, neighbour, images, distance = find_points_in_spheres(
+        cart,
+        cart,
+        r=float(radius),
+        pbc=np.ones(3, dtype=np.int64),
+        lattice=np.ascontiguousarray(lattice, dtype=np.float64),
+        tol=1e-8,
+    )
+    trivial = (centre == neighbour) & np.all(images == 0, axis=1)
+    return centre[~trivial], neighbour[~trivial], distance[~trivial]
+
+
+def _check_site_distances(small: gemmi.SmallStructure, lattice: np.ndarray, name: str) -> None:
+    """Refuse atoms that cannot coexist: sites (or symmetry images of one site) closer than
+    :data:`MIN_SITE_DISTANCE` whose occupancies sum to more than 1 + tolerance.
+
+    Two full atoms at one position, occupancies of a mixed site summing above 1, and a cell so
+    small that the images of an atom overlap (fcc with a = 0.5 Angstrom) all fail this check.
+
+    Raises:
+        StructureError: naming the site(s), their distance and the occupancy sum.
+    """
+    frac, occupancy, labels = _symmetry_images(small, lattice)
+    _check_site_count(len(labels), name)
+    centre, neighbour, distance = _close_pairs(frac, lattice, MIN_SITE_DISTANCE)
+    totals = occupancy.copy()
+    np.add.at(totals, centre, occupancy[neighbour])
+    crowded = np.flatnonzero(totals > 1.0 + OCCUPANCY_SUM_TOLERANCE)
+    if crowded.size == 0:
+        return
+    i = int(crowded[0])
+    here = centre == i
+    j = int(neighbour[here][np.argmin(distance[here])])
+    d = float(distance[here].min())
+    if d < SAME_POSITION_DISTANCE:
+        raise StructureError(
+            f"{name}: occupancies sum to {totals[i]:.3g} (above 1) at the position of site "
+            f"{labels[i]} (shared with site {labels[j]})"
+        )
+    where = (
+        f"site {labels[i]} and its symmetry image"
+        if labels[i] == labels[j]
+        else (f"sites {labels[i]} and {labels[j]}")
+    )
+    raise StructureError(
+        f"{name}: atoms too close: {where} are {d:.3f} A apart (below {MIN_SITE_DISTANCE} A) "
+        f"with occupancies summing to {totals[i]:.3g}"
+    )
 
 
 def _check_symmetry(small: gemmi.SmallStructure, block: gemmi.cif.Block, name: str) -> None:
