@@ -43,7 +43,12 @@ def register(subparsers: Any) -> None:
     build.add_argument(
         "--symprec", type=float, default=0.01, help="spglib tolerance in Angstrom (default 0.01)"
     )
-    build.add_argument("--shard-size", type=int, default=250)
+    build.add_argument(
+        "--shard-size",
+        type=int,
+        default=250,
+        help="structures per shard, the unit of work and of resumption (default 250)",
+    )
     build.add_argument(
         "--workers",
         type=int,
@@ -92,8 +97,10 @@ def run_build(args: argparse.Namespace) -> int:
     from xrdsym.datasets.build import BuildConfig, build_dataset
     from xrdsym.errors import XrdsymError
 
-    if not args.cif and args.generated_per_group <= 0:
+    if not args.cif and args.generated_per_group == 0:
         raise XrdsymError("nothing to build: give --cif PATH and/or --generated-per-group N")
+    if args.workers < 1:
+        raise XrdsymError(f"--workers must be at least 1, got {args.workers}")
     config = BuildConfig(
         cif_sources=tuple(args.cif),
         generated_per_group=args.generated_per_group,
@@ -115,6 +122,8 @@ def run_build(args: argparse.Namespace) -> int:
     )
     for reason, count in report["rejected_reasons"].items():
         print(f"  skipped {count:>6}  {reason}")
+    if report.get("rebuilt_shards"):
+        print(f"damaged shards computed again: {', '.join(report['rebuilt_shards'])}")
     print(f"report with every skipped structure: {args.output}/report.json")
     return 0
 

@@ -1,0 +1,268 @@
+"""Safe resumes and clear refusals: dataset builds, training resumes, model files.
+
+Failures are injected (a worker process killed at the rename, bytes flipped in a shard, a
+replaced input, a held lock), so that no test depends on timing.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import multiprocessing
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from xrdsym.datasets import store
+from xrdsym.datasets.build import BuildConfig, build_dataset, build_shard, plan_tasks
+from xrdsym.datasets.store import SHARD_DIR, folder_lock, is_temporary_name, open_dataset
+from xrdsym.errors import DatasetError
+
+N_ROWS = 12
+
+
+def write_table(source: Path, out: Path, rows: int = N_ROWS, skip: int = 0) -> Path:
+    """The corpus rows ``skip .. skip + rows`` as a small CSV table."""
+    with gzip.open(source, "rt", newline="") as fin, open(out, "w", newline="") as fout:
+        reader = csv.DictReader(fin)
+        writer = csv.DictWriter(fout, fieldnames=["material_id", "cif"])
+        writer.writeheader()
+        for index, row in enumerate(reader):
+            if index >= skip + rows:
+                break
+            if index >= skip:
+                writer.writerow({"material_id": row["material_id"], "cif": row["cif"]})
+    return out
+
+
+@pytest.fixture(scope="module")
+def table(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve corpus structures (three shards of four)."""
+    source = shared_dir / "data" / "structures" / "mp_structures.csv.gz"
+    return write_table(source, tmp_path_factory.mktemp("table") / "small.csv")
+
+
+@pytest.fixture(scope="module")
+def config(table: Path) -> BuildConfig:
+    """Build settings of three shards."""
+    return BuildConfig(cif_sources=(str(table),), shard_size=4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def reference(config: BuildConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted build of ``config``."""
+    root = tmp_path_factory.mktemp("reference") / "ds"
+    build_dataset(root, config, workers=1, progress=False)
+    return root
+
+
+class StopBuildError(Exception):
+    """Raised by a test hook to interrupt a build."""
+
+
+def interrupted_build(root: Path, config: BuildConfig, after: int) -> None:
+    """Run a build that is stopped after ``after`` finished shards."""
+    seen: list[str] = []
+
+    def stop(result: object) -> None:
+        seen.append(getattr(result, "name", ""))
+        if len(seen) == after:
+            raise StopBuildError
+
+    with pytest.raises(StopBuildError):
+        build_dataset(root, config, workers=1, progress=False, on_shard=stop)
+
+
+def assert_same_dataset(root: Path, reference: Path) -> None:
+    """Same structures in the same order, same fingerprint (labels, peaks and splits)."""
+    built, expected = open_dataset(root), open_dataset(reference)
+    assert list(built.data.ids) == list(expected.data.ids)
+    assert built.fingerprint() == expected.fingerprint()
+
+
+def temporary_files(root: Path) -> list[str]:
+    """Names of temporary files anywhere in a dataset folder."""
+    return [p.name for p in root.rglob("*") if is_temporary_name(p.name)]
+
+
+def _killed_at_rename(task: object, config: BuildConfig, shard_dir: Path) -> None:
+    """Child process: write a shard and die (exit 137) just before its ``.npz`` is renamed."""
+
+    def publish(tmp: Path, path: Path) -> None:
+        if path.suffix == ".npz":
+            os._exit(137)
+        os.replace(tmp, path)
+
+    store.publish = publish  # this process only
+    build_shard(task, config, shard_dir)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_worker_killed_at_rename_leaves_nothing_a_resume_adopts(
+    config: BuildConfig, reference: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "ds"
+    interrupted_build(root, config, after=1)
+    shard_dir = root / SHARD_DIR
+    indexed = json.loads((shard_dir / "index.json").read_text())["shards"]
+    task = next(t for t in plan_tasks(config) if t.name not in indexed)
+    child = multiprocessing.get_context("fork").Process(
+        target=_killed_at_rename, args=(task, config, shard_dir)
+    )
+    child.start()
+    child.join()
+    assert child.exitcode == 137
+    left = temporary_files(root)
+    assert left and all(name.startswith(".") and not name.endswith(".npz") for name in left)
+    # What the old naming left behind: a complete shard under a temporary name ending in .npz.
+    finished = next(iter(indexed))
+    (shard_dir / f"{task.name}.npz.tmp4242.npz").write_bytes(
+        (shard_dir / f"{finished}.npz").read_bytes()
+    )
+    report = build_dataset(root, config, workers=1, progress=False)
+    assert temporary_files(root) == []
+    assert report["structures"] == len(open_dataset(reference))
+    assert_same_dataset(root, reference)
+
+
+def test_half_written_temporary_shard_is_removed_on_resume(
+    config: BuildConfig, reference: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "ds"
+    interrupted_build(root, config, after=1)
+    shard_dir = root / SHARD_DIR
+    half = (reference / SHARD_DIR / "cif00-00001.npz").read_bytes()[:300]
+    (shard_dir / ".cif00-00001.npz.tmp-4242").write_bytes(half)
+    (shard_dir / "cif00-00001.npz.tmp4242.npz").write_bytes(half)  # earlier naming
+    build_dataset(root, config, workers=1, progress=False)
+    assert temporary_files(root) == []
+    assert_same_dataset(root, reference)
+
+
+def test_damaged_shards_are_named_and_rebuilt(
+    config: BuildConfig, reference: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "ds"
+    build_dataset(root, config, workers=1, progress=False)
+    shard_dir = root / SHARD_DIR
+    flipped = bytearray((shard_dir / "cif00-00000.npz").read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF
+    (shard_dir / "cif00-00000.npz").write_bytes(bytes(flipped))
+    (shard_dir / "cif00-00002.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DatasetError, match=r"cif00-00000 .*cif00-00002 ") as caught:
+        open_dataset(root)
+    assert "run the build again" in str(caught.value)
+    rebuilt: list[str] = []
+    report = build_dataset(
+        root, config, workers=1, progress=False, on_shard=lambda r: rebuilt.append(r.name)
+    )
+    assert report["rebuilt_shards"] == ["cif00-00000", "cif00-00002"]
+    assert sorted(rebuilt) == ["cif00-00000", "cif00-00002"]
+    assert_same_dataset(root, reference)
+
+
+def test_resume_with_replaced_input_is_refused(
+    shared_dir: Path, config: BuildConfig, tmp_path: Path
+) -> None:
+    source = shared_dir / "data" / "structures" / "mp_structures.csv.gz"
+    table = write_table(source, tmp_path / "input.csv")
+    moved = BuildConfig(cif_sources=(str(table),), shard_size=4, seed=3)
+    root = tmp_path / "ds"
+    interrupted_build(root, moved, after=1)
+    write_table(source, table, skip=5)  # same path, other structures
+    with pytest.raises(DatasetError, match=r"content of .*input\.csv differs"):
+        build_dataset(root, moved, workers=1, progress=False)
+
+
+def test_second_build_on_a_locked_folder_is_refused(config: BuildConfig, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    with folder_lock(root), pytest.raises(DatasetError, match="another build"):
+        build_dataset(root, config, workers=1, progress=False)
+    assert not (root / SHARD_DIR).exists()  # refused before any work
+
+
+def test_unindexed_folder_of_an_earlier_version_is_adopted(
+    config: BuildConfig, reference: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(reference, root)
+    (root / SHARD_DIR / "index.json").unlink()
+    (root / SHARD_DIR / "cif00-00001.npz.tmp77.npz").write_bytes(b"partial")
+    assert len(open_dataset(root)) == len(open_dataset(reference))  # listing skips temporaries
+    computed: list[str] = []
+    build_dataset(
+        root, config, workers=1, progress=False, on_shard=lambda r: computed.append(r.name)
+    )
+    assert computed == []
+    assert (root / SHARD_DIR / "index.json").is_file()
+    assert_same_dataset(root, reference)
+
+
+def _death_signal() -> int:
+    """The signal this process gets when its parent ends (Linux prctl PR_GET_PDEATHSIG)."""
+    import ctypes
+
+    value = ctypes.c_int(0)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)
+    return value.value
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_local_workers_end_with_the_build_process() -> None:
+    from xrdsym.datasets.build import make_executor
+
+    with make_executor(1, None) as executor:
+        assert executor.submit(_death_signal).result() == int(signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"shard_size": 0}, r"shard_size \(--shard-size\)"),
+        ({"shard_size": 2.5}, "shard_size"),
+        ({"generated_per_group": -1}, "generated_per_group"),
+        ({"space_groups": (0, 14)}, "space_groups"),
+        ({"symprec": -1.0}, "symprec"),
+        ({"symprec": float("nan")}, "symprec"),
+        ({"symprec": 5.0}, "symprec"),
+        ({"wavelength": 0.0}, "wavelength"),
+        ({"two_theta_range": (100.0, 10.0)}, "two_theta_range"),
+        ({"polarization": "circular"}, "polarization"),
+        ({"seed": -3}, "seed"),
+    ],
+)
+def test_bad_build_settings_are_refused(settings: dict[str, object], named: str) -> None:
+    with pytest.raises(DatasetError, match=named):
+        BuildConfig(cif_sources=("x.csv",), **settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (["--shard-size", "0"], "--shard-size"),
+        (["--symprec", "-1"], "--symprec"),
+        (["--symprec", "nan"], "--symprec"),
+        (["--workers", "0"], "--workers"),
+        (["--generated-per-group", "-2"], "--generated-per-group"),
+    ],
+)
+def test_dataset_cli_bad_numbers_exit_cleanly(
+    table: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: list[str],
+    named: str,
+) -> None:
+    from xrdsym.cli import main
+
+    out = tmp_path / "ds"
+    assert main(["dataset", "build", str(out), "--cif", str(table), "--no-progress", *option]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("xrdsym: error: ") and named in error
+    assert "Traceback" not in error
