@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES = (
     "ablation",
     "report",
     "bundle",
+    "calibrate",
 )
 
 

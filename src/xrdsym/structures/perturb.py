@@ -35,8 +35,12 @@ from xrdsym.structures.prototype import (
     species_parts,
 )
 
-#: Atomic radii (Angstrom) of similar elements differ by at most this ratio.
-MAX_RADIUS_RATIO = 1.15
+#: Atomic radii (Angstrom) of similar elements of one group differ by at most this ratio
+#: (Na-K 1.22, Cl-Br 1.15, Ti-Zr 1.13, O-S 1.67: O and S are not exchanged).
+MAX_RADIUS_RATIO = 1.25
+
+#: The tighter bound for neighbouring groups of the d block (Fe-Co 1.0, Ti-V 1.04).
+MAX_NEIGHBOUR_RADIUS_RATIO = 1.1
 
 #: Angles within this many degrees of 90 or 120 are held fixed by the family constraints.
 SPECIAL_ANGLE_TOLERANCE = 1e-3
@@ -207,9 +211,10 @@ def _element_table() -> dict[str, tuple[int, int, float, frozenset[int]]]:
 def similar_elements(symbol: str) -> tuple[str, ...]:
     """Elements that can replace ``symbol`` in a structure, the element itself excluded.
 
-    Similar means: atomic radii within MAX_RADIUS_RATIO of each other, and either the same
-    group of the periodic table, or (for d- and f-block elements) a neighbouring group with a
-    common oxidation state in common. Radii and oxidation states are pymatgen's.
+    Similar means: the same group of the periodic table with atomic radii within
+    MAX_RADIUS_RATIO of each other, or, in the d block, a neighbouring group with a common
+    oxidation state in common and radii within MAX_NEIGHBOUR_RADIUS_RATIO. Radii and oxidation
+    states are pymatgen's (lanthanides have no group number there and are left alone).
     """
     table = _element_table()
     if symbol not in table:
@@ -219,11 +224,17 @@ def similar_elements(symbol: str) -> tuple[str, ...]:
     for other, (other_group, _, other_radius, other_states) in table.items():
         if other == symbol:
             continue
-        if max(radius, other_radius) / min(radius, other_radius) > MAX_RADIUS_RATIO:
+        ratio = max(radius, other_radius) / min(radius, other_radius)
+        if ratio > MAX_RADIUS_RATIO:
             continue
         same_group = other_group == group
         transition = 3 <= group <= 12 and 3 <= other_group <= 12
-        neighbour = transition and abs(other_group - group) <= 1 and bool(states & other_states)
+        neighbour = (
+            transition
+            and abs(other_group - group) <= 1
+            and bool(states & other_states)
+            and ratio <= MAX_NEIGHBOUR_RADIUS_RATIO
+        )
         if same_group or neighbour:
             found.append(other)
     return tuple(found)

@@ -158,3 +158,15 @@ def prototype_from_dataset(dataset: object, species_names: list[str], name: str 
         species=tuple(species_names[t - 1] for t in types),
         name=name,
     )
+
+
+def prototype_of(crystal: Crystal, symprec: float = 0.01) -> Prototype:
+    """The prototype of a crystal: spglib's standardized cell at ``symprec`` (Angstrom).
+
+    Raises:
+        StructureError: spglib cannot analyse the cell.
+    """
+    from xrdsym.structures.labelling import spglib_cell, symmetry_dataset
+
+    dataset = symmetry_dataset(crystal, symprec=symprec)
+    return prototype_from_dataset(dataset, spglib_cell(crystal)[3], crystal.name)

@@ -6,7 +6,7 @@ A crystal is drawn in this order (:meth:`SyntheticGenerator.sample`):
    occurs: p(g) = (1 - floor) n_g / N + floor / 230;
 2. the number of occupied orbits and of distinct elements from their fitted joint histogram;
 3. a Wyckoff position for each orbit from the fitted occupation of that group's positions
-   (add-one smoothed, so that positions and groups absent from the corpus still occur); a
+   (with pseudo-counts, so that positions and groups absent from the corpus still occur); a
    position without free coordinates is used at most once, and the atoms of the conventional
    cell stay below ``max_atoms``;
 4. elements from the fitted element frequencies, distinct, each on at least one orbit;
@@ -63,6 +63,12 @@ FAMILY_STARTS = (
 
 #: Cell shapes kept per family in a statistics file (an empirical sample).
 MAX_SHAPES_PER_FAMILY = 2000
+
+#: Pseudo-counts added to the fitted Wyckoff occupation of every group (see
+#: ``SyntheticGenerator._position_weights``).
+GENERAL_PRIOR = 4.0
+FREE_PRIOR = 1.0
+FIXED_PRIOR = 0.5
 
 #: Largest number of orbits and of distinct elements drawn.
 MAX_ORBITS = 12
@@ -354,7 +360,8 @@ class GeneratorConfig:
     Attributes:
         floor: weight of the uniform part of the space-group prior (0.1: every group has at
             least 0.1 / 230 probability).
-        max_atoms: largest number of atoms in the conventional cell.
+        max_atoms: largest number of atoms in the conventional cell (raised to the
+            multiplicity of the general position for groups where that is larger).
         min_distance_ratio: closest allowed distance in units of r_i + r_j (atomic radii).
         max_expansion: a cell whose closest contact is below ``min_distance_ratio`` is
             expanded (all lengths scaled) to reach it, by at most this factor; otherwise the draw
@@ -433,9 +440,20 @@ class SyntheticGenerator:
     def _position_weights(
         self, space_group: int, positions: tuple[WyckoffPosition, ...]
     ) -> np.ndarray:
-        """Add-one smoothed occupation frequency of each Wyckoff position of a group."""
+        """Occupation frequency of each Wyckoff position of a group, with pseudo-counts.
+
+        weight = fitted count + prior, the prior being GENERAL_PRIOR for the general position,
+        FREE_PRIOR for special positions with free coordinates and FIXED_PRIOR for fixed ones:
+        groups rare in the corpus then lean on general positions, which keep their symmetry.
+        """
         counts = self.statistics.wyckoff_counts.get(str(space_group), {})
-        weights = np.array([counts.get(p.letter, 0) + 1.0 for p in positions])
+        prior = [
+            GENERAL_PRIOR if k == 0 else (FREE_PRIOR if p.dof > 0 else FIXED_PRIOR)
+            for k, p in enumerate(positions)
+        ]
+        weights = np.array(
+            [counts.get(p.letter, 0) + w for p, w in zip(positions, prior, strict=True)]
+        )
         return weights / weights.sum()
 
     def _draw_sites(
@@ -447,10 +465,13 @@ class SyntheticGenerator:
         chosen: list[WyckoffPosition] = []
         used_fixed: set[str] = set()
         atoms = 0
+        # Groups whose general position alone exceeds max_atoms (F- and I-centred cubic) keep
+        # room for one general orbit: their special positions alone often have more symmetry.
+        budget = max(self.config.max_atoms, positions[0].multiplicity)
         for _ in range(n_orbits):
             allowed = np.array(
                 [
-                    p.multiplicity + atoms <= self.config.max_atoms
+                    p.multiplicity + atoms <= budget
                     and not (p.dof == 0 and p.letter in used_fixed)
                     for p in positions
                 ]

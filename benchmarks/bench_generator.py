@@ -1,0 +1,156 @@
+"""Crystals plus peak lists per second: the synthetic generator and the perturbation of corpus
+structures, beside pyxtal's random crystal plus pymatgen's XRDCalculator run side by side.
+
+All in one process (one core). Each side draws crystals of the same space groups (cycled
+through ``--groups``, default all 230) and computes their peak lists over 5-115 degrees at
+Cu K-alpha1:
+
+- ``synthetic``: ``SyntheticGenerator.sample_group`` + ``compute_peaks`` with the known
+  operations (no symmetry search); ``+check`` adds the stream's spglib check of crystals
+  without a general-position orbit;
+- ``perturbed``: ``perturb_prototype`` of corpus structures (first rows of the shared table) +
+  ``compute_peaks`` with the Hall operations;
+- ``pyxtal``: ``pyxtal.from_random`` with the same number of atoms per element as the synthetic
+  crystal of that step, converted to pymatgen, then ``XRDCalculator.get_pattern``.
+
+It also prints the share of synthetic crystals in which spglib finds another group than the
+requested one, before and after the check.
+
+    python benchmarks/bench_generator.py [--crystals 2000] [--pyxtal 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from xrdsym.patterns.peaks import compute_peaks
+from xrdsym.structures.perturb import perturb_prototype
+from xrdsym.structures.prototype import hall_operations, prototype_crystal, prototype_of
+from xrdsym.structures.reader import read_cif_text
+from xrdsym.structures.synthetic import SyntheticGenerator, spglib_agrees
+
+RANGE = (5.0, 115.0)
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/structures/mp_structures.csv.gz"
+
+
+def synthetic_rate(generator: SyntheticGenerator, groups: list[int], n: int, check: bool) -> float:
+    """Crystals with peaks per second."""
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for k in range(n):
+        sample = generator.sample_group(groups[k % len(groups)], rng)
+        if check and not sample.general:
+            spglib_agrees(sample)
+        compute_peaks(sample.crystal, two_theta_range=RANGE, operations=sample.operations)
+    return n / (time.perf_counter() - start)
+
+
+def perturbed_rate(n: int, corpus_size: int = 200) -> float:
+    """Perturbed corpus crystals with peaks per second (prototypes prepared beforehand)."""
+    csv.field_size_limit(1 << 30)
+    prototypes = []
+    with gzip.open(CORPUS, "rt") as handle:
+        for row in csv.DictReader(handle):
+            prototypes.append(prototype_of(read_cif_text(row["cif"], row["material_id"])))
+            if len(prototypes) == corpus_size:
+                break
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for k in range(n):
+        new = perturb_prototype(prototypes[k % len(prototypes)], rng)
+        compute_peaks(
+            prototype_crystal(new),
+            two_theta_range=RANGE,
+            operations=hall_operations(new.hall_number),
+        )
+    return n / (time.perf_counter() - start)
+
+
+def pyxtal_rate(generator: SyntheticGenerator, groups: list[int], n: int) -> tuple[float, int]:
+    """pyxtal random crystals + XRDCalculator per second, and how many pyxtal gave up on."""
+    from pymatgen.analysis.diffraction.xrd import XRDCalculator
+    from pyxtal import pyxtal
+
+    calculator = XRDCalculator(wavelength=1.540562)
+    rng = np.random.default_rng(0)
+    compositions = []
+    for k in range(n):
+        sample = generator.sample_group(groups[k % len(groups)], rng)
+        elements, counts = np.unique(np.array(sample.crystal.elements), return_counts=True)
+        compositions.append(
+            (sample.space_group, [str(e) for e in elements], [int(c) for c in counts])
+        )
+    failed = 0
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for group, elements, counts in compositions:
+            crystal = pyxtal()
+            try:
+                crystal.from_random(3, group, elements, counts)
+            except Exception:  # noqa: BLE001 - pyxtal raises several types when it gives up
+                failed += 1
+                continue
+            if not crystal.valid:
+                failed += 1
+                continue
+            calculator.get_pattern(crystal.to_pymatgen(), two_theta_range=RANGE)
+    return n / (time.perf_counter() - start), failed
+
+
+def label_noise(generator: SyntheticGenerator, n: int) -> tuple[float, float]:
+    """Share of crystals whose spglib group differs: raw draws, and after the stream's check."""
+    rng = np.random.default_rng(1)
+    raw = kept = wrong = 0
+    for _ in range(n):
+        sample = generator.sample(rng)
+        agrees = spglib_agrees(sample)
+        raw += not agrees
+        if sample.general or agrees:
+            kept += 1
+            wrong += not agrees
+    return raw / n, wrong / max(kept, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--crystals", type=int, default=2000)
+    parser.add_argument("--pyxtal", type=int, default=60)
+    parser.add_argument("--groups", default="1-230", help="e.g. 1-230 or 14,62,225")
+    parser.add_argument("--noise", type=int, default=3000, help="crystals for the label check")
+    args = parser.parse_args()
+    if "-" in args.groups:
+        low, high = (int(x) for x in args.groups.split("-"))
+        groups = list(range(low, high + 1))
+    else:
+        groups = [int(x) for x in args.groups.split(",")]
+    print(f"load average: {os.getloadavg()[0]:.2f}")
+    generator = SyntheticGenerator()
+    ours = synthetic_rate(generator, groups, args.crystals, check=False)
+    checked = synthetic_rate(generator, groups, args.crystals, check=True)
+    perturbed = perturbed_rate(args.crystals)
+    theirs, failed = pyxtal_rate(generator, groups, args.pyxtal)
+    print(
+        f"pyxtal random crystal + XRDCalculator (baseline): {theirs:.1f} crystals/s "
+        f"({failed} of {args.pyxtal} given up)"
+    )
+    print(f"synthetic + peaks:        {ours:.0f} crystals/s ({ours / theirs:.0f}x)")
+    print(f"synthetic + check + peaks: {checked:.0f} crystals/s ({checked / theirs:.0f}x)")
+    print(f"perturbed corpus + peaks: {perturbed:.0f} crystals/s ({perturbed / theirs:.0f}x)")
+    raw, kept = label_noise(generator, args.noise)
+    print(
+        f"spglib finds another group: {100 * raw:.1f} % of raw draws, "
+        f"{100 * kept:.2f} % after the stream's check ({args.noise} draws)"
+    )
+
+
+if __name__ == "__main__":
+    main()
