@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
         metavar="MODEL_DIR",
         help="end the section with the model card of this model folder",
     )
+    parser.add_argument(
+        "--section",
+        default="results",
+        metavar="NAME",
+        help="README section between <!-- NAME:start --> and <!-- NAME:end --> (default results)",
+    )
     parser.set_defaults(handler=run_report)
 
 
@@ -60,6 +66,7 @@ def run_report(args: argparse.Namespace) -> int:
         args.readme,
         args.model_card,
         recorded=args.recorded,
+        section_name=args.section,
     )
     print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'learning_curves.png'}")
     return 0

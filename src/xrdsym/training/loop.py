@@ -31,7 +31,7 @@ from xrdsym.datasets.protocol import PeakSource
 from xrdsym.errors import ModelFileError
 from xrdsym.patterns.grid import CU_KA1, Grid
 from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from xrdsym.training.config import TrainConfig
+from xrdsym.training.config import ConfigError, TrainConfig
 from xrdsym.training.data import (
     EpochSampler,
     PatternPreparer,
@@ -63,52 +63,20 @@ HISTORY_FIELDS = (
 #: Fraction of a source without ``split_indices`` held out for validation.
 FALLBACK_VAL_FRACTION = 0.2
 
-
-@dataclass
-class TrainResult:
-    """Outcome of :func:`train`."""
-
-    run_dir: Path
-    epoch: int
-    step: int
-    patterns_seen: int
-    wall_seconds: float
-    stop_reason: str
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-@dataclass
-class Distributed:
-    """Process-group facts: world size, rank, device; ``active`` when running under DDP."""
-
-    world_size: int = 1
-    rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str) -> Distributed:
-    """Join the process group when ``WORLD_SIZE`` > 1 (gloo on CPU, nccl on CUDA)."""
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-    if world <= 1:
-        return Distributed(1, 0, dev)
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    if use_cuda:
-        torch.cuda.set_device(dev)
-    return Distributed(dist.get_world_size(), dist.get_rank(), dev)
+#: Options a resume may change without ``force_resume``: how the run is executed and how long
+#: it goes on (a larger epoch or time budget continues the run). Changes are still recorded
+#: in ``config.json``.
+RESUMABLE_CHANGES = (
+    "num_workers",
+    "prefetch",
+    "threads",
+    "checkpoint_interval_s",
+    "eval_interval_s",
+    "device",
+    "max_epochs",
+    "max_minutes",
+    "patience",
+)
 
 
 def code_version() -> dict[str, str]:
@@ -329,6 +297,61 @@ def read_history(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
+def _plain(value: Any) -> Any:
+    """A JSON round trip of ``value`` (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(value))
+
+
+def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, list[Any]]:
+    """Options whose value differs between a stored and a current config: key -> [old, new]."""
+    old, new = _plain(stored), _plain(current)
+    return {
+        key: [old.get(key), new.get(key)]
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    }
+
+
+def resume_record(
+    run_dir: Path,
+    stored: dict[str, Any] | None,
+    previous_fingerprint: str | None,
+    config: TrainConfig,
+    fingerprint: str,
+    step: int,
+    force: bool,
+) -> dict[str, Any] | None:
+    """What changed since the run's checkpoint, or None when nothing did.
+
+    Raises:
+        ConfigError: an option other than ``RESUMABLE_CHANGES``, or the dataset's content,
+            differs and ``force`` is not set; the message lists every change.
+    """
+    changes = config_changes(stored, config.to_dict()) if stored is not None else {}
+    if previous_fingerprint is not None and previous_fingerprint != fingerprint:
+        changes["dataset_fingerprint"] = [previous_fingerprint, fingerprint]
+    if not changes:
+        return None
+    blocking = [key for key in changes if key not in RESUMABLE_CHANGES]
+    if blocking and not force:
+        listed = "; ".join(f"{k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in blocking)
+        raise ConfigError(
+            f"{run_dir}: its checkpoint was trained with other settings ({listed}); resume "
+            "with the same settings, start afresh (--no-resume), or continue with the new "
+            "ones (--force-resume; the change is recorded in config.json)"
+        )
+    return {"step": step, "changed": changes, "forced": bool(blocking)}
+
+
+def previous_resolved_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` of an earlier session of a run ({} when none or unreadable)."""
+    try:
+        resolved = json.loads((run_dir / CONFIG_NAME).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return resolved if isinstance(resolved, dict) else {}
+
+
 def label_names() -> dict[str, list[str]]:
     """Names of the classes of the three tasks, in output order."""
     from xrdsym.symmetry import CRYSTAL_SYSTEMS, extinction_groups, space_group
@@ -349,11 +372,16 @@ def train(
     source: PeakSource | None = None,
     renderer: PatternRenderer | None = None,
     progress: bool = True,
+    force_resume: bool = False,
 ) -> TrainResult:
     """Train ``config.model`` on patterns rendered from ``source`` (or ``config.dataset``).
 
     Resumes from ``run_dir/checkpoint.pt`` when ``resume`` and it exists (same step, schedule,
-    RNG state and position inside the epoch). Ctrl-C writes a checkpoint before re-raising.
+    RNG state and position inside the epoch). The checkpoint's config and the dataset's
+    fingerprint must match the current ones (options of ``RESUMABLE_CHANGES`` aside) unless
+    ``force_resume``; every change is appended to ``resumes`` in ``config.json``. Running a
+    finished run again trains no further step and adds no history row. Ctrl-C writes a
+    checkpoint before re-raising.
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process trains on its shard of each epoch
     (``DistributedSampler``) and only rank 0 writes files.
     """
@@ -393,7 +421,12 @@ def train(
     state = LoopState()
     best_state: dict[str, torch.Tensor] | None = None
     ckpt_path = out / CHECKPOINT_NAME
+    fingerprint = source_fingerprint(source)
+    previous: dict[str, Any] = {}
+    resumes: list[dict[str, Any]] = []
     if resume and ckpt_path.exists():
+        previous = previous_resolved_config(out)
+        resumes = list(previous.get("resumes", []))
         ckpt = load_checkpoint(ckpt_path)
         try:
             model.load_state_dict(ckpt["model"])
@@ -404,6 +437,18 @@ def train(
                 f"{ckpt_path}: checkpoint does not fit model {config.model!r} "
                 f"({first_line}); resume with the same settings or start afresh (--no-resume)"
             ) from None
+        stored = ckpt.get("config")
+        record = resume_record(
+            out,
+            stored if isinstance(stored, dict) else None,
+            previous.get("dataset", {}).get("fingerprint"),
+            config,
+            fingerprint,
+            int(ckpt.get("loop", {}).get("step", 0)),
+            force_resume,
+        )
+        if record is not None:
+            resumes.append(record)
         state = LoopState(**ckpt["loop"])
         best_state = ckpt.get("best_model")
         torch.set_rng_state(ckpt["torch_rng"])
@@ -418,12 +463,13 @@ def train(
             "grid": grid.__dict__,
             "dataset": {
                 "path": config.dataset,
-                "fingerprint": source_fingerprint(source),
+                "fingerprint": fingerprint,
                 "n_train": int(len(train_idx)),
                 "n_val": int(len(val_idx)),
             },
             "world_size": ddp.world_size,
             "code_version": code_version(),
+            "resumes": resumes,
         }
         (out / CONFIG_NAME).write_text(json.dumps(resolved, indent=2) + "\n")
 
@@ -521,7 +567,7 @@ def train(
     last_ckpt = state.wall_seconds
     loss_sum, correct, seen_since = 0.0, 0, 0
     lr = learning_rate(config.schedule, progress_fraction(), config.lr, config.warmup_fraction)
-    stop_reason = ""
+    stop_reason = finished_reason(state, total_steps, budget)
     model.train()
     try:
         while not stop_reason:
@@ -627,7 +673,11 @@ def train(
         state.epoch += 1
         state.batch_in_epoch = 0
     if ddp.is_main:
-        final = validate(loss_sum / max(seen_since, 1), correct / max(seen_since, 1), lr)
+        history = read_history(history_path)
+        if history and history[-1].get("step") == state.step:
+            final = history[-1]  # a finished run run again: this step is validated already
+        else:
+            final = validate(loss_sum / max(seen_since, 1), correct / max(seen_since, 1), lr)
         checkpoint()
         export = copy.deepcopy(model).eval()
         if best_state is not None:
@@ -666,6 +716,7 @@ def train(
                 "patterns_seen": state.patterns_seen,
                 "wall_seconds": state.wall_seconds,
                 "steps": state.step,
+                "machine": machine_facts(ddp),
             },
             "code_version": code_version(),
         }
@@ -679,6 +730,29 @@ def train(
         stop_reason,
         read_history(history_path) if ddp.is_main else [],
     )
+
+
+def finished_reason(state: LoopState, total_steps: int, budget: float) -> str:
+    """Why a run resumed from ``state`` has nothing left to train ("" when it has)."""
+    if budget > 0 and state.wall_seconds >= budget:
+        return "max_minutes"
+    if total_steps > 0 and state.step >= total_steps:
+        return "max_epochs"
+    return ""
+
+
+def machine_facts(ddp: Distributed) -> dict[str, Any]:
+    """Where the run trained: cores, processor, torch threads, device, torch version."""
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.machine(),
+        "threads": torch.get_num_threads(),
+        "device": str(ddp.device),
+        "world_size": ddp.world_size,
+        "torch": torch.__version__,
+    }
 
 
 def _single_thread_worker(worker_id: int) -> None:

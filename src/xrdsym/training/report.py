@@ -65,7 +65,8 @@ def accuracy_at_budget(history: list[dict[str, float]], minutes: float, task: st
 
 
 def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
-    """Validation top-1 (space group and crystal system) against training minutes, per split."""
+    """Validation top-1 (space group and crystal system) and training top-1 of the main task
+    (on the training stream, since the last evaluation) against training minutes, per split."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,8 +77,13 @@ def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
     for ax, split in zip(axes[0], splits, strict=True):
         for number, run in enumerate(r for r in runs if r["split"] == split):
             minutes = [h["wall_seconds"] / 60 for h in run["history"]]
-            for task, style in (("space_group", "-"), ("crystal_system", "--")):
-                values = [h.get(f"val_top1_{task}", np.nan) for h in run["history"]]
+            curves = (
+                ("val_top1_space_group", "-", "space group"),
+                ("val_top1_crystal_system", "--", "crystal system"),
+                ("train_top1", ":", "training (main task)"),
+            )
+            for key, style, name in curves:
+                values = [h.get(key, np.nan) for h in run["history"]]
                 ax.plot(
                     minutes,
                     values,
@@ -85,7 +91,7 @@ def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
                     marker="o",
                     ms=3,
                     color=f"C{number}",
-                    label=f"{run['run']}: {task.replace('_', ' ')}",
+                    label=f"{run['run']}: {name}",
                 )
         ax.set_title(f"{split} split (validation part)")
         ax.set_xlabel("training wall time (minutes)")
@@ -197,6 +203,26 @@ def measured_table(measured: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def stream_description(data: dict[str, Any]) -> str:
+    """The kinds of training structure and the number of distinct crystals, from model.json."""
+    stream = data.get("stream", {"corpus": 1.0})
+    kinds = ", ".join(f"{kind} {100 * float(w):.0f} %" for kind, w in stream.items() if w)
+    distinct = data.get("distinct_crystals")
+    seen = f"; about {int(distinct):,} distinct crystals seen" if distinct else ""
+    return f"{kinds}{seen}"
+
+
+def machine_description(machine: dict[str, Any]) -> str:
+    """Where a run trained, as recorded in model.json (``training.machine``)."""
+    if not machine:
+        return "machine not recorded"
+    return (
+        f"{machine.get('cpus')} CPU cores ({machine.get('processor') or 'unknown processor'}), "
+        f"{machine.get('threads')} torch threads, {machine.get('device')}, "
+        f"torch {machine.get('torch')}"
+    )
+
+
 def model_card_lines(config: dict[str, Any]) -> list[str]:
     """Markdown model card of a bundled model from its ``model.json``."""
     data = config.get("training_data", {})
@@ -214,9 +240,10 @@ def model_card_lines(config: dict[str, Any]) -> list[str]:
         f"`{data.get('fingerprint')}`, {data.get('n_train')} training structures of the "
         f"`{data.get('split')}` split, patterns rendered with the "
         f"`{data.get('renderer', 'paper')}` renderer.",
+        f"- Training stream: {stream_description(data)}.",
         f"- Training: {training.get('wall_seconds', 0) / 60:.0f} minutes, "
-        f"{training.get('patterns_seen', 0):,} patterns, {training.get('steps', 0):,} steps on 2 "
-        "CPU cores (shared with other jobs part of the time).",
+        f"{training.get('patterns_seen', 0):,} patterns, {training.get('steps', 0):,} steps; "
+        f"{machine_description(training.get('machine', {}))}.",
         f"- Licence: {config.get('licence')}. {config.get('description', '')}",
         "",
         "| evaluated on | n | crystal system top-1 / top-5 (floor) | extinction group top-1 / "
@@ -255,10 +282,13 @@ def write_report(
     readme: Path | None = None,
     model_dir: Path | None = None,
     recorded: Path | None = None,
+    section_name: str = "results",
 ) -> dict[str, Any]:
     """Write ``results.json``, ``learning_curves.png`` and (optionally) the README section.
 
-    With ``model_dir`` the section ends with the model card of that (bundled) model. With
+    The README section lies between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` for
+    ``section_name`` NAME. With ``model_dir`` the section ends with the model card of that
+    (bundled) model. With
     ``recorded`` (a ``results.json`` written earlier) its runs come first, before those of
     ``run_dirs``: the report can then be rebuilt, with new measured figures, after the run
     folders themselves are gone.
@@ -305,7 +335,9 @@ def write_report(
         card = json.loads((model_dir / "model.json").read_text())
         section += [*model_card_lines(card), ""]
     if readme is not None:
-        replace_section(readme, section, README_START, README_END)
+        replace_section(
+            readme, section, f"<!-- {section_name}:start -->", f"<!-- {section_name}:end -->"
+        )
     return results
 
 
