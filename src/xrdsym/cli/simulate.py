@@ -55,8 +55,7 @@ def register(subparsers: Any) -> None:
         "--symprec",
         type=float,
         default=0.01,
-        help="spglib tolerance in Angstrom for the systematic absences, in (0, 1] "
-        "(default 0.01)",
+        help="spglib tolerance in Angstrom for the systematic absences, in (0, 1] (default 0.01)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--clean", action="store_true", help="noise-free fixed profile (default)")

@@ -34,6 +34,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-resume", action="store_true", help="start afresh even if a checkpoint exists"
     )
+    parser.add_argument(
+        "--force-resume",
+        action="store_true",
+        help="resume even though settings or the dataset changed since the checkpoint "
+        "(the change is recorded under 'resumes' in config.json)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -79,7 +85,18 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     name = args.config.stem if args.config is not None else config.model
     run_dir = args.run_dir or DEFAULT_RUNS_DIR / name
-    result = train(config, run_dir, resume=not args.no_resume, progress=not args.quiet)
+    try:
+        result = train(
+            config,
+            run_dir,
+            resume=not args.no_resume,
+            progress=not args.quiet,
+            force_resume=args.force_resume,
+        )
+    except XrdsymError:
+        raise
+    except ValueError as exc:
+        raise XrdsymError(f"{run_dir}: {exc}") from None
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     last = result.history[-1] if result.history else {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,28 @@ import torch
 from xrdsym.errors import ModelFileError
 
 CHECKPOINT_NAME = "checkpoint.pt"
+
+#: The object torch names when it refuses a pickle, e.g. ``Unsupported global: GLOBAL print``.
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """Why a checkpoint was not loaded, without torch's advice on how to load it anyway.
+
+    torch's message of a refused pickle suggests ``weights_only=False`` or allow-listing the
+    offending global; both would run what the file asks for, so only the object's name is
+    kept.
+    """
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text:
+        found = _REFUSED_GLOBAL.search(text)
+        what = f" ({found.group(1)})" if found else ""
+        return (
+            f"it holds objects other than tensors and plain containers{what}; refused unread, "
+            "since loading it could run code: retrain or use a checkpoint you made"
+        )
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"unreadable ({first_line})"
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -42,8 +65,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(source, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{source}: refused or unreadable checkpoint ({first_line})") from None
+        raise ModelFileError(f"{source}: checkpoint {refusal_reason(exc)}") from None
     if not isinstance(state, dict):
         raise ModelFileError(f"{source}: a checkpoint must hold a dict, found {type(state)}")
     return state

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from xrdsym.errors import XrdsymError
 
 #: Optimizers and learning-rate schedules that :func:`xrdsym.training.loop.train` knows.
 OPTIMIZERS = ("adamw", "adam")
@@ -19,6 +22,80 @@ SPLITS = ("random", "structure_type")
 
 #: Pattern renderers selectable by ``TrainConfig.renderer``.
 RENDERERS = ("paper", "lab")
+DEVICES = ("auto", "cpu", "cuda")
+
+#: Python type of each kind of option, from the annotation's first word.
+_TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict, "list": list}
+
+#: (low, high) inclusive bounds of numeric options; None: unbounded on that side.
+_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "batch_size": (1, 1 << 16),
+    "lr": (None, 10.0),
+    "weight_decay": (0.0, 10.0),
+    "warmup_fraction": (0.0, 1.0),
+    "min_lr_ratio": (0.0, 1.0),
+    "max_epochs": (0, None),
+    "max_minutes": (0.0, None),
+    "seed": (0, None),
+    "grid_start": (0.0, 180.0),
+    "grid_stop": (0.0, 180.0),
+    "grid_points": (0, 1 << 20),
+    "truncate_probability": (0.0, 1.0),
+    "truncate_min_span": (0.0, 180.0),
+    "num_workers": (0, 256),
+    "checkpoint_interval_s": (0.0, None),
+    "eval_interval_s": (0.0, None),
+    "val_size": (0, None),
+    "patience": (0, None),
+    "threads": (0, 4096),
+}
+
+#: Options that must be strictly positive (beyond their bounds).
+_POSITIVE = ("lr", "truncate_min_span")
+
+#: Smallest non-default input length (grid_points): the networks need a few cells per stage.
+MIN_GRID_POINTS = 64
+
+
+class ConfigError(XrdsymError, ValueError):
+    """A training option has the wrong type or value; the message names the option."""
+
+
+def _type_of(field_type: Any) -> type:
+    """The Python type of an option from its annotation (a string under postponed
+    annotations: ``"int"``, ``"dict[str, float]"``, ...)."""
+    name = field_type if isinstance(field_type, str) else getattr(field_type, "__name__", "")
+    return _TYPE_NAMES.get(name.split("[", 1)[0].strip(), object)
+
+
+def _check_type(name: str, value: Any, expected: type) -> None:
+    """Refuse a value of another type: bools are not numbers, ints are accepted as floats.
+
+    Raises:
+        ConfigError: naming the option, the expected type and the value.
+    """
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and math.isfinite(float(value))
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        kind = "a finite number" if expected is float else f"of type {expected.__name__}"
+        raise ConfigError(f"{name} must be {kind}, got {value!r}")
+
+
+def _check_bounds(name: str, value: float) -> None:
+    """Refuse a number outside the option's bounds (see ``_BOUNDS`` and ``_POSITIVE``)."""
+    low, high = _BOUNDS.get(name, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"{'-inf' if low is None else low} to {'inf' if high is None else high}"
+        raise ConfigError(f"{name} must lie within {span}, got {value!r}")
+    if name in _POSITIVE and value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
 
 
 @dataclass
@@ -124,9 +201,17 @@ class TrainConfig:
         """Check choices and ranges; returns self.
 
         Raises:
-            ValueError: an option is out of its allowed set or range.
+            ConfigError: (a ``ValueError``) an option of the wrong type, out of its allowed set
+                or range; the message names the option.
         """
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            _check_type(item.name, value, _type_of(item.type))
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                _check_bounds(item.name, value)
+        self._validate_shapes()
         choices = {
+            "device": DEVICES,
             "optimizer": OPTIMIZERS,
             "schedule": SCHEDULES,
             "precision": PRECISIONS,
@@ -136,19 +221,64 @@ class TrainConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.max_epochs <= 0 and self.max_minutes <= 0:
-            raise ValueError("set max_epochs or max_minutes (or both)")
-        if self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("batch_size must be >= 1 and lr > 0")
-        if not self.tasks or any(w < 0 for w in self.tasks.values()):
-            raise ValueError(f"tasks must map output names to weights >= 0, got {self.tasks!r}")
-        if not 0.0 <= self.truncate_probability <= 1.0:
-            raise ValueError("truncate_probability must lie in [0, 1]")
+            raise ConfigError("set max_epochs or max_minutes (or both)")
+        self._validate_model()
         if self.lab_off:
             self._validate_lab_off()
-        self._validate_stream()
+        try:
+            self._validate_stream()
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         return self
+
+    def _validate_shapes(self) -> None:
+        """Tables and lists hold what they must: task weights, a grid range, family names.
+
+        Raises:
+            ConfigError: naming the option.
+        """
+        from xrdsym.models.registry import TASK_CLASSES
+
+        known = {*TASK_CLASSES, *(f"aux_{task}" for task in TASK_CLASSES)}
+        if not self.tasks or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+            for w in self.tasks.values()
+        ):
+            raise ConfigError(f"tasks must map output names to weights >= 0, got {self.tasks!r}")
+        unknown = sorted(set(self.tasks) - known)
+        if unknown:
+            raise ConfigError(f"tasks names unknown outputs {unknown}; known: {sorted(known)}")
+        if not any(task in self.tasks for task in TASK_CLASSES):
+            raise ConfigError(f"tasks must include one of {sorted(TASK_CLASSES)}")
+        if self.grid_start >= self.grid_stop:
+            raise ConfigError(
+                f"grid_start must be below grid_stop, got {self.grid_start} and {self.grid_stop}"
+            )
+        if 0 < self.grid_points < MIN_GRID_POINTS:
+            raise ConfigError(
+                f"grid_points must be 0 (the model's default) or >= {MIN_GRID_POINTS}, "
+                f"got {self.grid_points}"
+            )
+        if not all(isinstance(name, str) for name in self.lab_off):
+            raise ConfigError(f"lab_off must be a list of names, got {self.lab_off!r}")
+
+    def _validate_model(self) -> None:
+        """``model`` names a registered architecture.
+
+        Raises:
+            ConfigError: listing the registered names.
+        """
+        from xrdsym.models.registry import list_models
+
+        if self.model not in list_models():
+            raise ConfigError(
+                f"model must be a registered architecture ({', '.join(list_models())}), "
+                f"got {self.model!r}"
+            )
 
     def _validate_stream(self) -> None:
         """``stream``, ``perturbation`` and ``generator`` name known fields with valid values."""
@@ -162,22 +292,22 @@ class TrainConfig:
             known = {f.name for f in dataclasses.fields(kind)}
             unknown = sorted(set(table) - known)
             if unknown:
-                raise ValueError(f"{name} names unknown fields {unknown}; known: {sorted(known)}")
+                raise ConfigError(f"{name} names unknown fields {unknown}; known: {sorted(known)}")
             try:
                 kind(**table).validate()
             except TypeError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+                raise ConfigError(f"{name}: {exc}") from None
 
     def _validate_lab_off(self) -> None:
         """``lab_off`` needs the lab renderer and names only its families."""
         from xrdsym.patterns.lab import AUGMENTATION_FAMILIES, RANGE_FAMILIES
 
         if self.renderer != "lab":
-            raise ValueError(f"lab_off needs renderer = 'lab', got {self.renderer!r}")
+            raise ConfigError(f"lab_off needs renderer = 'lab', got {self.renderer!r}")
         known = [*AUGMENTATION_FAMILIES, *RANGE_FAMILIES]
         unknown = sorted(set(self.lab_off) - set(known))
         if unknown:
-            raise ValueError(f"lab_off names unknown families {unknown}; known: {known}")
+            raise ConfigError(f"lab_off names unknown families {unknown}; known: {known}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict of all fields."""
@@ -216,7 +346,7 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(names)}")
+        raise ConfigError(f"unknown training option(s) {unknown}; known: {sorted(names)}")
     return TrainConfig(**values).validate()
 
 

@@ -79,6 +79,53 @@ RESUMABLE_CHANGES = (
 )
 
 
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`."""
+
+    run_dir: Path
+    epoch: int
+    step: int
+    patterns_seen: int
+    wall_seconds: float
+    stop_reason: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Distributed:
+    """Process-group facts: world size, rank, device; ``active`` when running under DDP."""
+
+    world_size: int = 1
+    rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> Distributed:
+    """Join the process group when ``WORLD_SIZE`` > 1 (gloo on CPU, nccl on CUDA)."""
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if world <= 1:
+        return Distributed(1, 0, dev)
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(dev)
+    return Distributed(dist.get_world_size(), dist.get_rank(), dev)
+
+
 def code_version() -> dict[str, str]:
     """``xrdsym.__version__`` and, inside a git checkout, the commit hash."""
     from xrdsym import __version__
