@@ -66,7 +66,7 @@ def test_bundle_adds_metrics_and_loads(tmp_path: Path) -> None:
     assert saved["metrics"]["measured"][0]["classified"] == 2
     assert "per_file" not in saved["metrics"]["measured"][0]
     assert saved["licence"] == "MIT"
-    loaded = load_model(out)
+    loaded = load_model(out, backend="torch")
     x = torch.rand(2, 1, 1001)
     model.eval()
     with torch.inference_mode():

@@ -103,7 +103,25 @@ def test_cli_json_lines_with_consistent_levels(
     for line, name in zip(lines, files, strict=True):
         record = json.loads(line)
         assert record["file"] == name
-        assert set(record) == {"file", "crystal_system", "extinction_group", "space_group"}
+        assert set(record) == {
+            "file",
+            "crystal_system",
+            "extinction_group",
+            "space_group",
+            "prediction_sets",
+            "coverage",
+            "low_confidence",
+            "abstained",
+            "provenance",
+        }
+        provenance = record["provenance"]
+        assert provenance["model"]["name"] == "xrdnet_tiny"
+        assert provenance["model"]["version"].startswith("sha256:")
+        assert provenance["wavelength"] == pytest.approx(1.540562, abs=1e-5)
+        assert provenance["wavelength_source"] == "command line"
+        assert provenance["points"] > 500 and provenance["grid_coverage"] > 0.5
+        assert len(provenance["two_theta_range"]) == 2
+        assert all(e["symbol"] for e in record["extinction_group"])
         groups = record["space_group"]
         assert len(groups) == 230
         assert [g["probability"] for g in groups] == sorted(

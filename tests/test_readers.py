@@ -43,7 +43,7 @@ def reference() -> np.ndarray:
 
 
 def test_list_formats_names_every_reader() -> None:
-    assert list_formats() == ["bruker_raw", "brml", "xrdml", "ras", "gsas", "text"]
+    assert list_formats() == ["bruker_raw", "brml", "rasx", "xrdml", "ras", "uxd", "gsas", "text"]
 
 
 def test_reference_fixture_known_values(reference: np.ndarray) -> None:
@@ -276,7 +276,7 @@ def test_text_header_wavelength_and_comments(tmp_path: Path) -> None:
 
 def test_malformed_xrdml(tmp_path: Path) -> None:
     text = (PATTERNS / "si_v15.xrdml").read_text()
-    _expect_error(_write(tmp_path, "cut.xrdml", text[: len(text) // 2]), "malformed XRDML")
+    _expect_error(_write(tmp_path, "cut.xrdml", text[: len(text) // 2]), "malformed XML")
 
 
 def test_xrdml_list_length_mismatch(tmp_path: Path) -> None:

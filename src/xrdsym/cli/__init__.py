@@ -32,15 +32,19 @@ SUBCOMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command registered."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every sub-command registered (or just ``only``).
+
+    Registering one sub-command imports only its module, so ``xrdsym classify`` does not
+    import the training stack (torch) to build its parser.
+    """
     parser = argparse.ArgumentParser(
         prog="xrdsym",
         description="Crystal system, extinction group and space group from powder XRD patterns.",
     )
     parser.add_argument("--version", action="version", version=f"xrdsym {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
+    for name in (only,) if only in SUBCOMMAND_MODULES else SUBCOMMAND_MODULES:
         module = importlib.import_module(f"xrdsym.cli.{name}")
         module.register(subparsers)
     return parser
@@ -48,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; expected errors print ``xrdsym: error: ...`` and exit 1."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(first if first in SUBCOMMAND_MODULES else None)
+    args = parser.parse_args(arguments)
     try:
         return int(args.handler(args))
     except XrdsymError as exc:

@@ -31,7 +31,12 @@ def register(subparsers: Any) -> None:
         help="'xrdsym evaluate-measured --output' files of this model",
     )
     parser.add_argument("--description", default="", help="one-line description")
-    parser.add_argument("--licence", default="MIT")
+    parser.add_argument("--licence", default="MIT", help="licence of the weights (default MIT)")
+    parser.add_argument(
+        "--no-onnx",
+        action="store_true",
+        help="do not export model.onnx (default: export it and check it against torch to 1e-5)",
+    )
     parser.set_defaults(handler=run_bundle)
 
 
@@ -40,7 +45,13 @@ def run_bundle(args: argparse.Namespace) -> int:
     from xrdsym.training.bundle import bundle_model
 
     bundle_model(
-        args.run, args.output, list(args.test), list(args.measured), args.description, args.licence
+        args.run,
+        args.output,
+        list(args.test),
+        list(args.measured),
+        args.description,
+        args.licence,
+        onnx=not args.no_onnx,
     )
     print(f"wrote {args.output}")
     return 0

@@ -1,14 +1,25 @@
-"""``xrdsym classify FILE...``: crystal system, extinction group and space group of patterns."""
+"""``xrdsym classify FILE...``: crystal system, extinction group and space group of patterns.
+
+Each file is read and prepared on its own: whatever goes wrong with one (an unreadable or
+hostile file, an unexpected exception in a reader) is reported with its name and the batch goes
+on; the command then ends with ``N of M files failed`` and exit code 1. Files are classified in
+chunks of :data:`CHUNK` with one batched forward pass each.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from xrdsym.errors import XrdsymError
+
+#: Files read and classified per forward pass.
+CHUNK = 64
 
 
 def register(subparsers: Any) -> None:
@@ -16,18 +27,30 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "classify",
         help="classify measured powder patterns",
-        description="Classify powder patterns (.xy, .xye, .dat, .csv, .xrdml, .ras, .brml, "
-        ".raw, .gsa/.fxye). Files that cannot be read are reported and skipped; the exit "
-        "code is 1 when any file failed.",
+        description="Classify powder patterns (.xy, .xye, .dat, .txt, .csv, .xrdml, .ras, "
+        ".rasx, .uxd, .brml, .raw, .gsa/.fxye). Files that cannot be read are reported and "
+        "skipped; the exit code is 1 when any file failed.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
-    parser.add_argument("--top-k", type=int, default=3, metavar="K")
-    parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="pattern files")
+    parser.add_argument(
+        "--top-k", type=int, default=3, metavar="K", help="answers per level (default: 3)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per file per line (default: text)"
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="OUT.csv",
+        default=None,
+        help="also write one row per file to this CSV file ('-': standard output)",
+    )
     parser.add_argument(
         "--plot",
         metavar="OUT.png",
-        help="save a figure of the pattern and the top predictions "
-        "(with several files: OUT-<stem>.png)",
+        help="save a figure of the scan and the answers (with several files: OUT-<stem>.png)",
+    )
+    parser.add_argument(
+        "--sqrt", action="store_true", help="square-root intensity scale in the figure"
     )
     parser.add_argument(
         "--wavelength",
@@ -37,34 +60,112 @@ def register(subparsers: Any) -> None:
         "default: from the file, else an error",
     )
     parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="abstain at each level whose top probability is below P (default: never)",
+    )
+    parser.add_argument(
         "--model",
         default=None,
         metavar="DIR",
         help="model folder (default: the bundled pretrained model)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="inference backend (default: auto, ONNX Runtime when model.onnx is current)",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown on a terminal for several files)",
+    )
     parser.set_defaults(handler=run_classify)
 
 
+def _percent(p: float) -> str:
+    """A probability as a percentage with sensible digits."""
+    return f"{p:.0%}" if p >= 0.1 else f"{p:.1%}"
+
+
+def _level_line(title: str, entries: list[str], abstained: bool) -> str:
+    """One level of the text answer."""
+    body = "no answer (below --min-confidence)" if abstained else "  ".join(entries)
+    return f"  {title:<20}{body}"
+
+
 def format_prediction(prediction: Any) -> str:
-    """A short human-readable table of one prediction."""
+    """A human-readable answer: the three levels, prediction sets and provenance."""
     lines = [f"{prediction.source}"]
+    abstained = set(prediction.abstained)
     lines.append(
-        "  crystal system      "
-        + "  ".join(f"{s.label} {s.probability:.2f}" for s in prediction.crystal_system)
-    )
-    lines.append(
-        "  extinction group    "
-        + "  ".join(
-            f"#{s.index} (SG {','.join(map(str, s.space_groups[:4]))}"
-            f"{',...' if len(s.space_groups) > 4 else ''}) {s.probability:.2f}"
-            for s in prediction.extinction_group
+        _level_line(
+            "crystal system",
+            [f"{s.label} {_percent(s.probability)}" for s in prediction.crystal_system],
+            "crystal_system" in abstained,
         )
     )
     lines.append(
-        "  space group         "
-        + "  ".join(f"{s.number} {s.symbol} {s.probability:.2f}" for s in prediction.space_group)
+        _level_line(
+            "extinction group",
+            [f"{s.symbol} {_percent(s.probability)}" for s in prediction.extinction_group],
+            "extinction_group" in abstained,
+        )
     )
+    lines.append(
+        _level_line(
+            "space group",
+            [f"{s.symbol} ({s.number}) {_percent(s.probability)}" for s in prediction.space_group],
+            "space_group" in abstained,
+        )
+    )
+    lines += _set_lines(prediction)
+    if prediction.low_confidence:
+        lines.append("  low confidence: the top space group is more likely wrong than right")
+    lines += provenance_lines(prediction.provenance)
     return "\n".join(lines)
+
+
+def _set_lines(prediction: Any) -> list[str]:
+    """The prediction sets, or a note that the model is not calibrated."""
+    if not prediction.prediction_sets:
+        return ["  (model not calibrated: no prediction sets; run 'xrdsym calibrate')"]
+    coverage = f"{prediction.coverage:.0%}"
+    sets = prediction.prediction_sets
+    systems = ", ".join(sets.get("crystal_system", ()))
+    groups = sets.get("space_group", ())
+    shown = ", ".join(str(g) for g in groups[:12]) + (", ..." if len(groups) > 12 else "")
+    return [
+        f"  {coverage} set  crystal system {{{systems}}}; "
+        f"{len(sets.get('extinction_group', ()))} extinction groups; "
+        f"{len(groups)} space groups {{{shown}}}"
+    ]
+
+
+def provenance_lines(provenance: Any) -> list[str]:
+    """Model, wavelength, range, coverage, reader events and warnings."""
+    if provenance is None:
+        return []
+    model = provenance.model
+    lam = "?" if provenance.wavelength is None else f"{provenance.wavelength:g} A"
+    lines = [
+        f"  model {model['name']} {model['version']} ({model['backend']}"
+        f"{', calibrated' if model['calibrated'] else ', uncalibrated'})"
+    ]
+    read = ""
+    if provenance.two_theta_range is not None:
+        low, high = provenance.two_theta_range
+        read = f"; read {provenance.points} points, 2theta {low:g}-{high:g} deg"
+    lines.append(
+        f"  wavelength {lam} from the {provenance.wavelength_source}{read}; "
+        f"covers {provenance.grid_coverage:.0%} of the model range"
+    )
+    lines += [f"  reader: {event}" for event in provenance.events]
+    lines += [f"  warning: {warning}" for warning in provenance.warnings]
+    return lines
 
 
 def plot_path(option: str, source: Path, several: bool) -> Path:
@@ -73,42 +174,102 @@ def plot_path(option: str, source: Path, several: bool) -> Path:
     return out.with_name(f"{out.stem}-{source.stem}{out.suffix or '.png'}") if several else out
 
 
+def read_isolated(classifier: Any, name: str, wavelength: str | None) -> tuple[Any, str | None]:
+    """(sample, None) or (None, the error message naming the file): nothing escapes."""
+    try:
+        return classifier.read_sample(name, wavelength, origin="command line"), None
+    except XrdsymError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one hostile file must not end the batch
+        return None, f"{name}: cannot be read ({type(exc).__name__}: {exc})"
+
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    """Consecutive slices of ``items`` of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _progress(total: int, disabled: bool) -> Any:
+    """A tqdm bar on standard error with total and ETA (shown on terminals only)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", disable=True if disabled else None, file=sys.stderr)
+
+
+class _Outputs:
+    """Where answers go: standard output (text or JSON lines), a CSV file, figures."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.csv_handle: TextIO | None = None
+        self.csv_writer: Any = None
+
+    def write(self, classifier: Any, sample: Any, prediction: Any) -> None:
+        """Print one answer and save its CSV row and figure."""
+        if self.args.json:
+            print(json.dumps(prediction.to_dict()))
+        elif self.args.csv != "-":
+            print(format_prediction(prediction))
+        if self.args.csv:
+            self._csv_row(prediction.summary_row())
+        if self.args.plot:
+            from xrdsym.plotting import save_figure
+
+            figure = classifier.figure(prediction, sample, sqrt=self.args.sqrt)
+            out = plot_path(self.args.plot, Path(prediction.source), len(self.args.files) > 1)
+            save_figure(figure, out)
+
+    def _csv_row(self, row: dict[str, Any]) -> None:
+        """Append a row, opening the file (and writing the header) on the first."""
+        if self.csv_writer is None:
+            if self.args.csv == "-":
+                self.csv_handle = sys.stdout
+            else:
+                try:
+                    # kept open across chunks, closed in close()
+                    self.csv_handle = Path(self.args.csv).open("w", newline="")  # noqa: SIM115
+                except OSError as exc:
+                    raise XrdsymError(f"{self.args.csv}: cannot write ({exc.strerror})") from None
+            self.csv_writer = csv.DictWriter(self.csv_handle, fieldnames=list(row))
+            self.csv_writer.writeheader()
+        self.csv_writer.writerow(row)
+
+    def close(self) -> None:
+        """Close the CSV file."""
+        if self.csv_handle is not None and self.csv_handle is not sys.stdout:
+            self.csv_handle.close()
+
+
 def run_classify(args: argparse.Namespace) -> int:
     """Classify every file; report failures and go on."""
     from xrdsym.classify import load_model
 
     if args.top_k < 1:
         raise XrdsymError("--top-k must be at least 1")
-    classifier = load_model(args.model)
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
+        raise XrdsymError("--min-confidence must be between 0 and 1")
+    classifier = load_model(args.model, backend=args.backend)
+    outputs = _Outputs(args)
     failures = 0
-    for name in args.files:
-        path = Path(name)
-        try:
-            prepared, p_space_group = classify_one(classifier, path, args.wavelength)
-        except XrdsymError as exc:
-            failures += 1
-            print(f"xrdsym: error: {exc}", file=sys.stderr)
-            continue
-        prediction = classifier.predict(p_space_group, args.top_k, str(path))
-        if args.json:
-            print(json.dumps(prediction.to_dict()))
-        else:
-            print(format_prediction(prediction))
-        if args.plot:
-            from xrdsym.plotting import plot_prediction
-
-            plot_prediction(
-                prepared,
-                classifier.grid,
-                prediction,
-                plot_path(args.plot, path, len(args.files) > 1),
-            )
+    bar = _progress(len(args.files), args.no_progress or len(args.files) < 2)
+    try:
+        for names in chunks(list(args.files), CHUNK):
+            samples = []
+            for name in names:
+                sample, error = read_isolated(classifier, name, args.wavelength)
+                bar.update(1)
+                if error is not None:
+                    failures += 1
+                    bar.write(f"xrdsym: error: {error}", file=sys.stderr)
+                    continue
+                samples.append(sample)
+            answers = classifier.classify_samples(samples, args.top_k, args.min_confidence)
+            for sample, prediction in zip(samples, answers, strict=True):
+                outputs.write(classifier, sample, prediction)
+    finally:
+        bar.close()
+        outputs.close()
     if failures:
         print(f"xrdsym: {failures} of {len(args.files)} files failed", file=sys.stderr)
     return 1 if failures else 0
-
-
-def classify_one(classifier: Any, path: Path, wavelength: str | None) -> tuple[Any, Any]:
-    """Read, prepare and classify one file: (prepared pattern, space-group probabilities)."""
-    prepared = classifier.prepare_file(path, wavelength)
-    return prepared, classifier.predict_proba_prepared(prepared.values)[0]

@@ -21,7 +21,6 @@ and the factor beside it), so it is used as it is. The first RawData document th
 
 from __future__ import annotations
 
-import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.archive import open_zip, parse_xml, read_member
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -146,23 +146,21 @@ def read_brml(path: Path, data: bytes) -> Pattern:
         PatternFileError: not a zip, no RawData document, no 2theta scan, or invalid values.
     """
     source = str(path)
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise PatternFileError(f"{source}: not a readable zip archive ({exc})") from None
-    with archive:
+    with open_zip(data, source) as archive:
         members = _members(archive)
         if not members:
             raise PatternFileError(f"{source}: zip archive without RawData*.xml (not a .brml)")
-        for member in members:
-            try:
-                root = ET.fromstring(archive.read(member))
-            except ET.ParseError as exc:
-                raise PatternFileError(f"{source}: {member} is malformed XML ({exc})") from None
+        for index, member in enumerate(members, start=1):
+            root = parse_xml(read_member(archive, member, source), source, member)
             columns = _read_member(root, source, member)
             if columns is None:
                 continue
-            metadata = {"format": "brml", "scans": str(len(members)), "member": member}
+            metadata = {
+                "format": "brml",
+                "scans": str(len(members)),
+                "scan": str(index),
+                "member": member,
+            }
             for element in root.iter():
                 anode = (element.text or element.get("Value") or "").strip()
                 if _local(element.tag) == "TubeMaterial" and anode:

@@ -4,34 +4,47 @@ Each format is a row of :data:`FORMATS`: a name, the file extensions it uses, a 
 first bytes of the file (magic bytes or a characteristic keyword) and the reader function.
 Every reader takes ``(path, bytes)`` and returns a :class:`~xrdsym.io.pattern.Pattern`.
 
-Detection (``format=None``): the content decides first (the first format whose magic test
-matches the first :data:`SNIFF_BYTES` bytes); then the extension: an extension that belongs to
-a format with magic bytes the content lacks is an error (a ``.xrdml`` that is not XML says more
-than a text parse error would); binary content of unknown kind is an error; anything else is
-read as two-column text.
+Detection (``format=None``): a zip archive is a .brml or a .rasx by its member names (anything
+else is refused with what it holds); otherwise the content decides first (the first format
+whose magic test matches the first :data:`SNIFF_BYTES` bytes); then the extension: an
+extension that belongs to a format with magic bytes the content lacks is an error (a
+``.xrdml`` that is not XML says more than a text parse error would); binary content of unknown
+kind is an error; anything else is read as two-column text.
+
+Only regular files are opened (a FIFO would block, ``/dev/zero`` never ends), and none larger
+than :data:`MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import struct
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.archive import archive_kind
 from xrdsym.io.brml import read_brml
 from xrdsym.io.bruker_raw import MAGIC_V1, MAGIC_V2, MAGIC_V3, MAGIC_V4, read_bruker_raw
 from xrdsym.io.gsas import read_gsas
 from xrdsym.io.pattern import Pattern
 from xrdsym.io.ras import read_ras
+from xrdsym.io.rasx import read_rasx
 from xrdsym.io.text import read_text
+from xrdsym.io.uxd import read_uxd
 from xrdsym.io.xrdml import read_xrdml
 
 #: How much of the file the magic tests see.
 SNIFF_BYTES = 4096
+
+#: Largest pattern file read, bytes.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 
 #: Share of control characters (other than tab, CR, LF) above which content counts as binary.
 BINARY_CONTROL_FRACTION = 0.05
@@ -79,6 +92,11 @@ def _is_ras(head: bytes) -> bool:
     return head.lstrip().startswith(b"*RAS_") or b"*RAS_HEADER_START" in head
 
 
+def _is_uxd(head: bytes) -> bool:
+    """UXD keys: ``_FILEVERSION``, ``_WL1=`` or a data key at the start of a line."""
+    return re.search(rb"(?m)^_(FILEVERSION|WL1\s*=|2THETACOUNTS|COUNTS\s*$)", head) is not None
+
+
 def _is_gsas(head: bytes) -> bool:
     """A GSAS ``BANK <n> <nchan>`` line near the start of the file."""
     return _GSAS_BANK_RE.search(head) is not None
@@ -88,8 +106,10 @@ def _is_gsas(head: bytes) -> bool:
 FORMATS: tuple[PatternFormat, ...] = (
     PatternFormat("bruker_raw", "Bruker RAW (binary)", (".raw",), _is_bruker_raw, read_bruker_raw),
     PatternFormat("brml", "Bruker BRML (zip)", (".brml",), _is_zip, read_brml),
+    PatternFormat("rasx", "Rigaku RASX (zip)", (".rasx",), _is_zip, read_rasx),
     PatternFormat("xrdml", "PANalytical XRDML", (".xrdml",), _is_xrdml, read_xrdml),
     PatternFormat("ras", "Rigaku RAS", (".ras",), _is_ras, read_ras),
+    PatternFormat("uxd", "Bruker UXD", (".uxd",), _is_uxd, read_uxd),
     PatternFormat("gsas", "GSAS raw data", (".gsa", ".gsas", ".gs", ".fxye"), _is_gsas, read_gsas),
     PatternFormat(
         "text",
@@ -134,6 +154,8 @@ def detect_format(path: Path, content: bytes) -> PatternFormat:
             content is binary of no known format.
     """
     head = content[:SNIFF_BYTES]
+    if _is_zip(head):
+        return get_format(archive_kind(content, str(path)))
     for fmt in FORMATS:
         if fmt.sniff is not None and fmt.sniff(head):
             return fmt
@@ -162,7 +184,63 @@ _READER_ERRORS = (
     ET.ParseError,
     EOFError,
     OverflowError,
+    LookupError,
+    UnicodeError,
+    zlib.error,
+    NotImplementedError,
+    MemoryError,
 )
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_regular_file(file: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes.
+
+    The file is checked with ``stat`` before it is opened (opening a FIFO blocks), opened
+    without following a FIFO swapped in since (``O_NONBLOCK``), and checked again on the open
+    descriptor.
+
+    Raises:
+        PatternFileError: missing, not a regular file, too large or unreadable.
+    """
+    try:
+        mode = os.stat(file).st_mode
+    except FileNotFoundError:
+        raise PatternFileError(f"{file}: no such file") from None
+    except OSError as exc:
+        raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise PatternFileError(f"{file}: is {_kind(mode)}, not a pattern file")
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise PatternFileError(f"{file}: is {_kind(info.st_mode)}, not a pattern file")
+        if info.st_size > limit:
+            raise PatternFileError(
+                f"{file}: {info.st_size / 2**20:.0f} MiB is above the {limit // 2**20} MiB limit "
+                "for a pattern file"
+            )
+        try:
+            return handle.read(limit + 1)
+        except OSError as exc:
+            raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
 
 
 def read_pattern(path: str | Path, format: str | None = None) -> Pattern:
@@ -180,14 +258,7 @@ def read_pattern(path: str | Path, format: str | None = None) -> Pattern:
             file and the problem.
     """
     file = Path(path)
-    if not file.exists():
-        raise PatternFileError(f"{file}: no such file")
-    if file.is_dir():
-        raise PatternFileError(f"{file}: is a directory, not a pattern file")
-    try:
-        content = file.read_bytes()
-    except OSError as exc:
-        raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
+    content = read_regular_file(file)
     if not content.strip():
         raise PatternFileError(f"{file}: the file is empty")
     fmt = get_format(format) if format is not None else detect_format(file, content)
@@ -196,4 +267,6 @@ def read_pattern(path: str | Path, format: str | None = None) -> Pattern:
     except PatternFileError:
         raise
     except _READER_ERRORS as exc:
-        raise PatternFileError(f"{file}: not a readable {fmt.description} file ({exc})") from None
+        raise PatternFileError(
+            f"{file}: not a readable {fmt.description} file ({type(exc).__name__}: {exc})"
+        ) from None

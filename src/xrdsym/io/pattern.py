@@ -13,6 +13,8 @@ Rules shared by all formats (``validated_pattern``):
   clipped to zero (``metadata["clipped_negative"]`` counts them). More negative values mean the
   column is not an intensity (or the subtraction failed) and are rejected.
 * At least ``MIN_POINTS`` points, and at least one positive intensity.
+* 2theta within [0, 180) degrees: a scan starting at a negative angle (an uncorrected zero
+  offset, or a column that is not 2theta) is rejected rather than cut.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _checked_intensity(
     if np.any(bad):
         i = _first_bad_index(bad)
         raise PatternFileError(
-            f"{source}: intensity at 2theta = {two_theta[i]:g} deg is {intensity[i]!r} "
+            f"{source}: intensity at 2theta = {two_theta[i]:g} deg is {float(intensity[i])} "
             f"({int(bad.sum())} non-finite values in all)"
         )
     peak = float(intensity.max())
@@ -156,8 +158,13 @@ def validated_pattern(
     bad = ~np.isfinite(x)
     if np.any(bad):
         i = _first_bad_index(bad)
-        raise PatternFileError(f"{name}: 2theta of point {i + 1} is {x[i]!r}")
+        raise PatternFileError(f"{name}: 2theta of point {i + 1} is {float(x[i])}")
     x, y = _ordered_two_theta(x, y, name, meta)
+    if x[0] < 0.0 or x[-1] >= 180.0:
+        raise PatternFileError(
+            f"{name}: 2theta runs from {x[0]:g} to {x[-1]:g} deg; a powder scan lies within "
+            "0-180 deg (a negative start is an uncorrected zero offset or not a 2theta column)"
+        )
     y = _checked_intensity(x, y, name, meta)
     if wavelength is not None and not (np.isfinite(wavelength) and 0.0 < wavelength <= 5.0):
         raise PatternFileError(f"{name}: stated wavelength {wavelength!r} is not in (0, 5] A")

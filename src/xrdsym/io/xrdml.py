@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.archive import parse_xml
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 #: Axis names XRDML uses for the diffraction angle.
@@ -118,10 +119,7 @@ def read_xrdml(path: Path, data: bytes) -> Pattern:
         PatternFileError: malformed XML, no scan, no 2theta axis, or invalid values.
     """
     source = str(path)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise PatternFileError(f"{source}: malformed XRDML ({exc})") from None
+    root = parse_xml(data, source, "the XRDML document")
     measurement = _descendant(root, "xrdMeasurement")
     if measurement is None:
         raise PatternFileError(f"{source}: no <xrdMeasurement> element")
@@ -129,7 +127,7 @@ def read_xrdml(path: Path, data: bytes) -> Pattern:
     if not scans:
         raise PatternFileError(f"{source}: the measurement holds no <scan>")
     last_error: PatternFileError | None = None
-    for scan in scans:
+    for index, scan in enumerate(scans, start=1):
         data_points = _descendant(scan, "dataPoints")
         if data_points is None:
             continue
@@ -139,7 +137,12 @@ def read_xrdml(path: Path, data: bytes) -> Pattern:
         except PatternFileError as exc:
             last_error = exc
             continue
-        metadata = {"format": "xrdml", "scans": str(len(scans)), "intensity_unit": unit}
+        metadata = {
+            "format": "xrdml",
+            "scans": str(len(scans)),
+            "scan": str(index),
+            "intensity_unit": unit,
+        }
         anode = _descendant(measurement, "anodeMaterial")
         if anode is not None and anode.text:
             metadata["anode"] = anode.text.strip()

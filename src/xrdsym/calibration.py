@@ -1,0 +1,195 @@
+"""Calibrated probabilities and conformal prediction sets (numpy only).
+
+Temperature scaling (Guo et al., ICML 2017): p = softmax(z / T) with one scalar T > 0 fitted by
+minimising the negative log-likelihood NLL(T) = mean_i [logsumexp(z_i / T) - z_i,y_i / T] on
+held-out patterns. T > 1 softens an over-confident network; the ranking is unchanged.
+
+Split-conformal prediction sets (Sadinle, Lei and Wasserman, JASA 2019, "least ambiguous
+sets"): with the calibrated probabilities of n held-out patterns, the scores s_i = 1 - p_i(y_i)
+and their ceil((n + 1)(1 - alpha))-th smallest value q, the set of a new pattern is
+{c : p(c) >= 1 - q}. For patterns exchangeable with the calibration ones it holds the true class
+with probability at least 1 - alpha, and among sets with that guarantee it has the smallest
+expected size. The top class is always included, so a set is never empty.
+
+Reliability figures: expected calibration error ECE = sum_b (n_b / n) |acc_b - conf_b| over 15
+equal-width bins of the top-1 probability; coverage = share of patterns whose set holds the
+truth; mean set size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Default miscoverage alpha: sets hold the truth 90 % of the time.
+DEFAULT_ALPHA = 0.1
+
+#: An answer whose top space group has a calibrated probability below this is flagged.
+LOW_CONFIDENCE_BELOW = 0.5
+
+#: Bins of the expected calibration error.
+ECE_BINS = 15
+
+#: Search interval of log T for the temperature fit.
+LOG_T_BOUNDS = (-3.0, 3.0)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax(z / T) along the last axis, float64."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood of integer ``labels`` under softmax(logits / T)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    top = z.max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+    return float(np.mean(log_total - z[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, tolerance: float = 1e-4) -> float:
+    """The T minimising :func:`nll`, by golden-section search on log T in LOG_T_BOUNDS.
+
+    NLL(T) is convex in 1/T, so it is unimodal in log T and the search finds the minimum.
+    """
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    low, high = LOG_T_BOUNDS
+    a = high - golden * (high - low)
+    b = low + golden * (high - low)
+    fa, fb = nll(logits, labels, math.exp(a)), nll(logits, labels, math.exp(b))
+    while high - low > tolerance:
+        if fa < fb:
+            high, b, fb = b, a, fa
+            a = high - golden * (high - low)
+            fa = nll(logits, labels, math.exp(a))
+        else:
+            low, a, fa = a, b, fb
+            b = low + golden * (high - low)
+            fb = nll(logits, labels, math.exp(b))
+    return math.exp(0.5 * (low + high))
+
+
+def conformal_threshold(probabilities: np.ndarray, labels: np.ndarray, alpha: float) -> float:
+    """Probability threshold 1 - q of the split-conformal sets (see the module docstring).
+
+    With too few calibration patterns for the level (ceil((n + 1)(1 - alpha)) > n) q = 1:
+    every class is in the set.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    n = p.shape[0]
+    scores = np.sort(1.0 - p[np.arange(n), labels])
+    rank = math.ceil((n + 1) * (1.0 - alpha))
+    q = 1.0 if rank > n else float(scores[rank - 1])
+    return max(0.0, 1.0 - q)
+
+
+def prediction_set(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """Classes with probability >= threshold, most probable first; never empty."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    order = np.argsort(-p, kind="stable")
+    keep = order[p[order] >= threshold]
+    return keep if keep.size else order[:1]
+
+
+def set_membership(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean (n, C) membership of every class in the sets of a batch (top class included)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    member = p >= threshold
+    member[np.arange(p.shape[0]), p.argmax(axis=1)] = True
+    return member
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """ECE of the top-1 probability over ECE_BINS equal-width bins."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == labels).astype(np.float64)
+    bins = np.minimum((confidence * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+    total = 0.0
+    for b in range(ECE_BINS):
+        inside = bins == b
+        if np.any(inside):
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total)
+
+
+def reliability(
+    probabilities: np.ndarray, labels: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """Top-1 accuracy, ECE, coverage and mean size of the sets at ``threshold``."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    member = set_membership(p, threshold)
+    n = p.shape[0]
+    return {
+        "n": int(n),
+        "top1": float(np.mean(p.argmax(axis=1) == labels)),
+        "ece": expected_calibration_error(p, labels),
+        "nll": float(np.mean(-np.log(np.clip(p[np.arange(n), labels], 1e-300, None)))),
+        "coverage": float(np.mean(member[np.arange(n), labels])),
+        "mean_set_size": float(member.sum(axis=1).mean()),
+    }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A model's calibration record (``model.json["calibration"]``).
+
+    Attributes:
+        temperature: T of p = softmax(z / T); 1 when uncalibrated.
+        alpha: miscoverage of the prediction sets (0.1: 90 % sets).
+        thresholds: probability threshold of the sets per level (``crystal_system``,
+            ``extinction_group``, ``space_group``); empty when uncalibrated.
+        low_confidence_below: top space-group probability under which an answer is flagged.
+        record: the full record as stored (fit data, reliability figures).
+    """
+
+    temperature: float = 1.0
+    alpha: float = DEFAULT_ALPHA
+    thresholds: dict[str, float] = field(default_factory=dict)
+    low_confidence_below: float = LOW_CONFIDENCE_BELOW
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether a fitted record is present."""
+        return bool(self.record)
+
+    @property
+    def coverage(self) -> float:
+        """The stated coverage 1 - alpha of the sets."""
+        return 1.0 - self.alpha
+
+    @classmethod
+    def from_config(cls, record: Any) -> Calibration:
+        """Read a ``calibration`` record (None or malformed: the identity calibration)."""
+        if not isinstance(record, dict):
+            return cls()
+        temperature = float(record.get("temperature", 1.0))
+        if not (math.isfinite(temperature) and temperature > 0.0):
+            return cls()
+        thresholds = {
+            str(k): float(v)
+            for k, v in dict(record.get("thresholds", {})).items()
+            if isinstance(v, int | float) and 0.0 <= float(v) <= 1.0
+        }
+        return cls(
+            temperature=temperature,
+            alpha=float(record.get("alpha", DEFAULT_ALPHA)),
+            thresholds=thresholds,
+            low_confidence_below=float(record.get("low_confidence_below", LOW_CONFIDENCE_BELOW)),
+            record=dict(record),
+        )
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities softmax(z / T)."""
+        return softmax(logits, self.temperature)
+
+    def is_low_confidence(self, top_probability: float) -> bool:
+        """Whether an answer with this top space-group probability is flagged."""
+        return top_probability < self.low_confidence_below

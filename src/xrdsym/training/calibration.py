@@ -1,0 +1,282 @@
+"""Calibrate a model folder on held-out simulated patterns and export it to ONNX.
+
+:func:`calibrate_model` (``xrdsym calibrate MODEL_DIR --dataset DATASET``):
+
+1. renders a fixed, seeded set of patterns of the validation part of a split (the renderer the
+   model was trained with, ``lab`` or ``paper``), never the training or test part;
+2. computes the logits once, splits the set in two random halves, fits the temperature on the
+   first (:func:`xrdsym.calibration.fit_temperature`) and the conformal thresholds of the
+   crystal-system, extinction-group and space-group sets on the second
+   (:func:`xrdsym.calibration.conformal_threshold`), so the thresholds are computed on
+   patterns the temperature never saw;
+3. optionally scores the test part and labelled measured files, uncalibrated beside calibrated
+   (top-1, ECE, NLL, set coverage and mean set size);
+4. writes the ``calibration`` record into ``model.json`` (atomically, other keys kept) and
+   exports ``model.onnx`` beside the weights (:func:`xrdsym.training.bundle.export_onnx`).
+
+Re-running it on the same folder replaces the record, so a retrained model is calibrated with
+the same command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xrdsym.calibration import (
+    DEFAULT_ALPHA,
+    LOW_CONFIDENCE_BELOW,
+    conformal_threshold,
+    fit_temperature,
+    reliability,
+    softmax,
+)
+from xrdsym.classify import LEVELS, SpaceGroupTable, load_space_group_table
+from xrdsym.errors import XrdsymError
+from xrdsym.inference import file_sha256
+from xrdsym.patterns.grid import Grid
+
+
+def level_probabilities(p: np.ndarray, table: SpaceGroupTable) -> dict[str, np.ndarray]:
+    """Probabilities (n, C) at the three levels from space-group probabilities (n, 230)."""
+    system, extinction = table.reconcile(p)
+    return {"crystal_system": system, "extinction_group": extinction, "space_group": p}
+
+
+def level_labels(space_group_index: np.ndarray, table: SpaceGroupTable) -> dict[str, np.ndarray]:
+    """Integer labels at the three levels from space-group indices 0-229."""
+    sg = np.asarray(space_group_index, dtype=np.int64)
+    return {
+        "crystal_system": table.system_of[sg],
+        "extinction_group": table.extinction_of[sg],
+        "space_group": sg,
+    }
+
+
+def fit_calibration(
+    logits: np.ndarray, space_group_index: np.ndarray, alpha: float, seed: int
+) -> dict[str, Any]:
+    """Temperature on one random half, conformal thresholds on the other.
+
+    Returns:
+        ``temperature``, ``alpha``, ``thresholds`` (per level), ``n_temperature``,
+        ``n_conformal``.
+
+    Raises:
+        XrdsymError: fewer than 20 patterns.
+    """
+    n = logits.shape[0]
+    if n < 20:
+        raise XrdsymError(f"calibration needs at least 20 held-out patterns, got {n}")
+    table = load_space_group_table()
+    order = np.random.default_rng(seed).permutation(n)
+    fit_part, conformal_part = order[: n // 2], order[n // 2 :]
+    temperature = fit_temperature(logits[fit_part], space_group_index[fit_part])
+    p = level_probabilities(softmax(logits[conformal_part], temperature), table)
+    labels = level_labels(space_group_index[conformal_part], table)
+    thresholds = {level: conformal_threshold(p[level], labels[level], alpha) for level in LEVELS}
+    return {
+        "temperature": temperature,
+        "alpha": alpha,
+        "thresholds": thresholds,
+        "n_temperature": int(fit_part.size),
+        "n_conformal": int(conformal_part.size),
+    }
+
+
+def score_reliability(
+    logits: np.ndarray, space_group_index: np.ndarray, record: dict[str, Any]
+) -> dict[str, Any]:
+    """Per level: uncalibrated (T = 1) beside calibrated figures (see ``reliability``).
+
+    The uncalibrated sets use conformal thresholds fitted with T = 1 would differ; they are
+    scored at the calibrated thresholds only, so the uncalibrated entry reports top-1, ECE and
+    NLL.
+    """
+    table = load_space_group_table()
+    labels = level_labels(space_group_index, table)
+    raw = level_probabilities(softmax(logits), table)
+    calibrated = level_probabilities(softmax(logits, record["temperature"]), table)
+    out: dict[str, Any] = {}
+    for level in LEVELS:
+        before = reliability(raw[level], labels[level], 1.0)
+        out[level] = {
+            "uncalibrated": {k: before[k] for k in ("n", "top1", "ece", "nll")},
+            "calibrated": reliability(
+                calibrated[level], labels[level], record["thresholds"][level]
+            ),
+        }
+    return out
+
+
+def torch_logits(model: Any, patterns: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Space-group logits (n, 230) of prepared patterns with the torch model."""
+    from xrdsym.inference import TorchBackend
+
+    backend = TorchBackend(model)
+    chunks = [
+        backend.logits(patterns[i : i + batch_size]) for i in range(0, len(patterns), batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 230))
+
+
+def render_part(
+    dataset: Any, indices: np.ndarray, grid: Grid, renderer_name: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed, seeded set of rendered patterns (n, L) and space-group indices (n,)."""
+    from xrdsym.training.data import RenderedPatterns, render_fixed
+
+    renderer = None
+    if renderer_name == "lab":
+        from xrdsym.patterns.lab import lab_renderer
+        from xrdsym.training.loop import IndexedPeaks
+
+        renderer = lab_renderer(impurity_pool=IndexedPeaks(dataset, indices))
+    return render_fixed(RenderedPatterns(dataset, grid, seed, renderer), indices)
+
+
+def choose(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most ``limit`` of ``indices``, drawn without replacement (all when limit <= 0)."""
+    idx = np.asarray(indices)
+    if limit <= 0 or idx.size <= limit:
+        return idx
+    return np.sort(np.random.default_rng(seed).choice(idx, size=limit, replace=False))
+
+
+def measured_logits(
+    model: Any, config: dict[str, Any], labels_csv: Path, wavelength: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Logits and space-group indices of the readable labelled files; also the file count."""
+    from xrdsym.classify import Classifier
+    from xrdsym.training.measured import read_labels
+
+    classifier = Classifier(model, {**config, "calibration": None})
+    pairs = read_labels(labels_csv)
+    values, truths = [], []
+    for path, group in pairs:
+        try:
+            values.append(classifier.read_sample(path, wavelength).prepared.values)
+        except XrdsymError:
+            continue
+        truths.append(group - 1)
+    if not values:
+        return np.zeros((0, 230)), np.zeros(0, np.int64), len(pairs)
+    return torch_logits(model, np.stack(values)), np.array(truths, np.int64), len(pairs)
+
+
+def write_config(folder: Path, config: dict[str, Any]) -> None:
+    """Replace ``model.json`` atomically."""
+    path = folder / "model.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def calibrate_model(
+    folder: Path,
+    dataset_path: Path,
+    split: str = "structure_type",
+    n_val: int = 4000,
+    n_test: int = 0,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    renderer: str | None = None,
+    measured: Sequence[Path] = (),
+    onnx: bool = True,
+) -> dict[str, Any]:
+    """Calibrate ``folder`` on the validation part of ``split`` (see the module docstring).
+
+    Returns:
+        The ``calibration`` record written into ``model.json``.
+
+    Raises:
+        XrdsymError: an empty validation part, too few patterns, or a failed ONNX check.
+    """
+    from xrdsym.datasets.store import open_dataset
+    from xrdsym.models import load_pretrained
+
+    if not 0.0 < alpha < 1.0:
+        raise XrdsymError(f"--alpha must be in (0, 1), got {alpha}")
+    model, config = load_pretrained(folder)
+    grid_cfg = config.get("grid", {})
+    grid = Grid(
+        float(grid_cfg.get("start", 10.0)),
+        float(grid_cfg.get("stop", 110.0)),
+        int(grid_cfg.get("n_points", 10001)),
+        float(grid_cfg.get("wavelength", Grid().wavelength)),
+    )
+    name = renderer or str(config.get("training_data", {}).get("renderer", "paper"))
+    dataset = open_dataset(dataset_path)
+    val = choose(dataset.split_indices(split, "val"), n_val, seed)
+    if val.size == 0:
+        raise XrdsymError(f"{dataset_path}: the {split} split has no validation structures")
+    patterns, sg = render_part(dataset, val, grid, name, seed)
+    record = fit_calibration(torch_logits(model, patterns), sg, alpha, seed)
+    record.update(
+        {
+            "low_confidence_below": LOW_CONFIDENCE_BELOW,
+            "method": "temperature scaling; split-conformal sets {c: p(c) >= threshold}",
+            "dataset": str(dataset_path),
+            "dataset_fingerprint": dataset.fingerprint(),
+            "split": split,
+            "part": "val",
+            "renderer": name,
+            "seed": seed,
+            "weights_sha256": file_sha256(folder / "model.safetensors"),
+            "training_fingerprint": config.get("training_data", {}).get("fingerprint"),
+        }
+    )
+    record["held_out"] = record["training_fingerprint"] in (None, record["dataset_fingerprint"])
+    if n_test:
+        test = choose(dataset.split_indices(split, "test"), n_test, seed)
+        test_patterns, test_sg = render_part(dataset, test, grid, name, seed + 1)
+        record["test"] = score_reliability(torch_logits(model, test_patterns), test_sg, record)
+    record["measured"] = []
+    for labels_csv in measured:
+        logits, truth, files = measured_logits(model, config, Path(labels_csv), "CuKa")
+        if len(truth):
+            scores = score_reliability(logits, truth, record)
+            record["measured"].append({"labels": str(labels_csv), "files": files, **scores})
+    config["calibration"] = record
+    if onnx:
+        from xrdsym.training.bundle import export_onnx
+
+        config["onnx"] = export_onnx(model, folder, grid.n_points)
+    write_config(folder, config)
+    return record
+
+
+def format_reliability(record: dict[str, Any]) -> list[str]:
+    """Text table of a calibration record's test and measured figures."""
+    lines = []
+    if not record.get("held_out", True):
+        lines.append(
+            f"warning: the model was trained on dataset {record['training_fingerprint']}, "
+            f"not {record['dataset_fingerprint']}: its validation part may hold training "
+            "structures, and the sets may then cover less than stated"
+        )
+    lines += [
+        f"temperature {record['temperature']:.3f}; {1 - record['alpha']:.0%} set thresholds "
+        + ", ".join(f"{k} {v:.4f}" for k, v in record["thresholds"].items())
+    ]
+    sections = [("simulated test", record.get("test"))]
+    sections += [(m["labels"], m) for m in record.get("measured", [])]
+    for title, scores in sections:
+        if not scores:
+            continue
+        lines.append(f"{title}:")
+        lines.append(
+            f"  {'level':17s} {'top-1':>6s} {'ECE raw':>8s} {'ECE cal':>8s} "
+            f"{'coverage':>9s} {'set size':>9s}"
+        )
+        for level in LEVELS:
+            raw, cal = scores[level]["uncalibrated"], scores[level]["calibrated"]
+            lines.append(
+                f"  {level:17s} {cal['top1']:6.3f} {raw['ece']:8.3f} {cal['ece']:8.3f} "
+                f"{cal['coverage']:9.3f} {cal['mean_set_size']:9.1f}"
+            )
+    return lines
