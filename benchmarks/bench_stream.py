@@ -1,0 +1,87 @@
+"""Training throughput with the generated-structure stream beside the stored-corpus stream.
+
+Runs ``xrdsym.training.loop.train`` for ``--seconds`` of training on a dataset folder with the
+bundled model's configuration (``configs/xrdnet_small_stream.toml``: xrdnet_small, lab
+renderer, one DataLoader worker), once per stream: ``corpus`` (stored peak lists only, the
+baseline), the configured mix, and ``synthetic`` only. It prints patterns/s of each and the
+ratio to the corpus stream, and the rendering cost per pattern of each kind in this process
+(make + render, ms).
+
+    python benchmarks/bench_stream.py --dataset data_cache/mp_gen40 [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from xrdsym.datasets.store import open_dataset
+from xrdsym.datasets.stream import StreamMix, StructureStream
+from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.lab import lab_renderer
+from xrdsym.training.config import load_config
+from xrdsym.training.data import PatternPreparer, StreamedPatterns
+from xrdsym.training.loop import IndexedPeaks, train
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "xrdnet_small_stream.toml"
+STREAMS = {
+    "corpus": {"corpus": 1.0},
+    "mix (config)": None,
+    "synthetic": {"synthetic": 1.0},
+}
+
+
+def training_rate(dataset: str, stream: dict[str, float] | None, seconds: float) -> float:
+    """Patterns per second of a short training run with that stream (None: the config's)."""
+    overrides = [
+        f"dataset={dataset}",
+        f"max_minutes={seconds / 60}",
+        "val_size=64",
+        "eval_interval_s=100000",
+        "checkpoint_interval_s=100000",
+    ]
+    if stream is not None:
+        overrides.append("stream=" + str(stream).replace("'", '"'))
+    config = load_config(CONFIG, overrides)
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = train(config, run_dir, resume=False, progress=False)
+    return result.patterns_seen / result.wall_seconds
+
+
+def render_cost(dataset: str, n: int = 300) -> dict[str, float]:
+    """Milliseconds per pattern (make the structure + peaks + lab rendering) of each kind."""
+    source = open_dataset(dataset)
+    train_idx = source.split_indices("structure_type", "train")
+    grid = Grid(10.0, 110.0, 5001, source.wavelength)
+    renderer = lab_renderer(impurity_pool=IndexedPeaks(source, train_idx))
+    costs = {}
+    for kind in ("corpus", "perturbed", "synthetic"):
+        weights = {k: float(k == kind) for k in ("corpus", "perturbed", "synthetic")}
+        stream = StructureStream(source, StreamMix(**weights))
+        patterns = StreamedPatterns(stream, grid, 0, renderer, PatternPreparer(0.5, 40.0))
+        start = time.perf_counter()
+        for i in train_idx[:n]:
+            patterns.render_item(0, int(i))
+        costs[kind] = 1000 * (time.perf_counter() - start) / n
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    print(f"load average: {os.getloadavg()[0]:.2f}")
+    for kind, ms in render_cost(args.dataset).items():
+        print(f"make + render one {kind} pattern: {ms:.2f} ms")
+    rates = {name: training_rate(args.dataset, mix, args.seconds) for name, mix in STREAMS.items()}
+    base = rates["corpus"]
+    for name, rate in rates.items():
+        print(f"training, {name} stream: {rate:.0f} patterns/s ({rate / base:.2f}x corpus)")
+
+
+if __name__ == "__main__":
+    main()
