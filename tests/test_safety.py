@@ -266,3 +266,155 @@ def test_dataset_cli_bad_numbers_exit_cleanly(
     error = capsys.readouterr().err
     assert error.startswith("xrdsym: error: ") and named in error
     assert "Traceback" not in error
+
+
+# ----------------------------------------------------------------------------------------------
+# Training resumes and configs.
+
+
+def tiny_config(**changes: object) -> object:
+    """A training config of a few seconds on a synthetic source."""
+    from synthetic import SMALL_GRID_POINTS
+
+    from xrdsym.training import TrainConfig
+
+    values: dict[str, object] = {
+        "model": "xrdnet_tiny",
+        "batch_size": 8,
+        "max_epochs": 1,
+        "grid_points": SMALL_GRID_POINTS,
+        "num_workers": 0,
+        "prefetch": "none",
+        "eval_interval_s": 1e9,
+        "checkpoint_interval_s": 1e9,
+        "val_size": 8,
+        "seed": 3,
+    }
+    values.update(changes)
+    return TrainConfig(**values).validate()  # type: ignore[arg-type]
+
+
+def test_training_resume_refuses_changed_settings_unless_forced(tmp_path: Path) -> None:
+    from synthetic import SyntheticPeaks
+
+    from xrdsym.training import train
+    from xrdsym.training.config import ConfigError
+    from xrdsym.training.loop import read_history
+
+    source = SyntheticPeaks(40)
+    run = tmp_path / "run"
+    first = train(tiny_config(), run, source=source, progress=False)  # type: ignore[arg-type]
+    rows = len(read_history(run / "history.csv"))
+    again = train(tiny_config(), run, source=source, progress=False)  # type: ignore[arg-type]
+    assert again.step == first.step
+    assert len(read_history(run / "history.csv")) == rows  # no duplicate row
+    with pytest.raises(ConfigError, match=r"lr: 0\.001 -> 0\.01.*--force-resume"):
+        train(tiny_config(lr=1e-2, max_epochs=2), run, source=source, progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="dataset_fingerprint"):
+        train(tiny_config(), run, source=SyntheticPeaks(48), progress=False)  # type: ignore[arg-type]
+    resolved = json.loads((run / "config.json").read_text())
+    assert resolved["config"]["lr"] == 1e-3 and resolved["resumes"] == []
+    forced = train(
+        tiny_config(lr=1e-2, max_epochs=2),  # type: ignore[arg-type]
+        run,
+        source=source,
+        progress=False,
+        force_resume=True,
+    )
+    assert forced.step == 2 * first.step
+    resolved = json.loads((run / "config.json").read_text())
+    assert resolved["config"]["lr"] == 1e-2
+    (record,) = resolved["resumes"]
+    assert record["forced"] and record["step"] == first.step
+    assert record["changed"] == {"lr": [1e-3, 1e-2], "max_epochs": [1, 2]}
+
+
+def test_refused_checkpoint_never_suggests_unsafe_loading(tmp_path: Path) -> None:
+    import torch
+
+    from xrdsym.errors import ModelFileError
+    from xrdsym.training.checkpoint import load_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"x": __import__("fractions").Fraction(1, 2)}, path)
+    with pytest.raises(ModelFileError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert "fractions.Fraction" in message and "refused" in message
+    assert "weights_only" not in message and "safe_globals" not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ('batch_size="32"', "batch_size"),
+        ("lr=fast", "lr"),
+        ("num_workers=-1", "num_workers"),
+        ("max_minutes=-5", "max_minutes"),
+        ("device=tpu", "device"),
+        ("grid_points=-5", "grid_points"),
+        ("model=nope", "model"),
+        ("synthetic_verify=1", "synthetic_verify"),
+        ("tasks.space_group=-1", "tasks"),
+        ("grid_start=120", "grid_start"),
+    ],
+)
+def test_train_cli_bad_option_names_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], override: str, named: str
+) -> None:
+    from xrdsym.cli import main
+    from xrdsym.training.config import load_config
+
+    with pytest.raises(ValueError, match=named):
+        load_config(None, ["dataset=x", "max_minutes=1", override])
+    argv = ["train", "--set", "dataset=x", "--set", "max_minutes=1", "--set", override]
+    assert main([*argv, "--run-dir", str(tmp_path / "run")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("xrdsym: error: ") and named in error and "Traceback" not in error
+
+
+# ----------------------------------------------------------------------------------------------
+# Model folders.
+
+
+def saved_model(folder: Path, **config: object) -> Path:
+    """An ``xrdnet_tiny`` model folder whose ``model.json`` carries ``config``."""
+    from xrdsym.models import create_model, save_pretrained
+
+    model = create_model("xrdnet_tiny", input_length=256, widths=(8, 16))
+    base = {
+        "architecture": "xrdnet_tiny",
+        "model_kwargs": dict(model.init_kwargs),  # type: ignore[arg-type]
+        "grid": {"start": 10.0, "stop": 110.0, "n_points": 256, "wavelength": 1.5406},
+    }
+    base.update(config)
+    save_pretrained(model, base, folder)
+    return folder
+
+
+def test_model_folder_schema_is_checked_against_the_weights(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from xrdsym.errors import ModelFileError
+    from xrdsym.models import load_pretrained
+
+    load_pretrained(saved_model(tmp_path / "good"))
+    grid = {"start": 10.0, "stop": 110.0, "n_points": 5001, "wavelength": 1.5406}
+    with pytest.raises(ModelFileError, match="5001 points but the network reads 256"):
+        load_pretrained(saved_model(tmp_path / "grid", grid=grid))
+    folder = saved_model(tmp_path / "huge")
+    config = json.loads((folder / "model.json").read_text())
+    config["model_kwargs"]["head_hidden"] = 2_000_000_000
+    (folder / "model.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="above the limit"):
+        load_pretrained(folder)
+    for bad_grid, named in (({"n_points": -5}, "n_points"), ({"start": 200.0}, "start")):
+        with pytest.raises(ModelFileError, match=named):
+            load_pretrained(saved_model(tmp_path / named, grid={**grid, **bad_grid}))
+    folder = saved_model(tmp_path / "nan")
+    state = load_file(str(folder / "model.safetensors"))
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = state[name].clone().fill_(float("nan"))
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFileError, match=f"NaN or infinite values: \\['{name}'\\]"):
+        load_pretrained(folder)

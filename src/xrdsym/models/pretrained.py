@@ -9,6 +9,7 @@ unchanged for the classifier and the model card.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ from xrdsym.models.registry import create_model
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "model.json"
+
+#: Largest network a model folder may describe (parameters; 800 MB of float32). The size is
+#: counted on torch's ``meta`` device, so an absurd ``model.json`` allocates nothing.
+MAX_PARAMETERS = 200_000_000
+
+#: Largest input grid accepted (points).
+MAX_GRID_POINTS = 1 << 20
 
 
 def _jsonable(value: Any) -> Any:
@@ -61,10 +69,10 @@ def save_pretrained(model: nn.Module, config: dict[str, Any], folder: str | Path
 
 
 def read_model_config(folder: str | Path) -> dict[str, Any]:
-    """The parsed ``model.json`` of ``folder``.
+    """The parsed and checked ``model.json`` of ``folder`` (see :func:`check_model_config`).
 
     Raises:
-        ModelFileError: the file is missing, not JSON, or lacks ``architecture``.
+        ModelFileError: the file is missing, not JSON, or fails the schema.
     """
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
@@ -73,29 +81,93 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: not a valid JSON model config ({exc})") from None
+    check_model_config(config, path)
+    return config
+
+
+def _is_number(value: Any) -> bool:
+    """True for a finite int or float that is not a bool."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def check_model_config(config: Any, path: Path) -> None:
+    """The schema of ``model.json``: ``architecture`` (str), ``model_kwargs`` (object), and
+    when present ``grid`` (``start`` < ``stop`` in degrees, ``n_points`` an integer from 2 to
+    ``MAX_GRID_POINTS``, positive ``wavelength``) and a positive top-level ``wavelength``.
+
+    Raises:
+        ModelFileError: naming the file and the field.
+    """
     if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
         raise ModelFileError(f"{path}: no 'architecture' name in the model config")
     if not isinstance(config.get("model_kwargs", {}), dict):
         raise ModelFileError(f"{path}: 'model_kwargs' must be an object")
-    return config
+    grid = config.get("grid", {})
+    if not isinstance(grid, dict):
+        raise ModelFileError(f"{path}: 'grid' must be an object")
+    start, stop = grid.get("start", 10.0), grid.get("stop", 110.0)
+    if not (_is_number(start) and _is_number(stop) and 0.0 <= start < stop <= 180.0):
+        raise ModelFileError(f"{path}: grid start/stop must satisfy 0 <= start < stop <= 180")
+    n_points = grid.get("n_points", 2)
+    if not (isinstance(n_points, int) and not isinstance(n_points, bool)) or not (
+        2 <= n_points <= MAX_GRID_POINTS
+    ):
+        raise ModelFileError(
+            f"{path}: grid n_points must be an integer from 2 to {MAX_GRID_POINTS}, "
+            f"got {n_points!r}"
+        )
+    for where, table in (("grid", grid), ("model config", config)):
+        wavelength = table.get("wavelength", 1.0)
+        if not _is_number(wavelength) or wavelength <= 0:
+            raise ModelFileError(f"{path}: {where} wavelength must be > 0, got {wavelength!r}")
+
+
+def _build_model(config: dict[str, Any], config_path: Path) -> nn.Module:
+    """The architecture of ``config``, sized on the ``meta`` device before it is allocated.
+
+    Raises:
+        ModelFileError: unknown architecture, bad arguments, a network above
+            ``MAX_PARAMETERS``, or an input length other than the grid's ``n_points``.
+    """
+    name, kwargs = config["architecture"], _kwargs_from_json(config.get("model_kwargs", {}))
+    try:
+        with torch.device("meta"):
+            sizing = create_model(name, **kwargs)
+        parameters = sum(p.numel() for p in sizing.parameters())
+        if parameters > MAX_PARAMETERS:
+            raise ModelFileError(
+                f"{config_path}: model_kwargs describe a network of {parameters:.3g} "
+                f"parameters, above the limit of {MAX_PARAMETERS:.3g}"
+            )
+        model = create_model(name, **kwargs)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise ModelFileError(f"{config_path}: cannot build the model: {exc}") from None
+    input_length = getattr(model, "input_length", None)
+    n_points = config.get("grid", {}).get("n_points")
+    if n_points is not None and input_length is not None and int(input_length) != n_points:
+        raise ModelFileError(
+            f"{config_path}: the grid has {n_points} points but the network reads "
+            f"{input_length}: the model folder is inconsistent"
+        )
+    return model
 
 
 def load_pretrained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of ``folder`` and load its weights; returns (model in eval mode, config).
 
     Raises:
-        ModelFileError: a file is missing or unreadable, the architecture is unknown, or the
-            weights do not match the architecture (missing, unexpected or mis-shaped tensors).
+        ModelFileError: a file is missing or unreadable, ``model.json`` fails its schema, the
+            architecture is unknown or too large, its input length is not the grid's, or the
+            weights do not match it (missing, unexpected or mis-shaped tensors, NaN values).
     """
     root = Path(folder)
     config = read_model_config(root)
     config_path = root / CONFIG_NAME
-    try:
-        model = create_model(
-            config["architecture"], **_kwargs_from_json(config.get("model_kwargs", {}))
-        )
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{config_path}: cannot build the model: {exc}") from None
+    model = _build_model(config, config_path)
     weights = root / WEIGHTS_NAME
     if not weights.is_file():
         raise ModelFileError(f"{weights}: model weights file not found")
@@ -116,6 +188,11 @@ def load_pretrained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         raise ModelFileError(
             f"{weights}: tensors with the wrong shape for {config_path}: {wrong[:5]}"
         )
+    broken = [
+        k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if broken:
+        raise ModelFileError(f"{weights}: tensors with NaN or infinite values: {broken[:5]}")
     with torch.no_grad():
         model.load_state_dict(state)
     model.eval()
