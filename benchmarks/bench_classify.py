@@ -1,94 +1,101 @@
-"""End-to-end classification speed: one file (read, prepare, predict) and a batch of files.
+"""End-to-end classification speed and memory, ONNX Runtime path beside the torch path.
 
-Runs the bundled model and, side by side as the baseline, the paper's space-group CNN
-(same input pipeline, untrained weights: speed does not depend on the weight values).
+Each figure is measured in a fresh process running the ``xrdsym classify`` command (imports
+included), for both backends side by side:
 
-    python benchmarks/bench_classify.py [--files 88] [--repeat 5]
+* one file: the bundled example scan;
+* 200 two-column files (the measured autoxrd scans of ``../shared``, repeated to 200);
+* peak resident memory (ru_maxrss) of the one-file run;
+* the text reader: numpy fast path against the line-by-line parser on the example scan.
+
+    python benchmarks/bench_classify.py [--repeat 3] [--files 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from xrdsym.classify import Classifier, load_model
-from xrdsym.io import read_pattern
-from xrdsym.models import create_model
-from xrdsym.patterns.prepare import prepare_pattern
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "experimental"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "src" / "xrdsym" / "examples" / "PbSO4_CuKa.csv"
+SHARED = ROOT.parent / "shared" / "data" / "experimental"
 
 
-def time_one_file(classifier: Classifier, path: Path, repeat: int) -> float:
-    """Best wall time (s) of read + prepare + predict for one file."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        classifier.predict_proba_file(path, wavelength="CuKa")
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def time_batch(classifier: Classifier, paths: list[Path]) -> float:
-    """Files per second for a batch: read and prepare each, one batched forward pass."""
-    import numpy as np
-
+def run_command(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of one fresh ``xrdsym`` process."""
     start = time.perf_counter()
-    values = []
-    for path in paths:
-        try:
-            values.append(prepare_pattern(read_pattern(path), classifier.grid, 1.540562).values)
-        except Exception:  # noqa: BLE001 - files too short to classify are skipped here too
-            continue
-    classifier.predict_proba_prepared(np.stack(values))
-    return len(values) / (time.perf_counter() - start)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xrdsym.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise RuntimeError(f"xrdsym {' '.join(args[:3])} failed")
+    return wall, usage.ru_maxrss / 1024.0
 
 
-def paper_baseline() -> Classifier:
-    """The paper's space-group CNN on the paper grid, as a classifier."""
-    from xrdsym.models import load_pretrained, save_pretrained
+def best(args: list[str], repeat: int) -> tuple[float, float]:
+    """Best wall time and the largest peak memory over ``repeat`` runs."""
+    runs = [run_command(args) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
 
-    config = {
-        "architecture": "park_space_group",
-        "model_kwargs": {"input_length": 10001},
-        "grid": {"start": 10.0, "stop": 110.0, "n_points": 10001, "wavelength": 1.540562},
-    }
-    with tempfile.TemporaryDirectory() as folder:
-        save_pretrained(create_model("park_space_group"), config, folder)
-        model, loaded = load_pretrained(folder)
-    return Classifier(model, loaded)
+
+def batch_folder(n: int) -> Path:
+    """A temporary folder of n two-column files copied from the autoxrd scans."""
+    sources = sorted((SHARED / "autoxrd").glob("*.xy"))
+    folder = Path(tempfile.mkdtemp(prefix="xrdsym-bench-"))
+    for i in range(n):
+        shutil.copyfile(sources[i % len(sources)], folder / f"scan{i:04d}.xy")
+    return folder
+
+
+def text_reader_ms(repeat: int) -> tuple[float, float]:
+    """Best milliseconds per read of the example: (fast path, line-by-line parser)."""
+    from xrdsym.io.text import decode_text, read_text, read_text_lines
+
+    data = EXAMPLE.read_bytes()
+
+    def timed(fn: object) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()  # type: ignore[operator]
+            times.append(time.perf_counter() - start)
+        return 1000.0 * min(times)
+
+    fast = timed(lambda: read_text(EXAMPLE, data))
+    slow = timed(lambda: read_text_lines(decode_text(data), str(EXAMPLE)))
+    return fast, slow
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=88)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--files", type=int, default=200)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    files = sorted((SHARED / "autoxrd").glob("*.xy"))[: args.files]
-    one = SHARED / "xred" / "PbSO4.csv"
-    rows = []
-    for name, classifier in (("bundled", load_model()), ("park_space_group", paper_baseline())):
-        classifier.predict_proba_file(one, wavelength="CuKa")  # warm-up
-        rows.append(
-            (name, time_one_file(classifier, one, args.repeat), time_batch(classifier, files))
-        )
+    folder = batch_folder(args.files)
+    files = [str(p) for p in sorted(folder.glob("*.xy"))]
+    print(f"{'backend':8s} {'one file (s)':>13s} {'peak MiB':>9s} {f'{len(files)} files (s)':>15s}")
+    try:
+        for backend in ("onnx", "torch"):
+            common = ["--wavelength", "CuKa", "--backend", backend, "--no-progress"]
+            one, memory = best(["classify", str(EXAMPLE), *common], args.repeat)
+            many, _ = best(["classify", *files, *common, "--json"], args.repeat)
+            print(f"{backend:8s} {one:13.2f} {memory:9.0f} {many:15.2f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    fast, slow = text_reader_ms(20)
     print(
-        f"torch threads: {torch.get_num_threads()}; one file: {one.name}; "
-        f"batch: {len(files)} autoxrd files"
-    )
-    print(f"{'model':<18}{'one file (ms)':>15}{'batch (files/s)':>18}")
-    for name, seconds, rate in rows:
-        print(f"{name:<18}{1000 * seconds:>15.1f}{rate:>18.1f}")
-    print(
-        f"ratio bundled / paper: one file {rows[1][1] / rows[0][1]:.2f}x faster, "
-        f"batch {rows[0][2] / rows[1][2]:.2f}x the throughput"
+        f"text reader, {EXAMPLE.name}: fast path {fast:.1f} ms, line parser {slow:.1f} ms "
+        f"({slow / fast:.1f}x)"
     )
 
 

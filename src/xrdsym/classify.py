@@ -510,11 +510,7 @@ class Classifier:
         from xrdsym.patterns.prepare import prepare_pattern
 
         if check_sticks and looks_like_peak_list(pattern.two_theta, pattern.intensity):
-            raise PatternFileError(
-                f"{pattern.source}: this looks like a peak list (stick pattern: uneven 2theta "
-                "steps or isolated spikes), not a measured profile; classify it with "
-                "Classifier.classify_peaks, which renders the peaks"
-            )
+            raise PatternFileError(_peak_list_message(pattern.source))
         prepared = prepare_pattern(pattern, self.grid, wavelength=wavelength)
         lam = float(wavelength if wavelength is not None else pattern.wavelength)
         source = origin if wavelength is not None else "file"
@@ -530,7 +526,11 @@ class Classifier:
         from xrdsym.patterns.grid import wavelength_from_name
 
         lam = wavelength_from_name(wavelength)
-        pattern = validated_pattern(two_theta, intensity, source, wavelength=lam)
+        x = np.asarray(two_theta, dtype=np.float64).ravel()
+        y = np.asarray(intensity, dtype=np.float64).ravel()
+        if x.shape == y.shape and x.size >= 3 and looks_like_peak_list(np.sort(x), y):
+            raise PatternFileError(_peak_list_message(source))
+        pattern = validated_pattern(x, y, source, wavelength=lam)
         return self._prepare(pattern, lam, "argument")
 
     def read_sample(
@@ -784,6 +784,15 @@ class Classifier:
         from xrdsym.plotting import prediction_figure
 
         return prediction_figure(sample, self.grid, prediction, sqrt=sqrt)
+
+
+def _peak_list_message(source: str) -> str:
+    """The error for a stick pattern passed as a profile."""
+    return (
+        f"{source}: this looks like a peak list (stick pattern: uneven 2theta steps or "
+        "isolated spikes), not a measured profile; classify it with Classifier.classify_peaks, "
+        "which renders the peaks"
+    )
 
 
 def _kept(two_theta: np.ndarray, lam: float, target: float) -> np.ndarray:
