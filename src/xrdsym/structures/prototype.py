@@ -64,6 +64,8 @@ def hall_operations(hall_number: int) -> tuple[np.ndarray, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ops = spglib.get_symmetry_from_database(int(hall_number))
+    if ops is None:
+        raise ValueError(f"spglib has no operations for Hall number {hall_number}")
     return (
         np.asarray(ops["rotations"], dtype=np.int64),
         np.asarray(ops["translations"], dtype=np.float64),
