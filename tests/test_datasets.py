@@ -141,14 +141,18 @@ def test_build_reports_bad_rows_and_keeps_the_rest(small_table: Path, tmp_path: 
     assert saved["rejected"] == report["rejected"]
 
 
-def test_build_on_local_dask_cluster_with_generated(small_table: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("generator", ["pyxtal", "synthetic"])
+def test_build_on_local_dask_cluster_with_generated(
+    small_table: Path, tmp_path: Path, generator: str
+) -> None:
     distributed = pytest.importorskip("distributed")
     config = BuildConfig(
         cif_sources=(str(small_table),),
-        generated_per_group=1,
+        generated_per_group=2 if generator == "synthetic" else 1,
         space_groups=(2, 14, 62, 225),
         shard_size=8,
         seed=11,
+        generator=generator,
     )
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -169,6 +173,10 @@ def test_build_on_local_dask_cluster_with_generated(small_table: Path, tmp_path:
     dataset = open_dataset(tmp_path / "dask")
     generated = dataset.data.requested_space_group > 0
     assert generated.sum() >= 2
+    assert dataset.has_prototypes()
+    if generator == "synthetic":  # labels are spglib's; the requested group mostly survives
+        same = dataset.data.space_group[generated] == dataset.data.requested_space_group[generated]
+        assert same.mean() >= 0.75
     for split in ("random", "structure_type"):
         used = sum(len(dataset.split_indices(split, p)) for p in PART_CODES)
         assert used == len(dataset) - report["duplicates"]

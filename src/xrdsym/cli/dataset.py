@@ -39,6 +39,19 @@ def register(subparsers: Any) -> None:
         default="1-230",
         help="groups to generate, e.g. '1-230' or '14,62,225' (default 1-230)",
     )
+    build.add_argument(
+        "--generator",
+        choices=("pyxtal", "synthetic"),
+        default="pyxtal",
+        help="generator of the requested crystals: pyxtal (default) or the fast synthetic "
+        "generator of `xrdsym generate` (fitted statistics)",
+    )
+    build.add_argument(
+        "--statistics",
+        default="",
+        metavar="JSON",
+        help="statistics file of the synthetic generator (default: the shipped one)",
+    )
     build.add_argument("--seed", type=int, default=0)
     build.add_argument(
         "--symprec", type=float, default=0.01, help="spglib tolerance in Angstrom (default 0.01)"
@@ -108,6 +121,8 @@ def run_build(args: argparse.Namespace) -> int:
         seed=args.seed,
         symprec=args.symprec,
         shard_size=args.shard_size,
+        generator=args.generator,
+        synthetic_statistics=args.statistics,
     )
     report = build_dataset(
         args.output,

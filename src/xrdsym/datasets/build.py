@@ -49,7 +49,7 @@ from xrdsym.datasets.store import (
     write_shard,
     write_shard_index,
 )
-from xrdsym.errors import DatasetError, XrdsymError
+from xrdsym.errors import DatasetError, StructureError, XrdsymError
 from xrdsym.patterns.grid import CU_KA1
 from xrdsym.structures.crystal import Crystal
 
@@ -68,6 +68,8 @@ RESUME_KEYS = (
     "polarization",
     "shard_size",
     "two_theta_range",
+    "generator",
+    "synthetic_statistics",
 )
 
 
@@ -105,6 +107,11 @@ class BuildConfig:
         polarization: Lorentz-polarization model (``graphite_monochromator`` or ``none``).
         shard_size: structures per shard (the unit of work and of resumption).
         two_theta_range: stored peak range, degrees.
+        generator: generator of the requested crystals: ``pyxtal`` (``structures.generate``)
+            or ``synthetic`` (``structures.synthetic``, fitted statistics, no symmetry search:
+            hundreds of crystals per second per core, for stored sets of millions).
+        synthetic_statistics: statistics file of the synthetic generator ("" for the shipped
+            one).
     """
 
     cif_sources: tuple[str, ...] = ()
@@ -116,11 +123,16 @@ class BuildConfig:
     polarization: str = "graphite_monochromator"
     shard_size: int = 250
     two_theta_range: tuple[float, float] = STORED_TWO_THETA_RANGE
+    generator: str = "pyxtal"
+    synthetic_statistics: str = ""
 
     def __post_init__(self) -> None:
         """Check every setting before any work (see :func:`check_build_config`)."""
         check_build_config(self)
 
+
+#: Generators of requested crystals (``BuildConfig.generator``).
+GENERATORS = ("pyxtal", "synthetic")
 
 #: Largest shard accepted (structures): a shard is held in a worker's memory and redone whole.
 MAX_SHARD_SIZE = 100_000
@@ -130,7 +142,14 @@ MAX_GENERATED_PER_GROUP = 1_000_000
 
 
 #: Settings that ``xrdsym dataset build`` takes as options of the same name.
-_CLI_SETTINGS = ("shard_size", "generated_per_group", "space_groups", "seed", "symprec")
+_CLI_SETTINGS = (
+    "shard_size",
+    "generated_per_group",
+    "space_groups",
+    "seed",
+    "symprec",
+    "generator",
+)
 
 
 def _is_int(value: object) -> bool:
@@ -196,6 +215,8 @@ def check_build_config(config: BuildConfig) -> None:
         refuse("polarization", f"one of {POLARIZATIONS}", config.polarization)
     if not all(isinstance(source, str) and source for source in config.cif_sources):
         refuse("cif_sources", "a list of paths", config.cif_sources)
+    if config.generator not in GENERATORS:
+        refuse("generator", f"one of {GENERATORS}", config.generator)
 
 
 @dataclass(frozen=True)
@@ -330,10 +351,16 @@ def rows_to_shard(rows: list[dict[str, Any]]) -> ShardData:
     )
 
 
-def iter_task_crystals(task: ShardTask) -> Iterator[tuple[str, int, Crystal | str]]:
-    """(structure id, requested group, crystal or reason it could not be made) of a task."""
-    from xrdsym.structures.generate import generate_crystal
+def iter_task_crystals(
+    task: ShardTask, config: BuildConfig | None = None
+) -> Iterator[tuple[str, int, Crystal | str]]:
+    """(structure id, requested group, crystal or reason it could not be made) of a task.
+
+    Requested crystals come from ``config.generator`` (pyxtal by default).
+    """
     from xrdsym.structures.reader import read_cif_text
+
+    generate = crystal_generator(config if config is not None else BuildConfig())
 
     for structure_id, text in task.cif_items:
         try:
@@ -343,15 +370,34 @@ def iter_task_crystals(task: ShardTask) -> Iterator[tuple[str, int, Crystal | st
     rng = np.random.default_rng(task.seed)
     for position, group in enumerate(task.requested_groups):
         structure_id = f"{task.name}-{position:04d}-sg{group}"
-        crystal = generate_crystal(group, rng)
+        crystal = generate(group, rng)
         yield structure_id, group, crystal if crystal is not None else "generator gave up"
+
+
+def crystal_generator(config: BuildConfig) -> Callable[[int, np.random.Generator], Crystal | None]:
+    """``(space group, rng) -> crystal or None`` of the configured generator."""
+    if config.generator == "pyxtal":
+        from xrdsym.structures.generate import generate_crystal
+
+        return generate_crystal
+    from xrdsym.structures.synthetic import SyntheticGenerator, load_statistics
+
+    synthetic = SyntheticGenerator(load_statistics(config.synthetic_statistics or None))
+
+    def draw(group: int, rng: np.random.Generator) -> Crystal | None:
+        try:
+            return synthetic.sample_group(group, rng).crystal
+        except StructureError:
+            return None
+
+    return draw
 
 
 def build_shard(task: ShardTask, config: BuildConfig, shard_dir: Path) -> ShardResult:
     """Compute and write one shard; every structure that fails is skipped with its reason."""
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, str]] = []
-    for structure_id, requested, crystal in iter_task_crystals(task):
+    for structure_id, requested, crystal in iter_task_crystals(task, config):
         if isinstance(crystal, str):
             rejected.append({"id": structure_id, "source": task.source, "reason": crystal})
             continue
@@ -489,7 +535,8 @@ def check_resumable(
         return
     previous = previous_manifest["config"]
     current = json.loads(json.dumps(asdict(config)))
-    changed = [key for key in RESUME_KEYS if previous.get(key) != current.get(key)]
+    defaults = json.loads(json.dumps(asdict(BuildConfig())))  # keys older builds did not record
+    changed = [key for key in RESUME_KEYS if previous.get(key, defaults[key]) != current.get(key)]
     if changed:
         raise DatasetError(
             f"{output}: holds a build with other settings ({', '.join(changed)}); "
