@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from xrdsym.analysis.background import als_background, snip_background
-from xrdsym.analysis.gap import FitOptions, fit_pattern
+from xrdsym.analysis.gap import fit_pattern
+from xrdsym.analysis.result import FitOptions
 from xrdsym.analysis.model import invariant_metric_basis
 from xrdsym.cli import main
 from xrdsym.patterns.grid import CU_KA1, Grid

@@ -10,23 +10,25 @@ import pytest
 
 from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength
 from xrdsym.patterns.grid import CU_KA1, PAPER_GRID
-from xrdsym.patterns.lab import (
-    AUGMENTATION_FAMILIES,
-    LAB_RANGES,
-    RANGE_FAMILIES,
-    LabAugmentation,
-    LabRenderer,
+from xrdsym.patterns.augment import (
     add_impurity,
     air_scatter,
     amorphous_humps,
     angular_trend_factors,
     coarse_measurement,
     displacement_factor,
+    strain_peaks,
+    texture_scatter_factors,
+)
+from xrdsym.patterns.lab import (
+    AUGMENTATION_FAMILIES,
+    LAB_RANGES,
+    RANGE_FAMILIES,
+    LabAugmentation,
+    LabRenderer,
     ka2_companion,
     lab_renderer,
     render_expected,
-    strain_peaks,
-    texture_scatter_factors,
 )
 from xrdsym.patterns.profile import (
     PAPER_RANGES,

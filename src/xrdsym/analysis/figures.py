@@ -1,4 +1,8 @@
-"""Figures of the measured-versus-simulated fits (matplotlib, Agg backend, PNG)."""
+"""Figures of the measured-versus-simulated fits (PNG).
+
+Every figure is a :class:`matplotlib.figure.Figure` of its own, saved and dropped: no pyplot
+state and no backend switch, so drawing one changes nothing for the caller.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xrdsym.analysis.result import GapFit
 from xrdsym.patterns.profile import ProfileRanges, caglioti_fwhm, sample_profile_params
 
 if TYPE_CHECKING:
-    from xrdsym.analysis.gap import GapFit
+    from matplotlib.figure import Figure
+
     from xrdsym.io.pattern import Pattern
 
 #: Figure resolution in dots per inch: small PNGs (well under 200 kB) that stay legible.
 FIGURE_DPI = 90
 
 
-def _pyplot() -> Any:
-    """matplotlib.pyplot on the non-interactive Agg backend."""
-    import matplotlib
+def _figure(width: float, height: float) -> Figure:
+    """A new figure of ``width`` x ``height`` inches, outside pyplot."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return Figure(figsize=(width, height))
 
-    return plt
+
+def _save(figure: Figure, output: Path) -> None:
+    """Lay out and write ``figure`` as PNG at FIGURE_DPI, creating the folder."""
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=FIGURE_DPI)
 
 
 def _draw_fit(ax_top: Any, ax_res: Any, fit: GapFit, title: str) -> None:
@@ -61,23 +71,17 @@ def _title(fit: GapFit) -> str:
 
 def plot_gap(fit: GapFit, output: Path) -> None:
     """Save measured vs fitted simulation (simulated and free intensities) and residuals."""
-    plt = _pyplot()
-    figure, (ax_top, ax_res) = plt.subplots(
-        2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
+    figure = _figure(10, 5.5)
+    ax_top, ax_res = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     _draw_fit(ax_top, ax_res, fit, _title(fit))
     ax_top.legend(fontsize=8, loc="upper right")
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=FIGURE_DPI)
-    plt.close(figure)
+    _save(figure, output)
 
 
 def plot_gap_grid(fits: Sequence[GapFit], output: Path, columns: int = 3) -> None:
     """Save several fits as small panels (pattern and residual each) in one PNG."""
-    plt = _pyplot()
     rows = -(-len(fits) // columns)
-    figure = plt.figure(figsize=(5.0 * columns, 3.0 * rows))
+    figure = _figure(5.0 * columns, 3.0 * rows)
     grid = figure.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows)
     for k, fit in enumerate(fits):
         r, c = divmod(k, columns)
@@ -90,10 +94,7 @@ def plot_gap_grid(fits: Sequence[GapFit], output: Path, columns: int = 3) -> Non
         ax_top.set_ylabel("")
         ax_res.set_ylabel("")
         ax_res.set_xlabel("")
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=FIGURE_DPI)
-    plt.close(figure)
+    _save(figure, output)
 
 
 def paper_fwhm_band(
@@ -117,13 +118,15 @@ def plot_width_summary(
 ) -> None:
     """Two panels: fitted FWHM(2theta) of every scan over the band of ``ranges``, and the
     measured/simulated intensity ratios of the strong peaks against 2theta."""
-    plt = _pyplot()
-    figure, (ax_w, ax_r) = plt.subplots(1, 2, figsize=(11, 4.2))
+    from matplotlib import colormaps
+
+    figure = _figure(11, 4.2)
+    ax_w, ax_r = figure.subplots(1, 2)
     grid = np.linspace(10.0, 110.0, 201)
     lowest, low, high, highest = paper_fwhm_band(grid, ranges, 2000, seed)
     ax_w.fill_between(grid, lowest, highest, color="0.88", label="PAPER_RANGES min-max")
     ax_w.fill_between(grid, low, high, color="0.75", label="PAPER_RANGES 5-95 %")
-    colours = plt.get_cmap("tab20")
+    colours = colormaps["tab20"]
     for k, fit in enumerate(fits):
         doubtful = any("poor" in w or "bound" in w for w in fit.warnings)
         x = np.linspace(fit.two_theta_min, fit.two_theta_max, 200)
@@ -155,17 +158,14 @@ def plot_width_summary(
     ax_r.set_title(
         "strong peak groups (doubtful fits left out); 1 = median of each scan", fontsize=9
     )
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=FIGURE_DPI)
-    plt.close(figure)
+    _save(figure, output)
 
 
 def plot_scans(patterns: Sequence[Pattern], output: Path, columns: int = 2) -> None:
     """Measured scans as small log-intensity panels in one PNG."""
-    plt = _pyplot()
     rows = -(-len(patterns) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 2.0 * rows), squeeze=False)
+    figure = _figure(5.5 * columns, 2.0 * rows)
+    axes = figure.subplots(rows, columns, squeeze=False)
     for ax, pattern in zip(axes.flat, patterns, strict=False):
         ax.plot(pattern.two_theta, np.maximum(pattern.intensity, 1.0), lw=0.5, color="k")
         ax.set_yscale("log")
@@ -173,7 +173,4 @@ def plot_scans(patterns: Sequence[Pattern], output: Path, columns: int = 2) -> N
         ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[len(patterns) :]:
         ax.axis("off")
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=FIGURE_DPI)
-    plt.close(figure)
+    _save(figure, output)

@@ -17,7 +17,8 @@ as the null space of the invariance conditions, from the spglib rotations of the
 with Z the zero offset (degrees), s the specimen displacement and R the goniometer radius
 (same length unit), in the order of :func:`xrdsym.patterns.profile.apply_effects`.
 
-Peak shape: the pseudo-Voigt of :mod:`xrdsym.patterns.profile`, eta L + (1 - eta) G with the
+Peak shape: the pseudo-Voigt of :mod:`xrdsym.patterns.profile` (its constants and
+:func:`~xrdsym.patterns.profile.pseudo_voigt_shape`), eta L + (1 - eta) G with the
 Caglioti width H^2 = U tan^2 theta + V tan theta + W (degrees^2) at the peak's own angle,
 evaluated on +/- ``WINDOW_HALF_WIDTH_FWHM`` H and normalised to unit area over that window
 (as the renderer does), so an amplitude is an integrated intensity in counts x degrees.
@@ -31,13 +32,14 @@ import numpy as np
 from scipy.linalg import null_space
 from scipy.special import erf
 
-from xrdsym.patterns.profile import MIN_FWHM, WINDOW_HALF_WIDTH_FWHM
-
-#: Lorentzian and Gaussian unit-area constants (FWHM H, u = (2theta - centre) / H):
-#: L = (2 / pi) / (H (1 + 4 u^2)), G = 2 sqrt(ln 2 / pi) / H exp(-4 ln 2 u^2).
-_LORENTZ_NORM = 2.0 / np.pi
-_GAUSS_NORM = 2.0 * np.sqrt(np.log(2.0) / np.pi)
-_GAUSS_EXPONENT = 4.0 * np.log(2.0)
+from xrdsym.patterns.bragg import bragg_shift, bragg_shift_kept
+from xrdsym.patterns.profile import (
+    GAUSS_EXPONENT,
+    LORENTZ_NORM,
+    MIN_FWHM,
+    WINDOW_HALF_WIDTH_FWHM,
+    pseudo_voigt_shape,
+)
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,12 @@ class ProfileState:
 
 
 def strained_two_theta(two_theta: np.ndarray, cell_strain: float) -> np.ndarray:
-    """2theta in degrees after scaling every d by (1 + e): sin(theta') = sin(theta) / (1 + e).
+    """2theta in degrees after scaling every d by (1 + e): sin(theta') = sin(theta) / (1 + e)
+    (:func:`xrdsym.patterns.bragg.bragg_shift` with ratio 1 / (1 + e)).
 
     Angles whose sine would exceed 1 come back as NaN.
     """
-    sine = np.sin(np.radians(two_theta) / 2.0) / (1.0 + cell_strain)
-    with np.errstate(invalid="ignore"):
-        return np.degrees(2.0 * np.arcsin(np.where(sine <= 1.0, sine, np.nan)))
+    return bragg_shift(two_theta, 1.0 / (1.0 + cell_strain))
 
 
 def instrument_shift(
@@ -184,9 +185,8 @@ def observed_peaks(
     sources = [index[ok1]]
     weights = [np.ones(int(ok1.sum()))]
     if wavelength_ratio is not None and state.ka2_ratio > 0.0:
-        sine2 = np.sin(np.radians(tt1[ok1]) / 2.0) * wavelength_ratio
-        ok2 = sine2 < 1.0
-        positions.append(np.degrees(2.0 * np.arcsin(sine2[ok2])))
+        tt2, ok2 = bragg_shift_kept(tt1[ok1], wavelength_ratio)
+        positions.append(tt2)
         sources.append(index[ok1][ok2])
         weights.append(np.full(int(ok2.sum()), state.ka2_ratio))
     tt = np.concatenate(positions)
@@ -199,8 +199,8 @@ def window_area(eta: float, half_width_fwhm: float = WINDOW_HALF_WIDTH_FWHM) -> 
 
     eta (2/pi) atan(2k) + (1 - eta) erf(2 sqrt(ln 2) k).
     """
-    lorentz = _LORENTZ_NORM * np.arctan(2.0 * half_width_fwhm)
-    gauss = erf(np.sqrt(_GAUSS_EXPONENT) * half_width_fwhm)
+    lorentz = LORENTZ_NORM * np.arctan(2.0 * half_width_fwhm)
+    gauss = erf(np.sqrt(GAUSS_EXPONENT) * half_width_fwhm)
     return float(eta * lorentz + (1.0 - eta) * gauss)
 
 
@@ -236,9 +236,7 @@ def profile_columns(
     index = np.arange(int(sizes.sum())) - np.repeat(starts - lo, sizes)
     width = np.repeat(fwhm[keep], sizes)
     u2 = ((x[index] - np.repeat(centres[keep], sizes)) / width) ** 2
-    shape = eta * _LORENTZ_NORM / (1.0 + 4.0 * u2) + (1.0 - eta) * _GAUSS_NORM * np.exp(
-        -_GAUSS_EXPONENT * u2
-    )
+    shape = pseudo_voigt_shape(u2, eta)
     values = shape * np.repeat(weights[keep] / (fwhm[keep] * window_area(eta)), sizes)
     flat = index * n_columns + np.repeat(column[keep], sizes)
     out += np.bincount(flat, weights=values, minlength=n * n_columns)

@@ -20,7 +20,9 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from xrdsym.analysis.background import estimate_background, median_step
-from xrdsym.analysis.gap import FitOptions, GapFit, compare, initial_fwhm
+from xrdsym.analysis.compare import compare
+from xrdsym.analysis.refine import initial_fwhm
+from xrdsym.analysis.result import FitOptions, GapFit
 from xrdsym.io import read_pattern
 from xrdsym.io.pattern import Pattern
 

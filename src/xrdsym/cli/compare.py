@@ -49,7 +49,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """Human-readable report of :meth:`xrdsym.analysis.gap.GapFit.summary`."""
+    """Human-readable report of :meth:`xrdsym.analysis.result.GapFit.summary`."""
     s = summary
     ka2 = {True: "yes", False: "no", None: "undetermined"}[s["ka2_present"]]
     extrapolated = s["fwhm_extrapolated"]
@@ -95,7 +95,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Fit and print the report (or JSON); returns 0."""
-    from xrdsym.analysis.gap import FitOptions, compare
+    from xrdsym.analysis.compare import compare
+    from xrdsym.analysis.result import FitOptions
     from xrdsym.patterns.grid import wavelength_from_name
 
     wavelength = None

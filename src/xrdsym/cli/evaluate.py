@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from xrdsym.datasets.store import open_dataset
     from xrdsym.models import load_pretrained
     from xrdsym.symmetry import CRYSTAL_SYSTEMS
-    from xrdsym.training.evaluate import evaluate, plot_confusion
+    from xrdsym.training.evaluate import evaluate, evaluation_renderer, plot_confusion
 
     model, config = load_pretrained(args.model_dir)
     grid = grid_of(config, args.model_dir)
@@ -82,12 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if indices.size == 0:
         raise XrdsymError(f"{args.dataset}: the {args.split} split has no {args.part} structures")
     train_indices = np.asarray(dataset.split_indices(args.split, "train"))
-    renderer = None
-    if args.renderer == "lab":
-        from xrdsym.patterns.lab import lab_renderer
-        from xrdsym.training.loop import IndexedPeaks
-
-        renderer = lab_renderer(impurity_pool=IndexedPeaks(dataset, indices))
+    renderer = evaluation_renderer(args.renderer, dataset, indices)
     results = evaluate(
         model, dataset, indices, grid, args.seed, train_indices=train_indices, renderer=renderer
     )

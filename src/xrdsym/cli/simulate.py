@@ -11,24 +11,6 @@ import numpy as np
 from xrdsym.errors import XrdsymError
 
 
-def clean_params() -> Any:
-    """Profile of ``--clean`` patterns: a sharp laboratory instrument (FWHM 0.06 degrees at
-    low angle, 0.13 degrees at 110 degrees: U = 0.01, V = -0.005, W = 0.004 degrees^2),
-    pseudo-Voigt eta 0.5, no background, strongest peak 10,000 counts, no noise."""
-    from xrdsym.patterns.profile import ProfileParams
-
-    flat = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    return ProfileParams(
-        u=0.01,
-        v=-0.005,
-        w=0.004,
-        eta=0.5,
-        background_coeffs=flat,
-        background_level=0.0,
-        counts=1e4,
-    )
-
-
 def register(subparsers: Any) -> None:
     """Add the ``simulate`` sub-command."""
     parser = subparsers.add_parser(
@@ -101,44 +83,27 @@ def write_peak_table(path: Path, peaks: Any) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    """Read the structure, compute its peaks, render and write the pattern."""
-    from xrdsym.patterns.grid import PAPER_GRID, Grid, wavelength_from_name
-    from xrdsym.patterns.peaks import compute_peaks
-    from xrdsym.patterns.profile import PAPER_RANGES, render_pattern, sample_profile_params
-    from xrdsym.patterns.scattering import graphite_monochromator_two_theta
+    """Simulate the structure's pattern (:func:`xrdsym.simulate.simulate`) and write it."""
+    from xrdsym.patterns.grid import wavelength_from_name
+    from xrdsym.simulate import simulate
     from xrdsym.structures.labelling import check_symprec
-    from xrdsym.structures.reader import read_cif_file
 
     symprec = check_symprec(args.symprec)
     try:
         wavelength = wavelength_from_name(args.wavelength)
     except ValueError as exc:
         raise XrdsymError(str(exc)) from None
-    grid = Grid(PAPER_GRID.start, PAPER_GRID.stop, PAPER_GRID.n_points, wavelength)
-    crystal = read_cif_file(args.structure)
-    peaks = compute_peaks(
-        crystal,
-        wavelength=wavelength,
-        two_theta_range=(grid.start, grid.stop),
-        monochromator_two_theta=graphite_monochromator_two_theta(wavelength),
-        symprec=symprec,
+    pattern = simulate(
+        args.structure, wavelength=wavelength, random=args.random, seed=args.seed, symprec=symprec
     )
-    if len(peaks) == 0:
-        raise XrdsymError(f"{args.structure}: no reflection between 10 and 110 degrees 2theta")
-    rng = np.random.default_rng(args.seed)
-    if args.random:
-        params = sample_profile_params(rng, PAPER_RANGES)
-        counts = render_pattern(peaks.two_theta, peaks.intensity, grid, params, rng)
-    else:
-        params = clean_params()
-        counts = render_pattern(peaks.two_theta, peaks.intensity, grid, params, None, noise=False)
     mode = f"random profile, seed {args.seed}" if args.random else "clean profile"
     header = (
         f"xrdsym simulate {Path(args.structure).name}: wavelength {wavelength} A, {mode}\n"
         "2theta_deg intensity"
     )
-    write_pattern(Path(args.output), grid.two_theta(), counts, header)
+    write_pattern(Path(args.output), pattern.two_theta, pattern.counts, header)
     if args.peaks:
-        write_peak_table(Path(args.peaks), peaks)
-    print(f"{args.output}: {len(peaks)} peaks, {grid.n_points} points at {wavelength} A")
+        write_peak_table(Path(args.peaks), pattern.peaks)
+    n_points = pattern.grid.n_points
+    print(f"{args.output}: {len(pattern.peaks)} peaks, {n_points} points at {wavelength} A")
     return 0

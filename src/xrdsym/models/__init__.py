@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+# The architecture modules register their factories on import; the registry itself imports
+# no model file, so the dependency runs one way: park / xrdnet -> registry.
+from xrdsym.models import park, xrdnet  # noqa: F401
 from xrdsym.models.pretrained import load_pretrained, read_model_config, save_pretrained
 from xrdsym.models.registry import (
     DEFAULT_INPUT_LENGTH,

@@ -39,14 +39,9 @@ def register_model(factory: ModelFactory) -> ModelFactory:
     return factory
 
 
-def _ensure_builtin_models() -> None:
-    """Import the modules that define the built-in architectures (registers them once)."""
-    from xrdsym.models import park, xrdnet  # noqa: F401
-
-
 def list_models() -> list[str]:
-    """Sorted names of all registered architectures."""
-    _ensure_builtin_models()
+    """Sorted names of all registered architectures (the built-in ones are registered when
+    the ``xrdsym.models`` package is imported, which importing this module does first)."""
     return sorted(_REGISTRY)
 
 
@@ -56,7 +51,6 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     Raises:
         ValueError: ``name`` is not registered (the message lists the valid names).
     """
-    _ensure_builtin_models()
     if name not in _REGISTRY:
         valid = ", ".join(sorted(_REGISTRY))
         raise ValueError(f"unknown model {name!r}; registered models: {valid}")

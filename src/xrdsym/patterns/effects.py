@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xrdsym.patterns.bragg import bragg_shift_kept
 from xrdsym.patterns.grid import ANODE_WAVELENGTHS_KA1, ANODE_WAVELENGTHS_KA2
 from xrdsym.patterns.peaks import PeakList
 
@@ -42,16 +43,14 @@ def ka2_doublet(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add the K-alpha2 companion of every peak.
 
-    sin(theta_2) = (lambda_2 / lambda_1) sin(theta_1); companions beyond 2theta = 180 degrees are
-    dropped. Intensities of the companions are ``ratio`` times their K-alpha1 peak.
+    sin(theta_2) = (lambda_2 / lambda_1) sin(theta_1) (:func:`xrdsym.patterns.bragg.bragg_shift`);
+    companions beyond 2theta = 180 degrees are dropped. Intensities of the companions are
+    ``ratio`` times their K-alpha1 peak.
 
     Returns:
         (2theta in degrees, intensity) of the K-alpha1 peaks followed by their companions.
     """
-    lam2 = ka2_wavelength(wavelength)
-    sin2 = np.sin(np.radians(two_theta) / 2.0) * (lam2 / wavelength)
-    ok = sin2 < 1.0
-    tt2 = np.degrees(2.0 * np.arcsin(sin2[ok]))
+    tt2, ok = bragg_shift_kept(two_theta, ka2_wavelength(wavelength) / wavelength)
     return np.concatenate([two_theta, tt2]), np.concatenate([intensity, ratio * intensity[ok]])
 
 

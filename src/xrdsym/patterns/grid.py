@@ -28,6 +28,23 @@ ANODE_WAVELENGTHS_KA2: dict[str, float] = {
 
 CU_KA1 = ANODE_WAVELENGTHS_KA1["CuKa"]
 
+#: Wavelengths accepted anywhere a wavelength is given, Angstrom, both ends included: from
+#: 0.1 A (124 keV, high-energy synchrotron beams) to 5 A, beyond the longest anode line in use
+#: (Cr K-alpha 2.29 A). Ag K-alpha is 0.56 A.
+WAVELENGTH_LIMITS = (0.1, 5.0)
+
+
+def check_wavelength(value: float) -> float:
+    """``value`` as a float when it is finite and inside :data:`WAVELENGTH_LIMITS` (Angstrom).
+
+    Raises:
+        ValueError: the wavelength is not finite or outside the limits.
+    """
+    low, high = WAVELENGTH_LIMITS
+    if not (np.isfinite(value) and low <= value <= high):
+        raise ValueError(f"wavelength {value!r} Angstrom is outside [{low:g}, {high:g}] Angstrom")
+    return float(value)
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -63,7 +80,8 @@ def wavelength_from_name(name: str | float) -> float:
     """Return a wavelength in Angstrom from an anode name (``CuKa``, ``MoKa``, ...) or a number.
 
     Raises:
-        ValueError: the name is neither a known anode nor a positive number.
+        ValueError: the name is neither a known anode nor a number inside
+            :data:`WAVELENGTH_LIMITS`.
     """
     if isinstance(name, int | float):
         value = float(name)
@@ -79,6 +97,4 @@ def wavelength_from_name(name: str | float) -> float:
             raise ValueError(
                 f"unknown wavelength {name!r}: give one of {known} or a value in Angstrom"
             ) from None
-    if not np.isfinite(value) or value <= 0.0 or value > 5.0:
-        raise ValueError(f"wavelength {value!r} Angstrom is outside (0, 5] Angstrom")
-    return value
+    return check_wavelength(value)

@@ -8,11 +8,10 @@ counts. This module turns those findings into a training distribution:
 
 * :data:`LAB_RANGES`: profile parameter ranges (:class:`ProfileRanges`) set to the measured
   values;
-* peak-list augmentations that need only the cached (2theta, intensity) arrays of a structure
-  (cell strain, overall displacement factor, texture-like scatter and trend, impurity phase);
-* pattern augmentations (air-scatter decay, amorphous humps, coarse measured step);
-* :class:`LabRenderer`, a picklable :class:`xrdsym.training.data.PatternRenderer` that applies
-  all of them with switches and probabilities from :class:`LabAugmentation`.
+* the peak-list and pattern augmentations of :mod:`xrdsym.patterns.augment`;
+* :class:`LabRenderer`, a picklable :class:`xrdsym.patterns.protocols.PatternRenderer` that
+  applies all of them with switches and probabilities from :class:`LabAugmentation`, drawing
+  its peaks with the steps of :mod:`xrdsym.patterns.profile`.
 
 ``docs/augmentations.md`` gives each family with its formula, range and measured evidence.
 Random range truncation is done by ``PatternPreparer`` and is not repeated here.
@@ -27,19 +26,33 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.datasets.protocol import PeakSource
-from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength, mix_impurity
+from xrdsym.patterns.augment import (
+    add_impurity,
+    air_scatter,
+    amorphous_humps,
+    angular_trend_factors,
+    average_to_step,
+    back_to_grid,
+    displacement_factor,
+    strain_peaks,
+    texture_scatter_factors,
+)
+from xrdsym.patterns.bragg import bragg_shift
+from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength
 from xrdsym.patterns.grid import Grid
-from xrdsym.patterns.prepare import resample_to_grid
 from xrdsym.patterns.profile import (
     PAPER_RANGES,
     ProfileParams,
     ProfileRanges,
-    background,
+    add_background,
+    log_uniform,
     peak_fwhm,
-    render_pattern,
+    peak_profile,
+    poisson_counts,
     sample_profile_params,
+    scale_to_counts,
 )
+from xrdsym.patterns.protocols import PeakSource
 
 #: Laboratory-like profile ranges. Every value comes from the "Summary of the measured ranges"
 #: and the recommendation table of docs/measured_vs_simulated.md (14 trustworthy XRed fits):
@@ -102,9 +115,6 @@ FWHM_PROBE_POINTS = 101
 #: then errs by at most 1/8^2 = 1.6 % of a companion peak (0.8 % of the strongest peak).
 #: Sharper patterns get every companion drawn exactly by ``render_pattern``.
 KA2_WARP_POINTS_PER_FWHM = 8.0
-
-#: Gaussian exponent constant: exp(-4 ln 2 u^2) is 1/2 at u = 1/2 (FWHM units).
-_GAUSS_EXPONENT = 4.0 * np.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -202,167 +212,6 @@ RANGE_FAMILIES: Mapping[str, str] = MappingProxyType(
 _SWITCH_ORDER = tuple(AUGMENTATION_FAMILIES)
 
 
-# --- peak-list augmentations -------------------------------------------------------------------
-
-
-def strain_peaks(
-    two_theta: np.ndarray, intensity: np.ndarray, strain: float, wavelength: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Isotropic cell strain: every d-spacing d -> d (1 + e), positions by Bragg's law.
-
-    sin(theta') = lambda / (2 d (1 + e)) = sin(theta) / (1 + e). Peaks whose strained angle
-    would pass 180 degrees (sin(theta') > 1) are dropped with their intensities.
-
-    Args:
-        two_theta: peak positions in degrees at ``wavelength``.
-        intensity: peak intensities (any unit), kept unchanged.
-        strain: e (dimensionless, e.g. 0.005 for +0.5 %); e > 0 moves peaks to lower angles.
-        wavelength: lambda in Angstrom.
-
-    Returns:
-        (strained 2theta in degrees, intensities of the kept peaks).
-    """
-    d = wavelength / (2.0 * np.sin(np.radians(np.asarray(two_theta, dtype=np.float64)) / 2.0))
-    sine = wavelength / (2.0 * d * (1.0 + strain))
-    keep = sine < 1.0
-    return 2.0 * np.degrees(np.arcsin(sine[keep])), np.asarray(intensity, dtype=np.float64)[keep]
-
-
-def displacement_factor(two_theta: np.ndarray, b: float, wavelength: float) -> np.ndarray:
-    """Overall (Debye-Waller) intensity factor exp(-2 B s^2), s = sin(theta) / lambda.
-
-    Args:
-        two_theta: peak positions in degrees.
-        b: overall displacement parameter B in Angstrom^2 (B = 8 pi^2 <u^2>).
-        wavelength: lambda in Angstrom.
-
-    Returns:
-        Dimensionless factors in (0, 1] for B >= 0, one per peak.
-    """
-    s = np.sin(np.radians(np.asarray(two_theta, dtype=np.float64)) / 2.0) / wavelength
-    return np.exp(-2.0 * b * s * s)
-
-
-def texture_scatter_factors(normal_draws: np.ndarray, log10_sigma: float) -> np.ndarray:
-    """Per-peak log-normal intensity factors 10^(sigma z), z standard normal draws.
-
-    The median factor is 1 and log10 of the factors has standard deviation ``log10_sigma``
-    (0.1 gives a typical factor of 1.26). Positions are untouched.
-    """
-    return np.power(10.0, log10_sigma * np.asarray(normal_draws, dtype=np.float64))
-
-
-def angular_trend_factors(two_theta: np.ndarray, grid: Grid, k: float) -> np.ndarray:
-    """Smooth angular intensity trend exp(k x), x = (2theta - mid) / half_range of ``grid``.
-
-    x runs from -1 at ``grid.start`` to +1 at ``grid.stop``; k > 0 strengthens high-angle
-    peaks (as a needle-like March-Dollase r > 1 does for reflections far from the axis),
-    k < 0 weakens them. Dimensionless, 1 at the grid centre.
-    """
-    mid = 0.5 * (grid.start + grid.stop)
-    half = 0.5 * (grid.stop - grid.start)
-    x = (np.asarray(two_theta, dtype=np.float64) - mid) / half
-    return np.exp(k * x)
-
-
-def add_impurity(
-    two_theta: np.ndarray,
-    intensity: np.ndarray,
-    impurity: tuple[np.ndarray, np.ndarray],
-    fraction: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Append an impurity phase whose strongest peak is ``fraction`` of the main strongest.
-
-    I_imp -> I_imp * fraction * max(I_main) / max(I_imp) (``effects.mix_impurity``); the main
-    peaks come first and are unchanged, so the label stays that of the main phase.
-    """
-    return mix_impurity(
-        np.asarray(two_theta, dtype=np.float64),
-        np.asarray(intensity, dtype=np.float64),
-        np.asarray(impurity[0], dtype=np.float64),
-        np.asarray(impurity[1], dtype=np.float64),
-        fraction,
-    )
-
-
-# --- pattern augmentations ---------------------------------------------------------------------
-
-
-def air_scatter(grid: Grid, level: float, decay: float) -> np.ndarray:
-    """Low-angle air-scatter decay A exp(-(2theta - 2theta_start) / tau) on the grid.
-
-    Args:
-        grid: the output grid; 2theta_start = ``grid.start`` (10 degrees on the paper grid).
-        level: A, the value at the grid start (same unit as the result, e.g. a fraction of the
-            strongest peak).
-        decay: tau in degrees 2theta.
-    """
-    return level * np.exp(-(grid.two_theta() - grid.start) / decay)
-
-
-def amorphous_humps(
-    grid: Grid, centres: np.ndarray, fwhms: np.ndarray, heights: np.ndarray
-) -> np.ndarray:
-    """Broad Gaussian humps sum_j h_j exp(-4 ln 2 (2theta - c_j)^2 / H_j^2) on the grid.
-
-    Args:
-        grid: the output grid.
-        centres: c_j in degrees 2theta.
-        fwhms: H_j in degrees 2theta.
-        heights: h_j (unit of the result, e.g. a fraction of the strongest peak).
-    """
-    x = grid.two_theta()[:, None]
-    u = (x - np.asarray(centres, dtype=np.float64)) / np.asarray(fwhms, dtype=np.float64)
-    return np.exp(-_GAUSS_EXPONENT * u * u) @ np.asarray(heights, dtype=np.float64)
-
-
-def coarse_points(grid: Grid, step: float) -> np.ndarray:
-    """Angles of a measurement with a step of about ``step`` degrees over the grid range.
-
-    n = round((stop - start) / step) + 1 evenly spaced points from ``grid.start`` to
-    ``grid.stop`` (the actual step is within half a point of ``step`` over the range).
-    """
-    n = max(int(round((grid.stop - grid.start) / step)) + 1, 2)
-    return np.linspace(grid.start, grid.stop, n)
-
-
-def average_to_step(grid: Grid, values: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """A pattern on ``grid`` as a coarse-step measurement would record it.
-
-    Each coarse point gets the mean of the pattern over its cell [x - h/2, x + h/2]
-    (``prepare.resample_to_grid``, each grid value standing for its grid cell), which is the
-    count rate a detector integrates while the scan passes that point.
-
-    Returns:
-        (coarse angles in degrees, coarse values in the unit of ``values``).
-    """
-    x = coarse_points(grid, step)
-    actual = float(x[1] - x[0])
-    coarse, _ = resample_to_grid(grid.two_theta(), np.asarray(values, np.float64), x, actual)
-    return x, coarse
-
-
-def back_to_grid(coarse_x: np.ndarray, coarse_values: np.ndarray, grid: Grid) -> np.ndarray:
-    """A coarse measurement on ``grid``, exactly as ``prepare_pattern`` resamples a scan.
-
-    Linear interpolation of (coarse_x, coarse_values) at the grid points
-    (``prepare.resample_to_grid`` of data coarser than the grid); the coarse points span the
-    grid, so every point is set.
-    """
-    values, _ = resample_to_grid(coarse_x, coarse_values, grid.two_theta(), grid.step)
-    return values
-
-
-def coarse_measurement(grid: Grid, values: np.ndarray, step: float) -> np.ndarray:
-    """Noise-free coarse-step round trip: :func:`average_to_step` then :func:`back_to_grid`.
-
-    Detail narrower than ``step`` degrees is averaged away; a peak much broader than the step
-    keeps its position and area.
-    """
-    x, coarse = average_to_step(grid, values, step)
-    return back_to_grid(x, coarse, grid)
-
-
 # --- rendering ---------------------------------------------------------------------------------
 
 
@@ -392,17 +241,16 @@ def ka2_companion(values: np.ndarray, grid: Grid, ratio: float = KA2_RATIO) -> n
     """K-alpha2 pattern of a rendered K-alpha1 pattern: ratio * P(g(x)) on the grid.
 
     g maps a K-alpha2 angle x back to the K-alpha1 angle of the same d-spacing:
-    sin(g / 2) = (lambda1 / lambda2) sin(x / 2) (``effects.ka2_wavelength`` gives lambda2).
+    sin(g / 2) = (lambda1 / lambda2) sin(x / 2) (:func:`xrdsym.patterns.bragg.bragg_shift`;
+    ``effects.ka2_wavelength`` gives lambda2).
     Each peak moves to its K-alpha2 position (0.25 degrees at 2theta = 60 for Cu) with its
     shape; the stretch dx/dg = (lambda2 cos theta1) / (lambda1 cos theta2) is below 1.01 up to
     110 degrees (Cu), so widths and areas stay within 1 % of a direct rendering of the doublet.
     g < x, so only the first points (g below the grid start by at most the K-alpha2 shift
     there, 0.025 degrees at 10 degrees for Cu) fall off the grid; they take the first value.
     """
-    lam2 = ka2_wavelength(grid.wavelength)
     x = grid.two_theta()
-    sine = np.sin(np.radians(x) / 2.0) * (grid.wavelength / lam2)
-    g = 2.0 * np.degrees(np.arcsin(sine))
+    g = bragg_shift(x, grid.wavelength / ka2_wavelength(grid.wavelength))
     return ratio * np.interp(g, x, values)
 
 
@@ -411,37 +259,29 @@ def render_expected(
 ) -> np.ndarray:
     """Noise-free counts of ``render_pattern`` on ``grid``, drawn on :func:`render_grid`.
 
-    The peaks are drawn by ``render_pattern`` on the render grid and interpolated linearly to
-    ``grid`` (error <= 1 % of the peak top, see RENDER_POINTS_PER_FWHM). When ``params.ka2``
-    is on and the render grid holds at least KA2_WARP_POINTS_PER_FWHM points per FWHM, the
-    doublet is :func:`ka2_companion` of the K-alpha1 pattern (half the drawing cost);
-    otherwise ``render_pattern`` draws every companion peak. The copy is taken after the zero
+    The peaks are drawn by ``profile.peak_profile`` on the render grid and interpolated
+    linearly to ``grid`` (error <= 1 % of the peak top, see RENDER_POINTS_PER_FWHM). When
+    ``params.ka2`` is on and the render grid holds at least KA2_WARP_POINTS_PER_FWHM points per
+    FWHM, the doublet is :func:`ka2_companion` of the K-alpha1 pattern (half the drawing cost);
+    otherwise ``peak_profile`` draws every companion peak. The copy is taken after the zero
     shift and displacement, which moves a companion by (dx/dg - 1) times the shift, under
     0.01 x 0.25 = 0.0025 degrees for the LAB_RANGES shifts. As in ``render_pattern``, the
-    highest point of the peaks is ``params.counts`` and the polynomial background
-    ``background_level * counts * P / max P`` is added.
+    highest point of the peaks is ``params.counts`` (``profile.scale_to_counts``) and the
+    polynomial background ``background_level * counts * P / max P`` is added
+    (``profile.add_background``).
     """
     narrowest = narrowest_fwhm(grid, params)
     drawn_on = render_grid(grid, narrowest)
     warp = params.ka2 and narrowest >= KA2_WARP_POINTS_PER_FWHM * drawn_on.step
-    if not warp:
-        values = render_pattern(two_theta, intensity, drawn_on, params, None, noise=False)
-    else:
-        single = replace(params, ka2=False, background_level=0.0)
-        values = render_pattern(two_theta, intensity, drawn_on, single, None, noise=False)
+    single = replace(params, ka2=False) if warp else params
+    values = scale_to_counts(peak_profile(two_theta, intensity, drawn_on, single), params.counts)
+    if warp:
         values += ka2_companion(values, drawn_on)
-        top = float(values.max())
-        if top > 0.0:
-            values *= params.counts / top
-        values += (params.background_level * params.counts) * background(drawn_on, params)
+        values = scale_to_counts(values, params.counts)
+    values = add_background(values, drawn_on, params)
     if drawn_on is grid:
         return values
     return np.interp(grid.two_theta(), drawn_on.two_theta(), values)
-
-
-def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
-    """A value whose logarithm is uniform between log(bounds[0]) and log(bounds[1])."""
-    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
 
 
 @dataclass(frozen=True)
@@ -495,9 +335,9 @@ class LabRenderer:
         if extra is not None:
             expected += params.counts * extra
         if on["coarse_step"]:
-            x, coarse = average_to_step(grid, expected, _log_uniform(rng, aug.coarse_step))
-            return back_to_grid(x, rng.poisson(coarse).astype(np.float64), grid)
-        return rng.poisson(expected).astype(np.float64)
+            x, coarse = average_to_step(grid, expected, log_uniform(rng, aug.coarse_step))
+            return back_to_grid(x, poisson_counts(coarse, rng), grid)
+        return poisson_counts(expected, rng)
 
     def _augment_peaks(
         self,
@@ -540,15 +380,15 @@ class LabRenderer:
         aug = self.augmentation
         total: np.ndarray | None = None
         if on["air_scatter"]:
-            level = _log_uniform(rng, aug.air_scatter_level)
-            total = air_scatter(grid, level, _log_uniform(rng, aug.air_scatter_decay))
+            level = log_uniform(rng, aug.air_scatter_level)
+            total = air_scatter(grid, level, log_uniform(rng, aug.air_scatter_decay))
         if on["humps"]:
             n = 2 if rng.random() < aug.second_hump_probability else 1
             humps = amorphous_humps(
                 grid,
                 rng.uniform(*aug.hump_centre, size=n),
                 rng.uniform(*aug.hump_fwhm, size=n),
-                np.exp(rng.uniform(np.log(aug.hump_level[0]), np.log(aug.hump_level[1]), size=n)),
+                log_uniform(rng, aug.hump_level, size=n),
             )
             total = humps if total is None else total + humps
         return total

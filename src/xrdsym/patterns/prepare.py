@@ -4,8 +4,9 @@ Steps of :func:`prepare_pattern`:
 
 1. Wavelength: the ``wavelength`` argument if given, else the one the file states, else an
    error (a 2theta scale without its wavelength cannot be put on the model grid).
-2. 2theta is converted to the grid wavelength with Bragg's law (:func:`convert_two_theta`);
-   angles that have no counterpart below 180 degrees at the grid wavelength are dropped.
+2. 2theta is converted to the grid wavelength with Bragg's law
+   (:func:`xrdsym.patterns.bragg.bragg_shift`, as :func:`convert_two_theta`); angles that
+   have no counterpart below 180 degrees at the grid wavelength are dropped.
 3. Resampling onto the grid (:func:`resample_to_grid`): linear interpolation where the
    measurement is as coarse as the grid or coarser (a scan on the grid points is kept as it
    is, like a training pattern sampled there); where it is finer, each grid point gets the
@@ -26,7 +27,8 @@ import numpy as np
 
 from xrdsym.errors import PatternFileError
 from xrdsym.io.pattern import Pattern
-from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.bragg import bragg_shift_kept
+from xrdsym.patterns.grid import WAVELENGTH_LIMITS, Grid, check_wavelength
 
 #: Shortest covered part of the grid (degrees 2theta) a pattern must have. Fewer than about
 #: 30 degrees hold too few reflections of most structures to tell the symmetry apart
@@ -41,23 +43,14 @@ EDGE_TOLERANCE = 1e-6
 #: flat (float rounding of the resampling leaves ~1e-15 relative ripple on a constant).
 FLAT_TOLERANCE = 1e-9
 
-#: Wavelengths accepted for a measurement, Angstrom (from Ag K-alpha 0.56 to Cr K-alpha 2.29,
-#: with room for synchrotron energies).
-WAVELENGTH_LIMITS = (0.1, 5.0)
-
 
 def _converted(two_theta: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """Bragg conversion of 2theta (degrees) for a wavelength ratio lambda2 / lambda1.
 
-    sin(theta2) = ratio * sin(theta1); returns (2theta2 where defined, boolean mask of the
-    input angles kept, i.e. those with 0 <= ratio * sin(theta1) <= 1).
+    :func:`xrdsym.patterns.bragg.bragg_shift_kept`: (2theta2 where defined, boolean mask of
+    the input angles kept, i.e. those with 0 <= ratio * sin(theta1) <= 1).
     """
-    angles = np.asarray(two_theta, dtype=np.float64)
-    if ratio == 1.0:
-        return angles.copy(), np.ones(angles.shape, dtype=bool)
-    sine = ratio * np.sin(np.radians(angles) / 2.0)
-    keep = (sine >= 0.0) & (sine <= 1.0)
-    return 2.0 * np.degrees(np.arcsin(sine[keep])), keep
+    return bragg_shift_kept(two_theta, ratio)
 
 
 def convert_two_theta(
@@ -78,7 +71,7 @@ def convert_two_theta(
         raise ValueError(
             f"wavelengths must be positive, got {from_wavelength!r} and {to_wavelength!r}"
         )
-    values, _ = _converted(two_theta, to_wavelength / from_wavelength)
+    values, _ = bragg_shift_kept(two_theta, to_wavelength / from_wavelength)
     return values
 
 
@@ -170,11 +163,12 @@ def _measurement_wavelength(pattern: Pattern, wavelength: float | None) -> float
             f"{pattern.source}: the file does not state its X-ray wavelength; give it "
             "explicitly (e.g. --wavelength CuKa or a value in Angstrom)"
         )
-    if not (np.isfinite(chosen) and WAVELENGTH_LIMITS[0] <= chosen <= WAVELENGTH_LIMITS[1]):
+    try:
+        return check_wavelength(chosen)
+    except ValueError:
         raise PatternFileError(
             f"{pattern.source}: wavelength {chosen!r} A is outside {WAVELENGTH_LIMITS} A"
-        )
-    return float(chosen)
+        ) from None
 
 
 def _check_columns(pattern: Pattern) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +212,7 @@ def prepare_pattern(
     """
     x, y = _check_columns(pattern)
     lam = _measurement_wavelength(pattern, wavelength)
-    converted, keep = _converted(x, grid.wavelength / lam)
+    converted, keep = bragg_shift_kept(x, grid.wavelength / lam)
     y = y[keep]
     grid_x = grid.two_theta()
     if converted.size < 2:

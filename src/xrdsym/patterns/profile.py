@@ -16,6 +16,7 @@ All peaks of a pattern are drawn at once: window offsets are laid out in one fla
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, overload
 
 import numpy as np
 
@@ -35,11 +36,26 @@ BACKGROUND_ORDER = 6
 #: a pseudo-Voigt is no longer sampled meaningfully.
 MIN_FWHM = 1e-3
 
-#: Unit-area shape constants: Lorentzian (2/pi) / (H (1 + 4u^2)), Gaussian
-#: 2 sqrt(ln 2 / pi) / H exp(-4 ln 2 u^2), with u = (2theta - 2theta_0) / H.
-_LORENTZ_NORM = 2.0 / np.pi
-_GAUSS_NORM = 2.0 * np.sqrt(np.log(2.0) / np.pi)
-_GAUSS_EXPONENT = 4.0 * np.log(2.0)
+#: Unit-area shape constants of a peak of FWHM H (degrees), u = (2theta - 2theta_0) / H:
+#: Lorentzian L = LORENTZ_NORM / (H (1 + 4 u^2)) with LORENTZ_NORM = 2 / pi, Gaussian
+#: G = GAUSS_NORM / H exp(-GAUSS_EXPONENT u^2) with GAUSS_NORM = 2 sqrt(ln 2 / pi) and
+#: GAUSS_EXPONENT = 4 ln 2 (so that G falls to half its top at u = 1/2). L and G are in
+#: 1 / degrees and integrate to 1 over 2theta.
+LORENTZ_NORM = 2.0 / np.pi
+GAUSS_NORM = 2.0 * np.sqrt(np.log(2.0) / np.pi)
+GAUSS_EXPONENT = 4.0 * np.log(2.0)
+
+
+def pseudo_voigt_shape(u2: np.ndarray, eta: float) -> np.ndarray:
+    """H times the unit-area pseudo-Voigt, eta H L + (1 - eta) H G, at u^2 (dimensionless).
+
+    eta LORENTZ_NORM / (1 + 4 u^2) + (1 - eta) GAUSS_NORM exp(-GAUSS_EXPONENT u^2) with
+    u = (2theta - 2theta_0) / H; divide by H (degrees) for the profile in 1 / degrees.
+    Float64; :func:`render_peaks` evaluates the same expression in float32, in place.
+    """
+    return eta * LORENTZ_NORM / (1.0 + 4.0 * u2) + (1.0 - eta) * GAUSS_NORM * np.exp(
+        -GAUSS_EXPONENT * u2
+    )
 
 
 @dataclass(frozen=True)
@@ -136,9 +152,26 @@ REALISTIC_RANGES = replace(
 )
 
 
-def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
-    """A value whose logarithm is uniform between log(bounds[0]) and log(bounds[1])."""
-    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+@overload
+def log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float: ...
+
+
+@overload
+def log_uniform(rng: np.random.Generator, bounds: tuple[float, float], size: int) -> np.ndarray: ...
+
+
+def log_uniform(
+    rng: np.random.Generator, bounds: tuple[float, float], size: int | None = None
+) -> float | np.ndarray:
+    """Draws x = exp(t), t uniform on [ln bounds[0], ln bounds[1]] (x in the unit of bounds).
+
+    One float without ``size``, else an array of ``size`` draws; each uses one uniform draw
+    of ``rng``. The density of x is 1 / (x ln(b1 / b0)): every decade is equally likely.
+    """
+    low, high = np.log(bounds[0]), np.log(bounds[1])
+    if size is None:
+        return float(np.exp(rng.uniform(low, high)))
+    return np.exp(rng.uniform(low, high, size=size))
 
 
 def sample_background_coeffs(
@@ -157,8 +190,8 @@ def sample_profile_params(
     rng: np.random.Generator, ranges: ProfileRanges = PAPER_RANGES
 ) -> ProfileParams:
     """Draw one set of profile parameters (see :class:`ProfileRanges` for the distributions)."""
-    u = _log_uniform(rng, ranges.u)
-    w = _log_uniform(rng, ranges.w)
+    u = log_uniform(rng, ranges.u)
+    w = log_uniform(rng, ranges.w)
     v = -2.0 * rng.uniform(*ranges.v_ratio) * np.sqrt(u * w)
     params = ProfileParams(
         u=u,
@@ -167,7 +200,7 @@ def sample_profile_params(
         eta=float(rng.uniform(*ranges.eta)),
         background_coeffs=sample_background_coeffs(rng, ranges.background_margin),
         background_level=float(rng.uniform(*ranges.background_level)),
-        counts=_log_uniform(rng, ranges.counts),
+        counts=log_uniform(rng, ranges.counts),
     )
     switches = rng.random(6)
     changes: dict[str, object] = {}
@@ -182,7 +215,7 @@ def sample_profile_params(
         direction = ranges.po_directions[int(rng.integers(len(ranges.po_directions)))]
         changes["po_direction"] = tuple(int(i) for i in direction)
     if switches[4] < ranges.crystallite_size_probability:
-        changes["crystallite_size"] = _log_uniform(rng, ranges.crystallite_size)
+        changes["crystallite_size"] = log_uniform(rng, ranges.crystallite_size)
     if switches[5] < ranges.impurity_probability:
         changes["impurity_fraction"] = float(rng.uniform(*ranges.impurity_fraction))
     return replace(params, **changes) if changes else params  # type: ignore[arg-type]
@@ -220,7 +253,8 @@ def render_peaks(
 ) -> np.ndarray:
     """Sum of unit-shape pseudo-Voigt peaks on ``grid.two_theta()``, float64.
 
-    Peak i is eta L_i + (1 - eta) G_i with FWHM H_i (degrees), evaluated at the grid points
+    Peak i is eta L_i + (1 - eta) G_i with FWHM H_i (degrees) (:func:`pseudo_voigt_shape` in
+    float32, window-local coordinates, in place), evaluated at the grid points
     within +/- WINDOW_HALF_WIDTH_FWHM H_i of its centre and scaled so that
     sum(profile_i) * grid.step = intensity_i (integrated intensity in intensity x degrees).
     Window points outside the grid are dropped after normalisation, so a peak cut by the
@@ -255,10 +289,10 @@ def render_peaks(
     u2 *= u2
     lorentz = np.multiply(u2, np.float32(4.0))
     lorentz += np.float32(1.0)
-    np.divide(np.float32(eta * _LORENTZ_NORM), lorentz, out=lorentz)
-    u2 *= np.float32(-_GAUSS_EXPONENT)
+    np.divide(np.float32(eta * LORENTZ_NORM), lorentz, out=lorentz)
+    u2 *= np.float32(-GAUSS_EXPONENT)
     gauss = np.exp(u2, out=u2)
-    gauss *= np.float32((1.0 - eta) * _GAUSS_NORM)
+    gauss *= np.float32((1.0 - eta) * GAUSS_NORM)
     shape = np.add(lorentz, gauss, out=lorentz)
     window_sum = np.add.reduceat(shape, starts).astype(np.float64)
     scale = np.asarray(intensity, dtype=np.float64) / (window_sum * step)
@@ -328,6 +362,46 @@ def apply_effects(
     return (tt + shift if shift else tt), inten
 
 
+def peak_profile(
+    two_theta: np.ndarray,
+    intensity: np.ndarray,
+    grid: Grid,
+    params: ProfileParams,
+    peak_list: PeakList | None = None,
+    impurity: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The peak part of a pattern on ``grid``: :func:`apply_effects`, then :func:`render_peaks`
+    with the FWHM of :func:`peak_fwhm`. Integrated intensities are conserved: the sum times
+    the grid step is the summed intensity (intensity x degrees), up to peaks cut by the grid."""
+    tt, inten = apply_effects(two_theta, intensity, params, grid.wavelength, peak_list, impurity)
+    return render_peaks(tt, inten, peak_fwhm(tt, params, grid.wavelength), params.eta, grid)
+
+
+def scale_to_counts(peaks: np.ndarray, counts: float) -> np.ndarray:
+    """``peaks`` * counts / max(peaks): the highest point becomes ``counts`` (a new array);
+    an all-zero or empty pattern is returned as it is."""
+    top = float(peaks.max()) if peaks.size else 0.0
+    return peaks * (counts / top) if top > 0.0 else peaks
+
+
+def add_background(values: np.ndarray, grid: Grid, params: ProfileParams) -> np.ndarray:
+    """``values`` (counts, modified in place and returned) plus the polynomial background
+    background_level * counts * P(x) / max P (:func:`background`)."""
+    values += (params.background_level * params.counts) * background(grid, params)
+    return values
+
+
+def poisson_counts(expected: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """A Poisson draw of counts with mean ``expected`` at every point, float64.
+
+    Raises:
+        ValueError: ``rng`` is None (noise needs an explicit generator).
+    """
+    if rng is None:
+        raise ValueError("a noisy pattern needs an explicit numpy Generator")
+    return rng.poisson(expected).astype(np.float64)
+
+
 def render_pattern(
     two_theta: np.ndarray,
     intensity: np.ndarray,
@@ -341,11 +415,11 @@ def render_pattern(
 ) -> np.ndarray:
     """A simulated pattern in counts on ``grid.two_theta()`` (float64, shape (n_points,)).
 
-    Steps: optional effects (:func:`apply_effects`); pseudo-Voigt peaks with the Caglioti FWHM
-    (:func:`render_peaks`, integrated intensities conserved) scaled so that the highest point
-    of the peak pattern is ``params.counts``; plus background
-    ``background_level * counts * P(x) / max P``; then, if ``noise``, a Poisson draw of the
-    counts at every point (``rng`` required), else the expected counts.
+    Steps: :func:`peak_profile` (optional effects, pseudo-Voigt peaks with the Caglioti FWHM,
+    integrated intensities conserved); :func:`scale_to_counts` (highest point of the peak
+    pattern = ``params.counts``); :func:`add_background`
+    (``background_level * counts * P(x) / max P``); then, if ``noise``,
+    :func:`poisson_counts` (``rng`` required), else the expected counts.
 
     Args:
         two_theta: peak positions in degrees (at ``grid.wavelength``).
@@ -357,13 +431,26 @@ def render_pattern(
         peak_list: the PeakList of the peaks, needed for preferred orientation only.
         impurity: (2theta, intensity) of an impurity phase, needed when impurity_fraction > 0.
     """
-    tt, inten = apply_effects(two_theta, intensity, params, grid.wavelength, peak_list, impurity)
-    peaks = render_peaks(tt, inten, peak_fwhm(tt, params, grid.wavelength), params.eta, grid)
-    top = float(peaks.max()) if peaks.size else 0.0
-    expected = peaks * (params.counts / top) if top > 0.0 else peaks
-    expected += (params.background_level * params.counts) * background(grid, params)
-    if not noise:
-        return expected
-    if rng is None:
-        raise ValueError("a noisy pattern needs an explicit numpy Generator")
-    return rng.poisson(expected).astype(np.float64)
+    peaks = peak_profile(two_theta, intensity, grid, params, peak_list, impurity)
+    expected = add_background(scale_to_counts(peaks, params.counts), grid, params)
+    return poisson_counts(expected, rng) if noise else expected
+
+
+@dataclass(frozen=True)
+class ProfileRenderer:
+    """Random profile parameters (:func:`sample_profile_params`) then :func:`render_pattern`
+    with Poisson noise; a :class:`xrdsym.patterns.protocols.PatternRenderer`.
+
+    Attributes:
+        overrides: fields of :class:`ProfileRanges` replacing those of ``PAPER_RANGES``.
+    """
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(
+        self, two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Counts (grid.n_points,) of one randomly profiled pattern."""
+        ranges = replace(PAPER_RANGES, **self.overrides) if self.overrides else PAPER_RANGES
+        params = sample_profile_params(rng, ranges)
+        return render_pattern(two_theta, intensity, grid, params, rng)

@@ -12,7 +12,9 @@ from torch import nn
 
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.grid import Grid
-from xrdsym.training.data import PatternRenderer, RenderedPatterns, render_fixed
+from xrdsym.patterns.protocols import PatternRenderer
+from xrdsym.patterns.renderers import make_renderer
+from xrdsym.training.data import RenderedPatterns, render_fixed
 from xrdsym.training.metrics import (
     confusion_matrix,
     grouped_accuracy,
@@ -86,6 +88,19 @@ def score_task(
     return result
 
 
+def evaluation_renderer(name: str, source: PeakSource, indices: np.ndarray) -> PatternRenderer:
+    """The renderer ``name`` (``profile`` or ``lab``, :func:`make_renderer`) for a test set.
+
+    The ``lab`` renderer draws its impurity phases from the evaluated structures ``indices``
+    themselves, so that no training structure enters a test pattern.
+    """
+    if name != "lab":
+        return make_renderer(name)
+    from xrdsym.training.loop import IndexedPeaks
+
+    return make_renderer(name, impurity_pool=IndexedPeaks(source, np.asarray(indices)))
+
+
 def evaluate(
     model: nn.Module,
     source: PeakSource,
@@ -135,10 +150,10 @@ def evaluate(
 
 
 def plot_confusion(matrix: np.ndarray, names: tuple[str, ...], path: str | Path) -> Path:
-    """Save a row-normalised confusion matrix (rows: true class) as a PNG (matplotlib Agg)."""
-    import matplotlib
+    """Save a row-normalised confusion matrix (rows: true class) as a PNG.
 
-    matplotlib.use("Agg")
+    Drawn on a ``matplotlib.figure.Figure`` of its own, so no pyplot state or backend changes.
+    """
     from matplotlib.figure import Figure
 
     counts = np.asarray(matrix, dtype=np.float64)

@@ -67,13 +67,11 @@ def accuracy_at_budget(history: list[dict[str, float]], minutes: float, task: st
 def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
     """Validation top-1 (space group and crystal system) and training top-1 of the main task
     (on the training stream, since the last evaluation) against training minutes, per split."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     splits = sorted({r["split"] for r in runs})
-    figure, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 3.8), squeeze=False)
+    figure = Figure(figsize=(5.5 * len(splits), 3.8))
+    axes = figure.subplots(1, len(splits), squeeze=False)
     for ax, split in zip(axes[0], splits, strict=True):
         for number, run in enumerate(r for r in runs if r["split"] == split):
             minutes = [h["wall_seconds"] / 60 for h in run["history"]]
@@ -102,7 +100,6 @@ def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
     figure.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)
-    plt.close(figure)
     return output
 
 

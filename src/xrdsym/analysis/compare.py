@@ -1,0 +1,63 @@
+"""Compare a measured pattern with its structure: read both files, fit, optionally plot.
+
+The one function that reads, fits and draws; the fit itself is
+:func:`xrdsym.analysis.gap.fit_pattern` and the figure :func:`xrdsym.analysis.figures.plot_gap`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xrdsym.analysis.figures import plot_gap
+from xrdsym.analysis.gap import fit_pattern, simulate_peaks
+from xrdsym.analysis.result import DEFAULT_OPTIONS, FitOptions, GapFit
+from xrdsym.errors import StructureError
+from xrdsym.io import read_pattern
+from xrdsym.patterns.grid import CU_KA1
+from xrdsym.patterns.peaks import symmetry_operations
+from xrdsym.structures.reader import read_cif_file
+
+
+def compare(
+    structure_path: str | Path,
+    pattern_path: str | Path,
+    wavelength: float | None = None,
+    *,
+    plot: str | Path | None = None,
+    options: FitOptions = DEFAULT_OPTIONS,
+) -> GapFit:
+    """Read a CIF and a measured pattern, fit the pattern with the structure's simulated peaks
+    and optionally save a figure (measured, fits, background, residuals) as PNG.
+
+    Args:
+        structure_path: CIF file.
+        pattern_path: measured pattern in any format :func:`xrdsym.io.read_pattern` reads.
+        wavelength: K-alpha1 wavelength in Angstrom; None takes the file's, else Cu K-alpha1.
+        plot: PNG path of the figure, or None.
+        options: fit choices.
+
+    Raises:
+        StructureError: unreadable CIF or no atoms.
+        PatternFileError: unreadable pattern, or no simulated peak inside the scan.
+    """
+    crystal = read_cif_file(structure_path)
+    pattern = read_pattern(pattern_path)
+    lam = wavelength if wavelength is not None else (pattern.wavelength or CU_KA1)
+    x = pattern.two_theta
+    try:
+        operations = symmetry_operations(crystal)
+        peaks = simulate_peaks(crystal, lam, (float(x[0]), float(x[-1])), operations)
+    except StructureError as exc:
+        raise StructureError(f"{structure_path}: {exc}") from None
+    fit = fit_pattern(
+        x,
+        pattern.intensity,
+        peaks,
+        source=str(pattern_path),
+        structure=crystal.name or Path(structure_path).stem,
+        options=options,
+        rotations=operations[0],
+    )
+    if plot is not None:
+        plot_gap(fit, Path(plot))
+    return fit
