@@ -12,8 +12,8 @@ import pytest
 
 from xrdsym.analysis.background import als_background, snip_background
 from xrdsym.analysis.gap import fit_pattern
-from xrdsym.analysis.result import FitOptions
 from xrdsym.analysis.model import invariant_metric_basis
+from xrdsym.analysis.result import FitOptions
 from xrdsym.cli import main
 from xrdsym.patterns.grid import CU_KA1, Grid
 from xrdsym.patterns.peaks import compute_peaks, symmetry_operations

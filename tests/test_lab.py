@@ -8,8 +8,6 @@ import pickle
 import numpy as np
 import pytest
 
-from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength
-from xrdsym.patterns.grid import CU_KA1, PAPER_GRID
 from xrdsym.patterns.augment import (
     add_impurity,
     air_scatter,
@@ -20,6 +18,8 @@ from xrdsym.patterns.augment import (
     strain_peaks,
     texture_scatter_factors,
 )
+from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength
+from xrdsym.patterns.grid import CU_KA1, PAPER_GRID
 from xrdsym.patterns.lab import (
     AUGMENTATION_FAMILIES,
     LAB_RANGES,

@@ -100,3 +100,32 @@ def test_unknown_wavelength_is_an_error(
     argv = ["simulate", str(nacl_cif), "-o", str(tmp_path / "x.xy"), "--wavelength", "XyKa"]
     assert main(argv) == 1
     assert "unknown wavelength" in capsys.readouterr().err
+
+
+def test_simulate_api_is_what_the_command_writes(nacl_cif: Path, tmp_path: Path) -> None:
+    from xrdsym.simulate import CLEAN_PARAMS, simulate
+    from xrdsym.structures.reader import read_cif_file
+
+    out = tmp_path / "random.xy"
+    assert main(["simulate", str(nacl_cif), "-o", str(out), "--random", "--seed", "4"]) == 0
+    written = np.loadtxt(out)
+    pattern = simulate(nacl_cif, random=True, seed=4)
+    np.testing.assert_allclose(written[:, 0], pattern.two_theta, atol=5e-5)
+    np.testing.assert_allclose(written[:, 1], pattern.counts, rtol=5e-6)
+    assert pattern.counts.shape == (10001,) and pattern.grid.wavelength == CU_KA1
+    # A Crystal gives the same pattern as its CIF; the clean profile has no noise.
+    clean = simulate(read_cif_file(nacl_cif))
+    assert clean.params == CLEAN_PARAMS
+    np.testing.assert_array_equal(clean.counts, simulate(nacl_cif).counts)
+    assert float(clean.counts.max()) == pytest.approx(1e4)
+    mo = simulate(nacl_cif, wavelength="MoKa")
+    assert mo.grid.wavelength == ANODE_WAVELENGTHS_KA1["MoKa"] and len(mo.peaks) > len(clean.peaks)
+
+
+def test_simulate_api_reports_an_empty_range(nacl_cif: Path) -> None:
+    from xrdsym.errors import XrdsymError
+    from xrdsym.patterns.grid import Grid
+    from xrdsym.simulate import simulate
+
+    with pytest.raises(XrdsymError, match="no reflection between 1 and 5 degrees"):
+        simulate(nacl_cif, grid=Grid(1.0, 5.0, 401, CU_KA1))
