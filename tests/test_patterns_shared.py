@@ -158,17 +158,20 @@ def test_lab_rendering_is_the_profile_rendering_plus_its_copy() -> None:
 
 
 def test_factory_builds_each_renderer_and_refuses_foreign_options() -> None:
-    assert RENDERER_NAMES == ("profile", "lab")
-    assert make_renderer("profile") == ProfileRenderer()
-    assert make_renderer("profile", profile={"eta": (0.5, 0.5)}) == ProfileRenderer(
+    from xrdsym.training.config import RENDERERS
+
+    assert set(RENDERERS) == set(RENDERER_NAMES)
+    assert RENDERER_NAMES == ("paper", "lab")
+    assert make_renderer("paper") == ProfileRenderer()
+    assert make_renderer("paper", profile={"eta": (0.5, 0.5)}) == ProfileRenderer(
         {"eta": (0.5, 0.5)}
     )
     assert make_renderer("lab") == lab_renderer()
     assert make_renderer("lab", lab_off=["humps", "ka2"]) == lab_renderer(humps=False, ka2=False)
     with pytest.raises(ValueError, match="unknown renderer 'nope'"):
         make_renderer("nope")
-    with pytest.raises(ValueError, match="profile renderer"):
-        make_renderer("profile", lab_off=["ka2"])
+    with pytest.raises(ValueError, match="paper renderer"):
+        make_renderer("paper", lab_off=["ka2"])
     with pytest.raises(ValueError, match="lab renderer"):
         make_renderer("lab", profile={"eta": (0.5, 0.5)})
     with pytest.raises(ValueError, match="unknown augmentation families"):

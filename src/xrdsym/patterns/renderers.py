@@ -1,7 +1,7 @@
 """Renderers by name: the one factory that turns a renderer name and its options into a
 :class:`xrdsym.patterns.protocols.PatternRenderer`.
 
-* ``profile``: :class:`xrdsym.patterns.profile.ProfileRenderer`, the protocol of Park et al.
+* ``paper``: :class:`xrdsym.patterns.profile.ProfileRenderer`, the protocol of Park et al.
   (2017), with ``profile`` overriding fields of ``PAPER_RANGES``;
 * ``lab``: :func:`xrdsym.patterns.lab.lab_renderer`, laboratory-like patterns, with
   ``lab_off`` naming the families left out and ``impurity_pool`` the structures impurity
@@ -17,8 +17,8 @@ from xrdsym.patterns.lab import lab_renderer
 from xrdsym.patterns.profile import ProfileRenderer
 from xrdsym.patterns.protocols import PatternRenderer, PeakSource
 
-#: Names :func:`make_renderer` knows.
-RENDERER_NAMES = ("profile", "lab")
+#: Names :func:`make_renderer` knows (those of ``TrainConfig.renderer``).
+RENDERER_NAMES = ("paper", "lab")
 
 
 def make_renderer(
@@ -32,7 +32,7 @@ def make_renderer(
 
     Args:
         name: one of :data:`RENDERER_NAMES`.
-        profile: ``profile`` only: ``ProfileRanges`` fields replacing those of PAPER_RANGES.
+        profile: ``paper`` only: ``ProfileRanges`` fields replacing those of PAPER_RANGES.
         lab_off: ``lab`` only: families of ``AUGMENTATION_FAMILIES`` / ``RANGE_FAMILIES`` off.
         impurity_pool: ``lab`` only: structures impurity phases are drawn from (None: none).
 
@@ -40,9 +40,9 @@ def make_renderer(
         ValueError: an unknown name, an option of the other renderer, or an unknown family.
     """
     off = tuple(lab_off)
-    if name == "profile":
+    if name == "paper":
         if off or impurity_pool is not None:
-            raise ValueError("the profile renderer takes no lab_off or impurity_pool")
+            raise ValueError("the paper renderer takes no lab_off or impurity_pool")
         return ProfileRenderer(dict(profile or {}))
     if name == "lab":
         if profile:

@@ -89,7 +89,7 @@ def score_task(
 
 
 def evaluation_renderer(name: str, source: PeakSource, indices: np.ndarray) -> PatternRenderer:
-    """The renderer ``name`` (``profile`` or ``lab``, :func:`make_renderer`) for a test set.
+    """The renderer ``name`` (``paper`` or ``lab``, :func:`make_renderer`) for a test set.
 
     The ``lab`` renderer draws its impurity phases from the evaluated structures ``indices``
     themselves, so that no training structure enters a test pattern.
