@@ -70,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
     """Load the model and dataset, evaluate, print, and write the requested files."""
     from xrdsym.datasets.store import open_dataset
     from xrdsym.models import load_pretrained
+    from xrdsym.patterns.renderers import make_renderer
     from xrdsym.symmetry import CRYSTAL_SYSTEMS
-    from xrdsym.training.evaluate import evaluate, evaluation_renderer, plot_confusion
+    from xrdsym.training.evaluate import evaluate, plot_confusion
+    from xrdsym.training.loop import IndexedPeaks
 
     model, config = load_pretrained(args.model_dir)
     grid = grid_of(config, args.model_dir)
@@ -82,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if indices.size == 0:
         raise XrdsymError(f"{args.dataset}: the {args.split} split has no {args.part} structures")
     train_indices = np.asarray(dataset.split_indices(args.split, "train"))
-    renderer = evaluation_renderer(args.renderer, dataset, indices)
+    # A lab test set draws its impurity phases from the evaluated structures themselves.
+    pool = IndexedPeaks(dataset, indices) if args.renderer == "lab" else None
+    renderer = make_renderer(args.renderer, impurity_pool=pool)
     results = evaluate(
         model, dataset, indices, grid, args.seed, train_indices=train_indices, renderer=renderer
     )

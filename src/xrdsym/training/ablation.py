@@ -127,7 +127,9 @@ def score_variant(
     Returns ``{"simulated": evaluate(...) result, "measured": [evaluate_measured(...)...]}``.
     """
     from xrdsym.classify import load_model
-    from xrdsym.training.evaluate import evaluate, evaluation_renderer
+    from xrdsym.patterns.renderers import make_renderer
+    from xrdsym.training.evaluate import evaluate
+    from xrdsym.training.loop import IndexedPeaks
     from xrdsym.training.measured import score_measured_sets
 
     classifier = load_model(run_dir)
@@ -142,7 +144,7 @@ def score_variant(
         classifier.grid,
         test_seed,
         train_indices=train_idx,
-        renderer=evaluation_renderer("lab", dataset, test_idx),
+        renderer=make_renderer("lab", impurity_pool=IndexedPeaks(dataset, test_idx)),
     )
     simulated.pop("crystal_system_confusion", None)
     measured = score_measured_sets(classifier, measured_labels, dataset, split, wavelength)

@@ -13,7 +13,6 @@ from torch import nn
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
-from xrdsym.patterns.renderers import make_renderer
 from xrdsym.training.data import RenderedPatterns, render_fixed
 from xrdsym.training.metrics import (
     confusion_matrix,
@@ -86,19 +85,6 @@ def score_task(
     if train_labels is not None and len(train_labels):
         result["majority_baseline"] = majority_baseline(train_labels, labels)
     return result
-
-
-def evaluation_renderer(name: str, source: PeakSource, indices: np.ndarray) -> PatternRenderer:
-    """The renderer ``name`` (``paper`` or ``lab``, :func:`make_renderer`) for a test set.
-
-    The ``lab`` renderer draws its impurity phases from the evaluated structures ``indices``
-    themselves, so that no training structure enters a test pattern.
-    """
-    if name != "lab":
-        return make_renderer(name)
-    from xrdsym.training.loop import IndexedPeaks
-
-    return make_renderer(name, impurity_pool=IndexedPeaks(source, np.asarray(indices)))
 
 
 def evaluate(
