@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections import Counter
 from pathlib import Path
 
 import numpy as np

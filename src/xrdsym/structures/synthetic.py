@@ -471,8 +471,7 @@ class SyntheticGenerator:
         for _ in range(n_orbits):
             allowed = np.array(
                 [
-                    p.multiplicity + atoms <= budget
-                    and not (p.dof == 0 and p.letter in used_fixed)
+                    p.multiplicity + atoms <= budget and not (p.dof == 0 and p.letter in used_fixed)
                     for p in positions
                 ]
             )
