@@ -18,13 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from xrdsym.datasets.protocol import IndexedPeaks
 from xrdsym.datasets.store import open_dataset
 from xrdsym.datasets.stream import StreamMix, StructureStream
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.lab import lab_renderer
 from xrdsym.training.config import load_config
 from xrdsym.training.data import PatternPreparer, StreamedPatterns
-from xrdsym.training.loop import IndexedPeaks, train
+from xrdsym.training.loop import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "xrdnet_small_stream.toml"
 STREAMS = {

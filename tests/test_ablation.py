@@ -19,7 +19,7 @@ from xrdsym.training.ablation import (
     variant_settings,
 )
 from xrdsym.training.config import TrainConfig
-from xrdsym.training.loop import make_renderer
+from xrdsym.training.parts import make_renderer
 
 
 def lab_config(**changes: object) -> TrainConfig:

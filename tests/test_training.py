@@ -224,9 +224,10 @@ def test_train_and_evaluate_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_lab_renderer_draws_impurities_from_the_training_part_only() -> None:
+    from xrdsym.datasets.protocol import IndexedPeaks
     from xrdsym.patterns.grid import Grid
     from xrdsym.training.config import TrainConfig
-    from xrdsym.training.loop import IndexedPeaks, make_renderer
+    from xrdsym.training.parts import make_renderer
 
     class Source:
         def __len__(self) -> int:
@@ -286,3 +287,50 @@ def test_validation_subset_is_random_not_a_prefix() -> None:
     assert subset.max() > 900  # reaches the end of the part, unlike the first 200
     assert np.array_equal(subset, validation_subset(val_idx, 200, seed=0))
     assert np.array_equal(validation_subset(val_idx, 5000, seed=0), val_idx)
+
+
+def test_export_holds_the_best_weights_not_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation scores that only fall make the first validated step the best: the exported
+    weights must be that step's, not those of the last step."""
+    from xrdsym.training import steps
+
+    calls: list[int] = []
+
+    def falling_top1(p: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
+        calls.append(k)
+        return 1.0 / len(calls)
+
+    monkeypatch.setattr(steps, "top_k_accuracy", falling_top1)
+    run = tmp_path / "run"
+    result = train(small_config(max_epochs=1), run, source=SyntheticPeaks(40), progress=False)
+    steps_done = [row["step"] for row in result.history]
+    assert steps_done[0] == 1 and steps_done[-1] == result.step > 1
+    ckpt = load_checkpoint(run / CHECKPOINT_NAME)
+    model, config = load_pretrained(run)
+    exported = model.state_dict()
+    assert config["metrics"]["best_validation_top1"] == result.history[0]["val_top1_space_group"]
+    assert all(torch.equal(exported[k], v) for k, v in ckpt["best_model"].items())
+    assert not all(torch.equal(exported[k], v) for k, v in ckpt["model"].items())
+
+
+def test_training_steps_run_one_by_one(tmp_path: Path) -> None:
+    """The steps of ``train`` used on their own: set-up, one step, validation, checkpoint."""
+    from xrdsym.training import steps
+
+    run = steps.setup_run(small_config(), tmp_path / "run", SyntheticPeaks(40))
+    steps.start_or_resume(run, resume=True)
+    steps.prepare_loop(run)
+    assert run.steps_per_epoch == 32 // 8 and run.total_steps == 3 * run.steps_per_epoch
+    x = torch.stack([run.dataset[(0, int(i))][0] for i in run.train_idx[:8]])
+    sg = torch.tensor([run.dataset[(0, int(i))][1] for i in run.train_idx[:8]])
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    loss_sum, lr, correct, n = steps.train_step(run, x, sg)
+    assert n == 8 and 0 <= correct <= 8 and loss_sum > 0 and lr > 0
+    assert any(not torch.equal(before[k], v) for k, v in run.model.state_dict().items())
+    run.out.mkdir(parents=True)
+    row = steps.validate(run, loss_sum / n, correct / n, lr)
+    assert run.best_state is not None and run.state.best_metric == row["val_top1_space_group"]
+    steps.save_run_checkpoint(run)
+    assert load_checkpoint(run.checkpoint_path)["loop"]["best_metric"] == run.state.best_metric

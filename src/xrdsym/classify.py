@@ -578,13 +578,11 @@ class Classifier:
         (FWHM^2 = U tan^2 theta + V tan theta + W, U = 0.01, V = -0.005, W = 0.004 deg^2,
         eta = 0.5, integrated intensities conserved) are drawn without background or noise.
         """
+        from xrdsym.patterns.bragg import bragg_shift
         from xrdsym.patterns.grid import wavelength_from_name
-        from xrdsym.patterns.prepare import (
-            PreparedPattern,
-            convert_two_theta,
-            normalize_intensity,
-        )
+        from xrdsym.patterns.prepare import PreparedPattern, normalize_intensity
         from xrdsym.patterns.profile import render_pattern
+        from xrdsym.simulate import CLEAN_PARAMS
 
         x = np.asarray(two_theta, dtype=np.float64).ravel()
         y = np.asarray(intensity, dtype=np.float64).ravel()
@@ -593,14 +591,14 @@ class Classifier:
                 f"{source}: a peak list needs finite 2theta and intensities of equal length"
             )
         lam = self.grid.wavelength if wavelength is None else wavelength_from_name(wavelength)
-        keep = (y > 0.0) & _kept(x, lam, self.grid.wavelength)
-        positions = convert_two_theta(x[keep], lam, self.grid.wavelength)
-        heights = y[keep]
+        shifted = bragg_shift(x, self.grid.wavelength / lam)
+        keep = (y > 0.0) & np.isfinite(shifted)
+        positions, heights = shifted[keep], y[keep]
         inside = (positions >= self.grid.start) & (positions <= self.grid.stop)
         if not np.any(inside):
             raise XrdsymError(f"{source}: no peak with positive intensity inside the model range")
         counts = render_pattern(
-            positions[inside], heights[inside], self.grid, clean_profile(), None, noise=False
+            positions[inside], heights[inside], self.grid, CLEAN_PARAMS, None, noise=False
         )
         prepared = PreparedPattern(
             values=normalize_intensity(counts),
@@ -783,7 +781,7 @@ class Classifier:
         """The matplotlib Figure of an answer (see :func:`xrdsym.plotting.prediction_figure`)."""
         from xrdsym.plotting import prediction_figure
 
-        return prediction_figure(sample, self.grid, prediction, sqrt=sqrt)
+        return prediction_figure(sample, self.grid, prediction, self.table, sqrt=sqrt)
 
 
 def _peak_list_message(source: str) -> str:
@@ -792,27 +790,6 @@ def _peak_list_message(source: str) -> str:
         f"{source}: this looks like a peak list (stick pattern: uneven 2theta steps or "
         "isolated spikes), not a measured profile; classify it with Classifier.classify_peaks, "
         "which renders the peaks"
-    )
-
-
-def _kept(two_theta: np.ndarray, lam: float, target: float) -> np.ndarray:
-    """Mask of angles that still exist at ``target``: (target / lam) sin theta <= 1."""
-    return (target / lam) * np.sin(np.radians(two_theta) / 2.0) <= 1.0
-
-
-def clean_profile() -> Any:
-    """A sharp laboratory profile: U = 0.01, V = -0.005, W = 0.004 deg^2, eta 0.5, no
-    background, strongest peak 10,000 counts (as ``xrdsym simulate`` without ``--random``)."""
-    from xrdsym.patterns.profile import ProfileParams
-
-    return ProfileParams(
-        u=0.01,
-        v=-0.005,
-        w=0.004,
-        eta=0.5,
-        background_coeffs=(1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-        background_level=0.0,
-        counts=1e4,
     )
 
 

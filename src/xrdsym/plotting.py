@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.patterns.bragg import bragg_shift_kept
 from xrdsym.patterns.grid import Grid
 
 #: Bars shown per level.
@@ -24,15 +25,14 @@ OUT_OF_SET = "#b9c4cf"
 def _measured_curve(sample: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """The scan as read, 2theta moved to the grid wavelength (Bragg), intensity scaled to 1.
 
-    2theta_grid = 2 arcsin((lambda_grid / lambda) sin(2theta / 2)); angles without a
-    counterpart below 180 degrees are dropped.
+    2theta_grid = 2 arcsin((lambda_grid / lambda) sin(2theta / 2))
+    (:func:`xrdsym.patterns.bragg.bragg_shift_kept`); angles without a counterpart below 180
+    degrees are dropped.
     """
     pattern = sample.pattern
     if pattern is None:
         return grid.two_theta(), np.asarray(sample.prepared.values, dtype=np.float64)
-    from xrdsym.patterns.prepare import _converted
-
-    x, keep = _converted(np.asarray(pattern.two_theta), grid.wavelength / sample.wavelength)
+    x, keep = bragg_shift_kept(np.asarray(pattern.two_theta), grid.wavelength / sample.wavelength)
     y = np.asarray(pattern.intensity, dtype=np.float64)[keep]
     top = float(y.max()) if y.size and y.max() > 0 else 1.0
     return x, y / top
@@ -105,21 +105,22 @@ def _short(symbol: str, width: int = 22) -> str:
     return symbol if len(symbol) <= width else symbol[: width - 3] + "..."
 
 
-def prediction_figure(sample: Any, grid: Grid, prediction: Any, sqrt: bool = False) -> Any:
+def prediction_figure(
+    sample: Any, grid: Grid, prediction: Any, table: Any, sqrt: bool = False
+) -> Any:
     """The scan with the unmeasured part of the model range shaded, and probability bars.
 
     Args:
         sample: the :class:`~xrdsym.classify.Sample` (pattern as read, prepared pattern).
         grid: the model grid.
         prediction: the :class:`~xrdsym.classify.Prediction` (full probabilities and sets).
+        table: the :class:`~xrdsym.classify.SpaceGroupTable` naming the classes.
         sqrt: plot sqrt(intensity) (weak peaks beside strong ones).
 
     Returns:
         A :class:`matplotlib.figure.Figure`.
     """
     from matplotlib.figure import Figure
-
-    from xrdsym.classify import load_space_group_table
 
     figure = Figure(figsize=(12, 4.6), layout="constrained")
     spec = figure.add_gridspec(3, 2, width_ratios=[2.6, 1.0], height_ratios=[0.9, 1.1, 1.3])
@@ -132,7 +133,7 @@ def prediction_figure(sample: Any, grid: Grid, prediction: Any, sqrt: bool = Fal
     ax.set_ylabel("sqrt(intensity / max)" if sqrt else "intensity / max")
     ax.set_title(_title(prediction), fontsize=8, loc="left")
     ax.legend(fontsize=7, loc="upper right", frameon=False)
-    rows = _level_rows(prediction, load_space_group_table())
+    rows = _level_rows(prediction, table)
     titles = {
         "crystal_system": "crystal system",
         "extinction_group": "extinction group",
@@ -167,6 +168,6 @@ def save_figure(figure: Any, output: str | Path, dpi: int = 130) -> Path:
     return out
 
 
-def plot_prediction(sample: Any, grid: Grid, prediction: Any, output: Path) -> Path:
+def plot_prediction(sample: Any, grid: Grid, prediction: Any, table: Any, output: Path) -> Path:
     """Save :func:`prediction_figure` as a PNG."""
-    return save_figure(prediction_figure(sample, grid, prediction), output)
+    return save_figure(prediction_figure(sample, grid, prediction, table), output)

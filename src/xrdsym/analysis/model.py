@@ -32,7 +32,7 @@ import numpy as np
 from scipy.linalg import null_space
 from scipy.special import erf
 
-from xrdsym.patterns.bragg import bragg_shift, bragg_shift_kept
+from xrdsym.patterns.bragg import bragg_shift, bragg_shift_kept, bragg_two_theta
 from xrdsym.patterns.profile import (
     GAUSS_EXPONENT,
     LORENTZ_NORM,
@@ -154,9 +154,7 @@ class CellModel:
             g = g + p * b
         h = self.hkl.astype(np.float64)
         inv_d2 = np.einsum("ni,ij,nj->n", h, g, h)
-        sine = 0.5 * self.wavelength * np.sqrt(np.maximum(inv_d2, 0.0))
-        with np.errstate(invalid="ignore"):
-            return np.degrees(2.0 * np.arcsin(np.where(sine <= 1.0, sine, np.nan)))
+        return bragg_two_theta(np.sqrt(np.maximum(inv_d2, 0.0)), self.wavelength)
 
 
 def observed_peaks(

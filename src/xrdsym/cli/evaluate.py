@@ -68,12 +68,12 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and dataset, evaluate, print, and write the requested files."""
+    from xrdsym.datasets.protocol import IndexedPeaks
     from xrdsym.datasets.store import open_dataset
     from xrdsym.models import load_pretrained
     from xrdsym.patterns.renderers import make_renderer
     from xrdsym.symmetry import CRYSTAL_SYSTEMS
     from xrdsym.training.evaluate import evaluate, plot_confusion
-    from xrdsym.training.loop import IndexedPeaks
 
     model, config = load_pretrained(args.model_dir)
     grid = grid_of(config, args.model_dir)

@@ -1,28 +1,36 @@
-"""What training and evaluation need from a dataset of peak lists."""
+"""What training and evaluation need from a dataset of peak lists, and views of a dataset.
+
+:class:`PeakSource` is defined once, in :mod:`xrdsym.patterns.protocols` (renderers read it
+too); it is re-exported here for the users of the datasets. :class:`IndexedPeaks` is the view
+of some structures of a source as a source of their own (a split part, an impurity pool).
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
+from xrdsym.patterns.protocols import PeakSource
 
-class PeakSource(Protocol):
-    """Indexed peak lists with space-group labels.
 
-    Peak positions are 2theta in degrees at the dataset's wavelength (Cu K-alpha1 by default);
-    intensities are relative (strongest peak 100), Lorentz-polarization and multiplicity
-    included, before any profile or noise.
-    """
+@dataclass(frozen=True)
+class IndexedPeaks:
+    """The structures ``indices`` of a source, re-indexed 0..n-1 (a ``PeakSource``)."""
+
+    source: PeakSource
+    indices: np.ndarray
 
     def __len__(self) -> int:
-        """Number of structures."""
-        ...
+        return len(self.indices)
 
     def peaks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(two_theta float32 (n_peaks,), intensity float32 (n_peaks,)) of structure ``index``."""
-        ...
+        """Peaks of the ``index``-th selected structure."""
+        return self.source.peaks(int(self.indices[index]))
 
     def space_group(self, index: int) -> int:
-        """Space-group number 1-230 of structure ``index``."""
-        ...
+        """Space group of the ``index``-th selected structure."""
+        return self.source.space_group(int(self.indices[index]))
+
+
+__all__ = ["IndexedPeaks", "PeakSource"]

@@ -13,6 +13,8 @@ Rules shared by all formats (``validated_pattern``):
   clipped to zero (``metadata["clipped_negative"]`` counts them). More negative values mean the
   column is not an intensity (or the subtraction failed) and are rejected.
 * At least ``MIN_POINTS`` points, and at least one positive intensity.
+* A stated wavelength within ``xrdsym.patterns.grid.WAVELENGTH_LIMITS`` ([0.1, 5] Angstrom,
+  the one rule of every wavelength the package accepts).
 * 2theta within [0, 180) degrees: a scan starting at a negative angle (an uncorrected zero
   offset, or a column that is not 2theta) is rejected rather than cut.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.patterns.grid import check_wavelength
 
 #: Fewest points accepted: a pattern sampled more coarsely cannot show a single peak profile.
 MIN_POINTS = 20
@@ -166,8 +169,11 @@ def validated_pattern(
             "0-180 deg (a negative start is an uncorrected zero offset or not a 2theta column)"
         )
     y = _checked_intensity(x, y, name, meta)
-    if wavelength is not None and not (np.isfinite(wavelength) and 0.0 < wavelength <= 5.0):
-        raise PatternFileError(f"{name}: stated wavelength {wavelength!r} is not in (0, 5] A")
+    if wavelength is not None:
+        try:
+            check_wavelength(wavelength)
+        except ValueError as exc:
+            raise PatternFileError(f"{name}: stated {exc}") from None
     x.setflags(write=False)
     y.setflags(write=False)
     return Pattern(two_theta=x, intensity=y, wavelength=wavelength, source=name, metadata=meta)

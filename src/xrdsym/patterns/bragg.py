@@ -1,4 +1,5 @@
-"""Bragg's law between wavelengths and cell scales: the one place for the 2theta shift.
+"""Bragg's law between wavelengths and cell scales: the one place for the 2theta shift and
+for the angle of a d-spacing.
 
 lambda = 2 d sin(theta) at fixed d gives sin(theta_2) = (lambda_2 / lambda_1) sin(theta_1); a
 d-spacing scaled by (1 + e) at fixed lambda gives sin(theta_2) = sin(theta_1) / (1 + e). Both
@@ -42,3 +43,18 @@ def bragg_shift_kept(two_theta: np.ndarray, ratio: float) -> tuple[np.ndarray, n
     shifted = bragg_shift(two_theta, ratio)
     keep = np.isfinite(shifted)
     return shifted[keep], keep
+
+
+#: sin(theta) this far above 1 is float rounding of a reflection at 180 degrees, kept there.
+SINE_ROUNDING = 1e-12
+
+
+def bragg_two_theta(inverse_d: np.ndarray, wavelength: float) -> np.ndarray:
+    """2theta in degrees of reflections with 1/d = ``inverse_d`` (1/Angstrom) at ``wavelength``
+    (Angstrom): 2theta = 2 asin(lambda / (2 d)), float64.
+
+    A reflection with lambda / (2 d) > 1 (beyond float rounding) has no angle: NaN.
+    """
+    sine = 0.5 * wavelength * np.asarray(inverse_d, dtype=np.float64)
+    valid = (sine >= 0.0) & (sine <= 1.0 + SINE_ROUNDING)
+    return np.degrees(2.0 * np.arcsin(np.where(valid, np.minimum(sine, 1.0), np.nan)))

@@ -23,6 +23,7 @@ import spglib
 
 from xrdsym.errors import StructureError
 from xrdsym.patterns import scattering
+from xrdsym.patterns.bragg import bragg_two_theta
 from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
@@ -433,7 +434,7 @@ def compute_peaks(
         f2 = structure_factor_squared(crystal, hkl, g, form_factors)
     except StructureError as exc:
         raise StructureError(f"{crystal.name or 'structure'}: {exc}") from None
-    two_theta = np.degrees(2.0 * np.arcsin(np.clip(0.5 * wavelength * g, 0.0, 1.0)))
+    two_theta = bragg_two_theta(g, wavelength)
     raw = f2 * scattering.lorentz_polarization(two_theta, polarization, monochromator_two_theta)
     return _assemble_peaks(crystal, hkl, g, two_theta, raw, wavelength, min_relative_intensity)
 

@@ -44,15 +44,6 @@ EDGE_TOLERANCE = 1e-6
 FLAT_TOLERANCE = 1e-9
 
 
-def _converted(two_theta: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bragg conversion of 2theta (degrees) for a wavelength ratio lambda2 / lambda1.
-
-    :func:`xrdsym.patterns.bragg.bragg_shift_kept`: (2theta2 where defined, boolean mask of
-    the input angles kept, i.e. those with 0 <= ratio * sin(theta1) <= 1).
-    """
-    return bragg_shift_kept(two_theta, ratio)
-
-
 def convert_two_theta(
     two_theta: np.ndarray, from_wavelength: float, to_wavelength: float
 ) -> np.ndarray:

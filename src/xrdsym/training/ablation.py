@@ -127,9 +127,9 @@ def score_variant(
     Returns ``{"simulated": evaluate(...) result, "measured": [evaluate_measured(...)...]}``.
     """
     from xrdsym.classify import load_model
+    from xrdsym.datasets.protocol import IndexedPeaks
     from xrdsym.patterns.renderers import make_renderer
     from xrdsym.training.evaluate import evaluate
-    from xrdsym.training.loop import IndexedPeaks
     from xrdsym.training.measured import score_measured_sets
 
     classifier = load_model(run_dir)

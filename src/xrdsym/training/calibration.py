@@ -132,8 +132,8 @@ def render_part(
 
     renderer = None
     if renderer_name == "lab":
+        from xrdsym.datasets.protocol import IndexedPeaks
         from xrdsym.patterns.lab import lab_renderer
-        from xrdsym.training.loop import IndexedPeaks
 
         renderer = lab_renderer(impurity_pool=IndexedPeaks(dataset, indices))
     return render_fixed(RenderedPatterns(dataset, grid, seed, renderer), indices)

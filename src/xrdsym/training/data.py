@@ -10,8 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,39 +19,8 @@ from torch.utils.data import Dataset, Sampler
 
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.grid import Grid
-
-
-class PatternRenderer(Protocol):
-    """Turns a peak list into counts on ``grid.two_theta()`` using only ``rng``."""
-
-    def __call__(
-        self, two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
-    ) -> np.ndarray:
-        """Counts (grid.n_points,)."""
-        ...
-
-
-@dataclass(frozen=True)
-class ProfileRenderer:
-    """Random profile parameters (``sample_profile_params``) then ``render_pattern``.
-
-    Attributes:
-        overrides: fields of ``ProfileRanges`` replacing those of ``PAPER_RANGES``.
-    """
-
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(
-        self, two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
-    ) -> np.ndarray:
-        """Counts (grid.n_points,) of one randomly profiled pattern."""
-        import dataclasses
-
-        from xrdsym.patterns.profile import PAPER_RANGES, render_pattern, sample_profile_params
-
-        ranges = dataclasses.replace(PAPER_RANGES, **self.overrides) if self.overrides else None
-        params = sample_profile_params(rng, ranges) if ranges else sample_profile_params(rng)
-        return render_pattern(two_theta, intensity, grid, params, rng)
+from xrdsym.patterns.profile import ProfileRenderer
+from xrdsym.patterns.protocols import PatternRenderer
 
 
 @dataclass(frozen=True)
