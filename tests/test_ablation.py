@@ -11,7 +11,7 @@ from synthetic import SMALL_GRID_POINTS, SyntheticPeaks, write_dataset
 
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.profile import ProfileParams, render_pattern
-from xrdsym.training.ablation import (
+from xrdsym.study.ablation import (
     ABLATION_FAMILIES,
     PAPER_VARIANT,
     REFERENCE_VARIANT,

@@ -10,10 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdsym.analysis.background import als_background, snip_background
-from xrdsym.analysis.gap import fit_pattern
-from xrdsym.analysis.model import invariant_metric_basis
-from xrdsym.analysis.result import FitOptions
 from xrdsym.cli import main
 from xrdsym.patterns.grid import CU_KA1, Grid
 from xrdsym.patterns.peaks import compute_peaks, symmetry_operations
@@ -25,6 +21,10 @@ from xrdsym.patterns.profile import (
     render_peaks,
 )
 from xrdsym.structures.crystal import Crystal
+from xrdsym.study.gap.background import als_background, snip_background
+from xrdsym.study.gap.gap import fit_pattern
+from xrdsym.study.gap.model import invariant_metric_basis
+from xrdsym.study.gap.result import FitOptions
 
 #: Rutile-type TiO2 (P4_2/mnm, a = 4.594, c = 2.959 Angstrom, O at x = 0.305): a tetragonal
 #: cell, so the fit has one anisotropic metric parameter besides the isotropic strain.

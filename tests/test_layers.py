@@ -1,6 +1,6 @@
 """The layering of the package: no import cycle among the modules of the sub-packages, nothing
-in patterns that imports datasets, models, training or the CLI, and figures that leave
-matplotlib's global state alone."""
+in patterns that imports datasets, models, training or the CLI, no import of the study tooling
+(``xrdsym.study``) in the library, and figures that leave matplotlib's global state alone."""
 
 from __future__ import annotations
 
@@ -67,7 +67,17 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 
 #: Sub-packages whose modules, taken together, must import each other without a cycle.
-SUBPACKAGES = ("structures", "patterns", "datasets", "models", "training", "cli", "analysis", "io")
+SUBPACKAGES = (
+    "structures",
+    "patterns",
+    "datasets",
+    "models",
+    "training",
+    "cli",
+    "study",
+    "study/gap",
+    "io",
+)
 
 
 def test_no_import_cycle_in_the_subpackages() -> None:
@@ -79,6 +89,23 @@ def test_patterns_import_nothing_above_them() -> None:
     for path in sorted((PACKAGE / "patterns").glob("*.py")):
         upward = {m for m in imports_of(path) if any(m.startswith(a) for a in above)}
         assert not upward, f"{path.name} imports {sorted(upward)}"
+
+
+def library_files() -> list[Path]:
+    """Every module of the library: the package without the study tooling and the CLI."""
+    return [
+        path
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).parts[0] not in ("study", "cli")
+    ]
+
+
+def test_the_library_imports_nothing_of_the_study_tooling() -> None:
+    files = library_files()
+    assert {f.relative_to(PACKAGE).parts[0] for f in files} >= {*LAYERS[:-1], "classify.py"}
+    for path in files:
+        study = {m for m in imports_of(path) if m.startswith("xrdsym.study")}
+        assert not study, f"{path.relative_to(PACKAGE)} imports {sorted(study)}"
 
 
 def test_registry_imports_no_model_file() -> None:
@@ -97,10 +124,10 @@ matplotlib.use("svg")
 import matplotlib.pyplot as plt
 import numpy as np
 from pathlib import Path
-from xrdsym.analysis.figures import plot_scans
+from xrdsym.study.gap.figures import plot_scans
 from xrdsym.io.pattern import Pattern
 from xrdsym.training.evaluate import plot_confusion
-from xrdsym.training.report import plot_learning_curves
+from xrdsym.study.report import plot_learning_curves
 out = Path({str(tmp_path)!r})
 x = np.linspace(10, 80, 200)
 scan = Pattern(two_theta=x, intensity=1 + x, source="a.xy", wavelength=None)

@@ -13,7 +13,7 @@ import torch
 from xrdsym.classify import bundled_model_dir, load_model
 from xrdsym.errors import ModelFileError
 from xrdsym.models import create_model, save_pretrained
-from xrdsym.training.bundle import export_onnx
+from xrdsym.training.onnx_export import export_onnx
 
 GRID_POINTS = 1001
 EXAMPLE = bundled_model_dir().parent / "examples" / "PbSO4_CuKa.csv"

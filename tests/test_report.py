@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xrdsym.training.report import README_END, README_START, accuracy_at_budget, write_report
+from xrdsym.study.report import README_END, README_START, accuracy_at_budget, write_report
 
 
 def make_run(folder: Path, model: str, split: str, sg_top1: float) -> Path:
@@ -46,7 +46,7 @@ def make_run(folder: Path, model: str, split: str, sg_top1: float) -> Path:
 
 def test_budget_lookup_takes_last_evaluation_within_budget(tmp_path: Path) -> None:
     run = make_run(tmp_path / "a", "xrdnet", "random", 0.3)
-    from xrdsym.training.report import read_history
+    from xrdsym.study.report import read_history
 
     history = read_history(run)
     assert accuracy_at_budget(history, 5.0, "space_group") == 0.10
@@ -80,7 +80,7 @@ def test_report_writes_results_and_readme_section(tmp_path: Path) -> None:
 
 
 def test_model_card_lists_test_and_measured_figures() -> None:
-    from xrdsym.training.report import model_card_lines
+    from xrdsym.study.report import model_card_lines
 
     config = {
         "architecture": "xrdnet_small",

@@ -9,6 +9,10 @@ The package is layered as the data flows:
 -> ``training`` (training loop and evaluation)
 -> ``io`` (measured pattern files) and ``classify`` (the pretrained classifier)
 -> ``cli`` (the ``xrdsym`` command).
+
+``study`` (reports, ablation, bundling of the shipped model, the measured-versus-simulated gap
+analysis and the survey of the measured sets) sits beside the library: the CLI uses it, the
+library imports nothing from it.
 """
 
 from __future__ import annotations

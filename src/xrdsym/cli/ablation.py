@@ -17,7 +17,7 @@ README_END = "<!-- ablation:end -->"
 
 def register(subparsers: Any) -> None:
     """Add the ``ablation`` sub-command."""
-    from xrdsym.training.ablation import ABLATION_FAMILIES
+    from xrdsym.study.ablation import ABLATION_FAMILIES
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "ablation",
@@ -61,8 +61,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and score the variants, print the table, write the requested files."""
-    from xrdsym.training.ablation import ablation_table, run_ablation
-    from xrdsym.training.report import replace_section
+    from xrdsym.study.ablation import ablation_table, run_ablation
+    from xrdsym.study.report import replace_section
 
     base = config_from_args(args)
     for labels in args.measured:

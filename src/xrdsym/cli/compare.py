@@ -49,7 +49,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """Human-readable report of :meth:`xrdsym.analysis.result.GapFit.summary`."""
+    """Human-readable report of :meth:`xrdsym.study.gap.result.GapFit.summary`."""
     s = summary
     ka2 = {True: "yes", False: "no", None: "undetermined"}[s["ka2_present"]]
     extrapolated = s["fwhm_extrapolated"]
@@ -95,9 +95,9 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Fit and print the report (or JSON); returns 0."""
-    from xrdsym.analysis.compare import compare
-    from xrdsym.analysis.result import FitOptions
     from xrdsym.patterns.grid import wavelength_from_name
+    from xrdsym.study.gap.compare import compare
+    from xrdsym.study.gap.result import FitOptions
 
     wavelength = None
     if args.wavelength is not None:

@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Write the report files."""
     from xrdsym.errors import XrdsymError
-    from xrdsym.training.report import write_report
+    from xrdsym.study.report import write_report
 
     if not args.runs and args.recorded is None:
         raise XrdsymError("give run folders, --recorded RESULTS_JSON, or both")

@@ -12,7 +12,7 @@
 3. optionally scores the test part and labelled measured files, uncalibrated beside calibrated
    (top-1, ECE, NLL, set coverage and mean set size);
 4. writes the ``calibration`` record into ``model.json`` (atomically, other keys kept) and
-   exports ``model.onnx`` beside the weights (:func:`xrdsym.training.bundle.export_onnx`).
+   exports ``model.onnx`` beside the weights (:func:`xrdsym.training.onnx_export.export_onnx`).
 
 Re-running it on the same folder replaces the record, so a retrained model is calibrated with
 the same command.
@@ -243,7 +243,7 @@ def calibrate_model(
             record["measured"].append({"labels": str(labels_csv), "files": files, **scores})
     config["calibration"] = record
     if onnx:
-        from xrdsym.training.bundle import export_onnx
+        from xrdsym.training.onnx_export import export_onnx
 
         config["onnx"] = export_onnx(model, folder, grid.n_points)
     write_config(folder, config)

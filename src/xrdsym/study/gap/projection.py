@@ -15,7 +15,8 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import lsq_linear
 
-from xrdsym.analysis.model import (
+from xrdsym.patterns.peaks import PeakList
+from xrdsym.study.gap.model import (
     CellModel,
     ProfileState,
     cluster_peaks,
@@ -23,8 +24,7 @@ from xrdsym.analysis.model import (
     observed_peaks,
     profile_columns,
 )
-from xrdsym.analysis.result import PeakGroupRatios
-from xrdsym.patterns.peaks import PeakList
+from xrdsym.study.gap.result import PeakGroupRatios
 
 #: Peaks whose centres are closer than this many FWHM share one free amplitude: their
 #: individual intensities cannot be told apart in the fit.

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xrdsym.analysis.result import GapFit
 from xrdsym.patterns.profile import ProfileRanges, caglioti_fwhm, sample_profile_params
+from xrdsym.study.gap.result import GapFit
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
