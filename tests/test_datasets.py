@@ -208,3 +208,23 @@ def test_dataset_cli_build_and_summary(
     assert counts["structures"] == sum(counts["crystal_system"].values())
     assert counts["structures"] == sum(counts["space_group"].values())
     assert main(["dataset", "build", str(tmp_path / "none")]) == 1
+
+
+def test_the_progress_total_is_the_number_of_planned_shards(
+    small_table: Path, tmp_path: Path
+) -> None:
+    from xrdsym.datasets.build import count_tasks, plan_tasks
+
+    folder = tmp_path / "cifs"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.cif", "b.CIF", "sub/c.cif"):
+        (folder / name).write_text("data_x\n")
+    (folder / "notes.txt").write_text("not a CIF")
+    for shard_size, per_group in ((5, 0), (3, 2), (50, 1)):
+        config = BuildConfig(
+            cif_sources=(str(small_table), str(folder)),
+            shard_size=shard_size,
+            generated_per_group=per_group,
+            space_groups=(2, 14, 62, 225),
+        )
+        assert count_tasks(config) == len(list(plan_tasks(config)))

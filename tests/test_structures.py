@@ -342,3 +342,28 @@ def test_whole_corpus_in_two_workers(shared_dir: Path) -> None:
     assert len(groups) >= 187
     for system, expected in CORPUS_SYSTEMS.items():
         assert systems[system] == pytest.approx(expected, rel=0.15), system
+
+
+def test_cli_summary_progress_counts_every_structure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar's total is the number of structures, and it reaches it."""
+    from xrdsym.cli import structures
+
+    class Bar:
+        def __init__(self, total: int | None, unit: str, disabled: bool = False) -> None:
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def __enter__(self) -> Bar:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def update(self, n: int) -> None:
+            self.n += n
+
+    bars: list[Bar] = []
+    monkeypatch.setattr(structures, "progress_bar", Bar)
+    assert main(["structures", "summary", str(DATA)]) == 0
+    n = len(list(GOOD.glob("*.cif"))) + len(BAD_REASONS)
+    assert [(b.total, b.n) for b in bars] == [(n, n)]

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from xrdsym import __version__
 from xrdsym.errors import XrdsymError
@@ -32,13 +33,34 @@ SUBCOMMAND_MODULES = (
 )
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help with each option's default appended, unless the help states it already or the
+    default says nothing (None, off, a flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        quiet = action.default is None or isinstance(action.default, bool)
+        if "default" in text or quiet or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose help (and that of its sub-commands) uses
+    :class:`HelpFormatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered (or just ``only``).
 
     Registering one sub-command imports only its module, so ``xrdsym classify`` does not
     import the training stack (torch) to build its parser.
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="xrdsym",
         description="Crystal system, extinction group and space group from powder XRD patterns.",
     )

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from xrdsym.cli.progress import progress_bar
 from xrdsym.errors import XrdsymError
 
 #: Files read and classified per forward pass.
@@ -190,13 +191,6 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _progress(total: int, disabled: bool) -> Any:
-    """A tqdm bar on standard error with total and ETA (shown on terminals only)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="file", disable=True if disabled else None, file=sys.stderr)
-
-
 class _Outputs:
     """Where answers go: standard output (text or JSON lines), a CSV file, figures."""
 
@@ -252,7 +246,7 @@ def run_classify(args: argparse.Namespace) -> int:
     classifier = load_model(args.model, backend=args.backend)
     outputs = _Outputs(args)
     failures = 0
-    bar = _progress(len(args.files), args.no_progress or len(args.files) < 2)
+    bar = progress_bar(len(args.files), "file", args.no_progress or len(args.files) < 2)
     try:
         for names in chunks(list(args.files), CHUNK):
             samples = []

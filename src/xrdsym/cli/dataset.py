@@ -52,7 +52,9 @@ def register(subparsers: Any) -> None:
         metavar="JSON",
         help="statistics file of the synthetic generator (default: the shipped one)",
     )
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument(
+        "--seed", type=int, default=0, help="seed of the generated crystals and of the splits"
+    )
     build.add_argument(
         "--symprec", type=float, default=0.01, help="spglib tolerance in Angstrom (default 0.01)"
     )
@@ -74,7 +76,11 @@ def register(subparsers: Any) -> None:
         metavar="ADDRESS",
         help="Dask scheduler address (e.g. tcp://host:8786) to run on a cluster",
     )
-    build.add_argument("--no-progress", action="store_true")
+    build.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown, with the number of shards and an ETA)",
+    )
     build.set_defaults(handler=run_build)
 
     summary = actions.add_parser("summary", help="counts per label and split")

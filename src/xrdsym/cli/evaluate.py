@@ -25,8 +25,18 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("model_dir", type=Path, help="run folder or model folder (model.json)")
     parser.add_argument("--dataset", type=Path, required=True, help="dataset folder")
-    parser.add_argument("--split", choices=("random", "structure_type"), default="random")
-    parser.add_argument("--part", choices=("test", "val", "train"), default="test")
+    parser.add_argument(
+        "--split",
+        choices=("random", "structure_type"),
+        default="random",
+        help="split of the dataset whose part is scored",
+    )
+    parser.add_argument(
+        "--part",
+        choices=("test", "val", "train"),
+        default="test",
+        help="part of the split that is scored",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the rendered test set")
     parser.add_argument(
         "--renderer",
@@ -38,6 +48,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N (0: all)")
     parser.add_argument("--output", type=Path, help="write the results as JSON")
     parser.add_argument("--plot", type=Path, help="write the crystal-system confusion PNG")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown on a terminal, with the patterns and an ETA)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -88,7 +103,14 @@ def run(args: argparse.Namespace) -> int:
     pool = IndexedPeaks(dataset, indices) if args.renderer == "lab" else None
     renderer = make_renderer(args.renderer, impurity_pool=pool)
     results = evaluate(
-        model, dataset, indices, grid, args.seed, train_indices=train_indices, renderer=renderer
+        model,
+        dataset,
+        indices,
+        grid,
+        args.seed,
+        train_indices=train_indices,
+        renderer=renderer,
+        progress=not args.no_progress,
     )
     results.update(
         {

@@ -24,7 +24,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--split", default=None, help="split of that dataset (default: the model's training split)"
     )
-    parser.add_argument("--wavelength", default="CuKa")
+    parser.add_argument(
+        "--wavelength",
+        default="CuKa",
+        help="wavelength of the measured files: anode name or Angstrom (overrides their own)",
+    )
     parser.add_argument("--output", default=None, help="write the results as JSON")
     parser.add_argument(
         "--name", default=None, help="the model's name in reports (default: its folder name)"

@@ -27,7 +27,12 @@ def register(subparsers: Any) -> None:
         default=[],
         help="JSON files written by 'xrdsym evaluate-measured --output'",
     )
-    parser.add_argument("--output-dir", type=Path, default=Path("results"))
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("results"),
+        help="folder of results.json and learning_curves.png",
+    )
     parser.add_argument(
         "--readme", type=Path, default=None, help="README to update between the results markers"
     )

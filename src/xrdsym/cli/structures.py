@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xrdsym.cli.progress import progress_bar
 from xrdsym.structures.labelling import (
     DEFAULT_SYMPREC,
     Rejected,
@@ -19,7 +20,7 @@ from xrdsym.structures.labelling import (
     load_records,
     reason_category,
 )
-from xrdsym.structures.reader import read_cif_file
+from xrdsym.structures.reader import count_sources, read_cif_file
 from xrdsym.symmetry import CRYSTAL_SYSTEMS
 
 #: Structure ids listed per rejection reason.
@@ -101,6 +102,15 @@ def summarize(items: Iterable[StructureRecord | Rejected]) -> Summary:
     return summary
 
 
+def counted(
+    items: Iterable[StructureRecord | Rejected], bar: Any
+) -> Iterator[StructureRecord | Rejected]:
+    """``items``, advancing ``bar`` by one for each."""
+    for item in items:
+        yield item
+        bar.update(1)
+
+
 def _single_file(path: Path) -> bool:
     """True when the path is one CIF file (not a folder, not a table)."""
     name = path.name.lower()
@@ -115,7 +125,10 @@ def run_summary(args: argparse.Namespace) -> int:
         label = label_crystal(crystal, args.symprec)
         summary = summarize([StructureRecord(path.stem, str(path), crystal, label)])
     else:
-        summary = summarize(load_records(path, args.symprec, workers=args.workers))
+        records = load_records(path, args.symprec, workers=args.workers)
+        total = None if args.no_progress else count_sources(path)
+        with progress_bar(total, "structure", args.no_progress) as bar:
+            summary = summarize(counted(records, bar))
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
     return 0
 
@@ -141,4 +154,10 @@ def register(subparsers: Any) -> None:
         "--workers", type=int, default=1, help="processes reading and labelling (default 1)"
     )
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
+    summary.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown on a terminal, with the number of structures "
+        "and an ETA; a table is read once more to count its rows)",
+    )
     summary.set_defaults(handler=run_summary)

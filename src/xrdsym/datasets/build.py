@@ -438,6 +438,16 @@ def plan_tasks(config: BuildConfig) -> Iterator[ShardTask]:
         yield ShardTask(f"gen-{chunk_index:05d}", "generated", requested_groups=groups, seed=seed)
 
 
+def count_tasks(config: BuildConfig) -> int:
+    """Number of shard tasks :func:`plan_tasks` yields (the total of the progress bar)."""
+    from xrdsym.structures.reader import count_sources
+
+    per_source = (count_sources(source) for source in config.cif_sources)
+    cif_shards = sum(-(-n // config.shard_size) for n in per_source)
+    requests = len(config.space_groups) * config.generated_per_group
+    return cif_shards + -(-requests // config.shard_size)
+
+
 #: prctl option that sends a signal to a process when its parent ends (Linux).
 PR_SET_PDEATHSIG = 1
 
@@ -661,7 +671,8 @@ def run_shards(
     (written after every batch of finished shards); returns the planned shard names."""
     shard_dir = root / SHARD_DIR
     window = max(2, 2 * workers)
-    bar = tqdm(desc="shards", unit="shard", disable=not progress)
+    total = count_tasks(config) if progress else None
+    bar = tqdm(total=total, desc="shards", unit="shard", disable=not progress)
     done_structures = 0
     planned: list[str] = []
     with make_executor(workers, scheduler) as executor:

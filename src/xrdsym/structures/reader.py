@@ -165,10 +165,31 @@ def _is_table(path: Path) -> bool:
     return name.endswith(".csv") or name.endswith(".csv.gz")
 
 
+def count_sources(path: str | Path) -> int:
+    """How many entries :func:`iter_sources` yields for ``path``: CIF files are counted, not
+    read; a table is read once.
+
+    Raises:
+        StructureError: as :func:`iter_sources`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StructureError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return len(_cif_files(path))
+    if _is_table(path):
+        return sum(1 for _ in _iter_table(path))
+    return 1
+
+
+def _cif_files(folder: Path) -> list[Path]:
+    """CIF files below ``folder``, recursively, sorted by path."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".cif")
+
+
 def _iter_folder(folder: Path) -> Iterator[CifSource]:
     """CIF files below ``folder``, recursively, sorted by relative path."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".cif")
-    for file in files:
+    for file in _cif_files(folder):
         yield _file_source(file, file.relative_to(folder).with_suffix("").as_posix())
 
 

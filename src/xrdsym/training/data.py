@@ -144,17 +144,29 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
 
 def render_fixed(
-    dataset: RenderedPatterns, indices: Iterable[int]
+    dataset: RenderedPatterns, indices: Iterable[int], progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed, seeded set: (patterns (n, L) float32, space-group indices (n,) int64)."""
+    """A fixed, seeded set: (patterns (n, L) float32, space-group indices (n,) int64).
+
+    With ``progress`` a bar with the number of patterns and an ETA runs on standard error
+    (on terminals only).
+    """
     idx = [int(i) for i in indices]
-    patterns = (
-        np.stack([dataset.render(-1, i) for i in idx])
-        if idx
-        else np.zeros((0, dataset.grid.n_points))
-    )
+    rendered = [dataset.render(-1, i) for i in _counted(idx, progress)]
+    patterns = np.stack(rendered) if idx else np.zeros((0, dataset.grid.n_points))
     labels = np.array([dataset.source.space_group(i) - 1 for i in idx], dtype=np.int64)
     return patterns.astype(np.float32), labels
+
+
+def _counted(items: list[int], progress: bool) -> Iterable[int]:
+    """``items``, through a tqdm bar of ``len(items)`` patterns when ``progress``."""
+    if not progress:
+        return items
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(items, total=len(items), unit="pattern", disable=None, file=sys.stderr)
 
 
 class ThreadPrefetcher:

@@ -97,8 +97,10 @@ def evaluate(
     renderer: PatternRenderer | None = None,
     preparer: Callable[[np.ndarray, Grid, np.random.Generator], np.ndarray] | None = None,
     batch_size: int = 256,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Render a fixed (seeded) test set of ``indices`` and score every task the model answers.
+    """Render a fixed (seeded) test set of ``indices`` and score every task the model answers
+    (``progress``: a bar of the patterns rendered, with an ETA, on a terminal).
 
     Returns ``{"n", "seed", "grid", "tasks": {task: score_task(...)},
     "crystal_system_confusion": (7, 7) nested list (rows true, columns predicted)}``; with
@@ -107,7 +109,7 @@ def evaluate(
     from xrdsym.symmetry import CRYSTAL_SYSTEMS
 
     dataset = RenderedPatterns(source, grid, seed, renderer, preparer)
-    patterns, sg = render_fixed(dataset, indices)
+    patterns, sg = render_fixed(dataset, indices, progress)
     probabilities = predict_probabilities(model, patterns, batch_size)
     labels = task_labels(sg)
     train_labels = None

@@ -1,0 +1,35 @@
+"""Every option of every sub-command says what it does, and its default where it has one."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from xrdsym.cli import SUBCOMMAND_MODULES, build_parser
+
+
+def parsers(parser: argparse.ArgumentParser, name: str = "xrdsym") -> list[tuple[str, object]]:
+    """(command name, parser) of ``parser`` and of all its sub-commands, depth first."""
+    found: list[tuple[str, object]] = [(name, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, child in action.choices.items():
+                found += parsers(child, f"{name} {sub}")
+    return found
+
+
+@pytest.mark.parametrize("command", SUBCOMMAND_MODULES)
+def test_every_option_has_help_and_its_default(command: str) -> None:
+    for name, parser in parsers(build_parser(command)):
+        assert isinstance(parser, argparse.ArgumentParser)
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings[0]}: no help"
+            informative = action.default is not None and not isinstance(action.default, bool)
+            if informative and action.default is not argparse.SUPPRESS:
+                text = " ".join(parser.format_help().split())
+                assert "default" in action.help or f"(default: {action.default}" in text, (
+                    f"{name} {action.option_strings[0]}: default {action.default!r} not shown"
+                )
