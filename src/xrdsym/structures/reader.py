@@ -166,20 +166,10 @@ def _is_table(path: Path) -> bool:
 
 
 def count_sources(path: str | Path) -> int:
-    """How many entries :func:`iter_sources` yields for ``path``: CIF files are counted, not
-    read; a table is read once.
-
-    Raises:
-        StructureError: as :func:`iter_sources`.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise StructureError(f"{path}: no such file or folder")
-    if path.is_dir():
-        return len(_cif_files(path))
-    if _is_table(path):
-        return sum(1 for _ in _iter_table(path))
-    return 1
+    """How many entries :func:`iter_sources` yields for ``path`` (CIF files counted unread)."""
+    if Path(path).is_dir():
+        return len(_cif_files(Path(path)))
+    return sum(1 for _ in iter_sources(path))
 
 
 def _cif_files(folder: Path) -> list[Path]:
