@@ -1,13 +1,14 @@
 """Crystals plus peak lists per second: the synthetic generator and the perturbation of corpus
 structures, beside pyxtal's random crystal plus pymatgen's XRDCalculator run side by side.
 
-All in one process (one core). Each side draws crystals of the same space groups (cycled
-through ``--groups``, default all 230) and computes their peak lists over 5-115 degrees at
-Cu K-alpha1:
+All in one process (one core). Each side draws crystals of the same space groups and computes
+their peak lists over 5-115 degrees at Cu K-alpha1. The groups are drawn from the generator's
+prior as in the training stream (``--groups prior``, the default), or cycled through a list
+(``--groups 1-230`` weighs every group equally, large cubic cells included):
 
 - ``synthetic``: ``SyntheticGenerator.sample_group`` + ``compute_peaks`` with the known
-  operations (no symmetry search); ``+check`` adds the stream's spglib check of crystals
-  without a general-position orbit;
+  operations (no symmetry search, |F|^2 once per set of equivalent reflections);
+  ``+check`` adds the stream's spglib check of crystals without a general-position orbit;
 - ``perturbed``: ``perturb_prototype`` of corpus structures (first rows of the shared table) +
   ``compute_peaks`` with the Hall operations;
 - ``pyxtal``: ``pyxtal.from_random`` with the same number of atoms per element as the synthetic
@@ -49,7 +50,12 @@ def synthetic_rate(generator: SyntheticGenerator, groups: list[int], n: int, che
         sample = generator.sample_group(groups[k % len(groups)], rng)
         if check and not sample.general:
             spglib_agrees(sample)
-        compute_peaks(sample.crystal, two_theta_range=RANGE, operations=sample.operations)
+        compute_peaks(
+            sample.crystal,
+            two_theta_range=RANGE,
+            operations=sample.operations,
+            exact_operations=True,
+        )
     return n / (time.perf_counter() - start)
 
 
@@ -124,16 +130,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--crystals", type=int, default=2000)
     parser.add_argument("--pyxtal", type=int, default=60)
-    parser.add_argument("--groups", default="1-230", help="e.g. 1-230 or 14,62,225")
+    parser.add_argument(
+        "--groups", default="prior", help="prior (default), or e.g. 1-230 or 14,62,225"
+    )
     parser.add_argument("--noise", type=int, default=3000, help="crystals for the label check")
     args = parser.parse_args()
-    if "-" in args.groups:
+    generator = SyntheticGenerator()
+    if args.groups == "prior":
+        rng = np.random.default_rng(2)
+        groups = [int(g) for g in rng.choice(230, 1000, p=generator.space_group_prior()) + 1]
+    elif "-" in args.groups:
         low, high = (int(x) for x in args.groups.split("-"))
         groups = list(range(low, high + 1))
     else:
         groups = [int(x) for x in args.groups.split(",")]
-    print(f"load average: {os.getloadavg()[0]:.2f}")
-    generator = SyntheticGenerator()
+    print(f"load average: {os.getloadavg()[0]:.2f}; groups: {args.groups}")
     ours = synthetic_rate(generator, groups, args.crystals, check=False)
     checked = synthetic_rate(generator, groups, args.crystals, check=True)
     perturbed = perturbed_rate(args.crystals)

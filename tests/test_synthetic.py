@@ -259,6 +259,7 @@ def test_generated_peaks_match_pymatgen() -> None:
             form_factors="pymatgen",
             min_relative_intensity=1e-5,
             operations=sample.operations,
+            exact_operations=True,
         )
         problems = cluster_mismatches(
             np.array(reference.x), np.array(reference.y), ours.two_theta, ours.intensity
@@ -266,6 +267,17 @@ def test_generated_peaks_match_pymatgen() -> None:
         if problems:
             failures.append(f"sg {group}: {problems[:3]}")
     assert failures == []
+
+
+def test_equivalent_reflections_give_the_full_peak_list() -> None:
+    generator = SyntheticGenerator()
+    for group in (1, 2, 15, 70, 142, 167, 191, 205, 229):
+        sample = generator.sample_group(group, np.random.default_rng([10, group]))
+        full = compute_peaks(sample.crystal, operations=sample.operations)
+        fast = compute_peaks(sample.crystal, operations=sample.operations, exact_operations=True)
+        assert np.array_equal(full.multiplicity, fast.multiplicity)
+        assert np.allclose(full.two_theta, fast.two_theta, atol=1e-9)
+        assert np.allclose(full.intensity, fast.intensity, atol=1e-3)
 
 
 # --- Statistics -----------------------------------------------------------------------------

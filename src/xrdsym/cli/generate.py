@@ -93,7 +93,9 @@ def run_crystals(args: argparse.Namespace) -> int:
             sample = generator.sample_group(group, rng)
             stem = f"{group:03d}_{k:04d}"
             write_cif(sample.crystal, out / f"{stem}.cif", f"synthetic sg {group} seed {args.seed}")
-            peaks = compute_peaks(sample.crystal, operations=sample.operations)
+            peaks = compute_peaks(
+                sample.crystal, operations=sample.operations, exact_operations=True
+            )
             with (out / f"{stem}_peaks.csv").open("w", newline="") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(["two_theta_deg", "d_angstrom", "intensity", "multiplicity"])

@@ -178,6 +178,7 @@ class StructureStream:
             wavelength=self.wavelength,
             two_theta_range=STREAM_TWO_THETA_RANGE,
             operations=operations,
+            exact_operations=True,
         )
         if len(peaks) == 0:
             return None

@@ -373,6 +373,31 @@ def _largest_hkl(hkl: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.stack([best // (base * base), (best // base) % base, best % base], axis=1) - offset
 
 
+def equivalent_reflections(hkl: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One representative of each set of reflections equivalent under the rotations W.
+
+    For an operation (W, t) of the crystal, F(h W) = exp(-2 pi i h . t) F(h), so |F|^2 is
+    the same on the set {h W} and on its Friedel mates {-h W}. The key of h is the largest
+    integer code of h W and -h W over all W.
+
+    Returns:
+        (first index of each set (k,), set of each reflection (M,)), so that
+        ``values[first][inverse]`` spreads one value per set back over all reflections.
+    """
+    unique_rotations = np.unique(np.asarray(rotations, dtype=np.int64).reshape(-1, 9), axis=0)
+    w = unique_rotations.reshape(-1, 3, 3).astype(np.float64)
+    # Small integers are exact in float64, where matmul is much faster than integer einsum.
+    images = np.matmul(hkl.astype(np.float64)[None], w)  # (n_rot, M, 3): rows h W
+    offset = float(np.abs(images).max(initial=0.0)) + 1.0
+    base = 2.0 * offset + 1.0
+    weights = np.array([base * base, base, 1.0])
+    code = (images + offset) @ weights  # (n_rot, M), exact integers below 2^53
+    code_minus = (offset - images) @ weights
+    key = np.maximum(code, code_minus).max(axis=0)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
 def compute_peaks(
     crystal: Crystal,
     wavelength: float = CU_KA1,
@@ -383,6 +408,7 @@ def compute_peaks(
     symprec: float = 0.01,
     min_relative_intensity: float = MIN_RELATIVE_INTENSITY,
     operations: tuple[np.ndarray, np.ndarray] | None = None,
+    exact_operations: bool = False,
 ) -> PeakList:
     """The powder peak list of ``crystal``.
 
@@ -408,6 +434,10 @@ def compute_peaks(
             (n, 3) fractional) when already known, e.g. from the ``rotations`` and
             ``translations`` of a ``spglib.get_symmetry_dataset`` made to label the structure;
             None runs :func:`symmetry_operations` (the dominant cost for cubic cells).
+        exact_operations: the given operations map the listed atoms exactly onto each other
+            (generated or symmetrised crystals). Then |F(h W)| = |F(h)| for every rotation W,
+            and |F|^2 is computed once per set of equivalent reflections
+            (:func:`equivalent_reflections`), up to 48 times fewer for cubic groups.
 
     Raises:
         StructureError: the crystal has no sites, an element without form factor, a cell
@@ -431,7 +461,11 @@ def compute_peaks(
     present = ~systematic_absences(hkl, rotations, translations)
     hkl, g = hkl[present], g[present]
     try:
-        f2 = structure_factor_squared(crystal, hkl, g, form_factors)
+        if exact_operations:
+            first, inverse = equivalent_reflections(hkl, rotations)
+            f2 = structure_factor_squared(crystal, hkl[first], g[first], form_factors)[inverse]
+        else:
+            f2 = structure_factor_squared(crystal, hkl, g, form_factors)
     except StructureError as exc:
         raise StructureError(f"{crystal.name or 'structure'}: {exc}") from None
     two_theta = bragg_two_theta(g, wavelength)
