@@ -37,6 +37,13 @@ def register(subparsers: Any) -> None:
     )
     crystals.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     crystals.add_argument(
+        "--raw",
+        action="store_true",
+        help="keep every draw; by default a crystal in which spglib finds another group than "
+        "the requested one is drawn again (the training stream checks the crystals without a "
+        "general-position orbit, where such draws concentrate)",
+    )
+    crystals.add_argument(
         "--statistics",
         default=None,
         metavar="JSON",
@@ -90,7 +97,7 @@ def run_crystals(args: argparse.Namespace) -> int:
     for group in groups:
         rng = np.random.default_rng([args.seed, group])
         for k in range(args.count):
-            sample = generator.sample_group(group, rng)
+            sample = draw_checked(generator, group, rng, raw=args.raw)
             stem = f"{group:03d}_{k:04d}"
             write_cif(sample.crystal, out / f"{stem}.cif", f"synthetic sg {group} seed {args.seed}")
             peaks = compute_peaks(
@@ -119,7 +126,25 @@ def run_crystals(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     differ = sum(1 for r in rows if r[1] != r[2])
     print(f"{len(rows)} crystals written to {out}; spglib finds another group in {differ}")
+    if differ and not args.raw:
+        print(f"  ({differ} gave no crystal of the requested group in {CHECK_ATTEMPTS} draws)")
     return 0
+
+
+#: Draws of one crystal before the last one is kept even though spglib disagrees.
+CHECK_ATTEMPTS = 20
+
+
+def draw_checked(generator: Any, group: int, rng: Any, raw: bool) -> Any:
+    """A crystal of ``group`` in which spglib finds that group (the first draw when ``raw``)."""
+    from xrdsym.structures.synthetic import spglib_agrees
+
+    sample = generator.sample_group(group, rng)
+    for _ in range(CHECK_ATTEMPTS):
+        if raw or spglib_agrees(sample):
+            break
+        sample = generator.sample_group(group, rng)
+    return sample
 
 
 def write_cif(crystal: Any, path: Path, comment: str) -> None:
