@@ -1,0 +1,81 @@
+"""The pretrained classifier: measured pattern -> crystal system, extinction group, space group.
+
+The network predicts a 230-way space-group distribution; the crystal-system and
+extinction-group distributions are sums of it over their member groups, so the three answers are
+always consistent (a crystal system's probability is the total of its space groups').
+
+Confidence (see :mod:`xrdsym.calibration`): where ``model.json`` holds a ``calibration``
+record, the logits are divided by its temperature before the softmax, and every answer carries
+split-conformal prediction sets (the classes whose probability reaches the set threshold; on
+held-out simulated patterns they hold the truth with the recorded coverage, 90 % by default).
+Answers whose top space group has a calibrated probability below ``low_confidence_below``
+(0.5: more likely wrong than right) are flagged; ``min_confidence`` abstains at each level
+whose top probability is below it.
+
+Every answer states its provenance (model, wavelength and where it came from, range read and
+share of the model grid covered, reader events, warnings), in text and in ``to_dict()``.
+"""
+
+from xrdsym.classify.answers import (
+    LEVELS,
+    CrystalSystemScore,
+    ExtinctionGroupScore,
+    Prediction,
+    Provenance,
+    SpaceGroupScore,
+    predictions_frame,
+    top_k_prediction,
+)
+from xrdsym.classify.classifier import Classifier
+from xrdsym.classify.loading import (
+    BUNDLED_MODEL_PACKAGE,
+    bundled_model_dir,
+    load_model,
+    read_config,
+)
+from xrdsym.classify.samples import (
+    COARSE_STEP,
+    FEW_POINTS,
+    IRREGULAR_STEPS,
+    LOW_COVERAGE,
+    WAVELENGTH_MISMATCH,
+    Sample,
+    looks_like_peak_list,
+    measurement_warnings,
+    reader_events,
+)
+from xrdsym.classify.table import (
+    TABLE_RESOURCE,
+    SpaceGroupTable,
+    load_space_group_table,
+    space_group_table_data,
+)
+
+__all__ = [
+    "BUNDLED_MODEL_PACKAGE",
+    "COARSE_STEP",
+    "FEW_POINTS",
+    "IRREGULAR_STEPS",
+    "LEVELS",
+    "LOW_COVERAGE",
+    "TABLE_RESOURCE",
+    "WAVELENGTH_MISMATCH",
+    "Classifier",
+    "CrystalSystemScore",
+    "ExtinctionGroupScore",
+    "Prediction",
+    "Provenance",
+    "Sample",
+    "SpaceGroupScore",
+    "SpaceGroupTable",
+    "bundled_model_dir",
+    "load_model",
+    "load_space_group_table",
+    "looks_like_peak_list",
+    "measurement_warnings",
+    "predictions_frame",
+    "read_config",
+    "reader_events",
+    "space_group_table_data",
+    "top_k_prediction",
+]

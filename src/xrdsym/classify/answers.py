@@ -1,0 +1,198 @@
+"""Answers of the classifier: scores at the three levels, provenance, the full prediction and its
+flat summary row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xrdsym.classify.table import SpaceGroupTable, load_space_group_table
+
+LEVELS = ("crystal_system", "extinction_group", "space_group")
+
+
+@dataclass(frozen=True)
+class CrystalSystemScore:
+    """One crystal system and its probability."""
+
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class ExtinctionGroupScore:
+    """One extinction group: index 0-100, symbol (its member space groups), probability."""
+
+    index: int
+    space_groups: tuple[int, ...]
+    probability: float
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class SpaceGroupScore:
+    """One space group (number and Hermann-Mauguin symbol) and its probability."""
+
+    number: int
+    symbol: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an answer comes from.
+
+    Attributes:
+        model: ``name`` (architecture), ``version``, ``backend``, ``calibrated``.
+        wavelength: wavelength of the measurement in Angstrom (None for none).
+        wavelength_source: ``file``, ``command line``, ``argument`` or ``simulation``.
+        two_theta_range: (first, last) angle read, degrees at the measurement wavelength.
+        points: number of points read.
+        grid_coverage: share of the model grid's range the measurement covers, 0-1.
+        format: the reader that read the file.
+        events: what the reader did to the data (rows repaired, scan k of N used, ...).
+        warnings: what the user should check.
+    """
+
+    model: dict[str, Any]
+    wavelength: float | None = None
+    wavelength_source: str = ""
+    two_theta_range: tuple[float, float] | None = None
+    points: int = 0
+    grid_coverage: float = 0.0
+    format: str = ""
+    events: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "model": dict(self.model),
+            "wavelength": self.wavelength,
+            "wavelength_source": self.wavelength_source,
+            "two_theta_range": None if self.two_theta_range is None else list(self.two_theta_range),
+            "points": self.points,
+            "grid_coverage": round(self.grid_coverage, 4),
+            "format": self.format,
+            "events": list(self.events),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top-k answers for one pattern at the three levels, each sorted by probability.
+
+    Attributes:
+        prediction_sets: per level, the labels of the conformal prediction set (crystal-system
+            names, extinction-group indices, space-group numbers); empty when uncalibrated.
+        coverage: the stated coverage of the sets (e.g. 0.9), or None.
+        low_confidence: the top space group is more likely wrong than right (calibrated).
+        abstained: the levels whose top probability is below ``min_confidence``.
+        probabilities: the full space-group distribution (230,), for figures and tables.
+    """
+
+    source: str
+    crystal_system: tuple[CrystalSystemScore, ...]
+    extinction_group: tuple[ExtinctionGroupScore, ...]
+    space_group: tuple[SpaceGroupScore, ...]
+    prediction_sets: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    coverage: float | None = None
+    low_confidence: bool = False
+    abstained: tuple[str, ...] = ()
+    provenance: Provenance | None = None
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``file``, the three levels (lists of entries), ``prediction_sets``,
+        ``coverage``, ``low_confidence``, ``abstained`` and ``provenance``."""
+        return {
+            "file": self.source,
+            "crystal_system": [vars(s) for s in self.crystal_system],
+            "extinction_group": [
+                {
+                    "index": s.index,
+                    "symbol": s.symbol,
+                    "space_groups": list(s.space_groups),
+                    "probability": s.probability,
+                }
+                for s in self.extinction_group
+            ],
+            "space_group": [vars(s) for s in self.space_group],
+            "prediction_sets": {k: list(v) for k, v in self.prediction_sets.items()},
+            "coverage": self.coverage,
+            "low_confidence": self.low_confidence,
+            "abstained": list(self.abstained),
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
+        }
+
+    def summary_row(self) -> dict[str, Any]:
+        """One flat row (for CSV files and DataFrames): top answers, sets and provenance."""
+        prov = self.provenance
+        row: dict[str, Any] = {"file": self.source}
+        for level, scores in zip(LEVELS, self._tops(), strict=True):
+            row[level] = None if level in self.abstained else scores[0]
+            row[f"{level}_probability"] = scores[1]
+            members = self.prediction_sets.get(level, ())
+            row[f"{level}_set"] = " ".join(str(m) for m in members)
+        row["space_group_number"] = self.space_group[0].number
+        row["low_confidence"] = self.low_confidence
+        if prov is not None:
+            row["wavelength"] = prov.wavelength
+            row["wavelength_source"] = prov.wavelength_source
+            row["grid_coverage"] = round(prov.grid_coverage, 4)
+            row["points"] = prov.points
+            row["warnings"] = "; ".join(prov.warnings)
+            row["model"] = f"{prov.model.get('name')} {prov.model.get('version')}"
+        return row
+
+    def _tops(self) -> tuple[tuple[str, float], ...]:
+        """(label, probability) of the top answer at each level."""
+        cs, eg, sg = self.crystal_system[0], self.extinction_group[0], self.space_group[0]
+        return (
+            (cs.label, cs.probability),
+            (eg.symbol or str(eg.index), eg.probability),
+            (f"{sg.symbol} ({sg.number})", sg.probability),
+        )
+
+
+def _best(p: np.ndarray, k: int) -> list[int]:
+    """Indices of the k largest entries, largest first (ties in index order)."""
+    return [int(i) for i in np.argsort(-p, kind="stable")[: max(1, k)]]
+
+
+def top_k_prediction(
+    p_space_group: np.ndarray,
+    k: int,
+    source: str = "",
+    table: SpaceGroupTable | None = None,
+) -> Prediction:
+    """Top-k entries at the three levels from one 230-way space-group distribution."""
+    tab = table if table is not None else load_space_group_table()
+    p = np.asarray(p_space_group, dtype=np.float64)
+    p_system, p_extinction = tab.reconcile(p)
+    return Prediction(
+        source=source,
+        crystal_system=tuple(
+            CrystalSystemScore(tab.crystal_systems[i], float(p_system[i]))
+            for i in _best(p_system, k)
+        ),
+        extinction_group=tuple(
+            ExtinctionGroupScore(
+                i, tab.extinction_members[i], float(p_extinction[i]), tab.extinction_symbols[i]
+            )
+            for i in _best(p_extinction, k)
+        ),
+        space_group=tuple(SpaceGroupScore(i + 1, tab.symbols[i], float(p[i])) for i in _best(p, k)),
+        probabilities=p,
+    )
+
+
+def predictions_frame(predictions: Iterable[Prediction]) -> Any:
+    """A pandas DataFrame with one :meth:`Prediction.summary_row` per prediction."""
+    import pandas as pd
+
+    return pd.DataFrame([p.summary_row() for p in predictions])

@@ -1,0 +1,97 @@
+"""Loading a classifier from a model folder (or the bundled one), with the torch or ONNX
+backend."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from xrdsym.classify.classifier import Classifier
+from xrdsym.errors import ModelFileError, XrdsymError
+from xrdsym.inference import (
+    ONNX_NAME,
+    OnnxBackend,
+    file_sha256,
+    onnx_is_current,
+    onnxruntime_available,
+)
+
+#: Folder of the bundled pretrained model inside the package.
+BUNDLED_MODEL_PACKAGE = "xrdsym.pretrained"
+
+
+def bundled_model_dir() -> Path:
+    """The folder of the pretrained model shipped with the package."""
+    return Path(str(resources.files(BUNDLED_MODEL_PACKAGE)))
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """The ``model.json`` of a model folder (without importing torch).
+
+    Raises:
+        ModelFileError: missing, not JSON, or without an architecture name.
+    """
+    path = folder / "model.json"
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model config file not found")
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: not a valid JSON model config ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
+        raise ModelFileError(f"{path}: no 'architecture' name in the model config")
+    return config
+
+
+def _check_onnx_grid(folder: Path, config: dict[str, Any]) -> None:
+    """The exported input length must be the grid's."""
+    record = config.get("onnx", {})
+    n_points = int(config.get("grid", {}).get("n_points", 10001))
+    if int(record.get("input_length", n_points)) != n_points:
+        raise ModelFileError(
+            f"{folder / ONNX_NAME}: exported for {record.get('input_length')} grid points, "
+            f"the model grid has {n_points}"
+        )
+
+
+def load_model(path: str | Path | None = None, backend: str = "auto") -> Classifier:
+    """Load a classifier from a model folder (``model.safetensors`` + ``model.json``), offline.
+
+    Without ``path`` the bundled pretrained model is loaded. Nothing is unpickled.
+
+    Args:
+        path: model folder.
+        backend: ``onnx`` (``model.onnx`` with ONNX Runtime, no torch import), ``torch``, or
+            ``auto``: ONNX when the export is current for the weights and ONNX Runtime is
+            installed, else torch.
+
+    Raises:
+        ModelFileError: missing or broken files, or an ONNX backend that cannot be used.
+    """
+    folder = Path(path) if path is not None else bundled_model_dir()
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: model folder not found")
+    if backend not in ("auto", "onnx", "torch"):
+        raise XrdsymError(f"unknown backend {backend!r}; use auto, onnx or torch")
+    config = read_config(folder)
+    weights = folder / "model.safetensors"
+    digest = file_sha256(weights) if weights.is_file() else ""
+    version = str(config.get("version") or "") or f"sha256:{digest[:12]}"
+    calibration = config.get("calibration")
+    if isinstance(calibration, dict) and calibration.get("weights_sha256") not in (None, digest):
+        config = {**config, "calibration": None}
+    current = onnx_is_current(folder, config)
+    if backend == "onnx" or (backend == "auto" and current and onnxruntime_available()):
+        if not current:
+            raise ModelFileError(
+                f"{folder}: no model.onnx exported from the current weights; run "
+                f"'xrdsym calibrate {folder} --dataset DATASET' or use the torch backend"
+            )
+        _check_onnx_grid(folder, config)
+        return Classifier(None, config, backend=OnnxBackend(folder / ONNX_NAME), version=version)
+    from xrdsym.models import load_pretrained
+
+    model, _ = load_pretrained(folder)
+    return Classifier(model, config, version=version)
