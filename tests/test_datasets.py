@@ -228,3 +228,63 @@ def test_the_progress_total_is_the_number_of_planned_shards(
             space_groups=(2, 14, 62, 225),
         )
         assert count_tasks(config) == len(list(plan_tasks(config)))
+
+
+STRUCTURES = Path(__file__).resolve().parent / "data" / "structures" / "good"
+
+
+def _duplicate_table(folder: Path) -> dict[str, bool]:
+    """CIFs of NaCl (conventional, 2x1x1 supercell, primitive 0.3 % larger, 5 % larger), KBr
+    and CsCl; returns the duplicates expected by the rule of ``structures.symmetry``."""
+    from pymatgen.core import Structure
+
+    folder.mkdir()
+    nacl = Structure.from_file(STRUCTURES / "NaCl.cif")
+    for stem, structure in (
+        ("a_NaCl", nacl),
+        ("b_NaCl_supercell", nacl * (2, 1, 1)),
+        ("c_NaCl_primitive", nacl.get_primitive_structure()),
+        ("e_NaCl_expanded", nacl.copy()),
+    ):
+        if stem == "c_NaCl_primitive":
+            structure = structure.copy()
+            structure.scale_lattice(structure.volume * 1.003**3)
+        if stem == "e_NaCl_expanded":
+            structure.scale_lattice(structure.volume * 1.05**3)
+        structure.to(filename=str(folder / f"{stem}.cif"))
+    for name in ("KBr", "CsCl"):
+        (folder / f"f_{name}.cif").write_text((STRUCTURES / f"{name}.cif").read_text())
+    return {
+        "a_NaCl": False,
+        "b_NaCl_supercell": True,  # same primitive cell: a duplicate of a_NaCl
+        "c_NaCl_primitive": True,  # lengths within 1 %
+        "e_NaCl_expanded": False,  # 5 % larger: another structure
+        "f_KBr": False,
+        "f_CsCl": False,
+    }
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pymatgen's notes on the CIFs it writes
+def test_structures_summary_and_dataset_build_agree_on_duplicates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xrdsym.cli import main
+    from xrdsym.structures.labelling import Rejected, load_records
+
+    expected = _duplicate_table(tmp_path / "cifs")
+    summary = {
+        item.id: isinstance(item, Rejected) and item.reason.startswith("duplicate of")
+        for item in load_records(tmp_path / "cifs")
+    }
+    assert summary == expected
+    assert main(["structures", "summary", str(tmp_path / "cifs"), "--json", "--no-progress"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["accepted"] == sum(not d for d in expected.values())
+
+    config = BuildConfig(cif_sources=(str(tmp_path / "cifs"),), shard_size=4)
+    report = build_dataset(tmp_path / "ds", config, workers=1, progress=False)
+    dataset = open_dataset(tmp_path / "ds")
+    excluded = dataset._splits["random"] == EXCLUDED
+    built = {str(i): bool(e) for i, e in zip(dataset.data.ids, excluded, strict=True)}
+    assert built == expected
+    assert report["duplicates"] == sum(expected.values())

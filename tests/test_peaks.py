@@ -383,3 +383,33 @@ def test_matches_pymatgen_on_all_crystal_systems(shared_dir: Path) -> None:
 def test_matches_pymatgen_on_700_structures(shared_dir: Path) -> None:
     structures = pick_structures(corpus_path(shared_dir), PER_SYSTEM_SLOW)
     assert compare_with_pymatgen(structures) == []
+
+
+def _nacl_with_shared_sodium(shift_angstrom: float) -> Crystal:
+    """NaCl whose Na sites are shared half-half with K, K listed ``shift_angstrom`` off Na."""
+    base = nacl()
+    n = base.n_sites
+    shift = np.array([shift_angstrom / base.lattice[0, 0], 0.0, 0.0])
+    return Crystal(
+        lattice=base.lattice,
+        frac_coords=np.vstack([base.frac_coords, base.frac_coords[:4] + shift]),
+        elements=base.elements + ("K",) * 4,
+        occupancies=np.concatenate([[0.5] * 4, np.ones(n - 4), [0.5] * 4]),
+        b_iso=np.zeros(n + 4),
+        name=f"Na0.5K0.5Cl shifted {shift_angstrom} A",
+    )
+
+
+@pytest.mark.parametrize(("shift", "operations"), [(0.0, 192), (0.03, 192), (0.3, 32)])
+def test_partial_sites_within_0_05_angstrom_are_one_species(shift: float, operations: int) -> None:
+    from xrdsym.structures.symmetry import SHARED_SITE_TOLERANCE, symmetry_dataset
+
+    assert SHARED_SITE_TOLERANCE == 0.05
+    crystal = _nacl_with_shared_sodium(shift)
+    rotations, translations = symmetry_operations(crystal)
+    # The absences and the label see the same cell: the same operations.
+    dataset = symmetry_dataset(crystal)
+    assert len(rotations) == len(dataset.rotations) == operations
+    np.testing.assert_allclose(np.sort(translations, axis=0), np.sort(dataset.translations, axis=0))
+    if operations == 192:
+        assert peak_by_hkl(compute_peaks(crystal, min_relative_intensity=0.0), (1, 0, 0)) is None

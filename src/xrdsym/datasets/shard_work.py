@@ -20,6 +20,12 @@ from xrdsym.datasets.shards import (
 )
 from xrdsym.errors import StructureError, XrdsymError
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.symmetry import (
+    dedupe_key,
+    niggli_parameters,
+    spglib_cell,
+    symmetry_dataset,
+)
 
 
 @dataclass(frozen=True)
@@ -56,28 +62,11 @@ class ShardResult:
 # The work of one shard (runs in a worker process).
 
 
-def niggli_cell(crystal: Crystal) -> np.ndarray:
-    """Niggli-reduced cell (a, b, c in Angstrom, alpha, beta, gamma in degrees), float32 (6,)."""
-    import spglib
-
-    reduced = spglib.niggli_reduce(crystal.lattice)
-    lattice = np.asarray(reduced if reduced is not None else crystal.lattice)
-    lengths = np.linalg.norm(lattice, axis=1)
-    angles = [
-        np.degrees(np.arccos(np.clip(lattice[j] @ lattice[k] / (lengths[j] * lengths[k]), -1, 1)))
-        for j, k in ((1, 2), (0, 2), (0, 1))
-    ]
-    return np.array([*lengths, *angles], dtype=np.float32)
-
-
-def dedupe_key(crystal: Crystal, space_group: int) -> str:
-    """Reduced formula (occupancy-weighted) and space group, e.g. ``NaCl|225``."""
-    from pymatgen.core import Composition
-
-    amounts: dict[str, float] = {}
-    for element, occupancy in zip(crystal.elements, crystal.occupancies, strict=True):
-        amounts[element] = amounts.get(element, 0.0) + float(occupancy)
-    return f"{Composition(dict(amounts)).reduced_formula}|{space_group}"
+def niggli_cell(crystal: Crystal, symprec: float = 0.01) -> np.ndarray:
+    """The stored cell of a structure, float32 (6,): its Niggli-reduced primitive cell
+    (a, b, c in Angstrom, alpha, beta, gamma in degrees) at ``symprec``, the cell of the
+    duplicate rule (:func:`xrdsym.structures.symmetry.same_cell`)."""
+    return np.asarray(niggli_parameters(symmetry_dataset(crystal, symprec)), dtype=np.float32)
 
 
 def structure_row(
@@ -85,7 +74,7 @@ def structure_row(
 ) -> dict[str, Any]:
     """Label one crystal and compute its peak list: one row of a shard."""
     from xrdsym.patterns.peaks import compute_peaks
-    from xrdsym.structures.labelling import label_from_dataset, spglib_cell, symmetry_dataset
+    from xrdsym.structures.labelling import label_from_dataset
     from xrdsym.structures.prototype import prototype_from_dataset
 
     symmetry = symmetry_dataset(crystal, symprec=config.symprec)
@@ -108,7 +97,7 @@ def structure_row(
         "requested": requested,
         "structure_type": label.structure_type,
         "dedupe_key": dedupe_key(crystal, label.space_group),
-        "cell": niggli_cell(crystal),
+        "cell": np.asarray(niggli_parameters(symmetry), dtype=np.float32),
         "two_theta": np.asarray(peaks.two_theta, dtype=np.float32),
         "intensity": np.asarray(peaks.intensity, dtype=np.float32),
         "hkl": np.asarray(peaks.hkl, dtype=np.int16).reshape(-1, 3),

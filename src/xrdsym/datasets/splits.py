@@ -12,49 +12,51 @@ Two splits are recorded:
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 
-from xrdsym.datasets.store import EXCLUDED, PART_CODES
+from xrdsym.datasets.shards import EXCLUDED, PART_CODES
+from xrdsym.structures.symmetry import (
+    CELL_ANGLE_TOLERANCE_DEG,
+    CELL_LENGTH_TOLERANCE,
+    duplicate_group,
+    same_cell,
+)
+from xrdsym.structures.symmetry import find_duplicates as symmetry_find_duplicates
 
-#: Cells count as identical when every Niggli-reduced length agrees within this fraction...
-CELL_LENGTH_TOLERANCE = 0.01
-#: ...and every angle within this many degrees (relaxed duplicates differ by less).
-CELL_ANGLE_TOLERANCE_DEG = 1.0
+__all__ = [
+    "CELL_ANGLE_TOLERANCE_DEG",
+    "CELL_LENGTH_TOLERANCE",
+    "TEST_FRACTION",
+    "VAL_FRACTION_OF_TRAIN",
+    "cells_match",
+    "find_duplicates",
+    "make_splits",
+    "random_split",
+    "structure_type_split",
+]
 
 TEST_FRACTION = 0.2
 VAL_FRACTION_OF_TRAIN = 0.1
 
 
 def find_duplicates(dedupe_keys: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Mark later copies of a structure: same key (formula + space group) and near-equal cell.
+    """Mark later copies of a structure: same key and near-equal cell.
+
+    The rule is :func:`xrdsym.structures.symmetry.find_duplicates` (cells compared by
+    :func:`~xrdsym.structures.symmetry.same_cell`), the one of ``structures summary``.
 
     Args:
-        dedupe_keys: (n,) str reduced formula and space group of each structure.
-        cells: (n, 6) Niggli-reduced a, b, c (Angstrom), alpha, beta, gamma (degrees).
+        dedupe_keys: (n,) str duplicate group of each structure.
+        cells: (n, 6) Niggli-reduced primitive a, b, c (Angstrom), alpha, beta, gamma (degrees).
 
     Returns:
         (n,) bool, True where the structure duplicates an earlier one.
     """
-    groups: dict[str, list[int]] = defaultdict(list)
-    duplicate = np.zeros(len(dedupe_keys), dtype=bool)
-    for index, key in enumerate(dedupe_keys):
-        for kept in groups[str(key)]:
-            if cells_match(cells[index], cells[kept]):
-                duplicate[index] = True
-                break
-        else:
-            groups[str(key)].append(index)
-    return duplicate
+    return symmetry_find_duplicates((str(key) for key in dedupe_keys), cells)
 
 
-def cells_match(cell_a: np.ndarray, cell_b: np.ndarray) -> bool:
-    """True when two reduced cells agree within the length and angle tolerances."""
-    lengths_a, lengths_b = np.asarray(cell_a[:3], float), np.asarray(cell_b[:3], float)
-    close_lengths = np.all(np.abs(lengths_a - lengths_b) <= CELL_LENGTH_TOLERANCE * lengths_b)
-    close_angles = np.all(np.abs(np.asarray(cell_a[3:]) - cell_b[3:]) <= CELL_ANGLE_TOLERANCE_DEG)
-    return bool(close_lengths and close_angles)
+#: Two reduced cells agree (the rule of :func:`xrdsym.structures.symmetry.same_cell`).
+cells_match = same_cell
 
 
 def random_split(
@@ -100,10 +102,14 @@ def make_splits(
     """Both recorded splits, with duplicates excluded from every part.
 
     A duplicate has the same reduced formula, space group and structure type (so stacking
-    variants with other Wyckoff sites stay apart) and a near-equal reduced cell.
+    variants with other Wyckoff sites stay apart) and a near-equal Niggli-reduced primitive
+    cell: the rule of :mod:`xrdsym.structures.symmetry`, shared with ``structures summary``.
     """
-    keys = np.char.add(np.char.add(dedupe_keys.astype(str), "|"), structure_types.astype(str))
-    duplicate = find_duplicates(keys, cells)
+    keys = [
+        duplicate_group(str(key), str(kind))
+        for key, kind in zip(dedupe_keys.astype(str), structure_types.astype(str), strict=True)
+    ]
+    duplicate = symmetry_find_duplicates(keys, cells)
     return {
         "random": random_split(len(structure_types), duplicate, seed),
         "structure_type": structure_type_split(structure_types, duplicate, seed + 1),

@@ -15,11 +15,9 @@ The calculation is fully vectorised over reflections and atoms:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import spglib
 
 from xrdsym.errors import StructureError
 from xrdsym.patterns import scattering
@@ -28,6 +26,7 @@ from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.reader import check_crystal_limits
+from xrdsym.structures.symmetry import symmetry_operations as symmetry_operations
 
 #: Reflections whose 2theta differ by at most this many degrees merge into one peak. Equivalent
 #: reflections of a relaxed structure agree to ~1e-8 degrees; 1e-4 degrees is far below any
@@ -45,12 +44,6 @@ MIN_RELATIVE_INTENSITY = 1e-3
 #: integer in practice, while spglib's translations carry errors of order symprec / a.
 ABSENCE_PHASE_TOL = 0.05
 
-#: Fractional positions are compared on a 1e-4 grid to find sites sharing a position
-#: (disordered sites are listed once per species at identical coordinates).
-POSITION_KEY_SCALE = 10_000
-
-#: Occupancies are compared to 1e-3 when labelling sites for the symmetry search.
-OCCUPANCY_KEY_SCALE = 1_000
 
 #: Largest intermediate array (entries) built at once; larger problems are cut into blocks of
 #: operations or reflections (2^22 float64 entries = 32 MB), which bounds memory for big cells.
@@ -193,68 +186,6 @@ def enumerate_reflections(
     return hkl, g
 
 
-def _site_types(crystal: Crystal) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct positions and a type label per position for the symmetry search.
-
-    Sites at the same position (a disordered site listed once per species) are merged; the
-    type of a position labels its composition (elements and occupancies), so that two
-    positions are equivalent for spglib only when their whole compositions agree.
-
-    Returns:
-        positions (p, 3) float64 fractional coordinates and types (p,) int64.
-    """
-    frac = np.mod(np.asarray(crystal.frac_coords, dtype=np.float64), 1.0)
-    key = np.mod(np.rint(frac * POSITION_KEY_SCALE).astype(np.int64), POSITION_KEY_SCALE)
-    _, first, position_of_site = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    position_of_site = position_of_site.ravel()
-    _, element_index = np.unique(np.asarray(crystal.elements), return_inverse=True)
-    occupancy_key = np.rint(np.asarray(crystal.occupancies) * OCCUPANCY_KEY_SCALE).astype(np.int64)
-    species = element_index.ravel() * (OCCUPANCY_KEY_SCALE + 1) + occupancy_key
-    order = np.lexsort((species, position_of_site))
-    sorted_position = position_of_site[order]
-    counts = np.bincount(sorted_position, minlength=first.shape[0])
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.arange(order.shape[0]) - starts[sorted_position]
-    composition = np.full((first.shape[0], int(counts.max())), -1, dtype=np.int64)
-    composition[sorted_position, rank] = species[order]
-    _, types = np.unique(composition, axis=0, return_inverse=True)
-    return frac[first], types.ravel().astype(np.int64)
-
-
-def symmetry_operations(crystal: Crystal, symprec: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
-    """Space-group operations (W, t) of the listed cell found by ``spglib.get_symmetry``.
-
-    x' = W x + t in fractional coordinates. Pure translations of a centred or super cell are
-    included.
-
-    Raises:
-        StructureError: spglib cannot analyse the cell (e.g. overlapping atoms), or
-            ``symprec`` is not a finite number in (0, 1] Angstrom.
-    """
-    from xrdsym.structures.labelling import check_symprec
-
-    symprec = check_symprec(symprec)
-    positions, types = _site_types(crystal)
-    cell = (
-        np.asarray(crystal.lattice, dtype=np.float64).tolist(),
-        positions.tolist(),
-        types.tolist(),
-    )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x error-mode notice
-            operations = spglib.get_symmetry(cell, symprec=symprec)
-    except Exception as exc:  # spglib raises SpglibError (version dependent) on bad cells
-        raise StructureError(f"{crystal.name or 'structure'}: spglib failed: {exc}") from exc
-    if operations is None:
-        detail = spglib.get_error_message()
-        raise StructureError(f"{crystal.name or 'structure'}: spglib failed: {detail}")
-    return (
-        np.asarray(operations["rotations"], dtype=np.int64),
-        np.asarray(operations["translations"], dtype=np.float64),
-    )
-
-
 def _off_integer_any(hkl: np.ndarray, translations: np.ndarray) -> np.ndarray:
     """(M,) True where h . t is not an integer for some row t of ``translations``."""
     found = np.zeros(hkl.shape[0], dtype=bool)
@@ -267,10 +198,13 @@ def _off_integer_any(hkl: np.ndarray, translations: np.ndarray) -> np.ndarray:
     return found
 
 
-def systematic_absences(
+def absent_reflections(
     hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray
 ) -> np.ndarray:
-    """Mask of reflections extinguished by symmetry.
+    """Mask of the reflections of a list extinguished by the operations (W, t) of a crystal.
+
+    (Not :func:`xrdsym.symmetry.labels.systematic_absences`, which gives the absences of a
+    space group on a fixed hkl grid.)
 
     For an operation (W, t), F(h) = exp(2 pi i h . t) F(h W); when h W = h this forces F(h) = 0
     unless h . t is an integer. The pure translations (W = I: centring or super-cell vectors)
@@ -458,7 +392,7 @@ def compute_peaks(
     if operations is None:
         operations = symmetry_operations(crystal, symprec)
     rotations, translations = operations
-    present = ~systematic_absences(hkl, rotations, translations)
+    present = ~absent_reflections(hkl, rotations, translations)
     hkl, g = hkl[present], g[present]
     try:
         if exact_operations:

@@ -1,55 +1,86 @@
 """Symmetry labels found by spglib, structure-type keys, and streaming/deduplicating loaders.
 
 The label of a structure is what spglib finds in its atoms at a given ``symprec``, never the
-space group written in the file. Sites sharing one position (mixed occupancy) are merged into
-one spglib atom whose species is the set of (element, occupancy) pairs on it, so that e.g. a
-Li/Ni antisite and a fully occupied Ni site are distinct species.
+space group written in the file. Cells, site merging, operations, Niggli cells and the rule
+for duplicates are those of :mod:`xrdsym.structures.symmetry` (the one owner of symmetry
+analysis), whose names this module also exports.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import multiprocessing
-import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import numpy as np
-import spglib
-from pymatgen.core import Composition
 from spglib import SpglibDataset
 
 from xrdsym.errors import StructureError
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.reader import CifSource, iter_sources, read_cif_text
+from xrdsym.structures.symmetry import (
+    CELL_ANGLE_TOLERANCE_DEG,
+    CELL_LENGTH_TOLERANCE,
+    DEFAULT_SYMPREC,
+    MAX_FORMULA_DENOMINATOR,
+    MAX_SYMPREC,
+    OCCUPANCY_DECIMALS,
+    SHARED_SITE_TOLERANCE,
+    DuplicateFinder,
+    anonymous_formula,
+    check_symprec,
+    dedupe_key,
+    duplicate_group,
+    niggli_parameters,
+    reduced_formula,
+    same_cell,
+    spglib_cell,
+    symmetry_dataset,
+)
 from xrdsym.symmetry import space_group as space_group_info
 
-#: Default spglib distance tolerance (Angstrom): tight enough not to promote slightly distorted
-#: cells, loose enough for positions printed with 3-4 decimals.
-DEFAULT_SYMPREC = 0.01
+#: Relative tolerance on the Niggli-reduced primitive cell lengths for duplicates (the rule is
+#: :func:`xrdsym.structures.symmetry.same_cell`).
+DEDUPE_CELL_TOLERANCE = CELL_LENGTH_TOLERANCE
 
-#: Largest spglib tolerance accepted (Angstrom): beyond it atoms of different sites merge and
-#: every cell looks more symmetric than it is; spglib itself crashes on negative or NaN values.
-MAX_SYMPREC = 1.0
+__all__ = [
+    "CELL_ANGLE_TOLERANCE_DEG",
+    "CELL_LENGTH_TOLERANCE",
+    "CHUNK_SIZE",
+    "DEDUPE_CELL_TOLERANCE",
+    "DEFAULT_SYMPREC",
+    "DuplicateFinder",
+    "MAX_FORMULA_DENOMINATOR",
+    "MAX_SYMPREC",
+    "OCCUPANCY_DECIMALS",
+    "PENDING_CHUNKS_PER_WORKER",
+    "Rejected",
+    "SHARED_SITE_TOLERANCE",
+    "StructureRecord",
+    "SymmetryLabel",
+    "anonymous_formula",
+    "canonical_wyckoffs",
+    "check_symprec",
+    "crystal_system",
+    "dedupe_key",
+    "duplicate_group",
+    "label_crystal",
+    "label_from_dataset",
+    "label_sources",
+    "load_records",
+    "niggli_parameters",
+    "reason_category",
+    "reduced_formula",
+    "same_cell",
+    "spglib_cell",
+    "symmetry_dataset",
+    "wyckoff_permutations",
+]
 
-#: Sites of partial occupancy closer than this (Angstrom) are one crystallographic site shared
-#: by several species; CIFs give such sites identical coordinates up to printing precision.
-SHARED_SITE_TOLERANCE = 0.05
-
-#: Occupancies are compared to this many decimals when species are formed (CIFs print 2-4).
-OCCUPANCY_DECIMALS = 3
-
-#: Relative tolerance on the Niggli-reduced cell lengths and angles for duplicates: relaxed
-#: entries of one material differ by well under 1 %, polymorphs of one formula by more.
-DEDUPE_CELL_TOLERANCE = 0.01
-
-#: Largest denominator allowed when a fractional composition is turned into integers.
-MAX_FORMULA_DENOMINATOR = 1000
 
 #: Structures sent to a worker process at a time, and pending chunks per worker.
 CHUNK_SIZE = 200
@@ -108,128 +139,6 @@ def crystal_system(space_group: int) -> str:
     """Crystal system of a space-group number (1-2 triclinic, 3-15 monoclinic, ...,
     195-230 cubic), from :func:`xrdsym.symmetry.space_group`; ValueError outside 1-230."""
     return space_group_info(space_group).crystal_system
-
-
-def spglib_cell(crystal: Crystal) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
-    """The spglib cell ``(lattice, positions, numbers)`` plus the name of each species.
-
-    Partially occupied sites within :data:`SHARED_SITE_TOLERANCE` of each other form one
-    atom; its species is the sorted tuple of (element, rounded occupancy). Fully occupied
-    sites keep their own position.
-    """
-    groups = _shared_site_groups(crystal)
-    species_ids: dict[str, int] = {}
-    positions: list[np.ndarray] = []
-    numbers: list[int] = []
-    for members in groups:
-        key = _species_key(crystal, members)
-        numbers.append(species_ids.setdefault(key, len(species_ids) + 1))
-        positions.append(crystal.frac_coords[members[0]])
-    names = sorted(species_ids, key=species_ids.__getitem__)
-    return crystal.lattice, np.array(positions).reshape(-1, 3), numbers, names
-
-
-def _species_key(crystal: Crystal, members: list[int]) -> str:
-    """Species name of a group of sites, e.g. ``"Na"`` or ``"Li:0.98+Ni:0.02"``."""
-    pairs = sorted(
-        (crystal.elements[i], round(float(crystal.occupancies[i]), OCCUPANCY_DECIMALS))
-        for i in members
-    )
-    if len(pairs) == 1 and pairs[0][1] >= 1.0:
-        return pairs[0][0]
-    return "+".join(f"{element}:{occupancy:g}" for element, occupancy in pairs)
-
-
-def _shared_site_groups(crystal: Crystal) -> list[list[int]]:
-    """Indices of sites grouped by shared position (only partially occupied sites merge).
-
-    Distance between fractional positions f_i, f_j: |(d - round(d)) A| with d = f_i - f_j and
-    A the lattice (rows), i.e. the minimum-image distance for the near-orthogonal case.
-    """
-    occupancy = np.round(crystal.occupancies, OCCUPANCY_DECIMALS)
-    partial = np.flatnonzero(occupancy < 1.0)
-    groups = [[int(i)] for i in np.flatnonzero(occupancy >= 1.0)]
-    assigned = np.zeros(crystal.n_sites, dtype=bool)
-    frac = crystal.frac_coords
-    for i in partial:
-        if assigned[i]:
-            continue
-        rest = partial[~assigned[partial]]
-        delta = frac[rest] - frac[i]
-        delta -= np.round(delta)
-        close = rest[np.linalg.norm(delta @ crystal.lattice, axis=1) < SHARED_SITE_TOLERANCE]
-        assigned[close] = True
-        groups.append([int(i)] + [int(j) for j in close if j != i])
-    return groups
-
-
-def _composition(crystal: Crystal) -> Composition:
-    """Occupancy-weighted composition of the cell, as integers where the ratios allow."""
-    counts: dict[str, float] = {}
-    for element, occupancy in zip(crystal.elements, crystal.occupancies, strict=True):
-        counts[element] = counts.get(element, 0.0) + float(occupancy)
-    fractions = {
-        el: Fraction(round(n, OCCUPANCY_DECIMALS)).limit_denominator(MAX_FORMULA_DENOMINATOR)
-        for el, n in counts.items()
-    }
-    scale = math.lcm(*(f.denominator for f in fractions.values()))
-    integers = {el: int(f * scale) for el, f in fractions.items()}
-    divisor = math.gcd(*integers.values())
-    return Composition({el: n // divisor for el, n in integers.items() if n > 0})
-
-
-def reduced_formula(crystal: Crystal) -> str:
-    """Reduced chemical formula, e.g. ``"NaCl"`` (occupancy-weighted, integer ratios)."""
-    with warnings.catch_warnings():
-        # pymatgen warns when it orders noble gases, which have no electronegativity
-        warnings.simplefilter("ignore", UserWarning)
-        return str(_composition(crystal).reduced_formula)
-
-
-def anonymous_formula(crystal: Crystal) -> str:
-    """Anonymous stoichiometry, elements replaced by A, B, ... in order of amount: ``"AB2"``."""
-    return str(_composition(crystal).anonymized_formula)
-
-
-def check_symprec(symprec: object) -> float:
-    """``symprec`` as a float, checked to be finite and within (0, MAX_SYMPREC] Angstrom.
-
-    Raises:
-        StructureError: any other value (spglib would crash on a negative or NaN tolerance).
-    """
-    try:
-        value = float(symprec)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(symprec, bool) or not (math.isfinite(value) and 0.0 < value <= MAX_SYMPREC):
-        raise StructureError(
-            f"symprec must be a number in (0, {MAX_SYMPREC:g}] Angstrom, got {symprec!r}"
-        )
-    return value
-
-
-def symmetry_dataset(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> SpglibDataset:
-    """spglib symmetry dataset of the cell built by :func:`spglib_cell`.
-
-    Raises:
-        StructureError: spglib cannot analyse the cell (e.g. overlapping atoms), or
-            ``symprec`` is out of range (see :func:`check_symprec`).
-    """
-    symprec = check_symprec(symprec)
-    if crystal.n_sites == 0:
-        raise StructureError(f"{crystal.name}: no atoms: nothing to label")
-    lattice, positions, numbers, _ = spglib_cell(crystal)
-    try:
-        cell = (lattice.tolist(), positions.tolist(), numbers)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x error-mode notice
-            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    except Exception as exc:  # spglib raises SpglibError (version dependent) on bad cells
-        raise StructureError(f"{crystal.name}: spglib failed: {exc}") from exc
-    if dataset is None:
-        detail = spglib.get_error_message()
-        raise StructureError(f"{crystal.name}: spglib failed: {detail}")
-    return dataset
 
 
 def _wyckoff_key(entry: str) -> tuple[int, str, int]:
@@ -307,39 +216,12 @@ def label_from_dataset(crystal: Crystal, dataset: SpglibDataset) -> SymmetryLabe
     return SymmetryLabel(number, str(dataset.international), wyckoffs, structure_type)
 
 
-def niggli_parameters(dataset: SpglibDataset) -> np.ndarray:
-    """Niggli-reduced primitive cell ``(a, b, c, alpha, beta, gamma)``, Angstrom and degrees.
-
-    The primitive cell is spglib's; angles are ``arccos(u.v / |u||v|)`` of the reduced rows.
-    """
-    primitive = np.asarray(dataset.primitive_lattice, dtype=np.float64)
-    return _cell_parameters(_niggli(primitive))
-
-
-def _niggli(lattice: np.ndarray) -> np.ndarray:
-    """spglib Niggli reduction of a lattice (rows); the input when the reduction fails."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x error-mode notice
-        reduced = spglib.niggli_reduce(lattice)
-    return lattice if reduced is None else np.asarray(reduced, dtype=np.float64)
-
-
-def _cell_parameters(lattice: np.ndarray) -> np.ndarray:
-    """Lengths (Angstrom) and angles (degrees) of a lattice given as rows a, b, c."""
-    lengths = np.linalg.norm(lattice, axis=1)
-    angles = [
-        math.degrees(math.acos(np.clip(lattice[j] @ lattice[k] / (lengths[j] * lengths[k]), -1, 1)))
-        for j, k in ((1, 2), (0, 2), (0, 1))
-    ]
-    return np.concatenate([lengths, angles])
-
-
 @dataclass(frozen=True)
 class _Labelled:
     """Worker output for one accepted structure: the record and its dedupe key."""
 
     record: StructureRecord
-    formula: str
+    group: str
     cell: np.ndarray
 
 
@@ -354,11 +236,11 @@ def _process_entry(entry: CifSource, symprec: float) -> _Labelled | Rejected:
         dataset = symmetry_dataset(crystal, symprec)
         label = label_from_dataset(crystal, dataset)
         cell = niggli_parameters(dataset)
-        formula = reduced_formula(crystal)
+        group = duplicate_group(dedupe_key(crystal, label.space_group), label.structure_type)
     except StructureError as exc:
         return Rejected(entry.id, entry.source, _reason(str(exc), entry.id))
     record = StructureRecord(entry.id, entry.source, crystal, label)
-    return _Labelled(record, formula, cell)
+    return _Labelled(record, group, cell)
 
 
 def reason_category(reason: str) -> str:
@@ -414,28 +296,6 @@ def _labelled_stream(
             yield from pending.popleft().get()
 
 
-def _same_cell(a: np.ndarray, b: np.ndarray) -> bool:
-    """Cells agree within :data:`DEDUPE_CELL_TOLERANCE` (relative) in every length and angle."""
-    return bool(np.all(np.abs(a - b) <= DEDUPE_CELL_TOLERANCE * np.abs(b)))
-
-
-class _Deduplicator:
-    """Remembers (formula, space group) -> [(id, Niggli cell)] of accepted structures."""
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, int], list[tuple[str, np.ndarray]]] = {}
-
-    def duplicate_of(self, item: _Labelled) -> str | None:
-        """Id of an earlier accepted duplicate, or ``None`` (and remember this one)."""
-        key = (item.formula, item.record.label.space_group)
-        known = self._seen.setdefault(key, [])
-        for structure_id, cell in known:
-            if _same_cell(item.cell, cell):
-                return structure_id
-        known.append((item.record.id, item.cell.astype(np.float32)))
-        return None
-
-
 def label_sources(
     entries: Iterable[CifSource],
     symprec: float = DEFAULT_SYMPREC,
@@ -444,12 +304,16 @@ def label_sources(
 ) -> Iterator[StructureRecord | Rejected]:
     """Read, label and (optionally) deduplicate sources; see :func:`load_records`."""
     symprec = check_symprec(symprec)
-    deduplicator = _Deduplicator() if dedupe else None
+    deduplicator = DuplicateFinder() if dedupe else None
     for item in _labelled_stream(entries, symprec, workers):
         if isinstance(item, Rejected):
             yield item
             continue
-        original = deduplicator.duplicate_of(item) if deduplicator else None
+        original = (
+            deduplicator.duplicate_of(item.group, item.record.id, item.cell)
+            if deduplicator
+            else None
+        )
         if original is not None:
             yield Rejected(item.record.id, item.record.source, f"duplicate of {original}")
         else:
@@ -465,8 +329,9 @@ def load_records(
     """Stream labelled structures from a CIF file, folder or table (see ``iter_cif_sources``).
 
     Each structure is read, labelled by spglib at ``symprec`` (Angstrom) and, with ``dedupe``,
-    compared with the accepted ones of the same reduced formula and space group: when every
-    Niggli-reduced primitive cell parameter agrees within 1 % it is reported as
+    compared with the accepted ones of the same reduced formula, space group and structure
+    type: when their Niggli-reduced primitive cells agree (lengths within 1 %, angles within
+    1 degree; :func:`xrdsym.structures.symmetry.same_cell`) it is reported as
     ``Rejected(reason="duplicate of <id>")``. Unreadable structures are reported as
     :class:`Rejected` with the reason and the stream goes on. ``workers`` > 1 reads and labels
     in that many processes; the output order is the input order either way.

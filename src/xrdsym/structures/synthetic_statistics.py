@@ -286,19 +286,20 @@ def _ideal_shape(family: str) -> tuple[float, float, float, float, float]:
 
 
 def prototype_wyckoff_letters(prototype: Prototype, symprec: float = 1e-3) -> tuple[str, ...]:
-    """Wyckoff letters of a prototype's orbits (spglib on its idealized cell)."""
-    import warnings
+    """Wyckoff letters of a prototype's orbits (spglib on its idealized cell).
 
+    Raises:
+        StructureError: spglib cannot analyse the stored cell.
+    """
     import spglib
+
+    from xrdsym.structures.symmetry import run_spglib
 
     labels = orbit_labels(prototype)
     _, numbers = np.unique(np.asarray(prototype.species), return_inverse=True)
     cell = (prototype.lattice.tolist(), prototype.positions.tolist(), (numbers + 1).tolist())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    if dataset is None:
-        raise StructureError(f"{prototype.name}: spglib failed on the stored cell")
+    name = f"{prototype.name} (stored cell)"
+    dataset = run_spglib(spglib.get_symmetry_dataset, cell, name, symprec=symprec)
     return tuple(str(dataset.wyckoffs[r]) for r in np.unique(labels))
 
 
