@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xrdsym.datasets import store
+from xrdsym.datasets import shards
 from xrdsym.datasets.build import BuildConfig, build_dataset, build_shard, plan_tasks
 from xrdsym.datasets.store import SHARD_DIR, folder_lock, is_temporary_name, open_dataset
 from xrdsym.errors import DatasetError
@@ -97,7 +97,7 @@ def _killed_at_rename(task: object, config: BuildConfig, shard_dir: Path) -> Non
             os._exit(137)
         os.replace(tmp, path)
 
-    store.publish = publish  # this process only
+    shards.publish = publish  # this process only (the shard writer publishes through it)
     build_shard(task, config, shard_dir)  # type: ignore[arg-type]
 
 
