@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,22 @@ def test_every_option_has_help_and_its_default(command: str) -> None:
                 assert "default" in action.help or f"(default: {action.default}" in text, (
                     f"{name} {action.option_strings[0]}: default {action.default!r} not shown"
                 )
+
+
+def test_closed_output_pipe_is_not_a_traceback(shared_dir: Path) -> None:
+    """`xrdsym classify many files | head -1` ends without a Python traceback."""
+    import subprocess
+    import sys
+
+    files = sorted(str(p) for p in (shared_dir / "data/experimental/xred").glob("*.csv"))
+    files = [f for f in files if not f.endswith("labels.csv")]
+    command = [sys.executable, "-m", "xrdsym.cli", "classify", *files, "--wavelength", "CuKa"]
+    pipeline = subprocess.run(
+        ["bash", "-c", " ".join(f"'{c}'" for c in command) + " | head -n 1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert pipeline.stdout.count("\n") == 1
+    assert "Traceback" not in pipeline.stderr
+    assert "BrokenPipeError" not in pipeline.stderr

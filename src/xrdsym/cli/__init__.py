@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -79,13 +80,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(first if first in SUBCOMMAND_MODULES else None)
     args = parser.parse_args(arguments)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
+        return code
     except XrdsymError as exc:
         print(f"xrdsym: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("xrdsym: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout (e.g. `| head`) stopped early
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141
 
 
 if __name__ == "__main__":
