@@ -334,3 +334,17 @@ def test_training_steps_run_one_by_one(tmp_path: Path) -> None:
     assert run.best_state is not None and run.state.best_metric == row["val_top1_space_group"]
     steps.save_run_checkpoint(run)
     assert load_checkpoint(run.checkpoint_path)["loop"]["best_metric"] == run.state.best_metric
+
+
+def test_training_leaves_the_callers_torch_state_alone(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(1234)
+    before = torch.random.get_rng_state()
+    train(
+        small_config(max_epochs=1, threads=2, seed=9),
+        tmp_path / "run",
+        source=SyntheticPeaks(24),
+        progress=False,
+    )
+    assert torch.get_num_threads() == 1
+    assert torch.equal(torch.random.get_rng_state(), before)

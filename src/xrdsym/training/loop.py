@@ -17,8 +17,9 @@ Run folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,13 +273,14 @@ def train(
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process trains on its shard of each epoch
     (``DistributedSampler``) and only rank 0 writes files.
     """
-    run = setup_run(config, run_dir, source, renderer)
-    start_or_resume(run, resume, force_resume)
-    write_resolved_config(run)
-    prepare_loop(run)
-    session = start_session(run, progress)
-    train_epochs(run, session)
-    finish(run, session)
+    with preserved_torch_state():
+        run = setup_run(config, run_dir, source, renderer)
+        start_or_resume(run, resume, force_resume)
+        write_resolved_config(run)
+        prepare_loop(run)
+        session = start_session(run, progress)
+        train_epochs(run, session)
+        finish(run, session)
     state = run.state
     return TrainResult(
         run.out,
@@ -289,6 +291,22 @@ def train(
         session.stop_reason,
         read_history(run.history_path) if run.ddp.is_main else [],
     )
+
+
+@contextlib.contextmanager
+def preserved_torch_state() -> Iterator[None]:
+    """Restore torch's intra-op thread count and global random state on exit.
+
+    Training sets both (``threads``, ``seed``) for its own reproducibility; a caller's process
+    gets them back as they were, whether training ends, fails or is interrupted.
+    """
+    threads = torch.get_num_threads()
+    rng_state = torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.random.set_rng_state(rng_state)
 
 
 def _single_thread_worker(worker_id: int) -> None:
