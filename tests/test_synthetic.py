@@ -403,6 +403,20 @@ def test_perturbed_stream_needs_stored_cells() -> None:
 
 
 @pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"perturbed": 1}, [0.0, 1.0, 0.0]),
+        ({"synthetic": 2}, [0.0, 0.0, 1.0]),
+        ({"corpus": 1, "perturbed": 1}, [0.5, 0.5, 0.0]),
+    ],
+)
+def test_stream_kinds_not_named_weigh_nothing(table: dict, expected: list[float]) -> None:
+    from xrdsym.datasets.stream import check_mix
+
+    assert check_mix(table).probabilities().tolist() == expected
+
+
+@pytest.mark.parametrize(
     ("override", "message"),
     [
         ('stream={"bogus": 1}', "unknown kinds"),

@@ -216,7 +216,8 @@ VERIFY_ATTEMPTS = 5
 
 
 def check_mix(values: dict[str, Any]) -> StreamMix:
-    """A :class:`StreamMix` from a config table; ValueError for unknown keys or bad weights."""
+    """A :class:`StreamMix` from a config table (kinds not named weigh 0); ValueError for
+    unknown keys or bad weights."""
     unknown = sorted(set(values) - set(KINDS))
     if unknown:
         raise ValueError(f"stream names unknown kinds {unknown}; known: {list(KINDS)}")
@@ -227,6 +228,7 @@ def check_mix(values: dict[str, Any]) -> StreamMix:
             or not math.isfinite(value)
         ):
             raise ValueError(f"stream.{key} must be a number, got {value!r}")
-    mix = StreamMix(**{k: float(v) for k, v in values.items()})
+    # A kind the table does not name has weight 0 (not the dataclass default of corpus = 1).
+    mix = StreamMix(**{kind: float(values.get(kind, 0.0)) for kind in KINDS})
     mix.probabilities()
     return mix
