@@ -23,8 +23,6 @@ requested one, before and after the check.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import os
 import time
 import warnings
@@ -34,8 +32,7 @@ import numpy as np
 
 from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.structures.perturb import perturb_prototype
-from xrdsym.structures.prototype import hall_operations, prototype_crystal, prototype_of
-from xrdsym.structures.reader import read_cif_text
+from xrdsym.structures.prototype import hall_operations, prototype_crystal, read_prototypes
 from xrdsym.structures.synthetic import SyntheticGenerator, spglib_agrees
 
 RANGE = (5.0, 115.0)
@@ -61,13 +58,7 @@ def synthetic_rate(generator: SyntheticGenerator, groups: list[int], n: int, che
 
 def perturbed_rate(n: int, corpus_size: int = 200) -> float:
     """Perturbed corpus crystals with peaks per second (prototypes prepared beforehand)."""
-    csv.field_size_limit(1 << 30)
-    prototypes = []
-    with gzip.open(CORPUS, "rt") as handle:
-        for row in csv.DictReader(handle):
-            prototypes.append(prototype_of(read_cif_text(row["cif"], row["material_id"])))
-            if len(prototypes) == corpus_size:
-                break
+    prototypes = read_prototypes(CORPUS, corpus_size)
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for k in range(n):

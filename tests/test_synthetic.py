@@ -4,7 +4,6 @@ fitted statistics, the training stream and ``xrdsym generate``."""
 from __future__ import annotations
 
 import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from xrdsym.structures.prototype import (
     hall_operations,
     orbit_labels,
     prototype_crystal,
-    prototype_of,
+    read_prototypes,
 )
 from xrdsym.structures.reader import read_cif_text
 from xrdsym.structures.synthetic import (
@@ -48,14 +47,7 @@ def corpus_prototypes(shared_dir: Path) -> list[Prototype]:
     path = shared_dir / "data" / "structures" / "mp_structures.csv.gz"
     if not path.is_file():
         pytest.skip(f"{path} is missing")
-    csv.field_size_limit(1 << 30)
-    found = []
-    with gzip.open(path, "rt") as handle:
-        for row in csv.DictReader(handle):
-            found.append(prototype_of(read_cif_text(row["cif"], row["material_id"])))
-            if len(found) == N_CORPUS:
-                break
-    return found
+    return read_prototypes(path, N_CORPUS)
 
 
 def images_close_the_cell(positions: np.ndarray, rotations: np.ndarray, t: np.ndarray) -> bool:

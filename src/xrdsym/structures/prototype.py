@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import spglib
@@ -172,3 +173,21 @@ def prototype_of(crystal: Crystal, symprec: float = 0.01) -> Prototype:
 
     dataset = symmetry_dataset(crystal, symprec=symprec)
     return prototype_from_dataset(dataset, spglib_cell(crystal)[3], crystal.name)
+
+
+def read_prototypes(path: str | Path, limit: int | None = None) -> list[Prototype]:
+    """Prototypes of the structures of a CIF file, folder or table, in file order.
+
+    Args:
+        path: anything :func:`xrdsym.structures.reader.iter_cif_sources` reads.
+        limit: stop after this many structures (None: all).
+
+    Raises:
+        StructureError: a structure cannot be read or analysed.
+    """
+    from itertools import islice
+
+    from xrdsym.structures.reader import iter_cif_sources, read_cif_text
+
+    items = islice(iter_cif_sources(path), limit)
+    return [prototype_of(read_cif_text(text, structure_id)) for structure_id, text in items]
