@@ -34,6 +34,7 @@ from xrdsym.structures.prototype import (
     orbit_labels,
     species_parts,
 )
+from xrdsym.structures.symmetry import cell_parameters
 
 #: Atomic radii (Angstrom) of similar elements of one group differ by at most this ratio
 #: (Na-K 1.22, Cl-Br 1.15, Ti-Zr 1.13, O-S 1.67: O and S are not exchanged).
@@ -75,15 +76,6 @@ class PerturbationConfig:
             raise ValueError(
                 f"perturbation substitution must be in [0, 1], got {self.substitution}"
             )
-
-
-def cell_parameters(lattice: np.ndarray) -> np.ndarray:
-    """(a, b, c, alpha, beta, gamma) of cell rows: lengths |a_i| (A), angles arccos (degrees)."""
-    lengths = np.linalg.norm(lattice, axis=1)
-    cosines = [
-        lattice[j] @ lattice[k] / (lengths[j] * lengths[k]) for j, k in ((1, 2), (0, 2), (0, 1))
-    ]
-    return np.concatenate([lengths, np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))])
 
 
 def lattice_from_parameters(parameters: np.ndarray) -> np.ndarray:

@@ -219,7 +219,7 @@ def fit_statistics(
         seed: seed of the subsample of cell shapes kept per family.
         source: description of the data, stored in the file.
     """
-    from xrdsym.structures.perturb import cell_parameters
+    from xrdsym.structures.symmetry import cell_parameters
 
     radii = atomic_radii()
     sg_counts = np.zeros(230, dtype=np.int64)
