@@ -37,8 +37,8 @@ def small_table(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def test_structure_type_split_shares_no_key() -> None:
     rng = np.random.default_rng(3)
-    types = np.array([f"type{i}" for i in rng.integers(0, 40, size=500)])
-    excluded = np.zeros(500, dtype=bool)
+    types = np.array([f"type{i}" for i in rng.integers(0, 400, size=2000)])
+    excluded = np.zeros(2000, dtype=bool)
     parts = structure_type_split(types, excluded, seed=1)
     train_types = set(types[parts == PART_CODES["train"]])
     test_types = set(types[parts == PART_CODES["test"]])
@@ -47,6 +47,23 @@ def test_structure_type_split_shares_no_key() -> None:
     assert not train_types & test_types
     assert not val_types & test_types
     assert not val_types & train_types
+
+
+def test_structure_type_split_keeps_a_dominant_type_in_training() -> None:
+    # 300 types of 5 structures and one of 500 (25 % of the kept structures); its
+    # excluded duplicates do not count towards its share.
+    types = np.array([f"type{i}" for i in range(300) for _ in range(5)] + ["big"] * 600)
+    excluded = np.zeros(len(types), dtype=bool)
+    excluded[-100:] = True
+    for seed in range(6):
+        parts = structure_type_split(types, excluded, seed=seed)
+        assert np.all(parts[types == "big"][:500] == PART_CODES["train"])
+        assert np.all(parts[-100:] == EXCLUDED)
+        held_out = parts[:1500] != PART_CODES["train"]
+        assert 0.1 < held_out.mean() < 0.4
+    # with no share allowed, every type trains
+    small = structure_type_split(types[:1500], excluded[:1500], seed=0, max_held_out_fraction=0.0)
+    assert np.all(small == PART_CODES["train"])
 
 
 def test_random_split_fractions_and_exclusion() -> None:

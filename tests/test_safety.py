@@ -418,3 +418,26 @@ def test_model_folder_schema_is_checked_against_the_weights(tmp_path: Path) -> N
     save_file(state, str(folder / "model.safetensors"))
     with pytest.raises(ModelFileError, match=f"NaN or infinite values: \\['{name}'\\]"):
         load_pretrained(folder)
+
+
+def test_forced_resume_scores_the_best_weights_on_the_new_validation_set(tmp_path: Path) -> None:
+    from synthetic import SyntheticPeaks
+
+    from xrdsym.training import train
+
+    source = SyntheticPeaks(60)
+    run = tmp_path / "run"
+    train(tiny_config(val_size=8), run, source=source, progress=False)  # type: ignore[arg-type]
+    best = json.loads((run / "model.json").read_text())["metrics"]["best_validation_top1"]
+    # Same validation set, another learning rate: the rescored best is the stored one.
+    train(tiny_config(val_size=8, lr=2e-3), run, source=source, progress=False, force_resume=True)  # type: ignore[arg-type]
+    same = json.loads((run / "config.json").read_text())["resumes"][-1]["best_rescored"]
+    assert same == [pytest.approx(best), pytest.approx(best)]
+    # Another validation set: the old best is replaced by the score on the new one.
+    train(tiny_config(val_size=5, lr=2e-3), run, source=source, progress=False, force_resume=True)  # type: ignore[arg-type]
+    record = json.loads((run / "config.json").read_text())["resumes"][-1]
+    assert record["changed"] == {"val_size": [8, 5]}
+    old, new = record["best_rescored"]
+    assert old == pytest.approx(best) and new in {k / 5 for k in range(6)}
+    card = json.loads((run / "model.json").read_text())["metrics"]
+    assert card["best_validation_top1"] == pytest.approx(new)

@@ -47,6 +47,7 @@ from xrdsym.training.steps import (
     Run,
     export_best,
     prepare_loop,
+    rescore_best,
     save_run_checkpoint,
     setup_run,
     start_or_resume,
@@ -276,8 +277,9 @@ def train(
     with preserved_torch_state():
         run = setup_run(config, run_dir, source, renderer)
         start_or_resume(run, resume, force_resume)
-        write_resolved_config(run)
         prepare_loop(run)
+        rescore_best(run)
+        write_resolved_config(run)
         session = start_session(run, progress)
         train_epochs(run, session)
         finish(run, session)

@@ -95,6 +95,7 @@ class Run:
     state: LoopState = field(default_factory=LoopState)
     best_state: dict[str, torch.Tensor] | None = None
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    forced_resume: bool = False
     net: nn.Module = field(init=False)
     val_patterns: np.ndarray = field(init=False)
     val_labels: dict[str, np.ndarray] = field(init=False)
@@ -233,6 +234,7 @@ def restore_checkpoint(run: Run, force_resume: bool = False) -> None:
     )
     if record is not None:
         run.resumes.append(record)
+        run.forced_resume = bool(record["forced"])
     run.state = LoopState(**ckpt["loop"])
     run.best_state = ckpt.get("best_model")
     torch.set_rng_state(ckpt["torch_rng"])
@@ -360,6 +362,26 @@ def validate(run: Run, train_loss: float, train_top1: float, lr: float) -> dict[
         state.evals_since_best += 1
     append_history(run.history_path, row)
     return row
+
+
+def rescore_best(run: Run) -> None:
+    """Score the kept best weights again on this session's validation set (rank 0), after a
+    forced resume.
+
+    A forced change (dataset, split, validation size, rendering) can change what validation
+    measures; the best top-1 of the checkpoint came from the old set and would otherwise be
+    compared with scores of the new one. The old and new values are recorded in the resume's
+    entry under ``best_rescored``.
+    """
+    if not (run.forced_resume and run.ddp.is_main and run.best_state is not None):
+        return
+    probs = predict_probabilities(best_model(run), run.val_patterns)
+    if run.task not in probs:
+        return
+    rescored = top_k_accuracy(probs[run.task], run.val_labels[run.task], 1)
+    run.resumes[-1]["best_rescored"] = [run.state.best_metric, rescored]
+    run.state.best_metric = rescored
+    run.state.evals_since_best = 0
 
 
 def save_run_checkpoint(run: Run) -> None:
