@@ -82,7 +82,6 @@ def run_crystals(args: argparse.Namespace) -> int:
     import numpy as np
 
     from xrdsym.patterns.peaks import compute_peaks
-    from xrdsym.structures.labelling import symmetry_dataset
     from xrdsym.structures.synthetic import SyntheticGenerator, load_statistics
 
     if args.space_group is not None and not 1 <= args.space_group <= 230:
@@ -97,7 +96,7 @@ def run_crystals(args: argparse.Namespace) -> int:
     for group in groups:
         rng = np.random.default_rng([args.seed, group])
         for k in range(args.count):
-            sample = draw_checked(generator, group, rng, raw=args.raw)
+            sample, found = draw_checked(generator, group, rng, raw=args.raw)
             stem = f"{group:03d}_{k:04d}"
             write_cif(sample.crystal, out / f"{stem}.cif", f"synthetic sg {group} seed {args.seed}")
             peaks = compute_peaks(
@@ -116,7 +115,6 @@ def run_crystals(args: argparse.Namespace) -> int:
                     writer.writerow(
                         [f"{row[0]:.4f}", f"{row[1]:.5f}", f"{row[2]:.3f}", int(row[3])]
                     )
-            found = int(symmetry_dataset(sample.crystal).number)
             rows.append([stem, group, found, " ".join(sample.wyckoffs), sample.crystal.n_sites])
     with (out / "index.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -135,16 +133,19 @@ def run_crystals(args: argparse.Namespace) -> int:
 CHECK_ATTEMPTS = 20
 
 
-def draw_checked(generator: Any, group: int, rng: Any, raw: bool) -> Any:
-    """A crystal of ``group`` in which spglib finds that group (the first draw when ``raw``)."""
-    from xrdsym.structures.synthetic import spglib_agrees
+def draw_checked(generator: Any, group: int, rng: Any, raw: bool) -> tuple[Any, int]:
+    """A crystal of ``group`` in which spglib finds that group (the first draw when ``raw``),
+    with the group spglib finds in it (0: none)."""
+    from xrdsym.structures.synthetic import spglib_group
 
     sample = generator.sample_group(group, rng)
+    found = spglib_group(sample)
     for _ in range(CHECK_ATTEMPTS):
-        if raw or spglib_agrees(sample):
+        if raw or found == group:
             break
         sample = generator.sample_group(group, rng)
-    return sample
+        found = spglib_group(sample)
+    return sample, found
 
 
 def write_cif(crystal: Any, path: Path, comment: str) -> None:

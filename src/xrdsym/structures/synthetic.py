@@ -78,6 +78,7 @@ __all__ = [
     "load_statistics",
     "prototype_wyckoff_letters",
     "spglib_agrees",
+    "spglib_group",
     "statistics_from_json",
 ]
 
@@ -370,11 +371,16 @@ def accidental_symmetry_rate(
     return found
 
 
-def spglib_agrees(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
-    """True when spglib finds the requested group in the crystal."""
+def spglib_group(sample: SyntheticCrystal, symprec: float = 0.01) -> int:
+    """The space-group number spglib finds in the crystal (0 when it finds none)."""
     from xrdsym.structures.labelling import symmetry_dataset
 
     try:
-        return int(symmetry_dataset(sample.crystal, symprec).number) == sample.space_group
+        return int(symmetry_dataset(sample.crystal, symprec).number)
     except StructureError:
-        return False
+        return 0
+
+
+def spglib_agrees(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
+    """True when spglib finds the requested group in the crystal."""
+    return spglib_group(sample, symprec) == sample.space_group
