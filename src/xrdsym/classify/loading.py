@@ -3,7 +3,6 @@ backend."""
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from xrdsym.inference import (
     onnx_is_current,
     onnxruntime_available,
 )
+from xrdsym.model_config import read_model_config
 
 #: Folder of the bundled pretrained model inside the package.
 BUNDLED_MODEL_PACKAGE = "xrdsym.pretrained"
@@ -28,21 +28,13 @@ def bundled_model_dir() -> Path:
 
 
 def read_config(folder: Path) -> dict[str, Any]:
-    """The ``model.json`` of a model folder (without importing torch).
+    """The checked ``model.json`` of a model folder, read without importing torch
+    (:func:`xrdsym.model_config.read_model_config`).
 
     Raises:
-        ModelFileError: missing, not JSON, or without an architecture name.
+        ModelFileError: missing, not JSON, or failing the schema.
     """
-    path = folder / "model.json"
-    if not path.is_file():
-        raise ModelFileError(f"{path}: model config file not found")
-    try:
-        config = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: not a valid JSON model config ({exc})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
-        raise ModelFileError(f"{path}: no 'architecture' name in the model config")
-    return config
+    return read_model_config(folder)
 
 
 def _check_onnx_grid(folder: Path, config: dict[str, Any]) -> None:
