@@ -16,7 +16,9 @@ from xrdsym.inference import (
     onnx_is_current,
     onnxruntime_available,
 )
-from xrdsym.model_config import read_model_config
+from xrdsym.model_config import read_model_config as read_config
+
+__all__ = ["BUNDLED_MODEL_PACKAGE", "bundled_model_dir", "load_model", "read_config"]
 
 #: Folder of the bundled pretrained model inside the package.
 BUNDLED_MODEL_PACKAGE = "xrdsym.pretrained"
@@ -25,16 +27,6 @@ BUNDLED_MODEL_PACKAGE = "xrdsym.pretrained"
 def bundled_model_dir() -> Path:
     """The folder of the pretrained model shipped with the package."""
     return Path(str(resources.files(BUNDLED_MODEL_PACKAGE)))
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    """The checked ``model.json`` of a model folder, read without importing torch
-    (:func:`xrdsym.model_config.read_model_config`).
-
-    Raises:
-        ModelFileError: missing, not JSON, or failing the schema.
-    """
-    return read_model_config(folder)
 
 
 def _check_onnx_grid(folder: Path, config: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from xrdsym.datasets.shards import (
     MANIFEST_NAME,
     SHARD_DIR,
     damaged_shards,
+    read_json_file,
     read_shard,
     read_shard_index,
     remove_temporary_files,
@@ -93,10 +94,7 @@ def read_manifest(output: Path) -> dict[str, Any] | None:
     path = output / MANIFEST_NAME
     if not path.is_file():
         return None
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{path}: unreadable manifest ({exc}); use a new folder") from None
+    manifest = read_json_file(path, "manifest", "; use a new folder")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
         raise DatasetError(f"{path}: not a build manifest; use a new folder")
     return manifest

@@ -250,6 +250,19 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def read_json_file(path: Path, what: str, advice: str = "") -> Any:
+    """The parsed JSON of ``path``.
+
+    Raises:
+        DatasetError: "<path>: unreadable <what> (<reason>)<advice>" when the file cannot be
+            read or is not JSON.
+    """
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: unreadable {what} ({exc}){advice}") from None
+
+
 def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray], compressed: bool = True) -> None:
     """Write arrays as an ``.npz`` archive, atomically (a crash leaves no partial archive)."""
     save = np.savez_compressed if compressed else np.savez
@@ -299,10 +312,7 @@ def read_shard_index(root: Path) -> dict[str, dict[str, str]] | None:
     path = root / SHARD_DIR / SHARD_INDEX_NAME
     if not path.is_file():
         return None
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{path}: unreadable shard index ({exc})") from None
+    index = read_json_file(path, "shard index")
     shards = index.get("shards") if isinstance(index, dict) else None
     if not isinstance(shards, dict) or not all(isinstance(v, dict) for v in shards.values()):
         raise DatasetError(f"{path}: not a shard index (no 'shards' table)")

@@ -7,7 +7,6 @@ The on-disk layout, the shard format, the shard index and the atomic writes are 
 from __future__ import annotations
 
 import hashlib
-import json
 import zipfile
 import zlib
 from pathlib import Path
@@ -42,6 +41,7 @@ from xrdsym.datasets.shards import (
     folder_lock,
     is_temporary_name,
     publish,
+    read_json_file,
     read_shard,
     read_shard_index,
     read_shards,
@@ -203,10 +203,7 @@ def open_dataset(path: str | Path) -> PeakDataset:
     manifest_path = root / MANIFEST_NAME
     if not manifest_path.is_file():
         raise DatasetError(f"{root}: not a dataset folder (no {MANIFEST_NAME})")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{manifest_path}: unreadable manifest ({exc})") from None
+    manifest = read_json_file(manifest_path, "manifest")
     if not isinstance(manifest, dict):
         raise DatasetError(f"{manifest_path}: not a dataset manifest")
     if manifest.get("format_version") not in READABLE_FORMATS:
