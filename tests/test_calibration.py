@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,13 @@ from xrdsym.calibration import (
     prediction_set,
     set_membership,
     softmax,
+    tempered,
 )
 from xrdsym.classify import load_model, load_space_group_table, space_group_table_data
 from xrdsym.cli import main
 from xrdsym.models import create_model, save_pretrained
+from xrdsym.symmetry import LEVELS, level_labels, level_probabilities
+from xrdsym.training.calibration import fit_calibration
 
 
 def _overconfident(n: int, seed: int, true_t: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
@@ -62,9 +66,48 @@ def test_prediction_set_is_never_empty_and_sorted() -> None:
     assert prediction_set(p, 0.2).tolist() == [1, 2]
 
 
-def test_malformed_record_is_the_identity() -> None:
-    assert not Calibration.from_config({"temperature": -1}).calibrated
-    assert Calibration.from_config(None).temperature == 1.0
+def test_malformed_or_older_records_are_not_used_and_say_why() -> None:
+    none = Calibration.from_config(None)
+    assert not none.calibrated and none.problem == "" and none.temperature("crystal_system") == 1
+    older = Calibration.from_config({"temperature": 1.8, "thresholds": {"space_group": 0.1}})
+    assert not older.calibrated and not older.thresholds
+    assert "older layout" in older.problem and "xrdsym calibrate" in older.problem
+    bad = {"temperatures": {"crystal_system": -1, "extinction_group": 1, "space_group": 1}}
+    assert "malformed" in Calibration.from_config(bad).problem
+    partial = {"temperatures": {"space_group": 2.0}}
+    assert not Calibration.from_config(partial).calibrated
+
+
+def test_level_temperatures_keep_every_level_ranking() -> None:
+    """Summing tempered space-group probabilities moves crystal-system answers; the per-level
+    temperatures of a record never do."""
+    logits = np.random.default_rng(3).normal(0.0, 3.0, (2000, 230))
+    raw = level_probabilities(softmax(logits))
+    temperatures = {"crystal_system": 1.5, "extinction_group": 2.5, "space_group": 1.8}
+    calibrated = Calibration(temperatures=temperatures).levels(raw)
+    for level in LEVELS:
+        assert np.array_equal(calibrated[level].argmax(1), raw[level].argmax(1))
+        assert np.allclose(calibrated[level].sum(1), 1.0)
+    assert np.allclose(calibrated["space_group"], softmax(logits, 1.8))
+    summed = level_probabilities(softmax(logits, 1.8))["crystal_system"]
+    assert np.mean(summed.argmax(1) != raw["crystal_system"].argmax(1)) > 0.02
+
+
+def test_each_level_gets_its_own_fitted_temperature() -> None:
+    """Labels drawn at T = 3 for space groups; the crystal-system sums of the same model are
+    fitted separately, and the sets reach their coverage on the other half."""
+    logits, labels = _overconfident(6000, 4)
+    record = fit_calibration(logits, labels, alpha=0.1, seed=0)
+    assert set(record["temperatures"]) == set(LEVELS)
+    assert record["temperatures"]["space_group"] == pytest.approx(3.0, rel=0.1)
+    truth = level_labels(labels)
+    p = Calibration(temperatures=record["temperatures"]).levels(
+        level_probabilities(softmax(logits))
+    )
+    fitted_nll = -np.log(p["crystal_system"][np.arange(6000), truth["crystal_system"]]).mean()
+    for other in (1.0, record["temperatures"]["space_group"]):
+        q = tempered(level_probabilities(softmax(logits))["crystal_system"], other)
+        assert fitted_nll <= -np.log(q[np.arange(6000), truth["crystal_system"]]).mean() + 1e-9
 
 
 @pytest.fixture(scope="module")
@@ -93,15 +136,37 @@ def test_calibrate_writes_the_record_and_a_checked_onnx_export(
     assert "temperature" in capsys.readouterr().out
     config = json.loads((folder / "model.json").read_text())
     record = config["calibration"]
-    assert record["part"] == "val" and record["n_conformal"] > 0 and record["temperature"] > 0
+    assert record["part"] == "val" and record["n_conformal"] > 0
+    assert set(record["temperatures"]) == set(LEVELS)
     assert set(record["thresholds"]) == {"crystal_system", "extinction_group", "space_group"}
     assert record["test"]["space_group"]["calibrated"]["n"] == 80
     assert config["onnx"]["max_abs_diff"] <= 1e-5
     classifier = load_model(folder)
     assert classifier.backend.name == "onnx" and classifier.calibration.calibrated
     values = np.random.default_rng(0).uniform(0, 1, (3, SMALL_GRID_POINTS)).astype(np.float32)
+    levels = classifier.predict_levels_prepared(values)
     prediction = classifier.answer(
         classifier.peaks_sample([28.4, 47.3, 56.1], [100, 60, 35]),
-        classifier.predict_proba(values)[0],
+        {level: p[0] for level, p in levels.items()},
     )
     assert prediction.coverage == pytest.approx(0.9) and prediction.prediction_sets["space_group"]
+    assert np.array_equal(levels["space_group"], classifier.predict_proba(values))
+    raw = classifier.table.levels(softmax(classifier.predict_logits(values)))
+    for level in LEVELS:
+        assert np.array_equal(levels[level].argmax(1), raw[level].argmax(1))
+
+
+def test_an_older_calibration_record_is_reported_in_every_answer(
+    tiny_model: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model[0], folder)
+    config = json.loads((folder / "model.json").read_text())
+    config["calibration"] = {"temperature": 1.8, "alpha": 0.1, "thresholds": {"space_group": 0.1}}
+    (folder / "model.json").write_text(json.dumps(config))
+    prediction = load_model(folder, backend="torch").classify_peaks(
+        [28.4, 47.3, 56.1], [100, 60, 35]
+    )
+    assert not prediction.prediction_sets and prediction.provenance is not None
+    assert any("older layout" in w for w in prediction.provenance.warnings)
+    assert "calibration_problem" in prediction.provenance.model

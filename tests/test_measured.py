@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from xrdsym.errors import PatternFileError
+from xrdsym.symmetry import level_probabilities
 from xrdsym.training.measured import evaluate_measured, prior_from_counts
 
 
@@ -22,10 +23,10 @@ def test_known_accuracy_and_floor(tmp_path: Path) -> None:
     labels.write_text("file,space_group\na.xy,225\nb.xy,14\nc.xy,62\nd.xy,221\nbad.xy,2\n")
     answers = {"a.xy": 225, "b.xy": 14, "c.xy": 33, "d.xy": 229}
 
-    def predict(path: Path) -> np.ndarray:
+    def predict(path: Path) -> dict[str, np.ndarray]:
         if path.name == "bad.xy":
             raise PatternFileError(f"{path}: binary file")
-        return one_hot(answers[path.name])
+        return level_probabilities(one_hot(answers[path.name]))
 
     prior = prior_from_counts(np.array([225] * 5 + [14] * 3 + [62]))
     result = evaluate_measured(predict, labels, prior)

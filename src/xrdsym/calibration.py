@@ -1,8 +1,14 @@
 """Calibrated probabilities and conformal prediction sets (numpy only).
 
-Temperature scaling (Guo et al., ICML 2017): p = softmax(z / T) with one scalar T > 0 fitted by
-minimising the negative log-likelihood NLL(T) = mean_i [logsumexp(z_i / T) - z_i,y_i / T] on
-held-out patterns. T > 1 softens an over-confident network; the ranking is unchanged.
+Temperature scaling (Guo et al., ICML 2017), one temperature per level: the network's
+space-group distribution p = softmax(z) gives the crystal-system and extinction-group
+distributions q as sums over member groups; each level's distribution is then calibrated as
+q_T(c) = q(c)^(1/T) / sum_c' q(c')^(1/T) = softmax(log q / T), with T > 0 fitted for that level
+by minimising the negative log-likelihood NLL(T) = mean_i [logsumexp(s_i / T) - s_i,y_i / T],
+s = log q, on held-out patterns (for space groups s = z up to a constant, so q_T = softmax(z / T)).
+T > 1 softens an over-confident network. Each level keeps its ranking: a temperature never
+changes a top-1 answer. (Summing tempered space-group probabilities instead would: it moves mass
+to the crystal systems with many groups.)
 
 Split-conformal prediction sets (Sadinle, Lei and Wasserman, JASA 2019, "least ambiguous
 sets"): with the calibrated probabilities of n held-out patterns, the scores s_i = 1 - p_i(y_i)
@@ -24,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.symmetry.labels import LEVELS
+
 #: Default miscoverage alpha: sets hold the truth 90 % of the time.
 DEFAULT_ALPHA = 0.1
 
@@ -36,6 +44,9 @@ ECE_BINS = 15
 #: Search interval of log T for the temperature fit.
 LOG_T_BOUNDS = (-3.0, 3.0)
 
+#: Probabilities are clipped here before their logarithm (float64 underflow).
+TINY_PROBABILITY = 1e-300
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """softmax(z / T) along the last axis, float64."""
@@ -43,6 +54,16 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """p^(1/T) normalised along the last axis (= softmax(log p / T)), float64; keeps the ranking."""
+    return softmax(log_probabilities(probabilities), temperature)
+
+
+def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """log p with p clipped at TINY_PROBABILITY, float64: the scores of :func:`tempered`."""
+    return np.log(np.maximum(np.asarray(probabilities, dtype=np.float64), TINY_PROBABILITY))
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
@@ -141,19 +162,21 @@ class Calibration:
     """A model's calibration record (``model.json["calibration"]``).
 
     Attributes:
-        temperature: T of p = softmax(z / T); 1 when uncalibrated.
+        temperatures: T per level (``crystal_system``, ``extinction_group``, ``space_group``);
+            a missing level has T = 1 (uncalibrated).
         alpha: miscoverage of the prediction sets (0.1: 90 % sets).
-        thresholds: probability threshold of the sets per level (``crystal_system``,
-            ``extinction_group``, ``space_group``); empty when uncalibrated.
+        thresholds: probability threshold of the sets per level; empty when uncalibrated.
         low_confidence_below: top space-group probability under which an answer is flagged.
         record: the full record as stored (fit data, reliability figures).
+        problem: why a stored record was not used (empty when it was, or when there was none).
     """
 
-    temperature: float = 1.0
+    temperatures: dict[str, float] = field(default_factory=dict)
     alpha: float = DEFAULT_ALPHA
     thresholds: dict[str, float] = field(default_factory=dict)
     low_confidence_below: float = LOW_CONFIDENCE_BELOW
     record: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""
 
     @property
     def calibrated(self) -> bool:
@@ -165,30 +188,54 @@ class Calibration:
         """The stated coverage 1 - alpha of the sets."""
         return 1.0 - self.alpha
 
+    def temperature(self, level: str = "space_group") -> float:
+        """T of one level (1 when uncalibrated)."""
+        return self.temperatures.get(level, 1.0)
+
     @classmethod
     def from_config(cls, record: Any) -> Calibration:
-        """Read a ``calibration`` record (None or malformed: the identity calibration)."""
+        """Read a ``calibration`` record; None gives the identity calibration.
+
+        A malformed record, or one of the older layout with a single temperature applied to the
+        space-group logits before the sums (it changes crystal-system answers, and its set
+        thresholds belong to those probabilities), is not used: the identity calibration with
+        ``problem`` saying why.
+        """
+        if record is None:
+            return cls()
+        rerun = "; run `xrdsym calibrate` on the model folder again"
         if not isinstance(record, dict):
-            return cls()
-        temperature = float(record.get("temperature", 1.0))
-        if not (math.isfinite(temperature) and temperature > 0.0):
-            return cls()
+            return cls(problem="the calibration record is not a JSON object" + rerun)
+        temperatures = record.get("temperatures")
+        if not isinstance(temperatures, dict):
+            return cls(
+                problem="the calibration record has no per-level temperatures "
+                "(older layout)" + rerun
+            )
+        try:
+            values = {str(k): float(v) for k, v in temperatures.items()}
+        except (TypeError, ValueError):
+            values = {}
+        if set(values) != set(LEVELS) or not all(
+            math.isfinite(t) and t > 0.0 for t in values.values()
+        ):
+            return cls(problem=f"malformed calibration temperatures {temperatures}" + rerun)
         thresholds = {
             str(k): float(v)
             for k, v in dict(record.get("thresholds", {})).items()
             if isinstance(v, int | float) and 0.0 <= float(v) <= 1.0
         }
         return cls(
-            temperature=temperature,
+            temperatures=values,
             alpha=float(record.get("alpha", DEFAULT_ALPHA)),
             thresholds=thresholds,
             low_confidence_below=float(record.get("low_confidence_below", LOW_CONFIDENCE_BELOW)),
             record=dict(record),
         )
 
-    def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities softmax(z / T)."""
-        return softmax(logits, self.temperature)
+    def levels(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Calibrated distributions of the levels from their uncalibrated (T = 1) ones."""
+        return {level: tempered(p, self.temperature(level)) for level, p in raw.items()}
 
     def is_low_confidence(self, top_probability: float) -> bool:
         """Whether an answer with this top space-group probability is flagged."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from xrdsym.patterns.bragg import bragg_shift_kept
 from xrdsym.patterns.grid import Grid
+from xrdsym.symmetry.labels import LEVELS
 
 #: Bars shown per level.
 BARS = {"crystal_system": 7, "extinction_group": 8, "space_group": 10}
@@ -72,8 +73,9 @@ def _level_rows(
     prediction: Any, table: Any
 ) -> dict[str, tuple[list[str], list[float], list[bool]]]:
     """Per level: labels, probabilities and set membership of the most probable classes."""
-    p = np.asarray(prediction.probabilities, dtype=np.float64)
-    system, extinction = table.reconcile(p)
+    system, extinction, p = (
+        np.asarray(prediction.levels[level], dtype=np.float64) for level in LEVELS
+    )
     sets = prediction.prediction_sets
     rows: dict[str, tuple[list[str], list[float], list[bool]]] = {}
     order = np.argsort(-system, kind="stable")[: BARS["crystal_system"]]

@@ -1,11 +1,12 @@
 """The pretrained classifier: measured pattern -> crystal system, extinction group, space group.
 
 The network predicts a 230-way space-group distribution; the crystal-system and
-extinction-group distributions are sums of it over their member groups, so the three answers are
-always consistent (a crystal system's probability is the total of its space groups').
+extinction-group distributions are sums of it over their member groups (uncalibrated, a crystal
+system's probability is the total of its space groups').
 
 Confidence (see :mod:`xrdsym.calibration`): where ``model.json`` holds a ``calibration``
-record, the logits are divided by its temperature before the softmax, and every answer carries
+record, each level's distribution is calibrated with that level's temperature (which never
+changes a level's ranking, so calibration never changes an answer), and every answer carries
 split-conformal prediction sets (the classes whose probability reaches the set threshold; on
 held-out simulated patterns they hold the truth with the recorded coverage, 90 % by default).
 Answers whose top space group has a calibrated probability below ``low_confidence_below``

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from xrdsym.classify.table import SpaceGroupTable, load_space_group_table
-
-LEVELS = ("crystal_system", "extinction_group", "space_group")
+from xrdsym.symmetry.labels import LEVELS
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,8 @@ class Prediction:
         coverage: the stated coverage of the sets (e.g. 0.9), or None.
         low_confidence: the top space group is more likely wrong than right (calibrated).
         abstained: the levels whose top probability is below ``min_confidence``.
-        probabilities: the full space-group distribution (230,), for figures and tables.
+        levels: the full distribution of each level (7, 101 and 230 entries), for figures
+            and tables.
     """
 
     source: str
@@ -104,7 +104,12 @@ class Prediction:
     low_confidence: bool = False
     abstained: tuple[str, ...] = ()
     provenance: Provenance | None = None
-    probabilities: np.ndarray | None = field(default=None, repr=False)
+    levels: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """The full space-group distribution (230,), or None."""
+        return self.levels.get("space_group")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``file``, the three levels (lists of entries), ``prediction_sets``,
@@ -170,10 +175,17 @@ def top_k_prediction(
     source: str = "",
     table: SpaceGroupTable | None = None,
 ) -> Prediction:
-    """Top-k entries at the three levels from one 230-way space-group distribution."""
+    """Top-k entries at the three levels from one 230-way space-group distribution (sums)."""
     tab = table if table is not None else load_space_group_table()
-    p = np.asarray(p_space_group, dtype=np.float64)
-    p_system, p_extinction = tab.reconcile(p)
+    return top_k_levels(tab.levels(p_space_group), k, source, tab)
+
+
+def top_k_levels(
+    levels: dict[str, np.ndarray], k: int, source: str, table: SpaceGroupTable
+) -> Prediction:
+    """Top-k entries of the three levels' distributions of one pattern."""
+    tab = table
+    p_system, p_extinction, p = (np.asarray(levels[level], np.float64) for level in LEVELS)
     return Prediction(
         source=source,
         crystal_system=tuple(
@@ -187,7 +199,7 @@ def top_k_prediction(
             for i in _best(p_extinction, k)
         ),
         space_group=tuple(SpaceGroupScore(i + 1, tab.symbols[i], float(p[i])) for i in _best(p, k)),
-        probabilities=p,
+        levels={"crystal_system": p_system, "extinction_group": p_extinction, "space_group": p},
     )
 
 

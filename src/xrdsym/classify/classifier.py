@@ -9,8 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.calibration import Calibration, prediction_set
-from xrdsym.classify.answers import Prediction, Provenance, predictions_frame, top_k_prediction
+from xrdsym.calibration import Calibration, prediction_set, softmax
+from xrdsym.classify.answers import (
+    Prediction,
+    Provenance,
+    predictions_frame,
+    top_k_levels,
+    top_k_prediction,
+)
 from xrdsym.classify.samples import (
     Sample,
     looks_like_peak_list,
@@ -31,7 +37,8 @@ class Classifier:
         backend: the forward pass (ONNX Runtime or torch).
         config: the model's JSON config (architecture, grid, labels, calibration, metrics).
         grid: the 2theta grid the model reads.
-        calibration: temperature and conformal thresholds (identity when uncalibrated).
+        calibration: per-level temperatures and conformal thresholds (identity when
+            uncalibrated).
         classes_: (230,) space-group numbers, the order of ``predict_proba``'s columns.
     """
 
@@ -65,12 +72,15 @@ class Classifier:
 
     def model_info(self) -> dict[str, Any]:
         """Name, version, backend and calibration state, as reported in every answer."""
-        return {
+        info: dict[str, Any] = {
             "name": str(self.config.get("architecture", "?")),
             "version": self.version,
             "backend": self.backend.name,
             "calibrated": self.calibration.calibrated,
         }
+        if self.calibration.problem:
+            info["calibration_problem"] = self.calibration.problem
+        return info
 
     # ---- probabilities
 
@@ -85,9 +95,18 @@ class Classifier:
             )
         return self.backend.logits(batch)
 
+    def predict_levels_prepared(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """Calibrated distributions (n, C) of the three levels of prepared patterns (n, L).
+
+        Crystal-system and extinction-group distributions are sums of the network's space-group
+        distribution softmax(z) over member groups; each level is then calibrated with its own
+        temperature (:meth:`Calibration.levels`), which keeps its ranking.
+        """
+        return self.calibration.levels(self.table.levels(softmax(self.predict_logits(values))))
+
     def predict_proba_prepared(self, values: np.ndarray) -> np.ndarray:
         """Calibrated space-group probabilities (n, 230) of prepared patterns (n, L)."""
-        return self.calibration.probabilities(self.predict_logits(values))
+        return self.predict_levels_prepared(values)["space_group"]
 
     def predict_proba(
         self,
@@ -171,7 +190,14 @@ class Classifier:
         self, path: str | Path, wavelength: float | str | None = None
     ) -> np.ndarray:
         """Space-group probabilities (230,) of a pattern file (any supported format)."""
-        return self.predict_proba_prepared(self.prepare_file(path, wavelength).values)[0]
+        return self.predict_levels_file(path, wavelength)["space_group"]
+
+    def predict_levels_file(
+        self, path: str | Path, wavelength: float | str | None = None
+    ) -> dict[str, np.ndarray]:
+        """Calibrated distributions of the three levels of a pattern file (any format)."""
+        levels = self.predict_levels_prepared(self.prepare_file(path, wavelength).values)
+        return {level: p[0] for level, p in levels.items()}
 
     def peaks_sample(
         self,
@@ -254,15 +280,14 @@ class Classifier:
     def answer(
         self,
         sample: Sample,
-        p_space_group: np.ndarray,
+        levels: dict[str, np.ndarray],
         k: int = 3,
         min_confidence: float | None = None,
     ) -> Prediction:
-        """The full answer for one prepared sample and its space-group probabilities."""
-        base = top_k_prediction(p_space_group, k, sample.prepared.source, self.table)
-        p = np.asarray(p_space_group, dtype=np.float64)
-        p_system, p_extinction = self.table.reconcile(p)
-        levels = {"crystal_system": p_system, "extinction_group": p_extinction, "space_group": p}
+        """The full answer for one prepared sample and its calibrated level distributions."""
+        base = top_k_levels(levels, k, sample.prepared.source, self.table)
+        levels = base.levels
+        p = levels["space_group"]
         sets: dict[str, tuple[Any, ...]] = {}
         for level, probs in levels.items():
             threshold = self.calibration.thresholds.get(level)
@@ -291,8 +316,14 @@ class Classifier:
             low_confidence=low,
             abstained=abstained,
             provenance=self.provenance(sample),
-            probabilities=p,
+            levels=levels,
         )
+
+    def answer_warnings(self, sample: Sample) -> tuple[str, ...]:
+        """The sample's warnings, and the model's own (a calibration record not used)."""
+        if self.calibration.problem:
+            return (*sample.warnings, f"model: {self.calibration.problem}")
+        return sample.warnings
 
     def provenance(self, sample: Sample) -> Provenance:
         """The provenance record of a sample."""
@@ -304,7 +335,7 @@ class Classifier:
                 wavelength_source=sample.wavelength_source,
                 grid_coverage=float(np.mean(sample.prepared.mask)),
                 format="peak list" if sample.wavelength_source != "simulation" else "structure",
-                warnings=sample.warnings,
+                warnings=self.answer_warnings(sample),
             )
         x = np.asarray(pattern.two_theta)
         return Provenance(
@@ -316,7 +347,7 @@ class Classifier:
             grid_coverage=float(np.mean(sample.prepared.mask)),
             format=str(pattern.metadata.get("format", "")),
             events=tuple(reader_events(pattern.metadata)),
-            warnings=sample.warnings,
+            warnings=self.answer_warnings(sample),
         )
 
     def classify_samples(
@@ -325,8 +356,11 @@ class Classifier:
         """Answers for prepared samples, in one batched forward pass."""
         if not samples:
             return []
-        p = self.predict_proba_prepared(np.stack([s.prepared.values for s in samples]))
-        return [self.answer(s, p[i], k, min_confidence) for i, s in enumerate(samples)]
+        levels = self.predict_levels_prepared(np.stack([s.prepared.values for s in samples]))
+        return [
+            self.answer(s, {level: p[i] for level, p in levels.items()}, k, min_confidence)
+            for i, s in enumerate(samples)
+        ]
 
     def classify_file(
         self,
@@ -383,7 +417,7 @@ class Classifier:
         return predictions_frame(self.classify_samples(samples, k, min_confidence))
 
     def predict(self, p_space_group: np.ndarray, k: int = 3, source: str = "") -> Prediction:
-        """Top-k answers at the three levels from space-group probabilities."""
+        """Top-k answers at the three levels from space-group probabilities (summed, as given)."""
         return top_k_prediction(p_space_group, k, source, self.table)
 
     def figure(self, prediction: Prediction, sample: Sample, sqrt: bool = False) -> Any:

@@ -58,6 +58,12 @@ class SpaceGroupTable:
         np.add.at(extinction.T, self.extinction_of, np.moveaxis(p, -1, 0))
         return system, extinction
 
+    def levels(self, p_space_group: np.ndarray) -> dict[str, np.ndarray]:
+        """The three levels' distributions (``LEVELS`` order) from space-group ones (sums)."""
+        p = np.asarray(p_space_group, dtype=np.float64)
+        system, extinction = self.reconcile(p)
+        return {"crystal_system": system, "extinction_group": extinction, "space_group": p}
+
 
 def space_group_table_data() -> dict[str, Any]:
     """The table as derived by :mod:`xrdsym.symmetry` (spglib), in the shipped JSON layout."""

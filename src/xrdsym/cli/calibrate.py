@@ -1,4 +1,5 @@
-"""``xrdsym calibrate MODEL_DIR``: temperature, conformal sets and ONNX export of a model folder."""
+"""``xrdsym calibrate MODEL_DIR``: per-level temperatures, conformal sets and ONNX export of a model
+folder."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "calibrate",
         help="calibrate a model folder on held-out simulated patterns and export it to ONNX",
-        description="Fit the temperature and the conformal prediction-set thresholds of a "
-        "model folder on rendered patterns of the validation part of a dataset split, write "
+        description="Fit one temperature per level and the conformal prediction-set thresholds "
+        "of a model folder on rendered patterns of the validation part of a dataset split, write "
         "them into its model.json and export model.onnx beside the weights (checked against "
         "torch to 1e-5). Re-run it whenever the weights change.",
     )

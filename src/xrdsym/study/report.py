@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.symmetry.labels import LEVELS as TASKS
+
 #: Test accuracies of Park et al. (2017) on a random 80/20 split of 150,000 ICSD patterns.
 PAPER_TOP1 = {"crystal_system": 0.9499, "extinction_group": 0.8383, "space_group": 0.8114}
-TASKS = ("crystal_system", "extinction_group", "space_group")
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 #: Wall-clock budgets (minutes) at which the learning curves are compared.

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from xrdsym.symmetry.labels import (
     CRYSTAL_SYSTEMS,
+    LEVELS,
     N_CRYSTAL_SYSTEMS,
     N_EXTINCTION_GROUPS,
     N_SPACE_GROUPS,
     SpaceGroupInfo,
     extinction_groups,
     label_maps,
+    level_labels,
+    level_probabilities,
     reconcile_probabilities,
     space_group,
     space_groups,
@@ -21,12 +24,15 @@ from xrdsym.symmetry.labels import (
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
+    "LEVELS",
     "N_CRYSTAL_SYSTEMS",
     "N_EXTINCTION_GROUPS",
     "N_SPACE_GROUPS",
     "SpaceGroupInfo",
     "extinction_groups",
     "label_maps",
+    "level_labels",
+    "level_probabilities",
     "reconcile_probabilities",
     "space_group",
     "space_groups",

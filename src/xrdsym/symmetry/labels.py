@@ -359,3 +359,25 @@ def reconcile_probabilities(p_space_group: np.ndarray) -> tuple[np.ndarray, np.n
         raise ValueError("space-group probabilities contain negative values")
     to_system, to_extinction = _membership(p.dtype)
     return p @ to_system, p @ to_extinction
+
+
+#: The three levels of a symmetry answer, coarse to fine.
+LEVELS = ("crystal_system", "extinction_group", "space_group")
+
+
+def level_probabilities(p_space_group: np.ndarray) -> dict[str, np.ndarray]:
+    """The distributions of the three levels (:data:`LEVELS`) from (..., 230) space-group ones.
+
+    Crystal-system and extinction-group probabilities are sums over member space groups
+    (:func:`reconcile_probabilities`).
+    """
+    p = np.asarray(p_space_group)
+    system, extinction = reconcile_probabilities(p)
+    return {"crystal_system": system, "extinction_group": extinction, "space_group": p}
+
+
+def level_labels(space_group_index: np.ndarray) -> dict[str, np.ndarray]:
+    """Integer labels of the three levels from space-group indices 0-229 (number - 1)."""
+    system, extinction = _label_maps()
+    sg = np.asarray(space_group_index, dtype=np.int64)
+    return {"crystal_system": system[sg], "extinction_group": extinction[sg], "space_group": sg}

@@ -4,11 +4,12 @@
 
 1. renders a fixed, seeded set of patterns of the validation part of a split (the renderer the
    model was trained with, ``lab`` or ``paper``), never the training or test part;
-2. computes the logits once, splits the set in two random halves, fits the temperature on the
-   first (:func:`xrdsym.calibration.fit_temperature`) and the conformal thresholds of the
+2. computes the logits once, splits the set in two random halves, fits one temperature per
+   level on the first (:func:`xrdsym.calibration.fit_temperature` on the log of each level's
+   distribution, see :mod:`xrdsym.calibration`) and the conformal thresholds of the
    crystal-system, extinction-group and space-group sets on the second
    (:func:`xrdsym.calibration.conformal_threshold`), so the thresholds are computed on
-   patterns the temperature never saw;
+   patterns the temperatures never saw;
 3. optionally scores the test part and labelled measured files, uncalibrated beside calibrated
    (top-1, ECE, NLL, set coverage and mean set size);
 4. writes the ``calibration`` record into ``model.json`` (atomically, other keys kept) and
@@ -30,40 +31,26 @@ import numpy as np
 from xrdsym.calibration import (
     DEFAULT_ALPHA,
     LOW_CONFIDENCE_BELOW,
+    Calibration,
     conformal_threshold,
     fit_temperature,
+    log_probabilities,
     reliability,
     softmax,
 )
-from xrdsym.classify import LEVELS, SpaceGroupTable, load_space_group_table
 from xrdsym.errors import XrdsymError
 from xrdsym.inference import file_sha256
 from xrdsym.patterns.grid import Grid
-
-
-def level_probabilities(p: np.ndarray, table: SpaceGroupTable) -> dict[str, np.ndarray]:
-    """Probabilities (n, C) at the three levels from space-group probabilities (n, 230)."""
-    system, extinction = table.reconcile(p)
-    return {"crystal_system": system, "extinction_group": extinction, "space_group": p}
-
-
-def level_labels(space_group_index: np.ndarray, table: SpaceGroupTable) -> dict[str, np.ndarray]:
-    """Integer labels at the three levels from space-group indices 0-229."""
-    sg = np.asarray(space_group_index, dtype=np.int64)
-    return {
-        "crystal_system": table.system_of[sg],
-        "extinction_group": table.extinction_of[sg],
-        "space_group": sg,
-    }
+from xrdsym.symmetry.labels import LEVELS, level_labels, level_probabilities
 
 
 def fit_calibration(
     logits: np.ndarray, space_group_index: np.ndarray, alpha: float, seed: int
 ) -> dict[str, Any]:
-    """Temperature on one random half, conformal thresholds on the other.
+    """Temperatures (one per level) on one random half, conformal thresholds on the other.
 
     Returns:
-        ``temperature``, ``alpha``, ``thresholds`` (per level), ``n_temperature``,
+        ``temperatures`` and ``thresholds`` (per level), ``alpha``, ``n_temperature``,
         ``n_conformal``.
 
     Raises:
@@ -72,15 +59,23 @@ def fit_calibration(
     n = logits.shape[0]
     if n < 20:
         raise XrdsymError(f"calibration needs at least 20 held-out patterns, got {n}")
-    table = load_space_group_table()
     order = np.random.default_rng(seed).permutation(n)
     fit_part, conformal_part = order[: n // 2], order[n // 2 :]
-    temperature = fit_temperature(logits[fit_part], space_group_index[fit_part])
-    p = level_probabilities(softmax(logits[conformal_part], temperature), table)
-    labels = level_labels(space_group_index[conformal_part], table)
-    thresholds = {level: conformal_threshold(p[level], labels[level], alpha) for level in LEVELS}
+    raw = level_probabilities(softmax(logits))
+    labels = level_labels(space_group_index)
+    temperatures = {
+        level: fit_temperature(log_probabilities(raw[level][fit_part]), labels[level][fit_part])
+        for level in LEVELS
+    }
+    p = Calibration(temperatures=temperatures).levels(
+        {level: raw[level][conformal_part] for level in LEVELS}
+    )
+    thresholds = {
+        level: conformal_threshold(p[level], labels[level][conformal_part], alpha)
+        for level in LEVELS
+    }
     return {
-        "temperature": temperature,
+        "temperatures": temperatures,
         "alpha": alpha,
         "thresholds": thresholds,
         "n_temperature": int(fit_part.size),
@@ -93,14 +88,13 @@ def score_reliability(
 ) -> dict[str, Any]:
     """Per level: uncalibrated (T = 1) beside calibrated figures (see ``reliability``).
 
-    The uncalibrated sets use conformal thresholds fitted with T = 1 would differ; they are
-    scored at the calibrated thresholds only, so the uncalibrated entry reports top-1, ECE and
-    NLL.
+    Sets of the uncalibrated distributions would need thresholds fitted on those; the
+    uncalibrated entry therefore reports top-1, ECE and NLL only. Top-1 is the same in both,
+    since each level's temperature keeps its ranking.
     """
-    table = load_space_group_table()
-    labels = level_labels(space_group_index, table)
-    raw = level_probabilities(softmax(logits), table)
-    calibrated = level_probabilities(softmax(logits, record["temperature"]), table)
+    labels = level_labels(space_group_index)
+    raw = level_probabilities(softmax(logits))
+    calibrated = Calibration(temperatures=record["temperatures"]).levels(raw)
     out: dict[str, Any] = {}
     for level in LEVELS:
         before = reliability(raw[level], labels[level], 1.0)
@@ -219,7 +213,8 @@ def calibrate_model(
     record.update(
         {
             "low_confidence_below": LOW_CONFIDENCE_BELOW,
-            "method": "temperature scaling; split-conformal sets {c: p(c) >= threshold}",
+            "method": "temperature scaling per level of the summed distributions; "
+            "split-conformal sets {c: p(c) >= threshold}",
             "dataset": str(dataset_path),
             "dataset_fingerprint": dataset.fingerprint(),
             "split": split,
@@ -260,8 +255,9 @@ def format_reliability(record: dict[str, Any]) -> list[str]:
             "structures, and the sets may then cover less than stated"
         )
     lines += [
-        f"temperature {record['temperature']:.3f}; {1 - record['alpha']:.0%} set thresholds "
-        + ", ".join(f"{k} {v:.4f}" for k, v in record["thresholds"].items())
+        "temperatures " + ", ".join(f"{k} {v:.3f}" for k, v in record["temperatures"].items()),
+        f"{1 - record['alpha']:.0%} set thresholds "
+        + ", ".join(f"{k} {v:.4f}" for k, v in record["thresholds"].items()),
     ]
     sections = [("simulated test", record.get("test"))]
     sections += [(m["labels"], m) for m in record.get("measured", [])]

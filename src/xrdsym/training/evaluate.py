@@ -13,6 +13,8 @@ from torch import nn
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
+from xrdsym.symmetry.labels import LEVELS as TASKS
+from xrdsym.symmetry.labels import level_labels
 from xrdsym.training.data import RenderedPatterns, render_fixed
 from xrdsym.training.metrics import (
     confusion_matrix,
@@ -21,9 +23,6 @@ from xrdsym.training.metrics import (
     majority_baseline,
     top_k_accuracy,
 )
-
-#: Order in which the three tasks are reported.
-TASKS = ("crystal_system", "extinction_group", "space_group")
 
 
 @torch.inference_mode()
@@ -53,15 +52,6 @@ def predict_probabilities(
     if "space_group" in out:
         out["crystal_system"], out["extinction_group"] = reconcile_probabilities(out["space_group"])
     return out
-
-
-def task_labels(space_group_index: np.ndarray) -> dict[str, np.ndarray]:
-    """Labels of the three tasks from space-group indices 0-229 (``label_maps``)."""
-    from xrdsym.symmetry import label_maps
-
-    sg_to_cs, sg_to_eg = label_maps()
-    sg = np.asarray(space_group_index, dtype=np.int64)
-    return {"space_group": sg, "crystal_system": sg_to_cs[sg], "extinction_group": sg_to_eg[sg]}
 
 
 def score_task(
@@ -111,11 +101,11 @@ def evaluate(
     dataset = RenderedPatterns(source, grid, seed, renderer, preparer)
     patterns, sg = render_fixed(dataset, indices, progress)
     probabilities = predict_probabilities(model, patterns, batch_size)
-    labels = task_labels(sg)
+    labels = level_labels(sg)
     train_labels = None
     if train_indices is not None:
         train_sg = np.array([source.space_group(int(i)) - 1 for i in train_indices], np.int64)
-        train_labels = task_labels(train_sg)
+        train_labels = level_labels(train_sg)
     results: dict[str, Any] = {
         "n": int(len(sg)),
         "seed": int(seed),

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from xrdsym.errors import XrdsymError
+from xrdsym.symmetry.labels import LEVELS as TASKS
+from xrdsym.symmetry.labels import level_labels, level_probabilities
 from xrdsym.training.metrics import top_k_accuracy
-
-TASKS = ("crystal_system", "extinction_group", "space_group")
 
 
 def read_labels(labels_csv: Path) -> list[tuple[Path, int]]:
@@ -30,30 +30,6 @@ def read_labels(labels_csv: Path) -> list[tuple[Path, int]]:
     return [(labels_csv.parent / row["file"], int(row["space_group"])) for row in rows]
 
 
-def task_probabilities(p_space_group: np.ndarray) -> dict[str, np.ndarray]:
-    """The three tasks' (n, K) probabilities from (n, 230) space-group probabilities."""
-    from xrdsym.symmetry import reconcile_probabilities
-
-    p_system, p_extinction = reconcile_probabilities(p_space_group)
-    return {
-        "crystal_system": p_system,
-        "extinction_group": p_extinction,
-        "space_group": p_space_group,
-    }
-
-
-def task_labels(space_groups: np.ndarray) -> dict[str, np.ndarray]:
-    """Class indices of the three tasks from space-group numbers 1-230."""
-    from xrdsym.symmetry import label_maps
-
-    to_system, to_extinction = label_maps()
-    return {
-        "crystal_system": to_system[space_groups - 1],
-        "extinction_group": to_extinction[space_groups - 1],
-        "space_group": space_groups - 1,
-    }
-
-
 def prior_from_counts(train_space_groups: np.ndarray) -> np.ndarray:
     """(230,) label-frequency prior of the training space groups (add-one smoothed ranks)."""
     counts = np.bincount(np.asarray(train_space_groups) - 1, minlength=230).astype(float)
@@ -61,14 +37,16 @@ def prior_from_counts(train_space_groups: np.ndarray) -> np.ndarray:
 
 
 def evaluate_measured(
-    predict_file: Callable[[Path], np.ndarray],
+    predict_file: Callable[[Path], dict[str, np.ndarray]],
     labels_csv: str | Path,
     prior: np.ndarray,
 ) -> dict[str, Any]:
     """Top-1 / top-5 accuracy of ``predict_file`` on the labelled files, beside the prior floor.
 
     Args:
-        predict_file: path -> (230,) space-group probabilities; raises XrdsymError on bad files.
+        predict_file: path -> the distributions of the three levels (:data:`TASKS`; the
+            classifier's answers, each level ranked as it answers); raises XrdsymError on bad
+            files.
         labels_csv: CSV with ``file`` and ``space_group`` columns (files relative to it).
         prior: (230,) training label frequencies, the floor predictor.
 
@@ -77,14 +55,18 @@ def evaluate_measured(
         ``floor_top1``, ``floor_top5``; plus ``per_file`` rows (file, true and predicted group).
     """
     pairs = read_labels(Path(labels_csv))
-    probabilities, truths, failed, per_file = [], [], {}, []
+    answers: list[dict[str, np.ndarray]] = []
+    truths: list[int] = []
+    failed: dict[str, str] = {}
+    per_file: list[dict[str, Any]] = []
     for path, group in pairs:
         try:
-            p = predict_file(path)
+            levels = predict_file(path)
         except XrdsymError as exc:
             failed[path.name] = str(exc)
             continue
-        probabilities.append(p)
+        p = levels["space_group"]
+        answers.append(levels)
         truths.append(group)
         per_file.append(
             {
@@ -103,9 +85,9 @@ def evaluate_measured(
     }
     if not truths:
         return result
-    model_p = task_probabilities(np.array(probabilities))
-    floor_p = task_probabilities(np.tile(prior, (len(truths), 1)))
-    labels = task_labels(np.array(truths))
+    model_p = {task: np.stack([a[task] for a in answers]) for task in TASKS}
+    floor_p = level_probabilities(np.tile(prior, (len(truths), 1)))
+    labels = level_labels(np.array(truths) - 1)
     for task in TASKS:
         result[task] = {
             "top1": top_k_accuracy(model_p[task], labels[task], 1),
@@ -131,7 +113,7 @@ def score_measured_sets(
     prior = prior_from_counts(dataset.space_groups()[dataset.split_indices(split, "train")])
     return [
         evaluate_measured(
-            lambda path: classifier.predict_proba_file(path, wavelength=wavelength),
+            lambda path: classifier.predict_levels_file(path, wavelength=wavelength),
             labels,
             prior,
         )
