@@ -329,6 +329,18 @@ def test_training_resume_refuses_changed_settings_unless_forced(tmp_path: Path) 
     assert record["changed"] == {"lr": [1e-3, 1e-2], "max_epochs": [1, 2]}
 
 
+def test_an_option_newer_than_the_checkpoint_is_read_as_its_default() -> None:
+    """A checkpoint written before an option existed resumes without --force-resume while
+    the option keeps its default; any other value is a change."""
+    from xrdsym.training.resume import config_changes
+
+    current = tiny_config().to_dict()
+    stored = {k: v for k, v in current.items() if k != "synthetic_patterns_per_crystal"}
+    assert config_changes(stored, current) == {}
+    changed = {**current, "synthetic_patterns_per_crystal": 4}
+    assert config_changes(stored, changed) == {"synthetic_patterns_per_crystal": [1, 4]}
+
+
 def test_refused_checkpoint_never_suggests_unsafe_loading(tmp_path: Path) -> None:
     import torch
 

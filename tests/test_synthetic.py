@@ -376,6 +376,34 @@ def test_stream_items_are_reproducible_and_mixed(corpus_prototypes: list[Prototy
     assert prior.sum() == pytest.approx(1.0)
 
 
+def test_synthetic_crystals_give_a_few_patterns_each(corpus_prototypes: list[Prototype]) -> None:
+    """With 3 patterns per crystal, positions 0-2 share one crystal (same label and peak
+    positions, other profiles); an item does not depend on which items were drawn before."""
+    from xrdsym.datasets.stream import StreamMix, StructureStream
+    from xrdsym.patterns.grid import Grid
+    from xrdsym.training.data import StreamedPatterns
+
+    def fresh() -> StreamedPatterns:
+        stream = StructureStream(PrototypePeaks(corpus_prototypes[:20]), StreamMix(0, 0, 1))
+        return StreamedPatterns(stream, Grid(10.0, 110.0, 2001), 3, patterns_per_crystal=3)
+
+    patterns = fresh()
+    peaks = []
+    for position in range(9):
+        key = patterns.crystal_key(0, 0, position)
+        assert key is not None
+        peaks.append(patterns.stream.draw(position, np.random.default_rng(position), key))
+    for block in range(3):
+        first, *rest = peaks[3 * block : 3 * block + 3]
+        assert all(g[2] == first[2] and np.array_equal(g[0], first[0]) for g in rest)
+    assert not np.array_equal(peaks[0][0], peaks[3][0]) or peaks[0][2] != peaks[3][2]
+    in_order = [patterns.render_item(0, i, 0, i) for i in range(6)]
+    assert not np.array_equal(in_order[0][0], in_order[1][0])
+    alone = fresh().render_item(0, 4, 0, 4)
+    assert alone[1] == in_order[4][1] and np.array_equal(alone[0], in_order[4][0])
+    assert fresh().crystal_key(0, 1, 0) != patterns.crystal_key(0, 0, 0)
+
+
 def test_perturbed_stream_needs_stored_cells() -> None:
     from xrdsym.datasets.stream import StreamMix, StructureStream
     from xrdsym.errors import DatasetError

@@ -10,10 +10,13 @@ with configured probabilities (:class:`StreamMix`):
 - ``synthetic``: a crystal drawn by :class:`xrdsym.structures.synthetic.SyntheticGenerator`.
 
 All randomness comes from the item's generator (``numpy.random.default_rng([seed, epoch + 1,
-index])``, as for rendering), so an item is the same in any worker process and after a resume,
-and nothing is cached: memory does not grow with training time. Every generated crystal gives
-exactly one pattern. A structure that cannot be made (a rare generator failure) falls back to
-the corpus peak list of the same index.
+index])``, as for rendering), so an item is the same in any worker process and after a resume.
+A perturbed crystal gives one pattern. A synthetic crystal gives one pattern, or, with
+``crystal_key`` (see :meth:`StructureStream.draw`), up to k patterns: the items of one block of
+k consecutive sampler positions share the crystal drawn from the block's own generator, each
+rendered with its item's generator (other profile, background, noise). Only the last crystal
+is kept, so memory does not grow with training time. A structure that cannot be made (a rare
+generator failure) falls back to the corpus peak list of the same index.
 """
 
 from __future__ import annotations
@@ -128,6 +131,7 @@ class StructureStream:
         self.verify = verify
         self.wavelength = float(getattr(source, "wavelength", 1.540562))
         self.counts = StreamCounts()
+        self._last_synthetic: tuple[tuple[int, ...], Any] | None = None
 
     def label_prior(self, train_idx: np.ndarray) -> np.ndarray:
         """(230,) expected frequency of each space-group label in the stream.
@@ -150,15 +154,30 @@ class StructureStream:
         """The kind of the next item."""
         return KINDS[int(rng.choice(3, p=self.probabilities))]
 
-    def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
-        """(two_theta deg float32, intensity float32, space group 1-230) of one item."""
+    def draw(
+        self,
+        index: int,
+        rng: np.random.Generator,
+        crystal_key: tuple[int, ...] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """(two_theta deg float32, intensity float32, space group 1-230) of one item.
+
+        ``crystal_key`` (integers): a synthetic item is the crystal of
+        ``numpy.random.default_rng(crystal_key)`` instead of one drawn from ``rng``; items
+        with the same key share it (the last one is kept, not recomputed).
+        """
         kind = self.kind(rng)
         self.counts.drawn[kind] += 1
         if kind == "corpus":
             two_theta, intensity = self.source.peaks(index)
             return two_theta, intensity, self.source.space_group(index)
         try:
-            made = self._perturbed(index, rng) if kind == "perturbed" else self._synthetic(rng)
+            if kind == "perturbed":
+                made = self._perturbed(index, rng)
+            elif crystal_key is None:
+                made = self._synthetic(rng)
+            else:
+                made = self._shared_synthetic(crystal_key)
         except XrdsymError:
             made = None
         if made is None:
@@ -198,6 +217,15 @@ class StructureStream:
         new = perturb_prototype(prototype, rng, self.perturbation)
         peaks = self._peaks(prototype_crystal(new), hall_operations(new.hall_number))
         return None if peaks is None else (*peaks, new.space_group)
+
+    def _shared_synthetic(
+        self, crystal_key: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """The synthetic crystal of ``crystal_key`` (kept while the key repeats)."""
+        if self._last_synthetic is None or self._last_synthetic[0] != crystal_key:
+            made = self._synthetic(np.random.default_rng(list(crystal_key)))
+            self._last_synthetic = (crystal_key, made)
+        return self._last_synthetic[1]
 
     def _synthetic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int] | None:
         """A synthetic crystal (retried when spglib disagrees with its label and ``verify``)."""

@@ -48,6 +48,7 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "val_size": (0, None),
     "patience": (0, None),
     "threads": (0, 4096),
+    "synthetic_patterns_per_crystal": (1, 8),
 }
 
 #: Options that must be strictly positive (beyond their bounds).
@@ -143,6 +144,9 @@ class TrainConfig:
         synthetic_statistics: statistics file of the synthetic generator ("" for the shipped
             one, fitted on the training part of the Materials Project corpus).
         synthetic_verify: reject synthetic crystals whose spglib group is not the requested one.
+        synthetic_patterns_per_crystal: patterns rendered of each synthetic crystal (1-8; the
+            synthetic items of a block of that many consecutive positions share a crystal,
+            each with its own profile, background and noise).
         truncate_probability: probability of zero-filling outside a random measured range.
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
         num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
@@ -185,6 +189,7 @@ class TrainConfig:
     generator: dict[str, Any] = field(default_factory=dict)
     synthetic_statistics: str = ""
     synthetic_verify: bool = True
+    synthetic_patterns_per_crystal: int = 1
     truncate_probability: float = 0.0
     truncate_min_span: float = 40.0
     num_workers: int = 1

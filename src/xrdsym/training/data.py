@@ -56,8 +56,13 @@ def pattern_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch + 1, index])
 
 
+#: An item of a training epoch: (epoch, dataset index), optionally followed by (rank, position
+#: in the rank's epoch order) as :class:`EpochSampler` yields them.
+Item = tuple[int, ...]
+
+
 class RenderedPatterns(Dataset[tuple[torch.Tensor, int]]):
-    """Items are ``(epoch, index)`` pairs -> (pattern (1, L) float32, space-group index 0-229)."""
+    """Items ``(epoch, index, ...)`` -> (pattern (1, L) float32, space-group index 0-229)."""
 
     def __init__(
         self,
@@ -83,17 +88,24 @@ class RenderedPatterns(Dataset[tuple[torch.Tensor, int]]):
         counts = self.renderer(two_theta, intensity, self.grid, rng)
         return self.preparer(counts, self.grid, rng)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
-        epoch, index = item
+    def __getitem__(self, item: Item) -> tuple[torch.Tensor, int]:
+        epoch, index = item[0], item[1]
         values = self.render(epoch, index)
         return torch.from_numpy(values).unsqueeze(0), self.source.space_group(index) - 1
 
 
+#: Tags the generators of shared synthetic crystals apart from the items' generators.
+SHARED_CRYSTAL_TAG = 7
+
+
 class StreamedPatterns(RenderedPatterns):
-    """Items ``(epoch, index)`` drawn from a :class:`~xrdsym.datasets.stream.StructureStream`.
+    """Items ``(epoch, index[, rank, position])`` drawn from a
+    :class:`~xrdsym.datasets.stream.StructureStream`.
 
     The item's generator decides the kind of structure (corpus, perturbed, synthetic), makes
-    it and renders it, so an item is reproducible in any worker and after a resume.
+    it and renders it, so an item is reproducible in any worker and after a resume. With
+    ``patterns_per_crystal`` k > 1, the synthetic items of positions k*j .. k*j + k - 1 of a
+    rank's epoch share one crystal, from ``default_rng([seed, epoch + 1, rank, j, 7])``.
     """
 
     def __init__(
@@ -103,24 +115,37 @@ class StreamedPatterns(RenderedPatterns):
         seed: int,
         renderer: PatternRenderer | None = None,
         preparer: Callable[[np.ndarray, Grid, np.random.Generator], np.ndarray] | None = None,
+        patterns_per_crystal: int = 1,
     ) -> None:
         super().__init__(stream.source, grid, seed, renderer, preparer)
         self.stream = stream
+        self.patterns_per_crystal = patterns_per_crystal
 
-    def render_item(self, epoch: int, index: int) -> tuple[np.ndarray, int]:
+    def crystal_key(self, epoch: int, rank: int, position: int | None) -> tuple[int, ...] | None:
+        """The generator seed of the synthetic crystal shared by ``position``'s block."""
+        if self.patterns_per_crystal <= 1 or position is None:
+            return None
+        block = position // self.patterns_per_crystal
+        return (self.seed, epoch + 1, rank, block, SHARED_CRYSTAL_TAG)
+
+    def render_item(
+        self, epoch: int, index: int, rank: int = 0, position: int | None = None
+    ) -> tuple[np.ndarray, int]:
         """(prepared pattern (L,) float32, space group 1-230) of one stream item."""
         rng = pattern_rng(self.seed, epoch, index)
-        two_theta, intensity, space_group = self.stream.draw(index, rng)
+        key = self.crystal_key(epoch, rank, position)
+        two_theta, intensity, space_group = self.stream.draw(index, rng, key)
         counts = self.renderer(two_theta, intensity, self.grid, rng)
         return self.preparer(counts, self.grid, rng), space_group
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: Item) -> tuple[torch.Tensor, int]:
         values, space_group = self.render_item(*item)
         return torch.from_numpy(values).unsqueeze(0), space_group - 1
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """Wraps an index sampler: yields ``(epoch, index)`` and can skip the first ``skip`` items.
+class EpochSampler(Sampler[Item]):
+    """Wraps an index sampler: yields ``(epoch, index, rank, position)`` and can skip the first
+    ``skip`` items (positions count from the epoch's start, skipped ones included).
 
     ``base`` is typically a ``DistributedSampler`` (also used with one process) whose
     ``set_epoch`` reshuffles deterministically from its seed; ``indices`` maps the sampler's
@@ -132,12 +157,13 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.indices = np.asarray(indices)
         self.epoch = epoch
         self.skip = skip
+        self.rank = int(getattr(base, "rank", 0))
         base.set_epoch(epoch)
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[Item]:
         for position, k in enumerate(self.base):
             if position >= self.skip:
-                yield self.epoch, int(self.indices[k])
+                yield self.epoch, int(self.indices[k]), self.rank, position
 
     def __len__(self) -> int:
         return max(len(self.base) - self.skip, 0)

@@ -178,18 +178,22 @@ def stream_summary(
     config: TrainConfig, stream: Any, train_idx: np.ndarray, patterns_seen: int
 ) -> dict[str, Any]:
     """What the model card says of the training stream: kind weights, distinct crystals seen
-    (corpus structures + one new crystal per perturbed or synthetic pattern, expected count)
-    and the label prior of the stream (for prior correction)."""
+    (expected count: corpus structures, one new crystal per perturbed pattern, and one per
+    block of k positions holding a synthetic item, k = patterns per synthetic crystal) and the
+    label prior of the stream (for prior correction)."""
     if stream is None:
         return {"stream": {"corpus": 1.0}, "distinct_crystals": int(len(train_idx))}
     p_corpus, p_perturbed, p_synthetic = (float(p) for p in stream.probabilities)
-    generated = int(round(patterns_seen * (p_perturbed + p_synthetic)))
+    k = config.synthetic_patterns_per_crystal
+    synthetic_crystals = (patterns_seen / k) * (1.0 - (1.0 - p_synthetic) ** k)
+    generated = int(round(patterns_seen * p_perturbed + synthetic_crystals))
     corpus_used = int(len(train_idx)) if p_corpus + p_perturbed > 0 else 0
     return {
         "stream": {"corpus": p_corpus, "perturbed": p_perturbed, "synthetic": p_synthetic},
         "perturbation": dict(config.perturbation),
         "generator": dict(config.generator),
         "synthetic_statistics": config.synthetic_statistics or "shipped",
+        "synthetic_patterns_per_crystal": k,
         "distinct_crystals": corpus_used + generated,
         "label_prior": [round(float(p), 8) for p in stream.label_prior(train_idx)],
     }

@@ -37,8 +37,13 @@ def _plain(value: Any) -> Any:
 
 
 def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, list[Any]]:
-    """Options whose value differs between a stored and a current config: key -> [old, new]."""
-    old, new = _plain(stored), _plain(current)
+    """Options whose value differs between a stored and a current config: key -> [old, new].
+
+    An option missing from the stored config (it did not exist when the checkpoint was
+    written) counts as its current default, the behaviour of the code that wrote it.
+    """
+    old = {**_plain(TrainConfig().to_dict()), **_plain(stored)}
+    new = _plain(current)
     return {
         key: [old.get(key), new.get(key)]
         for key in sorted(set(old) | set(new))

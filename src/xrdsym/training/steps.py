@@ -26,11 +26,12 @@ from xrdsym.datasets.protocol import PeakSource
 from xrdsym.errors import ModelFileError
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
+from xrdsym.symmetry.labels import level_labels
 from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from xrdsym.training.config import TrainConfig
 from xrdsym.training.data import PatternPreparer, RenderedPatterns, StreamedPatterns, render_fixed
 from xrdsym.training.distributed import Distributed, setup_distributed, wrap_model
-from xrdsym.training.evaluate import predict_probabilities, task_labels
+from xrdsym.training.evaluate import predict_probabilities
 from xrdsym.training.history import HISTORY_NAME, append_history
 from xrdsym.training.metrics import top_k_accuracy
 from xrdsym.training.parts import (
@@ -175,7 +176,9 @@ def setup_run(
     preparer = PatternPreparer(config.truncate_probability, config.truncate_min_span)
     stream = make_stream(config, source)
     dataset: RenderedPatterns = (
-        StreamedPatterns(stream, grid, config.seed, render, preparer)
+        StreamedPatterns(
+            stream, grid, config.seed, render, preparer, config.synthetic_patterns_per_crystal
+        )
         if stream is not None
         else RenderedPatterns(source, grid, config.seed, render, preparer)
     )
@@ -283,7 +286,7 @@ def prepare_loop(run: Run) -> None:
         validation_subset(val_idx, config.val_size, config.seed) if ddp.is_main else val_idx[:0]
     )
     run.val_patterns, val_sg = render_fixed(run.val_dataset, val_part)
-    run.val_labels = task_labels(val_sg)
+    run.val_labels = level_labels(val_sg)
     run.base_sampler = DistributedSampler(
         range(len(run.train_idx)),  # type: ignore[arg-type]
         num_replicas=ddp.world_size,
