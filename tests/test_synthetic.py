@@ -30,6 +30,8 @@ from xrdsym.structures.reader import read_cif_text
 from xrdsym.structures.synthetic import (
     GeneratorConfig,
     SyntheticGenerator,
+    draw_distinct,
+    draw_index,
     fit_statistics,
     load_statistics,
     prototype_wyckoff_letters,
@@ -402,6 +404,21 @@ def test_synthetic_crystals_give_a_few_patterns_each(corpus_prototypes: list[Pro
     alone = fresh().render_item(0, 4, 0, 4)
     assert alone[1] == in_order[4][1] and np.array_equal(alone[0], in_order[4][0])
     assert fresh().crystal_key(0, 1, 0) != patterns.crystal_key(0, 0, 0)
+
+
+def test_fast_draws_equal_numpy_choice_number_for_number() -> None:
+    """draw_index and draw_distinct give numpy's choice results from the same random numbers,
+    so the generator's crystals do not depend on which of them it calls."""
+    for seed in range(200):
+        weights = np.random.default_rng([seed, 1]).uniform(0, 1, 1 + seed % 40)
+        weights[seed % len(weights)] = 0.0 if len(weights) > 1 else 1.0
+        ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert draw_index(ours, weights) == theirs.choice(len(weights), p=weights / weights.sum())
+        p = np.random.default_rng([seed, 2]).uniform(0.01, 1, 30)
+        p /= p.sum()
+        size = 1 + seed % 6
+        assert draw_distinct(ours, p, size).tolist() == theirs.choice(30, size, False, p).tolist()
+        assert ours.random() == theirs.random()
 
 
 def test_perturbed_stream_needs_stored_cells() -> None:

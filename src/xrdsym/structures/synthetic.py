@@ -149,6 +149,23 @@ class GeneratorConfig:
                 raise ValueError(f"space group must be in 1-230, got {group}")
 
 
+@dataclass(frozen=True, eq=False)
+class GroupSites:
+    """What the site draw needs of one group, made once per generator.
+
+    Attributes:
+        positions: the Wyckoff positions, general first.
+        weights: occupation probability of each (see ``SyntheticGenerator._position_weights``).
+        multiplicities: (P,) int64 multiplicity of each position.
+        fixed: (P,) bool, True for positions without a free coordinate (occupied once at most).
+    """
+
+    positions: tuple[WyckoffPosition, ...]
+    weights: np.ndarray
+    multiplicities: np.ndarray
+    fixed: np.ndarray
+
+
 class SyntheticGenerator:
     """Draws synthetic crystals; all randomness comes from the ``rng`` given to :meth:`sample`.
 
@@ -183,6 +200,17 @@ class SyntheticGenerator:
             0.0  # elements <= orbits
         )
         self.orbit_element_probabilities = (joint / joint.sum()).ravel()
+        self.group_sites = tuple(self._group_sites(n) for n in range(1, 231))
+
+    def _group_sites(self, space_group: int) -> GroupSites:
+        """The :class:`GroupSites` of one group."""
+        positions = self.table.positions(space_group)
+        return GroupSites(
+            positions,
+            self._position_weights(space_group, positions),
+            np.array([p.multiplicity for p in positions], dtype=np.int64),
+            np.array([p.dof == 0 for p in positions], dtype=bool),
+        )
 
     def space_group_prior(self) -> np.ndarray:
         """(230,) probability of each group label in the generated stream."""
@@ -213,29 +241,23 @@ class SyntheticGenerator:
         self, space_group: int, n_orbits: int, rng: np.random.Generator
     ) -> list[WyckoffPosition]:
         """Wyckoff positions for up to ``n_orbits`` orbits within the atom budget."""
-        positions = self.table.positions(space_group)
-        weights = self._position_weights(space_group, positions)
+        sites = self.group_sites[space_group - 1]
+        positions = sites.positions
         chosen: list[WyckoffPosition] = []
-        used_fixed: set[str] = set()
+        used = np.zeros(len(positions), dtype=bool)
         atoms = 0
         # Groups whose general position alone exceeds max_atoms (F- and I-centred cubic) keep
         # room for one general orbit: their special positions alone often have more symmetry.
         budget = max(self.config.max_atoms, positions[0].multiplicity)
         for _ in range(n_orbits):
-            allowed = np.array(
-                [
-                    p.multiplicity + atoms <= budget and not (p.dof == 0 and p.letter in used_fixed)
-                    for p in positions
-                ]
-            )
+            allowed = (sites.multiplicities + atoms <= budget) & ~(sites.fixed & used)
             if not allowed.any():
                 break
-            w = weights * allowed
-            site = positions[int(rng.choice(len(positions), p=w / w.sum()))]
-            chosen.append(site)
-            atoms += site.multiplicity
-            if site.dof == 0:
-                used_fixed.add(site.letter)
+            w = sites.weights * allowed
+            k = draw_index(rng, w)
+            chosen.append(positions[k])
+            atoms += positions[k].multiplicity
+            used[k] = True
         return chosen
 
     def _draw_cell(
@@ -286,18 +308,14 @@ class SyntheticGenerator:
 
     def _try_sample(self, space_group: int, rng: np.random.Generator) -> SyntheticCrystal | None:
         """One draw of sites, elements, coordinates and cell; None when atoms overlap."""
-        pair = int(
-            rng.choice(len(self.orbit_element_probabilities), p=self.orbit_element_probabilities)
-        )
+        pair = draw_index(rng, self.orbit_element_probabilities)
         n_orbits, n_elements = pair // MAX_ELEMENTS + 1, pair % MAX_ELEMENTS + 1
         sites = self._draw_sites(space_group, n_orbits, rng)
         if not sites:
             return None
-        sites_general_letter = self.table.positions(space_group)[0].letter
+        sites_general_letter = self.group_sites[space_group - 1].positions[0].letter
         n_elements = min(n_elements, len(sites), len(self.elements))
-        picked = rng.choice(
-            len(self.elements), n_elements, replace=False, p=self.element_probabilities
-        )
+        picked = draw_distinct(rng, self.element_probabilities, n_elements)
         owner = np.concatenate(
             [np.arange(n_elements), rng.integers(n_elements, size=len(sites) - n_elements)]
         )
@@ -329,6 +347,43 @@ class SyntheticGenerator:
         return SyntheticCrystal(
             crystal, space_group, self.table.group_operations(space_group), wyckoffs, general
         )
+
+
+def draw_index(rng: np.random.Generator, weights: np.ndarray) -> int:
+    """An index drawn with probability weights / sum(weights) (weights >= 0, not all 0).
+
+    The same draw as ``rng.choice(len(weights), p=weights / weights.sum())``, from the same
+    single uniform number u: the first k with cdf_k > u, cdf = cumsum(p) / its last value;
+    without choice's checks of p, which cost more than the draw on the generator's hot path.
+    """
+    cdf = np.cumsum(weights / weights.sum())
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
+
+
+def draw_distinct(rng: np.random.Generator, probabilities: np.ndarray, size: int) -> np.ndarray:
+    """``size`` distinct indices drawn with ``probabilities`` (all > 0), in draw order.
+
+    The same draw as ``rng.choice(len(p), size, replace=False, p=p)``: rounds of uniform numbers
+    for the missing indices, each round on the cdf of p with the indices found so far set to 0,
+    keeping each round's new indices in first-drawn order.
+    """
+    p = np.array(probabilities, dtype=np.float64)
+    found = np.zeros(size, dtype=np.int64)
+    n_found = 0
+    while n_found < size:
+        x = rng.random((size - n_found,))
+        if n_found > 0:
+            p[found[:n_found]] = 0
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        new = cdf.searchsorted(x, side="right")
+        _, first = np.unique(new, return_index=True)
+        first.sort()
+        new = new.take(first)
+        found[n_found : n_found + new.size] = new
+        n_found += new.size
+    return found
 
 
 def closest_contact_ratio(frac: np.ndarray, lattice: np.ndarray, radii: np.ndarray) -> float:

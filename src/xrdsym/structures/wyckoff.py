@@ -14,7 +14,7 @@ one; its operations are the group's operations in the conventional cell, centrin
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -66,6 +66,11 @@ class WyckoffTable:
     dofs: np.ndarray
     op_offsets: np.ndarray
     operations: np.ndarray
+    _by_group: tuple[tuple[WyckoffPosition, ...], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The positions of every group, made once (views into ``operations``, no copies).
+        object.__setattr__(self, "_by_group", tuple(self._make(n) for n in range(1, 231)))
 
     def positions(self, space_group: int) -> tuple[WyckoffPosition, ...]:
         """The Wyckoff positions of a group, general position first.
@@ -75,6 +80,10 @@ class WyckoffTable:
         """
         if not isinstance(space_group, int | np.integer) or not 1 <= int(space_group) <= 230:
             raise ValueError(f"space group must be an integer in 1-230, got {space_group!r}")
+        return self._by_group[int(space_group) - 1]
+
+    def _make(self, space_group: int) -> tuple[WyckoffPosition, ...]:
+        """The positions of one group from the arrays."""
         lo, hi = self.group_offsets[space_group - 1], self.group_offsets[space_group]
         return tuple(
             WyckoffPosition(
