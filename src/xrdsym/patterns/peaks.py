@@ -219,11 +219,33 @@ def absent_reflections(
     Returns:
         (M,) bool, True where the reflection is systematically absent.
     """
+    absent = centring_absent(hkl, rotations, translations)
+    absent[~absent] = screw_glide_absent(hkl[~absent], rotations, translations)
+    return absent
+
+
+def centring_absent(hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray) -> np.ndarray:
+    """(M,) True where h . t is not an integer for a pure translation (W = I) t of the
+    operations: the absences of a centred (or super-) cell."""
+    flat = np.asarray(rotations, dtype=np.int64).reshape(-1, 9)
+    identity = np.all(flat == np.eye(3, dtype=np.int64).ravel(), axis=1)
+    t = np.asarray(translations, dtype=np.float64)[identity]
+    return _off_integer_any(hkl.astype(np.float64), t)
+
+
+def screw_glide_absent(
+    hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray
+) -> np.ndarray:
+    """(M,) True where an operation (W, t), W != I, with h W = h has h . t off the integers.
+
+    For reflections that pass :func:`centring_absent`: operations sharing a rotation then
+    differ by a pure translation that leaves h . t unchanged modulo 1, so one t per W decides.
+    """
     t = np.asarray(translations, dtype=np.float64)
     flat = np.asarray(rotations, dtype=np.int64).reshape(-1, 9)
     h = hkl.astype(np.float64)
     identity = np.all(flat == np.eye(3, dtype=np.int64).ravel(), axis=1)
-    absent = _off_integer_any(h, t[identity])
+    absent = np.zeros(h.shape[0], dtype=bool)
     # Rotation matrices of lattice symmetries have entries -1, 0 or 1: a base-3 code per W.
     code = (flat + 1) @ (3 ** np.arange(9, dtype=np.int64))
     _, first = np.unique(code, return_index=True)
@@ -392,19 +414,45 @@ def compute_peaks(
     if operations is None:
         operations = symmetry_operations(crystal, symprec)
     rotations, translations = operations
-    present = ~absent_reflections(hkl, rotations, translations)
-    hkl, g = hkl[present], g[present]
     try:
         if exact_operations:
-            first, inverse = equivalent_reflections(hkl, rotations)
-            f2 = structure_factor_squared(crystal, hkl[first], g[first], form_factors)[inverse]
+            hkl, g, f2 = _exact_structure_factors(
+                crystal, hkl, g, rotations, translations, form_factors
+            )
         else:
+            present = ~absent_reflections(hkl, rotations, translations)
+            hkl, g = hkl[present], g[present]
             f2 = structure_factor_squared(crystal, hkl, g, form_factors)
     except StructureError as exc:
         raise StructureError(f"{crystal.name or 'structure'}: {exc}") from None
     two_theta = bragg_two_theta(g, wavelength)
     raw = f2 * scattering.lorentz_polarization(two_theta, polarization, monochromator_two_theta)
     return _assemble_peaks(crystal, hkl, g, two_theta, raw, wavelength, min_relative_intensity)
+
+
+def _exact_structure_factors(
+    crystal: Crystal,
+    hkl: np.ndarray,
+    g: np.ndarray,
+    rotations: np.ndarray,
+    translations: np.ndarray,
+    form_factors: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hkl, g, |F|^2) of the present reflections, with operations exact for the crystal.
+
+    Centring absences are removed from the whole list; the screw and glide absences and |F|^2
+    are then computed once per set of equivalent reflections (both are the same on every
+    member of a set) and spread over the set.
+    """
+    lattice_present = ~centring_absent(hkl, rotations, translations)
+    hkl, g = hkl[lattice_present], g[lattice_present]
+    first, inverse = equivalent_reflections(hkl, rotations)
+    set_present = ~screw_glide_absent(hkl[first], rotations, translations)
+    kept = first[set_present]
+    f2_of_set = np.zeros(first.shape[0])
+    f2_of_set[set_present] = structure_factor_squared(crystal, hkl[kept], g[kept], form_factors)
+    present = set_present[inverse]
+    return hkl[present], g[present], f2_of_set[inverse][present]
 
 
 def _assemble_peaks(
