@@ -152,7 +152,9 @@ class StructureStream:
 
     def kind(self, rng: np.random.Generator) -> str:
         """The kind of the next item."""
-        return KINDS[int(rng.choice(3, p=self.probabilities))]
+        from xrdsym.structures.synthetic import draw_index
+
+        return KINDS[draw_index(rng, self.probabilities)]
 
     def draw(
         self,

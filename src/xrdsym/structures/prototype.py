@@ -79,12 +79,22 @@ def position_keys(positions: np.ndarray) -> np.ndarray:
     return np.mod(np.rint(np.mod(positions, 1.0) * scale).astype(np.int64), scale)
 
 
+def position_codes(positions: np.ndarray) -> np.ndarray:
+    """One int64 per position (..., 3): (k0 s + k1) s + k2 of its :func:`position_keys`,
+    s = 10^POSITION_DECIMALS; equal codes mean equal positions modulo 1, and codes sort as
+    the keys do."""
+    scale = 10**POSITION_DECIMALS
+    keys = position_keys(positions)
+    return (keys[..., 0] * scale + keys[..., 1]) * scale + keys[..., 2]
+
+
 def orbit_images(
     representative: np.ndarray, rotations: np.ndarray, translations: np.ndarray
 ) -> np.ndarray:
-    """The distinct images W x + t (mod 1) of one position x: its orbit, (k, 3) float64."""
+    """The distinct images W x + t (mod 1) of one position x: its orbit, (k, 3) float64, in
+    the order of their first appearance."""
     images = np.mod(rotations @ representative + translations, 1.0)
-    _, first = np.unique(position_keys(images), axis=0, return_index=True)
+    _, first = np.unique(position_codes(images), return_index=True)
     return images[np.sort(first)]
 
 
@@ -96,14 +106,11 @@ def orbit_labels(prototype: Prototype) -> np.ndarray:
     """
     rotations, translations = hall_operations(prototype.hall_number)
     n = len(prototype)
-    scale = 10**POSITION_DECIMALS
-    keys = position_keys(prototype.positions)
-    codes = (keys[:, 0] * scale + keys[:, 1]) * scale + keys[:, 2]
+    codes = position_codes(prototype.positions)
     order = np.argsort(codes)
-    images = position_keys(
+    image_codes = position_codes(  # (m, n)
         np.einsum("mij,nj->mni", rotations, prototype.positions) + translations[:, None, :]
     )
-    image_codes = (images[..., 0] * scale + images[..., 1]) * scale + images[..., 2]  # (m, n)
     slot = np.clip(np.searchsorted(codes[order], image_codes), 0, n - 1)
     found = order[slot]
     _, species_id = np.unique(np.asarray(prototype.species), return_inverse=True)
