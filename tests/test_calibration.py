@@ -170,3 +170,21 @@ def test_an_older_calibration_record_is_reported_in_every_answer(
     assert not prediction.prediction_sets and prediction.provenance is not None
     assert any("older layout" in w for w in prediction.provenance.warnings)
     assert "calibration_problem" in prediction.provenance.model
+
+
+def test_calibrate_scores_measured_files_at_the_given_wavelength(
+    tiny_model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model[0], folder)
+    measured = tmp_path / "measured"
+    measured.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "patterns" / "si_reference.xy", measured)
+    (measured / "labels.csv").write_text("file,space_group\nsi_reference.xy,227\n")
+    args = ["calibrate", str(folder), "--dataset", str(tiny_model[1]), "--no-onnx"]
+    args += ["--measured", str(measured / "labels.csv"), "--wavelength", "1.5406"]
+    assert main(args) == 0
+    assert "labels.csv" in capsys.readouterr().out
+    (record,) = json.loads((folder / "model.json").read_text())["calibration"]["measured"]
+    assert record["wavelength"] == "1.5406" and record["files"] == 1
+    assert record["space_group"]["calibrated"]["n"] == 1

@@ -50,7 +50,13 @@ def register(subparsers: Any) -> None:
         type=Path,
         default=[],
         metavar="LABELS.csv",
-        help="labelled measured sets to score (file,space_group columns; read as Cu K-alpha)",
+        help="labelled measured sets to score (file,space_group columns)",
+    )
+    parser.add_argument(
+        "--wavelength",
+        default="CuKa",
+        help="wavelength of the measured files: anode name or Angstrom (overrides their own; "
+        "default: %(default)s)",
     )
     parser.add_argument("--no-onnx", action="store_true", help="do not export model.onnx")
     parser.set_defaults(handler=run_calibrate)
@@ -70,6 +76,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         seed=args.seed,
         renderer=args.renderer,
         measured=list(args.measured),
+        measured_wavelength=args.wavelength,
         onnx=not args.no_onnx,
     )
     print("\n".join(format_reliability(record)))

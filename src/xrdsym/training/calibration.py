@@ -180,9 +180,13 @@ def calibrate_model(
     seed: int = 0,
     renderer: str | None = None,
     measured: Sequence[Path] = (),
+    measured_wavelength: str = "CuKa",
     onnx: bool = True,
 ) -> dict[str, Any]:
     """Calibrate ``folder`` on the validation part of ``split`` (see the module docstring).
+
+    ``measured`` labels files are read at ``measured_wavelength`` (an anode name or Angstrom,
+    as ``xrdsym evaluate-measured --wavelength``).
 
     Returns:
         The ``calibration`` record written into ``model.json``.
@@ -232,10 +236,17 @@ def calibrate_model(
         record["test"] = score_reliability(torch_logits(model, test_patterns), test_sg, record)
     record["measured"] = []
     for labels_csv in measured:
-        logits, truth, files = measured_logits(model, config, Path(labels_csv), "CuKa")
+        logits, truth, files = measured_logits(model, config, Path(labels_csv), measured_wavelength)
         if len(truth):
             scores = score_reliability(logits, truth, record)
-            record["measured"].append({"labels": str(labels_csv), "files": files, **scores})
+            record["measured"].append(
+                {
+                    "labels": str(labels_csv),
+                    "files": files,
+                    "wavelength": measured_wavelength,
+                    **scores,
+                }
+            )
     config["calibration"] = record
     if onnx:
         from xrdsym.training.onnx_export import export_onnx
