@@ -2,13 +2,14 @@
 
 Runs ``xrdsym.training.loop.train`` for ``--seconds`` of training on a dataset folder with the
 bundled model's configuration (``configs/xrdnet_small_stream.toml``: xrdnet_small, lab
-renderer, one DataLoader worker), once per stream: ``corpus`` (stored peak lists only, the
+renderer, one DataLoader worker unless ``--workers``), once per stream: ``corpus`` (stored peak lists only, the
 baseline), the configured mix, ``synthetic`` only with one pattern per crystal, and
 ``synthetic`` only with ``--per-crystal`` patterns per crystal (``synthetic_patterns_per_crystal``).
 It prints patterns/s of each and the ratio to the corpus stream, and the rendering cost per
 pattern of each kind in this process (make + render, ms).
 
     python benchmarks/bench_stream.py --dataset data_cache/mp_gen40 [--seconds 60] [--per-crystal 4]
+        [--workers 2]
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def streams(per_crystal: int) -> dict[str, tuple[dict[str, float] | None, int]]:
 
 
 def training_rate(
-    dataset: str, stream: dict[str, float] | None, per_crystal: int, seconds: float
+    dataset: str, stream: dict[str, float] | None, per_crystal: int, seconds: float, workers: int
 ) -> float:
     """Patterns per second of a short training run with that stream (None: the config's)."""
     overrides = [
@@ -53,6 +54,7 @@ def training_rate(
         "eval_interval_s=100000",
         "checkpoint_interval_s=100000",
         f"synthetic_patterns_per_crystal={per_crystal}",
+        f"num_workers={workers}",
     ]
     if stream is not None:
         overrides.append("stream=" + str(stream).replace("'", '"'))
@@ -87,12 +89,13 @@ def main() -> None:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--per-crystal", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="DataLoader workers of every run")
     args = parser.parse_args()
-    print(f"load average: {os.getloadavg()[0]:.2f}")
+    print(f"load average: {os.getloadavg()[0]:.2f}; rendering workers: {args.workers}")
     for kind, ms in render_cost(args.dataset, args.per_crystal).items():
         print(f"make + render one {kind} pattern: {ms:.2f} ms")
     rates = {
-        name: training_rate(args.dataset, mix, k, args.seconds)
+        name: training_rate(args.dataset, mix, k, args.seconds, args.workers)
         for name, (mix, k) in streams(args.per_crystal).items()
     }
     base = rates["corpus"]
