@@ -2,11 +2,11 @@
 
 Runs ``xrdsym.training.loop.train`` for ``--seconds`` of training on a dataset folder with the
 bundled model's configuration (``configs/xrdnet_small_stream.toml``: xrdnet_small, lab
-renderer, one DataLoader worker unless ``--workers``), once per stream: ``corpus`` (stored peak lists only, the
-baseline), the configured mix, ``synthetic`` only with one pattern per crystal, and
-``synthetic`` only with ``--per-crystal`` patterns per crystal (``synthetic_patterns_per_crystal``).
-It prints patterns/s of each and the ratio to the corpus stream, and the rendering cost per
-pattern of each kind in this process (make + render, ms).
+renderer, one DataLoader worker unless ``--workers``), once per stream: ``corpus`` (stored
+peak lists only, the baseline), the configured mix, ``synthetic`` only with one pattern per
+crystal, and ``synthetic`` only with ``--per-crystal`` patterns per crystal
+(``synthetic_patterns_per_crystal``). It prints patterns/s of each and the ratio to the corpus
+stream, and the rendering cost per pattern of each kind in this process (make + render, ms).
 
     python benchmarks/bench_stream.py --dataset data_cache/mp_gen40 [--seconds 60] [--per-crystal 4]
         [--workers 2]
