@@ -29,10 +29,12 @@ from xrdsym.structures.prototype import (
 from xrdsym.structures.reader import read_cif_text
 from xrdsym.structures.synthetic import (
     GeneratorConfig,
+    SyntheticCrystal,
     SyntheticGenerator,
     draw_distinct,
     draw_index,
     fit_statistics,
+    keeps_its_group,
     load_statistics,
     prototype_wyckoff_letters,
     spglib_agrees,
@@ -419,6 +421,48 @@ def test_fast_draws_equal_numpy_choice_number_for_number() -> None:
         size = 1 + seed % 6
         assert draw_distinct(ours, p, size).tolist() == theirs.choice(30, size, False, p).tolist()
         assert ours.random() == theirs.random()
+
+
+def _rock_salt(anion: str) -> SyntheticCrystal:
+    """Fm-3m with Na on 4a and ``anion`` on 4b (a = 5.64 A)."""
+    from xrdsym.structures.crystal import Crystal
+
+    table = load_wyckoff_table()
+    sites = {p.letter: p for p in table.positions(225)}
+    frac = np.concatenate([sites["a"].orbit(np.zeros(3)), sites["b"].orbit(np.zeros(3))])
+    crystal = Crystal(
+        lattice=5.64 * np.eye(3),
+        frac_coords=frac,
+        elements=("Na",) * 4 + (anion,) * 4,
+        occupancies=np.ones(8),
+        b_iso=np.zeros(8),
+        name="rock salt",
+    )
+    return SyntheticCrystal(crystal, 225, table.group_operations(225), ("4a", "4b"), False)
+
+
+def test_cubic_holohedral_check_finds_extra_translations_as_spglib_does() -> None:
+    """NaCl keeps Fm-3m; Na on both sites is Pm-3m with half the cell, which the translation
+    test catches. On special-position crystals of the m-3m groups it never keeps a crystal
+    spglib assigns to another group."""
+    assert keeps_its_group(_rock_salt("Cl")) and spglib_agrees(_rock_salt("Cl"))
+    assert not keeps_its_group(_rock_salt("Na")) and not spglib_agrees(_rock_salt("Na"))
+    generator = SyntheticGenerator()
+    rng = np.random.default_rng(5)
+    checked = stricter = 0
+    for group in range(221, 231):
+        for _ in range(40):
+            sample = generator.sample_group(group, rng)
+            if sample.general:
+                continue
+            checked += 1
+            agrees = spglib_agrees(sample)
+            if keeps_its_group(sample):
+                assert agrees, (group, sample.wyckoffs)
+            else:
+                stricter += agrees
+    assert checked >= 50
+    assert stricter <= 0.05 * checked
 
 
 def test_perturbed_stream_needs_stored_cells() -> None:

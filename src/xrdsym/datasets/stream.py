@@ -95,10 +95,11 @@ class StructureStream:
         perturbation: a :class:`~xrdsym.structures.perturb.PerturbationConfig` (None: defaults).
         generator: a :class:`~xrdsym.structures.synthetic.SyntheticGenerator` (None: built
             from the shipped statistics when ``mix.synthetic`` > 0).
-        verify: reject synthetic crystals in which spglib finds another group than requested
-            (keeps the label noise of accidental higher symmetry out of the stream); crystals
-            with an orbit on the general position are not checked (see
-            :class:`~xrdsym.structures.synthetic.SyntheticCrystal`).
+        verify: reject synthetic crystals with more symmetry than requested
+            (:func:`~xrdsym.structures.synthetic.keeps_its_group`: spglib, or for m-3m groups a
+            test for extra translations), which keeps the label noise of accidental higher
+            symmetry out of the stream; crystals with an orbit on the general position are not
+            checked (see :class:`~xrdsym.structures.synthetic.SyntheticCrystal`).
     """
 
     def __init__(
@@ -230,12 +231,13 @@ class StructureStream:
         return self._last_synthetic[1]
 
     def _synthetic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """A synthetic crystal (retried when spglib disagrees with its label and ``verify``)."""
-        from xrdsym.structures.synthetic import spglib_agrees
+        """A synthetic crystal (retried when it has more symmetry than its label and ``verify``;
+        see :func:`~xrdsym.structures.synthetic.keeps_its_group`)."""
+        from xrdsym.structures.synthetic import keeps_its_group
 
         for _ in range(VERIFY_ATTEMPTS):
             sample = self.generator.sample(rng)
-            if not self.verify or sample.general or spglib_agrees(sample):
+            if not self.verify or sample.general or keeps_its_group(sample):
                 peaks = self._peaks(sample.crystal, sample.operations)
                 return None if peaks is None else (*peaks, sample.space_group)
         return None

@@ -77,6 +77,7 @@ __all__ = [
     "fit_statistics",
     "load_statistics",
     "prototype_wyckoff_letters",
+    "keeps_its_group",
     "spglib_agrees",
     "spglib_group",
     "statistics_from_json",
@@ -439,3 +440,55 @@ def spglib_group(sample: SyntheticCrystal, symprec: float = 0.01) -> int:
 def spglib_agrees(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
     """True when spglib finds the requested group in the crystal."""
     return spglib_group(sample, symprec) == sample.space_group
+
+
+#: Order of m-3m, the largest crystallographic point group.
+LARGEST_POINT_GROUP_ORDER = 48
+
+
+def keeps_its_group(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
+    """True when the crystal has no more symmetry than its requested group (the stream's check).
+
+    A group whose point group is m-3m (order 48, the largest) can only gain symmetry through
+    extra translations: a supergroup with the same point group differs by translations alone.
+    For those groups a test for a pure translation outside the group's own
+    (:func:`extra_translation`) replaces spglib, which spends most of its time on them; it is
+    stricter than spglib's group number (a smaller cell of the same type counts as more
+    symmetry). Other groups: spglib finds the requested group.
+    """
+    rotations, translations = sample.operations
+    point_group = np.unique(np.asarray(rotations).reshape(-1, 9), axis=0)
+    if len(point_group) == LARGEST_POINT_GROUP_ORDER:
+        return not extra_translation(sample.crystal, rotations, translations, symprec)
+    return spglib_agrees(sample, symprec)
+
+
+def extra_translation(
+    crystal: Crystal, rotations: np.ndarray, translations: np.ndarray, symprec: float = 0.01
+) -> bool:
+    """True when a pure translation tau that is not one of the operations' own (W = I) maps
+    every atom onto an atom of the same element within ``symprec`` Angstrom.
+
+    Candidates are tau = x_j - x_0 for the atoms j of atom 0's element; an atom i matches when
+    the nearest image of x_i + tau - x_k is shorter than symprec for some atom k of its element.
+    """
+    frac = np.mod(np.asarray(crystal.frac_coords, dtype=np.float64), 1.0)
+    elements = np.asarray(crystal.elements)
+    lattice = np.asarray(crystal.lattice, dtype=np.float64)
+    flat = np.asarray(rotations).reshape(-1, 9)
+    own = np.asarray(translations, dtype=np.float64)[
+        np.all(flat == np.eye(3, dtype=flat.dtype).ravel(), axis=1)
+    ]
+    candidates = frac[elements == elements[0]] - frac[0]
+    candidates -= np.rint(candidates)
+    known = candidates[:, None, :] - own[None, :, :]
+    known -= np.rint(known)
+    is_own = np.any(np.linalg.norm(known @ lattice, axis=2) < symprec, axis=1)
+    same = elements[:, None] == elements[None, :]
+    for tau in candidates[~is_own]:
+        delta = frac[:, None, :] + tau - frac[None, :, :]
+        delta -= np.rint(delta)
+        close = np.linalg.norm(delta @ lattice, axis=2) < symprec
+        if np.all(np.any(close & same, axis=1)):
+            return True
+    return False

@@ -143,7 +143,8 @@ class TrainConfig:
         generator: fields of ``xrdsym.structures.synthetic.GeneratorConfig``.
         synthetic_statistics: statistics file of the synthetic generator ("" for the shipped
             one, fitted on the training part of the Materials Project corpus).
-        synthetic_verify: reject synthetic crystals whose spglib group is not the requested one.
+        synthetic_verify: reject synthetic crystals with more symmetry than the requested group
+            (``xrdsym.structures.synthetic.keeps_its_group``).
         synthetic_patterns_per_crystal: patterns rendered of each synthetic crystal (1-8; the
             synthetic items of a block of that many consecutive positions share a crystal,
             each with its own profile, background and noise).
