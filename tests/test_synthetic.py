@@ -34,6 +34,7 @@ from xrdsym.structures.synthetic import (
     draw_distinct,
     draw_index,
     fit_statistics,
+    has_maximal_point_group,
     keeps_its_group,
     load_statistics,
     prototype_wyckoff_letters,
@@ -441,16 +442,17 @@ def _rock_salt(anion: str) -> SyntheticCrystal:
     return SyntheticCrystal(crystal, 225, table.group_operations(225), ("4a", "4b"), False)
 
 
-def test_cubic_holohedral_check_finds_extra_translations_as_spglib_does() -> None:
+def test_holohedral_check_finds_extra_translations_as_spglib_does() -> None:
     """NaCl keeps Fm-3m; Na on both sites is Pm-3m with half the cell, which the translation
-    test catches. On special-position crystals of the m-3m groups it never keeps a crystal
-    spglib assigns to another group."""
+    test catches. On special-position crystals of the m-3m and 6/mmm groups it never keeps a
+    crystal spglib assigns to another group."""
     assert keeps_its_group(_rock_salt("Cl")) and spglib_agrees(_rock_salt("Cl"))
     assert not keeps_its_group(_rock_salt("Na")) and not spglib_agrees(_rock_salt("Na"))
     generator = SyntheticGenerator()
     rng = np.random.default_rng(5)
     checked = stricter = 0
-    for group in range(221, 231):
+    for group in [*range(191, 195), *range(221, 231)]:
+        assert has_maximal_point_group(group, load_wyckoff_table().group_operations(group)[0])
         for _ in range(40):
             sample = generator.sample_group(group, rng)
             if sample.general:
@@ -463,6 +465,9 @@ def test_cubic_holohedral_check_finds_extra_translations_as_spglib_does() -> Non
                 stricter += agrees
     assert checked >= 50
     assert stricter <= 0.05 * checked
+    table = load_wyckoff_table()
+    maximal = [g for g in range(1, 231) if has_maximal_point_group(g, table.group_operations(g)[0])]
+    assert maximal == [*range(191, 195), *range(221, 231)]
 
 
 def test_perturbed_stream_needs_stored_cells() -> None:

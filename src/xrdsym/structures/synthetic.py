@@ -77,6 +77,8 @@ __all__ = [
     "fit_statistics",
     "load_statistics",
     "prototype_wyckoff_letters",
+    "extra_translation",
+    "has_maximal_point_group",
     "keeps_its_group",
     "spglib_agrees",
     "spglib_group",
@@ -442,23 +444,26 @@ def spglib_agrees(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
     return spglib_group(sample, symprec) == sample.space_group
 
 
-#: Order of m-3m, the largest crystallographic point group.
-LARGEST_POINT_GROUP_ORDER = 48
+def has_maximal_point_group(space_group: int, rotations: np.ndarray) -> bool:
+    """True when the group's point group is contained in no larger crystallographic one:
+    m-3m (order 48) or 6/mmm (order 24 in the hexagonal family; no cubic group has a 6-fold
+    axis)."""
+    order = len(np.unique(np.asarray(rotations).reshape(-1, 9), axis=0))
+    return order == 48 or (order == 24 and crystal_family(space_group) == "hexagonal")
 
 
 def keeps_its_group(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
     """True when the crystal has no more symmetry than its requested group (the stream's check).
 
-    A group whose point group is m-3m (order 48, the largest) can only gain symmetry through
-    extra translations: a supergroup with the same point group differs by translations alone.
-    For those groups a test for a pure translation outside the group's own
-    (:func:`extra_translation`) replaces spglib, which spends most of its time on them; it is
-    stricter than spglib's group number (a smaller cell of the same type counts as more
-    symmetry). Other groups: spglib finds the requested group.
+    A group with a maximal point group (:func:`has_maximal_point_group`) can only gain
+    symmetry through extra translations: a supergroup with the same point group differs by
+    translations alone. For those groups a test for a pure translation outside the group's own
+    (:func:`extra_translation`) replaces spglib, which spends most of its time on the cubic
+    ones; it is stricter than spglib's group number (a smaller cell of the same type counts as
+    more symmetry). Other groups: spglib finds the requested group.
     """
     rotations, translations = sample.operations
-    point_group = np.unique(np.asarray(rotations).reshape(-1, 9), axis=0)
-    if len(point_group) == LARGEST_POINT_GROUP_ORDER:
+    if has_maximal_point_group(sample.space_group, rotations):
         return not extra_translation(sample.crystal, rotations, translations, symprec)
     return spglib_agrees(sample, symprec)
 
