@@ -184,21 +184,22 @@ def top_k_levels(
     levels: dict[str, np.ndarray], k: int, source: str, table: SpaceGroupTable
 ) -> Prediction:
     """Top-k entries of the three levels' distributions of one pattern."""
-    tab = table
     p_system, p_extinction, p = (np.asarray(levels[level], np.float64) for level in LEVELS)
     return Prediction(
         source=source,
         crystal_system=tuple(
-            CrystalSystemScore(tab.crystal_systems[i], float(p_system[i]))
+            CrystalSystemScore(table.crystal_systems[i], float(p_system[i]))
             for i in _best(p_system, k)
         ),
         extinction_group=tuple(
             ExtinctionGroupScore(
-                i, tab.extinction_members[i], float(p_extinction[i]), tab.extinction_symbols[i]
+                i, table.extinction_members[i], float(p_extinction[i]), table.extinction_symbols[i]
             )
             for i in _best(p_extinction, k)
         ),
-        space_group=tuple(SpaceGroupScore(i + 1, tab.symbols[i], float(p[i])) for i in _best(p, k)),
+        space_group=tuple(
+            SpaceGroupScore(i + 1, table.symbols[i], float(p[i])) for i in _best(p, k)
+        ),
         levels={"crystal_system": p_system, "extinction_group": p_extinction, "space_group": p},
     )
 
