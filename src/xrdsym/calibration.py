@@ -7,8 +7,8 @@ q_T(c) = q(c)^(1/T) / sum_c' q(c')^(1/T) = softmax(log q / T), with T > 0 fitted
 by minimising the negative log-likelihood NLL(T) = mean_i [logsumexp(s_i / T) - s_i,y_i / T],
 s = log q, on held-out patterns (for space groups s = z up to a constant, so q_T = softmax(z / T)).
 T > 1 softens an over-confident network. Each level keeps its ranking: a temperature never
-changes a top-1 answer. (Summing tempered space-group probabilities instead would: it moves mass
-to the crystal systems with many groups.)
+changes a top-1 answer. (Summing tempered space-group probabilities instead can: a flatter
+space-group distribution can move the largest sum to another crystal system.)
 
 Split-conformal prediction sets (Sadinle, Lei and Wasserman, JASA 2019, "least ambiguous
 sets"): with the calibrated probabilities of n held-out patterns, the scores s_i = 1 - p_i(y_i)
