@@ -96,10 +96,11 @@ class StructureStream:
         generator: a :class:`~xrdsym.structures.synthetic.SyntheticGenerator` (None: built
             from the shipped statistics when ``mix.synthetic`` > 0).
         verify: reject synthetic crystals with more symmetry than requested
-            (:func:`~xrdsym.structures.synthetic.keeps_its_group`: spglib, or for m-3m groups a
-            test for extra translations), which keeps the label noise of accidental higher
-            symmetry out of the stream; crystals with an orbit on the general position are not
-            checked (see :class:`~xrdsym.structures.synthetic.SyntheticCrystal`).
+            (:func:`~xrdsym.structures.synthetic.keeps_its_group`: spglib, or for the groups of
+            point group m-3m or 6/mmm a test for extra translations), which keeps the label
+            noise of accidental higher symmetry out of the stream; crystals with an orbit on the
+            general position are not checked (see
+            :class:`~xrdsym.structures.synthetic.SyntheticCrystal`).
     """
 
     def __init__(

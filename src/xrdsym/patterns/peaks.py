@@ -224,11 +224,16 @@ def absent_reflections(
     return absent
 
 
+def _flat_rotations(rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n_ops, 9) int64 rows of the rotations W, and (n_ops,) True where W = I."""
+    flat = np.asarray(rotations, dtype=np.int64).reshape(-1, 9)
+    return flat, np.all(flat == np.eye(3, dtype=np.int64).ravel(), axis=1)
+
+
 def centring_absent(hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray) -> np.ndarray:
     """(M,) True where h . t is not an integer for a pure translation (W = I) t of the
     operations: the absences of a centred (or super-) cell."""
-    flat = np.asarray(rotations, dtype=np.int64).reshape(-1, 9)
-    identity = np.all(flat == np.eye(3, dtype=np.int64).ravel(), axis=1)
+    _, identity = _flat_rotations(rotations)
     t = np.asarray(translations, dtype=np.float64)[identity]
     return _off_integer_any(hkl.astype(np.float64), t)
 
@@ -242,9 +247,8 @@ def screw_glide_absent(
     differ by a pure translation that leaves h . t unchanged modulo 1, so one t per W decides.
     """
     t = np.asarray(translations, dtype=np.float64)
-    flat = np.asarray(rotations, dtype=np.int64).reshape(-1, 9)
+    flat, identity = _flat_rotations(rotations)
     h = hkl.astype(np.float64)
-    identity = np.all(flat == np.eye(3, dtype=np.int64).ravel(), axis=1)
     absent = np.zeros(h.shape[0], dtype=bool)
     # Rotation matrices of lattice symmetries have entries -1, 0 or 1: a base-3 code per W.
     code = (flat + 1) @ (3 ** np.arange(9, dtype=np.int64))
