@@ -16,6 +16,7 @@ from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.peaks import (
     PeakList,
     compute_peaks,
+    equivalent_reflections,
     symmetry_operations,
 )
 from xrdsym.patterns.scattering import (
@@ -24,6 +25,7 @@ from xrdsym.patterns.scattering import (
     lorentz_polarization,
 )
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.prototype import hall_operations
 
 #: pymatgen's wavelength for the comparison: Cu K-alpha1 as given to XRDCalculator.
 PYMATGEN_WAVELENGTH = 1.540562
@@ -232,6 +234,22 @@ def test_given_operations_give_the_same_peaks() -> None:
     shared = compute_peaks(crystal, operations=symmetry_operations(crystal))
     np.testing.assert_array_equal(default.two_theta, shared.two_theta)
     np.testing.assert_array_equal(default.intensity, shared.intensity)
+
+
+@pytest.mark.parametrize("hall_number", [1, 2, 81, 90, 108, 349, 402, 436, 460, 488, 523, 530])
+def test_equivalent_reflections_are_the_orbits_of_plus_minus_h_w(hall_number: int) -> None:
+    """Sets of the one-product key against orbits {+h W, -h W} listed one by one (groups 1, 2,
+    14, 15, 16, 75, 125, 148, 167, 194, 225, 230)."""
+    rotations, _ = hall_operations(hall_number)
+    rng = np.random.default_rng(hall_number)
+    hkl = np.unique(rng.integers(-4, 5, size=(300, 3)), axis=0)
+    first, inverse = equivalent_reflections(hkl, rotations)
+    index = {tuple(h): i for i, h in enumerate(hkl.tolist())}
+    for i, h in enumerate(hkl):
+        images = np.concatenate([h @ rotations, -(h @ rotations)])
+        orbit = {index[tuple(v)] for v in images.tolist() if tuple(v) in index}
+        assert {j for j in range(len(hkl)) if inverse[j] == inverse[i]} == orbit
+    assert np.array_equal(inverse[first], np.arange(first.shape[0]))
 
 
 def test_no_atoms_is_a_structure_error() -> None:

@@ -230,6 +230,16 @@ def _flat_rotations(rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return flat, np.all(flat == np.eye(3, dtype=np.int64).ravel(), axis=1)
 
 
+def _first_of_each_rotation(flat: np.ndarray) -> np.ndarray:
+    """Index of the first operation of each distinct rotation W, W given as (n_ops, 9) rows.
+
+    Rotation matrices of lattice symmetries have entries -1, 0 or 1, so
+    sum_i (W_i + 1) 3^i is a one-to-one integer code of W.
+    """
+    code = (flat + 1) @ (3 ** np.arange(9, dtype=np.int64))
+    return np.asarray(np.unique(code, return_index=True)[1])
+
+
 def centring_absent(hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray) -> np.ndarray:
     """(M,) True where h . t is not an integer for a pure translation (W = I) t of the
     operations: the absences of a centred (or super-) cell."""
@@ -250,9 +260,7 @@ def screw_glide_absent(
     flat, identity = _flat_rotations(rotations)
     h = hkl.astype(np.float64)
     absent = np.zeros(h.shape[0], dtype=bool)
-    # Rotation matrices of lattice symmetries have entries -1, 0 or 1: a base-3 code per W.
-    code = (flat + 1) @ (3 ** np.arange(9, dtype=np.int64))
-    _, first = np.unique(code, return_index=True)
+    first = _first_of_each_rotation(flat)
     first = first[~identity[first]]  # one operation per rotation W != I
     t_rep = t[first]
     first = first[np.any(np.abs(t_rep - np.rint(t_rep)) > ABSENCE_PHASE_TOL / 10.0, axis=1)]
@@ -337,23 +345,24 @@ def equivalent_reflections(hkl: np.ndarray, rotations: np.ndarray) -> tuple[np.n
     """One representative of each set of reflections equivalent under the rotations W.
 
     For an operation (W, t) of the crystal, F(h W) = exp(-2 pi i h . t) F(h), so |F|^2 is
-    the same on the set {h W} and on its Friedel mates {-h W}. The key of h is the largest
-    integer code of h W and -h W over all W.
+    the same on the set {h W} and on its Friedel mates {-h W}. With u = (b^2, b, 1) and
+    b = 2 m + 1 for a bound m on the components of every h W, u . v is a one-to-one integer
+    code of the integer vectors v with |v_i| <= m (balanced base b), and the key of h is
+    max over W of |(h W) . u| = max over W of |h . (W u)|: the largest code of the set and its
+    Friedel mates, the same for every member and different between sets. It is one (M, 3) by
+    (3, n_rot) matrix product.
 
     Returns:
         (first index of each set (k,), set of each reflection (M,)), so that
         ``values[first][inverse]`` spreads one value per set back over all reflections.
     """
-    unique_rotations = np.unique(np.asarray(rotations, dtype=np.int64).reshape(-1, 9), axis=0)
-    w = unique_rotations.reshape(-1, 3, 3).astype(np.float64)
-    # Small integers are exact in float64, where matmul is much faster than integer einsum.
-    images = np.matmul(hkl.astype(np.float64)[None], w)  # (n_rot, M, 3): rows h W
-    offset = float(np.abs(images).max(initial=0.0)) + 1.0
-    base = 2.0 * offset + 1.0
-    weights = np.array([base * base, base, 1.0])
-    code = (images + offset) @ weights  # (n_rot, M), exact integers below 2^53
-    code_minus = (offset - images) @ weights
-    key = np.maximum(code, code_minus).max(axis=0)
+    flat, _ = _flat_rotations(rotations)
+    w = flat[_first_of_each_rotation(flat)].reshape(-1, 3, 3).astype(np.float64)
+    # |(h W)_j| <= max|h| * sum_i |W_ij|; small integers are exact in float64 (keys < 2^53).
+    bound = float(np.abs(hkl).max(initial=0)) * float(np.abs(w).sum(axis=1).max(initial=1.0))
+    base = 2.0 * bound + 3.0
+    u = np.array([base * base, base, 1.0])
+    key = np.abs(hkl.astype(np.float64) @ (w @ u).T).max(axis=1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return first, inverse.ravel()
 
