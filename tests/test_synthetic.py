@@ -11,6 +11,7 @@ import pytest
 
 from xrdsym.errors import StructureError
 from xrdsym.patterns.peaks import compute_peaks
+from xrdsym.sampling import draw_distinct, draw_index
 from xrdsym.structures.labelling import symmetry_dataset
 from xrdsym.structures.perturb import (
     PerturbationConfig,
@@ -31,8 +32,6 @@ from xrdsym.structures.synthetic import (
     GeneratorConfig,
     SyntheticCrystal,
     SyntheticGenerator,
-    draw_distinct,
-    draw_index,
     fit_statistics,
     has_maximal_point_group,
     keeps_its_group,

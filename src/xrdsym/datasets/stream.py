@@ -29,6 +29,7 @@ import numpy as np
 
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.errors import DatasetError, XrdsymError
+from xrdsym.sampling import draw_index
 
 #: Peaks are computed over a wider range than the model grid (10-110 deg), as in a dataset
 #: build, so that zero shifts and range augmentation never move an unstored peak into view.
@@ -154,8 +155,6 @@ class StructureStream:
 
     def kind(self, rng: np.random.Generator) -> str:
         """The kind of the next item."""
-        from xrdsym.structures.synthetic import draw_index
-
         return KINDS[draw_index(rng, self.probabilities)]
 
     def draw(

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xrdsym.errors import StructureError
+from xrdsym.sampling import draw_distinct, draw_index
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.synthetic_statistics import (
     FAMILY_STARTS,
@@ -74,8 +75,6 @@ __all__ = [
     "atomic_radii",
     "closest_contact_ratio",
     "crystal_family",
-    "draw_distinct",
-    "draw_index",
     "extra_translation",
     "fit_statistics",
     "has_maximal_point_group",
@@ -352,43 +351,6 @@ class SyntheticGenerator:
         return SyntheticCrystal(
             crystal, space_group, self.table.group_operations(space_group), wyckoffs, general
         )
-
-
-def draw_index(rng: np.random.Generator, weights: np.ndarray) -> int:
-    """An index drawn with probability weights / sum(weights) (weights >= 0, not all 0).
-
-    The same draw as ``rng.choice(len(weights), p=weights / weights.sum())``, from the same
-    single uniform number u: the first k with cdf_k > u, cdf = cumsum(p) / its last value;
-    without choice's checks of p, which cost more than the draw on the generator's hot path.
-    """
-    cdf = np.cumsum(weights / weights.sum())
-    cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
-
-
-def draw_distinct(rng: np.random.Generator, probabilities: np.ndarray, size: int) -> np.ndarray:
-    """``size`` distinct indices drawn with ``probabilities`` (all > 0), in draw order.
-
-    The same draw as ``rng.choice(len(p), size, replace=False, p=p)``: rounds of uniform numbers
-    for the missing indices, each round on the cdf of p with the indices found so far set to 0,
-    keeping each round's new indices in first-drawn order.
-    """
-    p = np.array(probabilities, dtype=np.float64)
-    found = np.zeros(size, dtype=np.int64)
-    n_found = 0
-    while n_found < size:
-        x = rng.random((size - n_found,))
-        if n_found > 0:
-            p[found[:n_found]] = 0
-        cdf = np.cumsum(p)
-        cdf /= cdf[-1]
-        new = cdf.searchsorted(x, side="right")
-        _, first = np.unique(new, return_index=True)
-        first.sort()
-        new = new.take(first)
-        found[n_found : n_found + new.size] = new
-        n_found += new.size
-    return found
 
 
 def closest_contact_ratio(frac: np.ndarray, lattice: np.ndarray, radii: np.ndarray) -> float:
