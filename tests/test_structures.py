@@ -25,7 +25,9 @@ from xrdsym.structures.labelling import (
     reason_category,
     reduced_formula,
 )
+from xrdsym.structures.prototype import hall_operations
 from xrdsym.structures.reader import iter_cif_sources, read_cif_file, read_cif_text
+from xrdsym.structures.symmetry import point_group_order, rotation_codes
 
 DATA = Path(__file__).resolve().parent / "data" / "structures"
 GOOD = DATA / "good"
@@ -367,3 +369,18 @@ def test_cli_summary_progress_counts_every_structure(monkeypatch: pytest.MonkeyP
     assert main(["structures", "summary", str(DATA)]) == 0
     n = len(list(GOOD.glob("*.cif"))) + len(BAD_REASONS)
     assert [(b.total, b.n) for b in bars] == [(n, n)]
+
+
+def test_rotation_codes_are_one_to_one_on_every_hall_setting() -> None:
+    """Equal codes exactly when the matrices are equal, on the operations of all 530 settings;
+    the point-group orders are those of the 32 classes (1 to 48)."""
+    orders = set()
+    for hall_number in range(1, 531):
+        rotations, _ = hall_operations(hall_number)
+        rows = rotations.reshape(-1, 9)
+        codes = rotation_codes(rotations)
+        same_code = codes[:, None] == codes[None, :]
+        same_matrix = np.all(rows[:, None, :] == rows[None, :, :], axis=2)
+        assert np.array_equal(same_code, same_matrix)
+        orders.add(point_group_order(rotations))
+    assert orders == {1, 2, 3, 4, 6, 8, 12, 16, 24, 48}

@@ -26,6 +26,7 @@ from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.reader import check_crystal_limits
+from xrdsym.structures.symmetry import rotation_codes
 from xrdsym.structures.symmetry import symmetry_operations as symmetry_operations
 
 #: Reflections whose 2theta differ by at most this many degrees merge into one peak. Equivalent
@@ -231,13 +232,8 @@ def _flat_rotations(rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _first_of_each_rotation(flat: np.ndarray) -> np.ndarray:
-    """Index of the first operation of each distinct rotation W, W given as (n_ops, 9) rows.
-
-    Rotation matrices of lattice symmetries have entries -1, 0 or 1, so
-    sum_i (W_i + 1) 3^i is a one-to-one integer code of W.
-    """
-    code = (flat + 1) @ (3 ** np.arange(9, dtype=np.int64))
-    return np.asarray(np.unique(code, return_index=True)[1])
+    """Index of the first operation of each distinct rotation W, W given as (n_ops, 9) rows."""
+    return np.asarray(np.unique(rotation_codes(flat), return_index=True)[1])
 
 
 def centring_absent(hkl: np.ndarray, rotations: np.ndarray, translations: np.ndarray) -> np.ndarray:

@@ -55,6 +55,26 @@ CELL_LENGTH_TOLERANCE = 0.01
 CELL_ANGLE_TOLERANCE_DEG = 1.0
 
 
+# --------------------------------------------------------------------------- rotations
+
+
+def rotation_codes(rotations: np.ndarray) -> np.ndarray:
+    """(n,) int64 one-to-one codes of rotation matrices W (n, 3, 3) or rows (n, 9).
+
+    The rotations of lattice symmetries have entries -1, 0 or 1, so
+    code(W) = sum_i (W_i + 1) 3^i over the nine entries is one integer per matrix; equal codes
+    are equal matrices (a 1-D ``np.unique`` instead of a row-wise one).
+    """
+    flat = np.asarray(rotations, dtype=np.int64).reshape(-1, 9)
+    return np.asarray(flat + 1) @ (3 ** np.arange(9, dtype=np.int64))
+
+
+def point_group_order(rotations: np.ndarray) -> int:
+    """Number of distinct rotations W among a group's operations: the order of its point
+    group (1 to 48)."""
+    return int(np.unique(rotation_codes(rotations)).shape[0])
+
+
 # --------------------------------------------------------------------------- cells
 
 

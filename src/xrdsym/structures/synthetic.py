@@ -38,6 +38,7 @@ import numpy as np
 from xrdsym.errors import StructureError
 from xrdsym.sampling import draw_distinct, draw_index
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.symmetry import point_group_order
 from xrdsym.structures.synthetic_statistics import (
     FAMILY_STARTS,
     MAX_ELEMENTS,
@@ -412,7 +413,7 @@ def has_maximal_point_group(space_group: int, rotations: np.ndarray) -> bool:
     """True when the group's point group is contained in no larger crystallographic one:
     m-3m (order 48) or 6/mmm (order 24 in the hexagonal family; no cubic group has a 6-fold
     axis)."""
-    order = len(np.unique(np.asarray(rotations).reshape(-1, 9), axis=0))
+    order = point_group_order(rotations)
     return order == 48 or (order == 24 and crystal_family(space_group) == "hexagonal")
 
 
