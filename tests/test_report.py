@@ -117,3 +117,46 @@ def test_model_card_lists_test_and_measured_figures() -> None:
     assert "| simulated structure_type test part, paper rendering | 5590 |" in text
     assert "12.3 / 30.0 (4.0)" in text
     assert "| measured: xred | 17 |" in text and "5.9 / 23.5 (11.8 / 23.5)" in text
+
+
+def test_continued_copies_share_one_curve_and_list_their_gap(tmp_path: Path) -> None:
+    """A run at 15 minutes and its continuation (a copy with a longer history, whose dataset
+    changed on resume): both in the test and gap tables, one curve and budget row for both."""
+    early = make_run(tmp_path / "early" / "corpus", "xrdnet_small", "structure_type", 0.1)
+    late = make_run(tmp_path / "late" / "corpus", "xrdnet_small", "structure_type", 0.2)
+    (late / "history.csv").write_text(
+        "wall_seconds,step,patterns_seen,train_top1,val_top1_space_group,val_top1_crystal_system\n"
+        "600,10,6000,0.2,0.20,0.50\n900,20,9000,0.3,0.30,0.60\n1800,40,18000,0.45,0.25,0.55\n"
+    )
+    (late / "config.json").write_text(
+        json.dumps(
+            {
+                "config": {"split": "structure_type"},
+                "resumes": [
+                    {"step": 20, "changed": {"dataset_fingerprint": ["a", "b"]}},
+                    {"step": 30, "changed": {"max_minutes": [30, 60]}},
+                ],
+            }
+        )
+    )
+    model = json.loads((late / "model.json").read_text())
+    model["training"] = {"wall_seconds": 1800.0, "patterns_seen": 18000}
+    (late / "model.json").write_text(json.dumps(model))
+    validation = {
+        "n": 40,
+        "tasks": {"space_group": {"top1": 0.15}, "crystal_system": {"top1": 0.5}},
+    }
+    (late / "val_results.json").write_text(json.dumps(validation))
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n")
+    results = write_report([early, late], [], tmp_path / "results", readme)
+    assert [r["dataset_changed_min"] for r in results["runs"]] == [[], [15.0]]
+    text = readme.read_text()
+    assert text.count("| corpus | xrdnet_small | structure_type | 15 | 9,000 |") == 1
+    assert text.count("| corpus | xrdnet_small | structure_type | 30 | 18,000 |") == 1
+    # One budget row, from the longer history; 30 minutes reached by it only.
+    assert text.count("| corpus | xrdnet_small | structure_type | 10 |") == 1
+    assert "| 10 | - / - | 20.0 / 50.0 | 30.0 / 60.0 | 25.0 / 55.0 |" in text
+    # Gap row only for the run with a validation evaluation: 45.0 - 15.0 = 30.0 points.
+    assert "| corpus | 30 | 18,000 | 45.0 | 15.0 / 50.0 | 20.0 / 20.0 | 30.0 |" in text
+    assert text.count("| corpus | 15 |") == 0

@@ -1,9 +1,15 @@
 """The results report: test accuracies with floors, learning curves, measured-set accuracies.
 
-Reads finished run folders (``config.json``, ``history.csv``, ``model.json`` and the test
-evaluation ``test_results.json`` written by ``xrdsym evaluate --output``) and measured-set
-results (``xrdsym evaluate-measured --output``); writes one machine-readable ``results.json``,
-a learning-curve figure, and a Markdown section placed in the README between two markers.
+Reads finished run folders (``config.json``, ``history.csv``, ``model.json``, the test
+evaluation ``test_results.json`` written by ``xrdsym evaluate --output`` and, when present,
+the validation-part evaluation ``val_results.json`` of ``xrdsym evaluate --part val``) and
+measured-set results (``xrdsym evaluate-measured --output``); writes one machine-readable
+``results.json``, a learning-curve figure, and a Markdown section placed in the README between
+two markers.
+
+Runs continued from a copy of one another (the same run at 35, 60 and 120 minutes) share the
+beginning of their history: the test table lists each, the curves and the budget table the
+longest of each name (:func:`longest_per_name`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ PAPER_TOP1 = {"crystal_system": 0.9499, "extinction_group": 0.8383, "space_group
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 #: Wall-clock budgets (minutes) at which the learning curves are compared.
-BUDGETS_MIN = (5.0, 10.0, 15.0, 30.0, 60.0)
+BUDGETS_MIN = (5.0, 10.0, 15.0, 30.0, 60.0, 120.0)
 #: A run counts as having reached a budget if it trained to within this many seconds of it.
 BUDGET_SLACK_S = 90.0
 
@@ -36,12 +42,30 @@ def read_history(run: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
 
 
+def _read_optional(path: Path) -> Any:
+    """The JSON content of ``path``, or None when there is no such file."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def dataset_changes(config: dict[str, Any], history: list[dict[str, float]]) -> list[float]:
+    """Training minutes at which a resume changed the run's dataset (and so its validation
+    part): the recorded ``resumes`` with a ``dataset_fingerprint`` change, placed at the
+    history row of their step (rows without a ``step`` column place nothing)."""
+    minutes = []
+    for resume in config.get("resumes", []):
+        if "dataset_fingerprint" not in resume.get("changed", {}):
+            continue
+        rows = [r for r in history if r.get("step", float("inf")) <= resume.get("step", -1)]
+        if rows:
+            minutes.append(rows[-1]["wall_seconds"] / 60)
+    return minutes
+
+
 def run_summary(run: Path) -> dict[str, Any]:
     """What the report needs of one run folder."""
     model = json.loads((run / "model.json").read_text())
     config = json.loads((run / "config.json").read_text())
-    test_path = run / "test_results.json"
-    test = json.loads(test_path.read_text()) if test_path.is_file() else None
+    history = read_history(run)
     train_cfg = config.get("config", config)
     return {
         "run": run.name,
@@ -51,9 +75,26 @@ def run_summary(run: Path) -> dict[str, Any]:
         "fingerprint": model.get("training_data", {}).get("fingerprint"),
         "n_train": model.get("training_data", {}).get("n_train"),
         "training": model.get("training", {}),
-        "test": test,
-        "history": read_history(run),
+        "test": _read_optional(run / "test_results.json"),
+        "validation": _read_optional(run / "val_results.json"),
+        "history": history,
+        "dataset_changed_min": dataset_changes(config, history),
     }
+
+
+def longest_per_name(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run per (name, model, split): the one trained longest (last history row), in
+    first-seen order (continued copies of a run repeat its history's beginning)."""
+
+    def trained_s(run: dict[str, Any]) -> float:
+        return float(run["history"][-1].get("wall_seconds", 0.0)) if run["history"] else 0.0
+
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for run in runs:
+        key = (run["run"], run["model"], str(run["split"]))
+        if key not in best or trained_s(run) > trained_s(best[key]):
+            best[key] = run
+    return list(best.values())
 
 
 def accuracy_at_budget(history: list[dict[str, float]], minutes: float, task: str) -> float:
@@ -92,7 +133,11 @@ def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
                     color=f"C{number}",
                     label=f"{run['run']}: {name}",
                 )
-        ax.set_title(f"{split} split (validation part)")
+            for changed in run.get("dataset_changed_min", []):
+                ax.axvline(changed, color=f"C{number}", lw=0.8, alpha=0.5)
+        changed = any(r.get("dataset_changed_min") for r in runs if r["split"] == split)
+        note = "; thin lines: validation part changed" if changed else ""
+        ax.set_title(f"{split} split (validation part{note})", fontsize=9)
         ax.set_xlabel("training wall time (minutes)")
         ax.set_ylabel("top-1 accuracy")
         ax.set_ylim(0, 1)
@@ -172,6 +217,37 @@ def budget_table(runs: list[dict[str, Any]]) -> list[str]:
             f"| {run['run']} | {run['model']} | {run['split']} | {rate:.0f} | "
             + " | ".join(cells)
             + " |"
+        )
+    return lines
+
+
+def top1(evaluation: dict[str, Any] | None, task: str) -> float:
+    """Top-1 of ``task`` in an evaluation (``xrdsym evaluate --output``), NaN when absent."""
+    if not evaluation:
+        return float("nan")
+    return float(evaluation["tasks"].get(task, {}).get("top1", float("nan")))
+
+
+def side_by_side_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows of the runs with a validation evaluation: training top-1 of the main task
+    at the end (on the training stream, since the last evaluation), validation and test top-1
+    (space group / crystal system) and the gap, training minus validation space group."""
+    lines = [
+        "| run | trained (min) | patterns seen | training top-1 | validation SG / CS | "
+        "test SG / CS | gap (points) |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: |",
+    ]
+    for run in runs:
+        if not run.get("validation") or not run["history"]:
+            continue
+        train = run["history"][-1].get("train_top1", float("nan"))
+        val_sg = top1(run["validation"], "space_group")
+        lines.append(
+            f"| {run['run']} | {run['training'].get('wall_seconds', 0) / 60:.0f} | "
+            f"{run['training'].get('patterns_seen', 0):,} | {pct(train)} | "
+            f"{pct(val_sg)} / {pct(top1(run['validation'], 'crystal_system'))} | "
+            f"{pct(top1(run['test'], 'space_group'))} / "
+            f"{pct(top1(run['test'], 'crystal_system'))} | {pct(train - val_sg)} |"
         )
     return lines
 
@@ -295,7 +371,8 @@ def write_report(
     runs += [run_summary(run) for run in run_dirs]
     measured = [item for path in measured_files for item in json.loads(path.read_text())]
     output_dir.mkdir(parents=True, exist_ok=True)
-    figure = plot_learning_curves(runs, output_dir / "learning_curves.png")
+    curves = longest_per_name(runs)
+    figure = plot_learning_curves(curves, output_dir / "learning_curves.png")
     results = {"paper_top1": PAPER_TOP1, "runs": runs, "measured": measured}
     (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     section = [
@@ -313,11 +390,23 @@ def write_report(
         "Validation top-1 (space group / crystal system, %) after equal training wall time; "
         "patterns/s is the training throughput with rendering included.",
         "",
-        *budget_table(runs),
+        *budget_table(curves),
         "",
         f"![learning curves]({figure.as_posix()})",
         "",
     ]
+    if any(run.get("validation") for run in runs):
+        section += [
+            "### Training against validation",
+            "",
+            "Top-1 in %: training top-1 of the space group on the training stream (since the "
+            "last evaluation), validation and test top-1 of the kept weights (the whole "
+            "validation part, `xrdsym evaluate --part val`), and the gap between training and "
+            "validation.",
+            "",
+            *side_by_side_table(runs),
+            "",
+        ]
     if measured:
         section += [
             "### Measured patterns",
