@@ -311,6 +311,11 @@ def test_export_holds_the_best_weights_not_the_last(
     model, config = load_pretrained(run)
     exported = model.state_dict()
     assert config["metrics"]["best_validation_top1"] == result.history[0]["val_top1_space_group"]
+    first = result.history[0]
+    assert config["metrics"]["selected_at"] == {
+        "step": first["step"],
+        "wall_seconds": first["wall_seconds"],
+    }
     assert all(torch.equal(exported[k], v) for k, v in ckpt["best_model"].items())
     assert not all(torch.equal(exported[k], v) for k, v in ckpt["model"].items())
 

@@ -64,6 +64,10 @@ class LoopState:
     wall_seconds: float = 0.0
     best_metric: float = -math.inf
     evals_since_best: int = 0
+    #: Step and training seconds of the evaluation that chose the kept weights (None: none
+    #: yet, or a checkpoint written before they were recorded).
+    best_step: int | None = None
+    best_wall_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The counters as a plain dict (the ``loop`` entry of a checkpoint)."""
@@ -360,6 +364,7 @@ def validate(run: Run, train_loss: float, train_top1: float, lr: float) -> dict[
     if metric > state.best_metric:
         state.best_metric = metric
         state.evals_since_best = 0
+        state.best_step, state.best_wall_seconds = state.step, row["wall_seconds"]
         run.best_state = {k: v.detach().clone().cpu() for k, v in run.model.state_dict().items()}
     else:
         state.evals_since_best += 1
@@ -446,6 +451,7 @@ def model_card(run: Run, output_keys: list[str], final: dict[str, float]) -> dic
             "validation": {k: v for k, v in final.items() if k.startswith("val_")},
             "best_validation_top1": state.best_metric,
             "selected_by": f"val_top1_{run.task}",
+            "selected_at": {"step": state.best_step, "wall_seconds": state.best_wall_seconds},
         },
         "training": {
             "patterns_seen": state.patterns_seen,
