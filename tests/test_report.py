@@ -157,6 +157,7 @@ def test_continued_copies_share_one_curve_and_list_their_gap(tmp_path: Path) -> 
     # One budget row, from the longer history; 30 minutes reached by it only.
     assert text.count("| corpus | xrdnet_small | structure_type | 10 |") == 1
     assert "| 10 | - / - | 20.0 / 50.0 | 30.0 / 60.0 | 25.0 / 55.0 |" in text
+    assert "validation part: corpus (minute 15); the columns before that minute" in text
     # Gap row only for the run with a validation evaluation: 45.0 - 15.0 = 30.0 points.
     assert "| corpus | 30 | 18,000 | 45.0 | 15.0 / 50.0 | 20.0 / 20.0 | 30.0 |" in text
     assert text.count("| corpus | 15 |") == 0

@@ -188,6 +188,24 @@ def test_table(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def validation_change_note(runs: list[dict[str, Any]]) -> str:
+    """A sentence naming the runs whose validation part changed on a resume, and when ("" when
+    none did): their budget columns before that minute score the earlier part."""
+    changed = [
+        f"{run['run']} (minute {', '.join(f'{m:.0f}' for m in run['dataset_changed_min'])})"
+        for run in runs
+        if run.get("dataset_changed_min")
+    ]
+    if not changed:
+        return ""
+    return (
+        " The dataset of these runs changed on a resume, and with it the validation part: "
+        + ", ".join(changed)
+        + "; the columns before that minute score the earlier validation part, those after "
+        "it the new one, so the two are not comparable."
+    )
+
+
 def budget_table(runs: list[dict[str, Any]]) -> list[str]:
     """Markdown rows: validation space-group / crystal-system top-1 at equal wall-clock budgets."""
     budgets = [
@@ -388,7 +406,8 @@ def write_report(
         "### Accuracy per CPU time",
         "",
         "Validation top-1 (space group / crystal system, %) after equal training wall time; "
-        "patterns/s is the training throughput with rendering included.",
+        "patterns/s is the training throughput with rendering included."
+        + validation_change_note(curves),
         "",
         *budget_table(curves),
         "",
