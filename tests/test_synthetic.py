@@ -380,6 +380,63 @@ def test_stream_items_are_reproducible_and_mixed(corpus_prototypes: list[Prototy
     assert prior.sum() == pytest.approx(1.0)
 
 
+def test_a_ramped_stream_moves_from_its_start_mix_to_its_end_mix(
+    corpus_prototypes: list[Prototype],
+) -> None:
+    """Epoch 0 draws only the start mix's kinds, epochs past the ramp only the end mix's; the
+    probabilities in between are the linear interpolation, and the model card's average over
+    the patterns seen lies between the two."""
+    from xrdsym.datasets.stream import StreamMix, StructureStream
+
+    source = PrototypePeaks(corpus_prototypes[:20])
+    stream = StructureStream(source, StreamMix(0, 1, 0), start=StreamMix(corpus=1), ramp_epochs=4)
+    assert stream.probabilities_at(0).tolist() == [1.0, 0.0, 0.0]
+    assert stream.probabilities_at(1).tolist() == [0.75, 0.25, 0.0]
+    assert stream.probabilities_at(9).tolist() == [0.0, 1.0, 0.0]
+    for index in range(20):
+        stream.draw(index, np.random.default_rng(index), epoch=0)
+    assert stream.counts.drawn == {"corpus": 20, "perturbed": 0, "synthetic": 0}
+    for index in range(20):
+        stream.draw(index, np.random.default_rng(index), epoch=5)
+    assert stream.counts.drawn["perturbed"] == 20 and stream.counts.drawn["corpus"] == 20
+    # 2.5 epochs of 20 items: 20 at p=1, 20 at p=0.75, 10 at p=0.5 of the corpus
+    mean = stream.mean_probabilities(50, 20)
+    assert mean[0] == pytest.approx((20 * 1.0 + 20 * 0.75 + 10 * 0.5) / 50)
+    with pytest.raises(ValueError, match="ramp"):
+        StructureStream(source, StreamMix(0, 1, 0), ramp_epochs=3)
+
+
+def test_a_ramped_run_states_what_it_saw(corpus_prototypes: list[Prototype]) -> None:
+    """stream_start without stream_ramp_epochs (or the other way round) is refused; a ramped
+    configuration builds a stream whose model-card summary names the ramp and the kind
+    weights averaged over the patterns seen."""
+    from xrdsym.training.config import load_config
+    from xrdsym.training.parts import make_stream, stream_summary
+
+    with pytest.raises(ValueError, match="stream_start"):
+        load_config(None, ['stream_start={"corpus": 1}', "max_minutes=1"])
+    with pytest.raises(ValueError, match="stream_ramp_epochs"):
+        load_config(None, ["stream_ramp_epochs=3", "max_minutes=1"])
+    with pytest.raises(ValueError, match="unknown kinds"):
+        load_config(None, ['stream_start={"x": 1}', "stream_ramp_epochs=3", "max_minutes=1"])
+    config = load_config(
+        None,
+        [
+            'stream_start={"corpus": 1}',
+            "stream_ramp_epochs=2",
+            'stream={"perturbed": 1}',
+            "max_minutes=1",
+        ],
+    )
+    stream = make_stream(config, PrototypePeaks(corpus_prototypes[:10]))
+    summary = stream_summary(config, stream, np.arange(10), patterns_seen=20)
+    assert summary["stream"] == {"corpus": 0.0, "perturbed": 1.0, "synthetic": 0.0}
+    assert summary["stream_start"] == {"corpus": 1} and summary["stream_ramp_epochs"] == 2
+    assert summary["stream_seen"]["corpus"] == pytest.approx(0.75)
+    # 10 corpus structures, and one new crystal per perturbed pattern (5 of 20 expected)
+    assert summary["distinct_crystals"] == 15
+
+
 def test_synthetic_crystals_give_a_few_patterns_each(corpus_prototypes: list[Prototype]) -> None:
     """With 3 patterns per crystal, positions 0-2 share one crystal (same label and peak
     positions, other profiles); an item does not depend on which items were drawn before."""

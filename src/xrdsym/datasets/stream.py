@@ -9,6 +9,11 @@ with configured probabilities (:class:`StreamMix`):
   operations;
 - ``synthetic``: a crystal drawn by :class:`xrdsym.structures.synthetic.SyntheticGenerator`.
 
+With a ramp (``start`` mix and ``ramp_epochs`` > 0), the kind probabilities of epoch e are
+those of ``start`` and of ``mix`` interpolated linearly, ``(1 - f) p_start + f p_mix`` with
+``f = min(e / ramp_epochs, 1)``: real structures first, then more generated ones. The epoch is
+part of the item, so a ramped stream is as reproducible as a fixed one.
+
 All randomness comes from the item's generator (``numpy.random.default_rng([seed, epoch + 1,
 index])``, as for rendering), so an item is the same in any worker process and after a resume.
 A perturbed crystal gives one pattern. A synthetic crystal gives one pattern, or, with
@@ -92,7 +97,7 @@ class StructureStream:
 
     Args:
         source: the dataset (its stored cells are needed for ``perturbed``).
-        mix: kind probabilities.
+        mix: kind probabilities (at the end of the ramp, and throughout without one).
         perturbation: a :class:`~xrdsym.structures.perturb.PerturbationConfig` (None: defaults).
         generator: a :class:`~xrdsym.structures.synthetic.SyntheticGenerator` (None: built
             from the shipped statistics when ``mix.synthetic`` > 0).
@@ -102,6 +107,8 @@ class StructureStream:
             noise of accidental higher symmetry out of the stream; crystals with an orbit on the
             general position are not checked (see
             :class:`~xrdsym.structures.synthetic.SyntheticCrystal`).
+        start: kind probabilities of epoch 0 when ``ramp_epochs`` > 0 (None: no ramp).
+        ramp_epochs: epochs over which the probabilities move from ``start`` to ``mix``.
     """
 
     def __init__(
@@ -111,22 +118,30 @@ class StructureStream:
         perturbation: Any = None,
         generator: Any = None,
         verify: bool = True,
+        start: StreamMix | None = None,
+        ramp_epochs: int = 0,
     ) -> None:
         from xrdsym.structures.perturb import PerturbationConfig
 
+        if ramp_epochs < 0 or (ramp_epochs > 0) != (start is not None):
+            raise ValueError("a ramp needs both a start mix and ramp_epochs > 0")
         self.source = source
         self.mix = mix
         self.probabilities = mix.probabilities()
+        self.start = start
+        self.ramp_epochs = ramp_epochs
+        self._start_probabilities = start.probabilities() if start is not None else None
+        uses = [mix] if start is None else [mix, start]
         self.perturbation = perturbation if perturbation is not None else PerturbationConfig()
         self.perturbation.validate()
-        if mix.perturbed > 0 and not (
+        if any(m.perturbed > 0 for m in uses) and not (
             hasattr(source, "has_prototypes") and source.has_prototypes()
         ):
             raise DatasetError(
                 "the dataset stores no structure cells (format 1): rebuild it with "
                 "`xrdsym dataset build` to train on perturbed structures"
             )
-        if generator is None and mix.synthetic > 0:
+        if generator is None and any(m.synthetic > 0 for m in uses):
             from xrdsym.structures.synthetic import SyntheticGenerator
 
             generator = SyntheticGenerator()
@@ -141,7 +156,8 @@ class StructureStream:
 
         The corpus and perturbed kinds carry the labels of the training part; the synthetic
         kind carries the generator's prior. Stored with a model so that its output prior can be
-        corrected: p(g | x) * target(g) / stream(g), renormalised.
+        corrected: p(g | x) * target(g) / stream(g), renormalised. A ramped stream gives the
+        prior of its end mix, which the model trains on last.
         """
         counts = np.bincount(
             [self.source.space_group(int(i)) - 1 for i in train_idx], minlength=230
@@ -153,23 +169,43 @@ class StructureStream:
             prior = prior + p_synthetic * self.generator.space_group_prior()
         return prior
 
-    def kind(self, rng: np.random.Generator) -> str:
-        """The kind of the next item."""
-        return KINDS[draw_index(rng, self.probabilities)]
+    def probabilities_at(self, epoch: int) -> np.ndarray:
+        """(3,) kind probabilities of ``epoch``: ``(1 - f) p_start + f p_mix``,
+        ``f = min(epoch / ramp_epochs, 1)`` (the mix's own without a ramp)."""
+        if self._start_probabilities is None:
+            return self.probabilities
+        f = min(max(epoch, 0) / self.ramp_epochs, 1.0)
+        return (1.0 - f) * self._start_probabilities + f * self.probabilities
+
+    def mean_probabilities(self, patterns_seen: int, epoch_size: int) -> np.ndarray:
+        """(3,) kind probabilities averaged over the first ``patterns_seen`` items of epochs of
+        ``epoch_size`` items each (what the model saw, for the model card)."""
+        if self._start_probabilities is None or patterns_seen <= 0 or epoch_size <= 0:
+            return self.probabilities
+        full, rest = divmod(int(patterns_seen), int(epoch_size))
+        total = sum(self.probabilities_at(e) * epoch_size for e in range(full))
+        total = total + self.probabilities_at(full) * rest
+        return np.asarray(total, dtype=np.float64) / patterns_seen
+
+    def kind(self, rng: np.random.Generator, epoch: int = 0) -> str:
+        """The kind of the next item of ``epoch``."""
+        return KINDS[draw_index(rng, self.probabilities_at(epoch))]
 
     def draw(
         self,
         index: int,
         rng: np.random.Generator,
         crystal_key: tuple[int, ...] | None = None,
+        epoch: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """(two_theta deg float32, intensity float32, space group 1-230) of one item.
+        """(two_theta deg float32, intensity float32, space group 1-230) of one item of
+        ``epoch`` (which sets the kind probabilities of a ramped stream).
 
         ``crystal_key`` (integers): a synthetic item is the crystal of
         ``numpy.random.default_rng(crystal_key)`` instead of one drawn from ``rng``; items
         with the same key share it (the last one is kept, not recomputed).
         """
-        kind = self.kind(rng)
+        kind = self.kind(rng, epoch)
         self.counts.drawn[kind] += 1
         if kind == "corpus":
             two_theta, intensity = self.source.peaks(index)

@@ -49,6 +49,7 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "patience": (0, None),
     "threads": (0, 4096),
     "synthetic_patterns_per_crystal": (1, 8),
+    "stream_ramp_epochs": (0, 100_000),
 }
 
 #: Options that must be strictly positive (beyond their bounds).
@@ -137,7 +138,11 @@ class TrainConfig:
             ``xrdsym.patterns.lab.AUGMENTATION_FAMILIES`` and ``RANGE_FAMILIES``), for
             ablations; empty: every family at its default probability.
         stream: weights of the kinds of training structure (``corpus``, ``perturbed``,
-            ``synthetic``; see ``xrdsym.datasets.stream``); default corpus only.
+            ``synthetic``; see ``xrdsym.datasets.stream``); default corpus only. With a ramp,
+            the weights at its end.
+        stream_start: weights of the kinds at epoch 0 of a ramp (empty: no ramp).
+        stream_ramp_epochs: epochs over which the weights move linearly from ``stream_start``
+            to ``stream`` (0: no ramp; needs ``stream_start``).
         perturbation: fields of ``xrdsym.structures.perturb.PerturbationConfig`` (bounds of
             strain, displacement and substitution of perturbed structures).
         generator: fields of ``xrdsym.structures.synthetic.GeneratorConfig``.
@@ -186,6 +191,8 @@ class TrainConfig:
     profile: dict[str, Any] = field(default_factory=dict)
     lab_off: list[str] = field(default_factory=list)
     stream: dict[str, float] = field(default_factory=lambda: {"corpus": 1.0})
+    stream_start: dict[str, float] = field(default_factory=dict)
+    stream_ramp_epochs: int = 0
     perturbation: dict[str, float] = field(default_factory=dict)
     generator: dict[str, Any] = field(default_factory=dict)
     synthetic_statistics: str = ""
@@ -293,6 +300,13 @@ class TrainConfig:
         from xrdsym.structures.synthetic import GeneratorConfig
 
         check_mix(self.stream)
+        if bool(self.stream_start) != (self.stream_ramp_epochs > 0):
+            raise ConfigError(
+                "a ramp of the stream needs both stream_start and stream_ramp_epochs > 0, got "
+                f"stream_start={self.stream_start!r}, stream_ramp_epochs={self.stream_ramp_epochs}"
+            )
+        if self.stream_start:
+            check_mix(self.stream_start)
         for name, kind in (("perturbation", PerturbationConfig), ("generator", GeneratorConfig)):
             table = getattr(self, name)
             known = {f.name for f in dataclasses.fields(kind)}

@@ -134,7 +134,7 @@ class StreamedPatterns(RenderedPatterns):
         """(prepared pattern (L,) float32, space group 1-230) of one stream item."""
         rng = pattern_rng(self.seed, epoch, index)
         key = self.crystal_key(epoch, rank, position)
-        two_theta, intensity, space_group = self.stream.draw(index, rng, key)
+        two_theta, intensity, space_group = self.stream.draw(index, rng, key, epoch)
         counts = self.renderer(two_theta, intensity, self.grid, rng)
         return self.preparer(counts, self.grid, rng), space_group
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from xrdsym.datasets.protocol import IndexedPeaks, PeakSource
+from xrdsym.datasets.stream import KINDS
 from xrdsym.patterns import renderers
 from xrdsym.patterns.grid import CU_KA1, Grid
 from xrdsym.patterns.protocols import PatternRenderer
@@ -159,10 +160,11 @@ def make_stream(config: TrainConfig, source: PeakSource) -> Any:
     from xrdsym.structures.synthetic import GeneratorConfig, SyntheticGenerator, load_statistics
 
     mix = check_mix(config.stream)
-    if not mix.generated:
+    start = check_mix(config.stream_start) if config.stream_ramp_epochs > 0 else None
+    if not mix.generated and not (start is not None and start.generated):
         return None
     generator = None
-    if mix.synthetic > 0:
+    if mix.synthetic > 0 or (start is not None and start.synthetic > 0):
         statistics = load_statistics(config.synthetic_statistics or None)
         generator = SyntheticGenerator(statistics, GeneratorConfig(**config.generator))
     return StructureStream(
@@ -171,6 +173,8 @@ def make_stream(config: TrainConfig, source: PeakSource) -> Any:
         PerturbationConfig(**config.perturbation),
         generator,
         verify=config.synthetic_verify,
+        start=start,
+        ramp_epochs=config.stream_ramp_epochs,
     )
 
 
@@ -179,17 +183,27 @@ def stream_summary(
 ) -> dict[str, Any]:
     """What the model card says of the training stream: kind weights, distinct crystals seen
     (expected count: corpus structures, one new crystal per perturbed pattern, and one per
-    block of k positions holding a synthetic item, k = patterns per synthetic crystal) and the
-    label prior of the stream (for prior correction)."""
+    block of k positions holding a synthetic item, k = patterns per synthetic crystal, with the
+    kind weights averaged over the patterns seen when the stream is ramped) and the label prior
+    of the stream (for prior correction)."""
     if stream is None:
         return {"stream": {"corpus": 1.0}, "distinct_crystals": int(len(train_idx))}
-    p_corpus, p_perturbed, p_synthetic = (float(p) for p in stream.probabilities)
+    seen = stream.mean_probabilities(patterns_seen, len(train_idx))
+    p_corpus, p_perturbed, p_synthetic = (float(p) for p in seen)
     k = config.synthetic_patterns_per_crystal
     synthetic_crystals = (patterns_seen / k) * (1.0 - (1.0 - p_synthetic) ** k)
     generated = int(round(patterns_seen * p_perturbed + synthetic_crystals))
     corpus_used = int(len(train_idx)) if p_corpus + p_perturbed > 0 else 0
+    ramp = (
+        {"stream_start": dict(config.stream_start), "stream_ramp_epochs": config.stream_ramp_epochs}
+        if config.stream_ramp_epochs > 0
+        else {}
+    )
+    end = {kind: float(p) for kind, p in zip(KINDS, stream.probabilities, strict=True)}
     return {
-        "stream": {"corpus": p_corpus, "perturbed": p_perturbed, "synthetic": p_synthetic},
+        "stream": end,
+        **ramp,
+        "stream_seen": {kind: float(p) for kind, p in zip(KINDS, seen, strict=True)},
         "perturbation": dict(config.perturbation),
         "generator": dict(config.generator),
         "synthetic_statistics": config.synthetic_statistics or "shipped",
