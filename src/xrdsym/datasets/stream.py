@@ -78,10 +78,11 @@ class StreamMix:
             raise ValueError(f"stream weights must be >= 0 and not all 0, got {self}")
         return weights / weights.sum()
 
-    @property
-    def generated(self) -> bool:
-        """True when any perturbed or synthetic structure is drawn."""
-        return self.perturbed > 0 or self.synthetic > 0
+
+def drawn_kinds(mix: StreamMix, start: StreamMix | None = None) -> set[str]:
+    """Names of the KINDS with a weight > 0 in ``mix`` or in the ramp's ``start`` mix."""
+    mixes = [mix] if start is None else [mix, start]
+    return {kind for kind in KINDS if any(getattr(m, kind) > 0 for m in mixes)}
 
 
 @dataclass
@@ -128,20 +129,19 @@ class StructureStream:
         self.source = source
         self.mix = mix
         self.probabilities = mix.probabilities()
-        self.start = start
         self.ramp_epochs = ramp_epochs
         self._start_probabilities = start.probabilities() if start is not None else None
-        uses = [mix] if start is None else [mix, start]
+        kinds = drawn_kinds(mix, start)
         self.perturbation = perturbation if perturbation is not None else PerturbationConfig()
         self.perturbation.validate()
-        if any(m.perturbed > 0 for m in uses) and not (
+        if "perturbed" in kinds and not (
             hasattr(source, "has_prototypes") and source.has_prototypes()
         ):
             raise DatasetError(
                 "the dataset stores no structure cells (format 1): rebuild it with "
                 "`xrdsym dataset build` to train on perturbed structures"
             )
-        if generator is None and any(m.synthetic > 0 for m in uses):
+        if generator is None and "synthetic" in kinds:
             from xrdsym.structures.synthetic import SyntheticGenerator
 
             generator = SyntheticGenerator()

@@ -155,16 +155,17 @@ def make_renderer(
 def make_stream(config: TrainConfig, source: PeakSource) -> Any:
     """The :class:`~xrdsym.datasets.stream.StructureStream` of ``config.stream``, or None when
     the stream is the stored corpus alone."""
-    from xrdsym.datasets.stream import StructureStream, check_mix
+    from xrdsym.datasets.stream import StructureStream, check_mix, drawn_kinds
     from xrdsym.structures.perturb import PerturbationConfig
     from xrdsym.structures.synthetic import GeneratorConfig, SyntheticGenerator, load_statistics
 
     mix = check_mix(config.stream)
     start = check_mix(config.stream_start) if config.stream_ramp_epochs > 0 else None
-    if not mix.generated and not (start is not None and start.generated):
+    kinds = drawn_kinds(mix, start)
+    if kinds <= {"corpus"}:
         return None
     generator = None
-    if mix.synthetic > 0 or (start is not None and start.synthetic > 0):
+    if "synthetic" in kinds:
         statistics = load_statistics(config.synthetic_statistics or None)
         generator = SyntheticGenerator(statistics, GeneratorConfig(**config.generator))
     return StructureStream(
