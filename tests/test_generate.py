@@ -137,3 +137,26 @@ def test_attempt_time_limit_interrupts() -> None:
     with pytest.raises(_AttemptTimeoutError), _time_limit(0.05):
         time.sleep(2.0)
     assert time.perf_counter() - start < 1.0
+
+
+def test_default_generation_sets_no_wall_clock_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default no attempt is cut by the clock, so the crystals depend on the seed alone and a
+    slower machine builds the same dataset."""
+    import xrdsym.structures.generate as generate
+
+    limits: list[float] = []
+    real_limit = generate._time_limit
+
+    def recording_limit(seconds: float):  # type: ignore[no-untyped-def]
+        limits.append(seconds)
+        return real_limit(seconds)
+
+    monkeypatch.setattr(generate, "_time_limit", recording_limit)
+    crystal = generate_crystal(62, np.random.default_rng(3))
+    assert crystal is not None
+    assert limits and all(seconds == 0 for seconds in limits)
+
+
+def test_zero_time_limit_never_interrupts() -> None:
+    with _time_limit(0.0):
+        time.sleep(0.1)
