@@ -32,6 +32,8 @@ from xrdsym.structures.synthetic import (
     GeneratorConfig,
     SyntheticCrystal,
     SyntheticGenerator,
+    closest_contact_ratio,
+    extra_translation,
     fit_statistics,
     has_maximal_point_group,
     keeps_its_group,
@@ -626,3 +628,64 @@ def test_generate_fit_writes_statistics(tmp_path: Path) -> None:
     code = main(["generate", "fit", str(root), "--output", str(tmp_path / "s.json")])
     assert code == 1  # a dataset without stored cells is refused cleanly
     assert not (tmp_path / "s.json").exists()
+
+
+def _extra_translation_one_by_one(crystal, rotations, translations, symprec=0.01):  # type: ignore[no-untyped-def]
+    """The translation test written plainly: every candidate tau against every atom."""
+    frac = np.mod(np.asarray(crystal.frac_coords, dtype=np.float64), 1.0)
+    elements = np.asarray(crystal.elements)
+    lattice = np.asarray(crystal.lattice)
+    identity = np.all(np.asarray(rotations).reshape(-1, 9) == np.eye(3).ravel(), axis=1)
+    own = np.asarray(translations, dtype=np.float64)[identity]
+    for j in np.flatnonzero(elements == elements[0]):
+        tau = frac[j] - frac[0]
+        if any(np.linalg.norm((d - np.rint(d)) @ lattice) < symprec for d in tau - own):
+            continue
+        maps = True
+        for i in range(len(frac)):
+            d = frac[i] + tau - frac[elements == elements[i]]
+            d -= np.rint(d)
+            if not np.any(np.linalg.norm(d @ lattice, axis=1) < symprec):
+                maps = False
+                break
+        if maps:
+            return True
+    return False
+
+
+def test_blockwise_translation_test_agrees_with_the_plain_one() -> None:
+    generator = SyntheticGenerator()
+    rng = np.random.default_rng(11)
+    samples = [_rock_salt("Cl"), _rock_salt("Na")]
+    for group in (221, 225, 229, 191):
+        samples += [generator.sample_group(group, rng) for _ in range(15)]
+    verdicts = []
+    for sample in samples:
+        rotations, translations = sample.operations
+        fast = extra_translation(sample.crystal, rotations, translations)
+        assert fast == _extra_translation_one_by_one(sample.crystal, rotations, translations)
+        verdicts.append(fast)
+    assert any(verdicts) and not all(verdicts)
+
+
+def test_coordinates_are_redrawn_before_a_whole_draw_is_rejected() -> None:
+    with pytest.raises(ValueError, match="coordinate_draws"):
+        GeneratorConfig(coordinate_draws=0).validate()
+
+    def whole_draws(config: GeneratorConfig) -> float:
+        generator = SyntheticGenerator(config=config)
+        rng = np.random.default_rng(2)
+        made = [generator._try_sample(62, rng) for _ in range(300)]
+        for sample in made:
+            if sample is not None:
+                crystal = sample.crystal
+                radii = generator.element_radii[
+                    [list(generator.elements).index(e) for e in crystal.elements]
+                ]
+                ratio = closest_contact_ratio(crystal.frac_coords, crystal.lattice, radii)
+                assert ratio >= config.min_distance_ratio - 1e-9
+        return sum(sample is None for sample in made) / len(made)
+
+    assert whole_draws(GeneratorConfig(coordinate_draws=4)) < whole_draws(
+        GeneratorConfig(coordinate_draws=1)
+    )

@@ -16,7 +16,9 @@ A crystal is drawn in this order (:meth:`SyntheticGenerator.sample`):
    and a volume V = sum_i k (4/3) pi r_i^3 over the atoms, with k the fitted ratio of volume per
    atom to atomic volume (log-normal);
 7. when two atoms are closer than ``min_distance_ratio`` (r_i + r_j), the cell is expanded
-   just enough (at most ``max_expansion`` in length), else the draw is rejected.
+   just enough (at most ``max_expansion`` in length); otherwise the free coordinates are drawn
+   again (up to ``coordinate_draws`` times, sites, elements and cell kept), and then the whole
+   draw is rejected.
 
 The label is the requested group. A crystal can have more symmetry by accident (atoms only on
 special positions, a metrically higher cell); :func:`accidental_symmetry_rate` measures it with
@@ -124,7 +126,13 @@ class GeneratorConfig:
         max_expansion: a cell whose closest contact is below ``min_distance_ratio`` is
             expanded (all lengths scaled) to reach it, by at most this factor; otherwise the draw
             is rejected.
-        attempts: draws of positions before a crystal is given up and redrawn.
+        attempts: whole draws (sites, elements, cell) before a crystal is given up.
+        coordinate_draws: draws of the free coordinates within one whole draw before it is
+            rejected. With the shipped statistics and 1 (the default, the generator of every
+            figure so far) 59 % of whole draws are rejected, most of them crystals with many
+            atoms, so the accepted ones have fewer atoms than the fit: 18.8 per cell on average
+            against 22.0 for the corpus's training part; 4 gives 20.4, with peak lists that
+            take about 30 % longer.
         space_groups: groups to draw from (None: all 230).
     """
 
@@ -133,6 +141,7 @@ class GeneratorConfig:
     min_distance_ratio: float = 0.6
     max_expansion: float = 1.5
     attempts: int = 50
+    coordinate_draws: int = 1
     space_groups: tuple[int, ...] | None = None
 
     def validate(self) -> None:
@@ -149,6 +158,10 @@ class GeneratorConfig:
             raise ValueError(f"generator max_expansion must be >= 1, got {self.max_expansion}")
         if self.attempts < 1:
             raise ValueError(f"generator attempts must be >= 1, got {self.attempts}")
+        if self.coordinate_draws < 1:
+            raise ValueError(
+                f"generator coordinate_draws must be >= 1, got {self.coordinate_draws}"
+            )
         for group in self.space_groups or ():
             if not 1 <= int(group) <= 230:
                 raise ValueError(f"space group must be in 1-230, got {group}")
@@ -312,7 +325,8 @@ class SyntheticGenerator:
         )
 
     def _try_sample(self, space_group: int, rng: np.random.Generator) -> SyntheticCrystal | None:
-        """One draw of sites, elements, coordinates and cell; None when atoms overlap."""
+        """One draw of sites, elements and cell, with coordinates from :meth:`_place_atoms`;
+        None when the atoms overlap in every draw of the coordinates."""
         pair = draw_index(rng, self.orbit_element_probabilities)
         n_orbits, n_elements = pair // MAX_ELEMENTS + 1, pair % MAX_ELEMENTS + 1
         sites = self._draw_sites(space_group, n_orbits, rng)
@@ -325,19 +339,16 @@ class SyntheticGenerator:
             [np.arange(n_elements), rng.integers(n_elements, size=len(sites) - n_elements)]
         )
         rng.shuffle(owner)
-        coords = [site.orbit(rng.random(3)) for site in sites]
-        site_of_atom = np.repeat(np.arange(len(sites)), [len(c) for c in coords])
+        site_of_atom = np.repeat(np.arange(len(sites)), [site.multiplicity for site in sites])
         element_of_atom = picked[owner[site_of_atom]]
         radii = self.element_radii[element_of_atom]
         atomic_volume = float(np.sum((4.0 / 3.0) * math.pi * radii**3))
-        lattice = self._draw_cell(space_group, atomic_volume, rng)
-        frac = np.concatenate(coords)
-        contact = closest_contact_ratio(frac, lattice, radii)
-        if contact < self.config.min_distance_ratio:
-            expansion = self.config.min_distance_ratio / max(contact, 1e-9)
-            if expansion > self.config.max_expansion:
-                return None
-            lattice = lattice * expansion
+        placed = self._place_atoms(
+            sites, self._draw_cell(space_group, atomic_volume, rng), radii, rng
+        )
+        if placed is None:
+            return None
+        frac, lattice = placed
         n = len(frac)
         crystal = Crystal(
             lattice=lattice,
@@ -352,6 +363,30 @@ class SyntheticGenerator:
         return SyntheticCrystal(
             crystal, space_group, self.table.group_operations(space_group), wyckoffs, general
         )
+
+    def _place_atoms(
+        self,
+        sites: list[WyckoffPosition],
+        lattice: np.ndarray,
+        radii: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(fractional coordinates (n, 3), cell rows in Angstrom) with the closest contact
+        d_ij >= ``min_distance_ratio`` (r_i + r_j); None after ``coordinate_draws`` draws.
+
+        Each draw puts uniform free coordinates on every site; when the closest contact ratio c
+        is short, the cell is scaled by min_distance_ratio / c if that is at most
+        ``max_expansion``, otherwise the coordinates are drawn again.
+        """
+        for _ in range(self.config.coordinate_draws):
+            frac = np.concatenate([site.orbit(rng.random(3)) for site in sites])
+            contact = closest_contact_ratio(frac, lattice, radii)
+            if contact >= self.config.min_distance_ratio:
+                return frac, lattice
+            expansion = self.config.min_distance_ratio / max(contact, 1e-9)
+            if expansion <= self.config.max_expansion:
+                return frac, lattice * expansion
+        return None
 
 
 def closest_contact_ratio(frac: np.ndarray, lattice: np.ndarray, radii: np.ndarray) -> float:
@@ -441,6 +476,8 @@ def extra_translation(
 
     Candidates are tau = x_j - x_0 for the atoms j of atom 0's element; an atom i matches when
     the nearest image of x_i + tau - x_k is shorter than symprec for some atom k of its element.
+    All candidates are tested together on ``TRANSLATION_CHECK_ATOMS`` atoms at a time, and a
+    candidate leaves at the first atom it does not map (most leave at the first block).
     """
     frac = np.mod(np.asarray(crystal.frac_coords, dtype=np.float64), 1.0)
     elements = np.asarray(crystal.elements)
@@ -455,10 +492,19 @@ def extra_translation(
     known -= np.rint(known)
     is_own = np.any(np.linalg.norm(known @ lattice, axis=2) < symprec, axis=1)
     same = elements[:, None] == elements[None, :]
-    for tau in candidates[~is_own]:
-        delta = frac[:, None, :] + tau - frac[None, :, :]
+    alive = candidates[~is_own]
+    for start in range(0, len(frac), TRANSLATION_CHECK_ATOMS):
+        if len(alive) == 0:
+            return False
+        rows = slice(start, start + TRANSLATION_CHECK_ATOMS)
+        # (candidate, atom i of the block, atom k, 3): x_i + tau - x_k, nearest image.
+        delta = frac[None, rows, None, :] + alive[:, None, None, :] - frac[None, None, :, :]
         delta -= np.rint(delta)
-        close = np.linalg.norm(delta @ lattice, axis=2) < symprec
-        if np.all(np.any(close & same, axis=1)):
-            return True
-    return False
+        cart = delta @ lattice
+        close = np.einsum("cikx,cikx->cik", cart, cart) < symprec * symprec
+        alive = alive[np.all(np.any(close & same[None, rows, :], axis=2), axis=1)]
+    return len(alive) > 0
+
+
+#: Atoms per block of :func:`extra_translation`'s candidate test.
+TRANSLATION_CHECK_ATOMS = 8
