@@ -2,14 +2,15 @@
 
 Runs ``xrdsym.training.loop.train`` for ``--seconds`` of training on a dataset folder with the
 bundled model's configuration (``configs/xrdnet_small_stream.toml``: xrdnet_small, lab
-renderer, one DataLoader worker unless ``--workers``), once per stream: ``corpus`` (stored
+renderer, one DataLoader worker unless ``--workers``, the config's two torch threads unless
+``--threads``), once per stream: ``corpus`` (stored
 peak lists only, the baseline), the configured mix, ``synthetic`` only with one pattern per
 crystal, and ``synthetic`` only with ``--per-crystal`` patterns per crystal
 (``synthetic_patterns_per_crystal``). It prints patterns/s of each and the ratio to the corpus
 stream, and the rendering cost per pattern of each kind in this process (make + render, ms).
 
     python benchmarks/bench_stream.py --dataset data_cache/mp_gen40 [--seconds 60] [--per-crystal 4]
-        [--workers 2]
+        [--workers 2] [--threads 1]
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ def streams(per_crystal: int) -> dict[str, tuple[dict[str, float] | None, int]]:
 
 
 def training_rate(
-    dataset: str, stream: dict[str, float] | None, per_crystal: int, seconds: float, workers: int
+    dataset: str,
+    stream: dict[str, float] | None,
+    per_crystal: int,
+    seconds: float,
+    workers: int,
+    threads: int | None,
 ) -> float:
     """Patterns per second of a short training run with that stream (None: the config's)."""
     overrides = [
@@ -56,6 +62,8 @@ def training_rate(
         f"synthetic_patterns_per_crystal={per_crystal}",
         f"num_workers={workers}",
     ]
+    if threads is not None:
+        overrides.append(f"threads={threads}")
     if stream is not None:
         overrides.append("stream=" + str(stream).replace("'", '"'))
     config = load_config(CONFIG, overrides)
@@ -90,12 +98,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--per-crystal", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="DataLoader workers of every run")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (config: 2)")
     args = parser.parse_args()
-    print(f"load average: {os.getloadavg()[0]:.2f}; rendering workers: {args.workers}")
+    threads = "config's" if args.threads is None else args.threads
+    print(
+        f"load average: {os.getloadavg()[0]:.2f}; rendering workers: {args.workers}; "
+        f"torch threads: {threads}"
+    )
     for kind, ms in render_cost(args.dataset, args.per_crystal).items():
         print(f"make + render one {kind} pattern: {ms:.2f} ms")
     rates = {
-        name: training_rate(args.dataset, mix, k, args.seconds, args.workers)
+        name: training_rate(args.dataset, mix, k, args.seconds, args.workers, args.threads)
         for name, (mix, k) in streams(args.per_crystal).items()
     }
     base = rates["corpus"]

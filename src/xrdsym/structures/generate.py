@@ -65,10 +65,10 @@ DEFAULT_VOLUME_FACTOR = 1.1
 
 #: Wall-clock bound of one pyxtal attempt in seconds; 0 means none. pyxtal's own loops are
 #: bounded by counts (lattices x coordinate sets x Wyckoff draws), so without a clock the
-#: crystals depend on the seed alone and a build gives the same crystals on any machine. (On
-#: the 9,200 attempts of ``dataset build --generated-per-group 40 --seed 0`` the longest took
-#: 2.2 s on a 2-core machine.) A positive bound, enforced in the main thread only (SIGALRM),
-#: caps slow attempts at the price of results that depend on the machine's speed.
+#: crystals depend on the seed alone and a build gives the same crystals on any machine
+#: (``benchmarks/bench_build_attempts.py`` times the attempts of a build). A positive bound,
+#: enforced in the main thread only (SIGALRM), caps slow attempts at the price of results that
+#: depend on the machine's speed.
 DEFAULT_ATTEMPT_SECONDS = 0.0
 
 #: Draws of a composition before a generation attempt gives up on finding a compatible one.
