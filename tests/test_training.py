@@ -353,3 +353,20 @@ def test_training_leaves_the_callers_torch_state_alone(tmp_path: Path) -> None:
     )
     assert torch.get_num_threads() == 1
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_threads_default_to_the_cores_left_by_rendering_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from xrdsym.training import parts
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr(parts, "available_cores", lambda: 2)
+    assert parts.torch_threads(TrainConfig(threads=0, num_workers=1)) == 1
+    assert parts.torch_threads(TrainConfig(threads=0, num_workers=2)) == 1
+    assert parts.torch_threads(TrainConfig(threads=3, num_workers=2)) == 3
+    monkeypatch.setattr(parts, "available_cores", lambda: 8)
+    assert parts.torch_threads(TrainConfig(threads=0, num_workers=2)) == 6
+    assert parts.torch_threads(TrainConfig(threads=0, num_workers=2, prefetch="none")) == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert parts.torch_threads(TrainConfig(threads=0, num_workers=1)) == 1

@@ -157,15 +157,18 @@ class TrainConfig:
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
         num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
         prefetch: ``workers`` (DataLoader processes), ``thread`` (one background thread in
-            this process) or ``none`` (render in the training loop). On two cores one worker
-            process was fastest; the thread contends with the training step for the GIL.
+            this process) or ``none`` (render in the training loop). Worker processes are
+            fastest; the thread contends with the training step for the GIL.
         checkpoint_interval_s: seconds of training between checkpoints (and at each epoch end).
         eval_interval_s: seconds of training between validation passes (history.csv rows).
         val_size: validation patterns evaluated (a seeded random subset of the val part).
         patience: stop after this many evaluations without a better validation top-1
             (0: never).
         precision: ``fp32`` or ``bf16`` (CPU/GPU autocast of the forward pass).
-        threads: torch intra-op threads (0: torch's default).
+        threads: torch intra-op threads; 0 (default) takes the cores left by the rendering
+            workers (:func:`xrdsym.training.parts.torch_threads`). On two cores, one thread and
+            two workers trained 1.7-1.9x the patterns per second of two threads and one worker
+            (``benchmarks/bench_stream.py``), which oversubscribes the cores.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     """
 

@@ -59,6 +59,25 @@ def machine_facts(ddp: Distributed) -> dict[str, Any]:
     }
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity where the platform reports it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def torch_threads(config: TrainConfig) -> int:
+    """Torch intra-op threads of a run: ``config.threads``, or for 0 the cores left by the
+    rendering workers, max(1, cores / local processes - workers), local processes being
+    torchrun's ``LOCAL_WORLD_SIZE`` (1 without it) and workers ``num_workers`` when
+    ``prefetch = "workers"`` (0 otherwise)."""
+    if config.threads > 0:
+        return config.threads
+    local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    workers = config.num_workers if config.prefetch == "workers" else 0
+    return max(1, available_cores() // local_processes - workers)
+
+
 def split_parts(source: PeakSource, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) indices: the source's own split, or a seeded 80/20 random split."""
     if hasattr(source, "split_indices"):

@@ -47,6 +47,7 @@ from xrdsym.training.parts import (
     source_fingerprint,
     split_parts,
     stream_summary,
+    torch_threads,
     validation_subset,
 )
 from xrdsym.training.resume import CONFIG_NAME, previous_resolved_config, resume_record
@@ -171,8 +172,7 @@ def setup_run(
 
     config.validate()
     ddp = setup_distributed(config.device)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(torch_threads(config))
     source = open_source(config, source)
     train_idx, val_idx = checked_split(config, source, ddp)
     grid = model_grid(config, source)
