@@ -2,8 +2,8 @@
 
 Runs ``xrdsym.training.loop.train`` for ``--seconds`` of training on a dataset folder with the
 bundled model's configuration (``configs/xrdnet_small_stream.toml``: xrdnet_small, lab
-renderer, one DataLoader worker unless ``--workers``, the config's two torch threads unless
-``--threads``), once per stream: ``corpus`` (stored
+renderer; one DataLoader worker unless ``--workers``; the config's torch threads, 0 = the cores
+left by the workers, unless ``--threads``), once per stream: ``corpus`` (stored
 peak lists only, the baseline), the configured mix, ``synthetic`` only with one pattern per
 crystal, and ``synthetic`` only with ``--per-crystal`` patterns per crystal
 (``synthetic_patterns_per_crystal``). It prints patterns/s of each and the ratio to the corpus
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--per-crystal", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="DataLoader workers of every run")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (config: 2)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (config's)")
     args = parser.parse_args()
     threads = "config's" if args.threads is None else args.threads
     print(

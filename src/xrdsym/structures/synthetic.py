@@ -468,6 +468,10 @@ def keeps_its_group(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
     return spglib_agrees(sample, symprec)
 
 
+#: Atoms per block of :func:`extra_translation`'s candidate test.
+TRANSLATION_CHECK_ATOMS = 8
+
+
 def extra_translation(
     crystal: Crystal, rotations: np.ndarray, translations: np.ndarray, symprec: float = 0.01
 ) -> bool:
@@ -504,7 +508,3 @@ def extra_translation(
         close = np.einsum("cikx,cikx->cik", cart, cart) < symprec * symprec
         alive = alive[np.all(np.any(close & same[None, rows, :], axis=2), axis=1)]
     return len(alive) > 0
-
-
-#: Atoms per block of :func:`extra_translation`'s candidate test.
-TRANSLATION_CHECK_ATOMS = 8
