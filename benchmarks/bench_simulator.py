@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.patterns.compare import peak_list_mismatches
 from xrdsym.patterns.grid import PAPER_GRID
 from xrdsym.patterns.peaks import compute_peaks, symmetry_operations
 from xrdsym.patterns.profile import render_pattern, sample_profile_params
@@ -40,11 +41,9 @@ TWO_THETA_RANGE = (10.0, 110.0)
 PEAK_LIST_TARGET = 20.0
 RENDER_TARGET = 1000.0
 
-#: Match criterion (as in tests/test_peaks.py): groups >= 1 % of the strongest, linked at
-#: 0.005 degrees, relative intensities within 1 % of the larger.
-MATCH_MIN_INTENSITY = 1.0
-MATCH_TWO_THETA_TOL = 0.005
-MATCH_INTENSITY_RTOL = 0.01
+#: Match criterion: ``xrdsym.patterns.compare.peak_list_mismatches`` (as in tests/test_peaks.py):
+#: groups >= 1 % of the strongest, linked at 0.005 degrees, relative intensities within 1 % of
+#: the larger.
 #: pymatgen keeps peaks above 1e-5 of the strongest; the comparison computes the same set.
 PYMATGEN_MIN_RELATIVE_INTENSITY = 1e-5
 
@@ -67,30 +66,6 @@ def timed(fn: Any, items: list[Any]) -> tuple[float, list[Any]]:
     start = time.perf_counter()
     results = [fn(item) for item in items]
     return time.perf_counter() - start, results
-
-
-def lists_agree(ref_x: np.ndarray, ref_y: np.ndarray, x: np.ndarray, y: np.ndarray) -> bool:
-    """The comparison of tests/test_peaks.py (``cluster_mismatches``): peaks of both lists
-    grouped by single linkage at 0.005 degrees over their union; every group >= 1 % of its
-    list's largest group in either list must be in both lists, relative intensities within 1 %
-    of the larger."""
-    both = np.concatenate([ref_x, x])
-    order = np.argsort(both, kind="stable")
-    group_sorted = np.concatenate(([0], np.cumsum(np.diff(both[order]) > MATCH_TWO_THETA_TOL)))
-    group = np.empty_like(group_sorted)
-    group[order] = group_sorted
-    n_groups = int(group_sorted[-1]) + 1
-    n_ref = ref_x.shape[0]
-    ref_sum = np.bincount(group[:n_ref], weights=ref_y, minlength=n_groups)
-    our_sum = np.bincount(group[n_ref:], weights=y, minlength=n_groups)
-    ref_rel = 100.0 * ref_sum / ref_sum.max()
-    our_rel = 100.0 * our_sum / our_sum.max()
-    in_ref = np.bincount(group[:n_ref], minlength=n_groups) > 0
-    in_ours = np.bincount(group[n_ref:], minlength=n_groups) > 0
-    larger = np.maximum(ref_rel, our_rel)
-    checked = larger >= MATCH_MIN_INTENSITY
-    ok = in_ref & in_ours & (np.abs(ref_rel - our_rel) <= MATCH_INTENSITY_RTOL * larger)
-    return bool(np.all(ok[checked]))
 
 
 def bench_peak_lists(structures: list[tuple[str, Any]]) -> list[Crystal]:
@@ -127,7 +102,7 @@ def bench_peak_lists(structures: list[tuple[str, Any]]) -> list[Crystal]:
     for (name, _), pattern, peak_list in zip(structures, reference, peaks, strict=True):
         ref_x, ref_y = np.array(pattern.x), np.array(pattern.y)
         x, y = peak_list.two_theta, peak_list.intensity
-        if not lists_agree(ref_x, ref_y, x, y):
+        if peak_list_mismatches(ref_x, ref_y, x, y):
             mismatched.append(name)
     matched = n - len(mismatched)
 

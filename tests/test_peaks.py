@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from xrdsym.errors import StructureError
+from xrdsym.patterns.compare import peak_list_mismatches
 from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.peaks import (
     PeakList,
@@ -26,6 +27,7 @@ from xrdsym.patterns.scattering import (
 )
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.prototype import hall_operations
+from xrdsym.symmetry.labels import CRYSTAL_SYSTEMS
 
 #: pymatgen's wavelength for the comparison: Cu K-alpha1 as given to XRDCalculator.
 PYMATGEN_WAVELENGTH = 1.540562
@@ -34,30 +36,11 @@ PYMATGEN_WAVELENGTH = 1.540562
 #: comparison computes the same set, so that clusters of close peaks sum alike.
 PYMATGEN_MIN_RELATIVE_INTENSITY = 1e-5
 
-#: Peaks at or above this relative intensity (strongest = 100) must be matched.
-MATCH_MIN_INTENSITY = 1.0
-
-#: A matching peak lies within this many degrees 2theta.
-MATCH_TWO_THETA_TOL = 0.005
-
-#: Matched relative intensities differ by at most this fraction of the reference peak's own.
-MATCH_INTENSITY_RTOL = 0.01
-
 #: Structures per crystal system in the fast comparison (7 x 15 = 105 structures).
 PER_SYSTEM_FAST = 15
 
 #: Structures per crystal system in the slow comparison (7 x 100 = 700 structures).
 PER_SYSTEM_SLOW = 100
-
-CRYSTAL_SYSTEMS = (
-    "triclinic",
-    "monoclinic",
-    "orthorhombic",
-    "tetragonal",
-    "trigonal",
-    "hexagonal",
-    "cubic",
-)
 
 
 def make_crystal(
@@ -326,47 +309,6 @@ def pick_structures(path: Path, per_system: int) -> list[tuple[str, object]]:
     return [item for name in CRYSTAL_SYSTEMS for item in chosen[name]]
 
 
-def cluster_mismatches(
-    ref_x: np.ndarray, ref_y: np.ndarray, other_x: np.ndarray, other_y: np.ndarray
-) -> list[str]:
-    """Peak groups >= 1 % of one list that the other list does not reproduce.
-
-    The peaks of both lists are grouped together by single linkage: sorted by 2theta over the
-    union of both lists, a new group starts after a gap > 0.005 degrees. Within a group every
-    peak of either list is within 0.005 degrees of a neighbour, and equal reflections of the
-    two lists (which agree to ~1e-4 degrees) always fall into the same group, however each code
-    splits them (pymatgen bins 2theta to 1e-5 degrees and splits reflections equal to 1e-6
-    degrees in slightly asymmetric relaxed cells). Relative intensity of a group: the group's
-    summed intensity in that list over the list's largest group sum, times 100. Every group
-    with relative intensity >= 1 in either list must contain peaks of the other list, and the
-    two relative intensities must differ by at most 1 % of the larger.
-    """
-    x = np.concatenate([ref_x, other_x])
-    order = np.argsort(x, kind="stable")
-    group_sorted = np.concatenate(([0], np.cumsum(np.diff(x[order]) > MATCH_TWO_THETA_TOL)))
-    group = np.empty_like(group_sorted)
-    group[order] = group_sorted
-    n_groups = int(group_sorted[-1]) + 1
-    n_ref = ref_x.shape[0]
-    ref_sum = np.bincount(group[:n_ref], weights=ref_y, minlength=n_groups)
-    other_sum = np.bincount(group[n_ref:], weights=other_y, minlength=n_groups)
-    ref_rel = 100.0 * ref_sum / ref_sum.max()
-    other_rel = 100.0 * other_sum / other_sum.max()
-    other_count = np.bincount(group[n_ref:], minlength=n_groups)
-    ref_count = np.bincount(group[:n_ref], minlength=n_groups)
-    start = x[order][np.searchsorted(group_sorted, np.arange(n_groups))]  # first 2theta
-    problems = []
-    for g in range(n_groups):
-        a, b = ref_rel[g], other_rel[g]
-        if max(a, b) < MATCH_MIN_INTENSITY:
-            continue
-        if ref_count[g] == 0 or other_count[g] == 0:
-            problems.append(f"{start[g]:.4f} deg ({a:.2f} / {b:.2f}) in one list only")
-        elif abs(a - b) > MATCH_INTENSITY_RTOL * max(a, b):
-            problems.append(f"{start[g]:.4f} deg: {a:.3f} vs {b:.3f}")
-    return problems
-
-
 def compare_with_pymatgen(structures: list[tuple[str, object]]) -> list[str]:
     """Every structure's disagreements with XRDCalculator (plain LP, pymatgen form factors)."""
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
@@ -385,7 +327,7 @@ def compare_with_pymatgen(structures: list[tuple[str, object]]) -> list[str]:
             form_factors="pymatgen",
             min_relative_intensity=PYMATGEN_MIN_RELATIVE_INTENSITY,
         )
-        problems = cluster_mismatches(ref_x, ref_y, ours.two_theta, ours.intensity)
+        problems = peak_list_mismatches(ref_x, ref_y, ours.two_theta, ours.intensity)
         if problems:
             failures.append(f"{material_id}: {problems[:3]}")
     return failures
@@ -431,3 +373,23 @@ def test_partial_sites_within_0_05_angstrom_are_one_species(shift: float, operat
     np.testing.assert_allclose(np.sort(translations, axis=0), np.sort(dataset.translations, axis=0))
     if operations == 192:
         assert peak_by_hkl(compute_peaks(crystal, min_relative_intensity=0.0), (1, 0, 0)) is None
+
+
+def test_peak_list_comparison_groups_close_peaks_and_names_each_failure() -> None:
+    x = np.array([20.0, 30.0, 45.0, 60.0])
+    y = np.array([100.0, 50.0, 10.0, 0.5])
+    assert peak_list_mismatches(x, y, x, y) == []
+    # A reflection split in two within the tolerance, and a 1e-4 degree shift, still agree.
+    split = peak_list_mismatches(
+        x, y, np.array([20.0, 30.0, 30.004, 45.0001]), np.array([100.0, 25.0, 25.0, 10.0])
+    )
+    assert split == []
+    # Missing a 10 % peak, or 2 % off in intensity, fails at that group; a missing peak below
+    # 1 % of the strongest is not checked.
+    missing = peak_list_mismatches(x, y, x[[0, 1, 3]], y[[0, 1, 3]])
+    assert (
+        len(missing) == 1 and missing[0].startswith("45.0000 deg") and "one list only" in missing[0]
+    )
+    off = peak_list_mismatches(x, y, x, y * np.array([1.0, 1.02, 1.0, 1.0]))
+    assert len(off) == 1 and off[0].startswith("30.0000 deg")
+    assert peak_list_mismatches(x, y, x[:3], y[:3]) == []

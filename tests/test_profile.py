@@ -17,15 +17,21 @@ from xrdsym.patterns.effects import (
 from xrdsym.patterns.grid import ANODE_WAVELENGTHS_KA2, CU_KA1, PAPER_GRID, Grid
 from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.patterns.profile import (
+    MIN_WINDOW_HALF_WIDTH_FWHM,
     PAPER_RANGES,
     REALISTIC_RANGES,
+    WEAK_PEAK_CUT_FRACTION,
+    WINDOW_HALF_WIDTH_FWHM,
     ProfileParams,
     background,
     caglioti_fwhm,
     peak_fwhm,
+    pseudo_voigt_shape,
     render_pattern,
     render_peaks,
     sample_profile_params,
+    window_area,
+    window_half_widths,
 )
 from xrdsym.structures.crystal import Crystal
 
@@ -56,6 +62,13 @@ def measured_fwhm(x: np.ndarray, y: np.ndarray) -> float:
     return float(x_right - x_left)
 
 
+def kept_share(two_theta: np.ndarray, intensity: np.ndarray, params: ProfileParams) -> np.ndarray:
+    """Share A(k) / A(K) of each peak's integrated intensity that the renderer draws (a weak
+    peak lacks its tail beyond its window; see ``window_half_widths``)."""
+    k = window_half_widths(intensity, peak_fwhm(two_theta, params, GRID.wavelength))
+    return np.asarray(window_area(params.eta, k) / window_area(params.eta))
+
+
 def window(center: float, half_width: float) -> np.ndarray:
     """Grid mask of center +/- half_width degrees."""
     return np.abs(X - center) <= half_width
@@ -70,12 +83,71 @@ def test_integrated_intensity_is_conserved_per_peak() -> None:
     two_theta = np.array([15.003, 42.4567, 77.77, 104.2])
     intensity = np.array([3.0, 100.0, 20.0, 55.5])
     fwhm = caglioti_fwhm(two_theta, 0.05, -0.01, 0.01)
+    k = window_half_widths(intensity, fwhm)
+    assert k[1] == WINDOW_HALF_WIDTH_FWHM
+    assert MIN_WINDOW_HALF_WIDTH_FWHM <= k[0] < WINDOW_HALF_WIDTH_FWHM  # 3 % of the strongest
     for eta in (0.0, 0.4, 1.0):
         y = render_peaks(two_theta, intensity, fwhm, eta, GRID)
-        for center, area, width in zip(two_theta, intensity, fwhm, strict=True):
+        kept = window_area(eta, k) / window_area(eta)
+        for center, area, width, share in zip(two_theta, intensity, fwhm, kept, strict=True):
             mask = window(center, 10.0 * width + STEP)
-            assert y[mask].sum() * STEP == pytest.approx(area, rel=1e-5)
-        assert y.sum() * STEP == pytest.approx(intensity.sum(), rel=1e-5)
+            assert y[mask].sum() * STEP == pytest.approx(area * share, rel=1e-5)
+        # Peaks on the full window keep their whole intensity; a weak peak lacks only its
+        # Lorentzian tail beyond at least 3 FWHM, (2/pi) (atan 20 - atan 6) = 8 % at most.
+        assert kept[1] == pytest.approx(1.0)
+        assert kept[0] >= 1.0 - eta * 0.08 - 1e-9
+        assert y.sum() * STEP == pytest.approx((intensity * kept).sum(), rel=1e-5)
+
+
+def test_weak_peaks_are_cut_no_higher_than_the_strongest() -> None:
+    rng = np.random.default_rng(3)
+    intensity = 100.0 * rng.random(200) ** 4
+    fwhm = rng.uniform(0.03, 0.3, 200)
+    k = window_half_widths(intensity, fwhm)
+    height = intensity / fwhm
+    strongest = int(np.argmax(height))
+    assert k[strongest] == WINDOW_HALF_WIDTH_FWHM
+    assert np.all((k >= MIN_WINDOW_HALF_WIDTH_FWHM) & (k <= WINDOW_HALF_WIDTH_FWHM))
+    # Lorentzian tail I / (H k^2) at the cut, up to the common factor eta / (2 pi).
+    tail = height / k**2
+    cut_of_strongest = height[strongest] / WINDOW_HALF_WIDTH_FWHM**2
+    narrowed = (k > MIN_WINDOW_HALF_WIDTH_FWHM) & (k < WINDOW_HALF_WIDTH_FWHM)
+    assert narrowed.sum() > 50
+    assert np.allclose(tail[narrowed], WEAK_PEAK_CUT_FRACTION * cut_of_strongest)
+    assert np.all(tail <= cut_of_strongest * (1.0 + 1e-12))
+    assert np.all(window_half_widths(np.zeros(3), np.ones(3)) == MIN_WINDOW_HALF_WIDTH_FWHM)
+
+
+def test_narrow_windows_stay_close_to_the_exact_profile() -> None:
+    """Many peaks of a wide range of strengths: the rendering differs from the pseudo-Voigt
+    sum without any window by less than 1 % of the highest point."""
+    rng = np.random.default_rng(4)
+    two_theta = np.sort(rng.uniform(15.0, 105.0, 300))
+    intensity = 100.0 * rng.random(300) ** 6
+    fwhm = caglioti_fwhm(two_theta, 0.02, -0.01, 0.01)
+    eta = 0.7
+    y = render_peaks(two_theta, intensity, fwhm, eta, GRID)
+    u2 = ((X[:, None] - two_theta[None, :]) / fwhm[None, :]) ** 2
+    exact = (pseudo_voigt_shape(u2, eta) * (intensity / fwhm)[None, :]).sum(axis=1)
+    # Both scaled to a highest point of 1, as a pattern is (scale_to_counts).
+    assert np.abs(y / y.max() - exact / exact.max()).max() < 0.01
+
+
+def test_a_weak_peak_keeps_its_shape_inside_its_window() -> None:
+    two_theta = np.array([30.0, 70.0])
+    intensity = np.array([100.0, 2.0])
+    fwhm = caglioti_fwhm(two_theta, 0.02, -0.01, 0.01)
+    eta = 0.7
+    y = render_peaks(two_theta, intensity, fwhm, eta, GRID)
+    k = window_half_widths(intensity, fwhm)[1]
+    assert k == MIN_WINDOW_HALF_WIDTH_FWHM
+    distance = np.abs(X - two_theta[1])
+    inside = distance <= k * fwhm[1] - STEP
+    assert np.all(y[(distance > k * fwhm[1] + STEP) & (X > 50.0)] == 0.0)
+    exact = pseudo_voigt_shape((distance[inside] / fwhm[1]) ** 2, eta) * intensity[1] / fwhm[1]
+    # Scaled as the strongest peak is (1 / A(K)), up to the sampling of the window sum
+    # (the window ends at the grid point past k H).
+    assert np.allclose(y[inside] / exact, 1.0 / window_area(eta), rtol=5e-3)
 
 
 def test_rendered_fwhm_is_the_caglioti_value() -> None:
@@ -130,11 +202,14 @@ def test_background_is_positive_and_scaled() -> None:
 
 def test_pattern_scale_and_relative_intensities() -> None:
     two_theta = np.array([30.0, 60.0])
-    intensity = np.array([100.0, 40.0])
+    intensity = np.array([100.0, 10.0])
     y = render_pattern(two_theta, intensity, GRID, BASE, None, noise=False)
     assert y.max() == pytest.approx(BASE.counts)
     areas = [y[window(t, 2.0)].sum() for t in two_theta]
-    assert areas[1] / areas[0] == pytest.approx(0.4, rel=1e-5)
+    # The weaker peak lacks the Lorentzian tail beyond its narrower window (1 % here).
+    kept = kept_share(two_theta, intensity, BASE)
+    assert kept[0] == 1.0 and 0.98 < kept[1] < 1.0
+    assert areas[1] / areas[0] == pytest.approx(0.1 * kept[1], rel=1e-5)
 
 
 def test_seed_reproduces_a_pattern_bit_for_bit() -> None:
@@ -266,10 +341,15 @@ def test_march_dollase_factors() -> None:
     )
     t002, t100 = peaks.two_theta[hkl.index((0, 0, 2))], peaks.two_theta[hkl.index((1, 0, 0))]
 
-    def ratio(y: np.ndarray) -> float:
-        return float(y[window(t002, 0.5)].sum() / y[window(t100, 0.5)].sum())
+    def ratio(y: np.ndarray, intensity: np.ndarray, params: ProfileParams) -> float:
+        """002 / 100 area ratio, each area divided by the share the renderer draws."""
+        kept = kept_share(peaks.two_theta, intensity, params)
+        area_002 = y[window(t002, 0.5)].sum() / kept[hkl.index((0, 0, 2))]
+        return float(area_002 / (y[window(t100, 0.5)].sum() / kept[hkl.index((1, 0, 0))]))
 
-    assert ratio(oriented) / ratio(plain) == pytest.approx(r**-4.5, rel=1e-3)
+    assert ratio(oriented, peaks.intensity * factors, params) / ratio(
+        plain, peaks.intensity, BASE
+    ) == pytest.approx(r**-4.5, rel=1e-3)
     with pytest.raises(ValueError, match="PeakList"):
         render_pattern(peaks.two_theta, peaks.intensity, GRID, params, None, noise=False)
 
@@ -279,8 +359,11 @@ def test_impurity_phase_at_its_fraction() -> None:
     main = (np.array([30.0, 50.0]), np.array([100.0, 50.0]))
     impurity = (np.array([40.0, 70.0]), np.array([10.0, 4.0]))
     y = render_pattern(*main, GRID, params, None, noise=False, impurity=impurity)
-    strongest = y[window(30.0, 1.0)].sum()
-    assert y[window(40.0, 1.0)].sum() / strongest == pytest.approx(0.05, rel=1e-4)
-    assert y[window(70.0, 1.0)].sum() / strongest == pytest.approx(0.02, rel=1e-4)
+    # Integrated intensities of the drawn peaks: 100, 50 (main), 5, 2 (impurity).
+    angles = np.array([30.0, 50.0, 40.0, 70.0])
+    kept = kept_share(angles, np.array([100.0, 50.0, 5.0, 2.0]), params)
+    strongest = y[window(30.0, 1.0)].sum() / kept[0]
+    assert y[window(40.0, 1.0)].sum() / kept[2] / strongest == pytest.approx(0.05, rel=1e-4)
+    assert y[window(70.0, 1.0)].sum() / kept[3] / strongest == pytest.approx(0.02, rel=1e-4)
     with pytest.raises(ValueError, match="impurity"):
         render_pattern(*main, GRID, params, None, noise=False)

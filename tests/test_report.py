@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from xrdsym.study.report import README_END, README_START, accuracy_at_budget, write_report
+from xrdsym.symmetry.labels import LEVELS
 
 
 def make_run(folder: Path, model: str, split: str, sg_top1: float) -> Path:
@@ -117,6 +119,41 @@ def test_model_card_lists_test_and_measured_figures() -> None:
     assert "| simulated structure_type test part, paper rendering | 5590 |" in text
     assert "12.3 / 30.0 (4.0)" in text
     assert "| measured: xred | 17 |" in text and "5.9 / 23.5 (11.8 / 23.5)" in text
+    assert "Reliability" not in text  # no calibration record, no reliability table
+
+
+def test_model_card_gives_the_reliability_of_its_calibration_record() -> None:
+    from xrdsym.study.report import model_card_lines, reliability_lines
+
+    def scores(top1: float, n: int) -> dict[str, Any]:
+        raw = {"n": n, "top1": top1, "ece": 0.2, "nll": 2.0}
+        cal = {**raw, "ece": 0.05, "coverage": 0.91, "mean_set_size": 12.5}
+        return {level: {"uncalibrated": raw, "calibrated": cal} for level in LEVELS}
+
+    record = {
+        "temperatures": dict.fromkeys(LEVELS, 1.5),
+        "thresholds": dict.fromkeys(LEVELS, 0.01),
+        "alpha": 0.1,
+        "n_temperature": 966,
+        "n_conformal": 967,
+        "renderer": "lab",
+        "part": "val",
+        "split": "structure_type",
+        "dataset_fingerprint": "abe3a87ede2ca919",
+        "test": scores(0.25, 3000),
+        "measured": [{"labels": "x/xred/labels.csv", **scores(0.4, 17)}],
+    }
+    lines = reliability_lines(record)
+    assert "fitted on 966 and set thresholds on 967 lab-rendered patterns" in lines[0]
+    assert "| simulated test | 3000 | space group | 0.250 | 0.200 | 0.050 | 0.910 | 12.5 |" in lines
+    assert (
+        "| measured: xred | 17 | crystal system | 0.400 | 0.200 | 0.050 | 0.910 | 12.5 |" in lines
+    )
+    assert len(lines) == 4 + 2 * len(LEVELS)
+    card = model_card_lines(
+        {"architecture": "xrdnet_small", "licence": "MIT", "calibration": record}
+    )
+    assert card[-len(lines) :] == lines
 
 
 def test_continued_copies_share_one_curve_and_list_their_gap(tmp_path: Path) -> None:

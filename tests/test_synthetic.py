@@ -240,7 +240,9 @@ def test_generated_atoms_keep_their_distance() -> None:
 def test_generated_peaks_match_pymatgen() -> None:
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
     from pymatgen.core import Lattice, Structure
-    from test_peaks import PYMATGEN_WAVELENGTH, cluster_mismatches
+    from test_peaks import PYMATGEN_WAVELENGTH
+
+    from xrdsym.patterns.compare import peak_list_mismatches
 
     generator = SyntheticGenerator()
     calculator = XRDCalculator(wavelength=PYMATGEN_WAVELENGTH)
@@ -259,7 +261,7 @@ def test_generated_peaks_match_pymatgen() -> None:
             operations=sample.operations,
             exact_operations=True,
         )
-        problems = cluster_mismatches(
+        problems = peak_list_mismatches(
             np.array(reference.x), np.array(reference.y), ours.two_theta, ours.intensity
         )
         if problems:

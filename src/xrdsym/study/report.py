@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from xrdsym.symmetry.labels import LEVELS as TASKS
+from xrdsym.training.calibration import reliability_rows
 
 #: Test accuracies of Park et al. (2017) on a random 80/20 split of 150,000 ICSD patterns.
 PAPER_TOP1 = {"crystal_system": 0.9499, "extinction_group": 0.8383, "space_group": 0.8114}
@@ -315,6 +316,32 @@ def machine_description(machine: dict[str, Any]) -> str:
     )
 
 
+def reliability_lines(record: dict[str, Any]) -> list[str]:
+    """Markdown reliability table of a ``model.json`` calibration record (``xrdsym calibrate``):
+    top-1, expected calibration error before (T = 1) and after calibration, coverage and mean
+    size of the prediction sets, per data set and level."""
+    temperatures = ", ".join(f"{k} {v:.3f}" for k, v in record["temperatures"].items())
+    lines = [
+        "Reliability (`xrdsym calibrate`; ECE: expected calibration error of the top-1 "
+        f"probability over 15 bins, raw: T = 1; coverage and mean size of the "
+        f"{1 - record['alpha']:.0%} sets). Temperatures {temperatures}, fitted on "
+        f"{record['n_temperature']:,} and set thresholds on {record['n_conformal']:,} "
+        f"{record['renderer']}-rendered patterns of the {record['part']} part of the "
+        f"`{record['split']}` split of `{record['dataset_fingerprint']}`.",
+        "",
+        "| data | n | level | top-1 | ECE raw | ECE calibrated | set coverage | mean set size |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for data, level, f in reliability_rows(record):
+        name = data if data == "simulated test" else f"measured: {Path(data).parent.name}"
+        lines.append(
+            f"| {name} | {f['n']:.0f} | {level.replace('_', ' ')} | {f['top1']:.3f} | "
+            f"{f['ece_raw']:.3f} | {f['ece_calibrated']:.3f} | {f['coverage']:.3f} | "
+            f"{f['set_size']:.1f} |"
+        )
+    return lines
+
+
 def model_card_lines(config: dict[str, Any]) -> list[str]:
     """Markdown model card of a bundled model from its ``model.json``."""
     data = config.get("training_data", {})
@@ -364,6 +391,9 @@ def model_card_lines(config: dict[str, Any]) -> list[str]:
         lines.append(
             f"| measured: {name} | {result.get('classified')} | " + " | ".join(cells) + " |"
         )
+    calibration = config.get("calibration")
+    if calibration and "temperatures" in calibration and reliability_rows(calibration):
+        lines += ["", *reliability_lines(calibration)]
     return lines
 
 

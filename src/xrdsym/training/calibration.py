@@ -256,6 +256,30 @@ def calibrate_model(
     return record
 
 
+def reliability_rows(record: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:
+    """(data, level, figures) of a calibration record's test and measured scores, figures
+    ``top1``, ``ece_raw``, ``ece_calibrated``, ``coverage`` and ``set_size`` (mean size of the
+    sets); data is ``simulated test`` or the labels file of a measured set."""
+    sections = [("simulated test", record.get("test"))]
+    sections += [(m["labels"], m) for m in record.get("measured", [])]
+    rows = []
+    for title, scores in sections:
+        if not scores:
+            continue
+        for level in LEVELS:
+            raw, cal = scores[level]["uncalibrated"], scores[level]["calibrated"]
+            figures = {
+                "n": float(cal["n"]),
+                "top1": float(cal["top1"]),
+                "ece_raw": float(raw["ece"]),
+                "ece_calibrated": float(cal["ece"]),
+                "coverage": float(cal["coverage"]),
+                "set_size": float(cal["mean_set_size"]),
+            }
+            rows.append((title, level, figures))
+    return rows
+
+
 def format_reliability(record: dict[str, Any]) -> list[str]:
     """Text table of a calibration record's test and measured figures."""
     lines = []
@@ -270,20 +294,17 @@ def format_reliability(record: dict[str, Any]) -> list[str]:
         f"{1 - record['alpha']:.0%} set thresholds "
         + ", ".join(f"{k} {v:.4f}" for k, v in record["thresholds"].items()),
     ]
-    sections = [("simulated test", record.get("test"))]
-    sections += [(m["labels"], m) for m in record.get("measured", [])]
-    for title, scores in sections:
-        if not scores:
-            continue
-        lines.append(f"{title}:")
-        lines.append(
-            f"  {'level':17s} {'top-1':>6s} {'ECE raw':>8s} {'ECE cal':>8s} "
-            f"{'coverage':>9s} {'set size':>9s}"
-        )
-        for level in LEVELS:
-            raw, cal = scores[level]["uncalibrated"], scores[level]["calibrated"]
+    title = None
+    for data, level, f in reliability_rows(record):
+        if data != title:
+            title = data
+            lines.append(f"{data}:")
             lines.append(
-                f"  {level:17s} {cal['top1']:6.3f} {raw['ece']:8.3f} {cal['ece']:8.3f} "
-                f"{cal['coverage']:9.3f} {cal['mean_set_size']:9.1f}"
+                f"  {'level':17s} {'top-1':>6s} {'ECE raw':>8s} {'ECE cal':>8s} "
+                f"{'coverage':>9s} {'set size':>9s}"
             )
+        lines.append(
+            f"  {level:17s} {f['top1']:6.3f} {f['ece_raw']:8.3f} {f['ece_calibrated']:8.3f} "
+            f"{f['coverage']:9.3f} {f['set_size']:9.1f}"
+        )
     return lines

@@ -21,7 +21,8 @@ Peak shape: the pseudo-Voigt of :mod:`xrdsym.patterns.profile` (its constants an
 :func:`~xrdsym.patterns.profile.pseudo_voigt_shape`), eta L + (1 - eta) G with the
 Caglioti width H^2 = U tan^2 theta + V tan theta + W (degrees^2) at the peak's own angle,
 evaluated on +/- ``WINDOW_HALF_WIDTH_FWHM`` H and normalised to unit area over that window
-(as the renderer does), so an amplitude is an integrated intensity in counts x degrees.
+(as the renderer does for its strongest peaks), so an amplitude is an integrated intensity in
+counts x degrees.
 """
 
 from __future__ import annotations
@@ -30,15 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import null_space
-from scipy.special import erf
 
 from xrdsym.patterns.bragg import bragg_shift, bragg_shift_kept, bragg_two_theta
 from xrdsym.patterns.profile import (
-    GAUSS_EXPONENT,
-    LORENTZ_NORM,
     MIN_FWHM,
     WINDOW_HALF_WIDTH_FWHM,
     pseudo_voigt_shape,
+    window_area,
 )
 
 
@@ -190,16 +189,6 @@ def observed_peaks(
     tt = np.concatenate(positions)
     shifted = instrument_shift(tt, state.zero_shift, state.displacement, radius)
     return shifted, np.concatenate(sources), np.concatenate(weights)
-
-
-def window_area(eta: float, half_width_fwhm: float = WINDOW_HALF_WIDTH_FWHM) -> float:
-    """Area of a unit pseudo-Voigt inside +/- k FWHM.
-
-    eta (2/pi) atan(2k) + (1 - eta) erf(2 sqrt(ln 2) k).
-    """
-    lorentz = LORENTZ_NORM * np.arctan(2.0 * half_width_fwhm)
-    gauss = erf(np.sqrt(GAUSS_EXPONENT) * half_width_fwhm)
-    return float(eta * lorentz + (1.0 - eta) * gauss)
 
 
 def profile_columns(
