@@ -1,0 +1,337 @@
+"""Peak search on a measured profile: background, K-alpha2, lines with positions and errors.
+
+>>> from xrdsym.indexing.peaks import search_peaks
+>>> result = search_peaks(two_theta, counts, 1.540562)          # doctest: +SKIP
+>>> [(p.two_theta, p.sigma) for p in result.peaks]              # doctest: +SKIP
+
+Steps of :func:`search_peaks` (angles in degrees 2theta, intensities in the file's counts):
+
+1. Checks: finite values, strictly increasing 2theta inside (0, 180), at most
+   ``max_points`` points, a wavelength inside ``patterns.grid.WAVELENGTH_LIMITS``; anything
+   else raises :class:`~xrdsym.errors.PatternFileError` naming the profile and the problem.
+   Uneven steps are resampled (linearly) to the median step.
+2. A rough line width H0 (median FWHM of the most prominent maxima above a morphological
+   opening), which sets the scales below.
+3. Background: SNIP of pybaselines (Morhac et al. 1997), half window ``background_fwhm`` x H0
+   (bounded to [0.5, 5] degrees), so that broad humps (5-15 degrees) stay in the background.
+4. Noise: the robust standard deviation 1.4826 MAD(y[i+k] - y[i]) / sqrt(2) of differences at
+   a lag k of about H0 / 4, in blocks along the scan (Poisson noise grows with the counts).
+5. Lines: ``scipy.signal.find_peaks`` on the (Savitzky-Golay smoothed) net profile with a
+   prominence of at least ``min_snr`` local noise deviations and ``min_relative_height`` of
+   the strongest line.
+6. K-alpha2 (K-alpha1 wavelength of a known anode only): detected by the doublet vote of
+   :mod:`xrdsym.indexing.kalpha2`; when present the net profile is stripped (Rachinger) and
+   the lines are found again.
+7. The strongest ``max_peaks`` lines are fitted (:mod:`xrdsym.indexing.peak_fit`): position,
+   its standard uncertainty, height, area and FWHM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.ndimage import grey_opening
+from scipy.signal import find_peaks, peak_widths, savgol_filter
+
+from xrdsym.errors import PatternFileError
+from xrdsym.indexing.kalpha2 import doublet_votes, rachinger_strip, wavelength_ratio
+from xrdsym.indexing.peak_fit import LineGuess, fit_lines
+from xrdsym.indexing.results import ObservedPeak, PeakSearchResult
+from xrdsym.patterns.effects import KA2_RATIO
+from xrdsym.patterns.grid import check_wavelength
+
+#: Fewest points a profile needs (as the file readers, ``io.pattern.MIN_POINTS``).
+MIN_POINTS = 20
+
+#: Steps differing by more than this factor (largest / smallest) are resampled to even steps.
+UNEVEN_STEPS = 1.5
+
+#: Rough FWHM used when the profile shows no clear maximum, degrees.
+DEFAULT_FWHM = 0.1
+
+#: Bounds of the rough FWHM, degrees (the lower one is raised to two steps).
+FWHM_BOUNDS = (0.005, 5.0)
+
+#: Bounds of the SNIP half window, degrees.
+BACKGROUND_WINDOW_BOUNDS = (0.5, 5.0)
+
+#: Points per noise block (the last block takes the remainder).
+NOISE_BLOCK = 400
+
+#: Prominence window of find_peaks, in rough FWHM (bounds the cost on noise to O(n wlen)).
+PROMINENCE_WINDOW_FWHM = 12.0
+
+
+@dataclass(frozen=True)
+class PeakSearchOptions:
+    """The knobs of :func:`search_peaks`.
+
+    Attributes:
+        min_snr: least prominence of a line in local noise standard deviations (default 4).
+        min_relative_height: least net height of a line as a fraction of the strongest line
+            (default 0.005).
+        max_peaks: most lines kept, the strongest (default 150); bounds the fit time.
+        background_fwhm: SNIP half window in units of the rough FWHM (default 8).
+        background_half_window: SNIP half window in degrees; overrides ``background_fwhm``.
+        kalpha2: ``"auto"`` detects K-alpha2 and strips it when present; ``"strip"`` strips
+            without testing; ``"off"`` leaves the profile as it is (default ``"auto"``).
+        kalpha2_ratio: I(K-alpha2) / I(K-alpha1) (default 0.5).
+        kalpha2_vote: least median log(RSS_single / RSS_doublet) of the strong lines for
+            K-alpha2 to count as present (default 0.1, a 10 % better doublet fit).
+        max_points: most points accepted (default 2,000,000; measured scans hold <= 100k).
+    """
+
+    min_snr: float = 4.0
+    min_relative_height: float = 0.005
+    max_peaks: int = 150
+    background_fwhm: float = 8.0
+    background_half_window: float | None = None
+    kalpha2: Literal["auto", "strip", "off"] = "auto"
+    kalpha2_ratio: float = KA2_RATIO
+    kalpha2_vote: float = 0.1
+    max_points: int = 2_000_000
+
+
+DEFAULT_OPTIONS = PeakSearchOptions()
+
+
+def checked_profile(
+    two_theta: np.ndarray, counts: np.ndarray, wavelength: float, source: str, max_points: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(2theta, counts, wavelength) as float64 after the checks of step 1.
+
+    Raises:
+        PatternFileError: the message names ``source`` and the first offending value.
+    """
+    x = np.asarray(two_theta, dtype=np.float64)
+    y = np.asarray(counts, dtype=np.float64)
+    if x.ndim != 1 or y.shape != x.shape:
+        raise PatternFileError(
+            f"{source}: 2theta and counts must be 1-D of one length (got {x.shape}, {y.shape})"
+        )
+    if x.size < MIN_POINTS:
+        raise PatternFileError(f"{source}: {x.size} points; a peak search needs {MIN_POINTS}")
+    if x.size > max_points:
+        raise PatternFileError(f"{source}: {x.size} points; at most {max_points} are accepted")
+    for name, values in (("2theta", x), ("counts", y)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise PatternFileError(
+                f"{source}: {name} at point {i + 1} is {values[i]} "
+                f"({int(bad.sum())} non-finite values in all)"
+            )
+    steps = np.diff(x)
+    if not np.all(steps > 0.0):
+        i = int(np.flatnonzero(steps <= 0.0)[0])
+        raise PatternFileError(
+            f"{source}: 2theta does not increase at point {i + 2} ({x[i]:g} then {x[i + 1]:g} "
+            "deg); sort the scan or split concatenated scans"
+        )
+    if x[0] <= 0.0 or x[-1] >= 180.0:
+        raise PatternFileError(f"{source}: 2theta {x[0]:g}-{x[-1]:g} deg is outside (0, 180)")
+    try:
+        lam = check_wavelength(float(wavelength))
+    except (TypeError, ValueError) as exc:
+        raise PatternFileError(f"{source}: {exc}") from None
+    return x, y, lam
+
+
+def even_steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The profile on even steps of its median step (linear interpolation), with an event
+    when it had to be resampled."""
+    steps = np.diff(x)
+    if steps.max() <= UNEVEN_STEPS * steps.min():
+        return x, y, None
+    step = float(np.median(steps))
+    n = min(int(np.floor((x[-1] - x[0]) / step)) + 1, 4 * x.size)
+    grid = np.linspace(x[0], x[0] + (n - 1) * step, n)
+    event = f"uneven steps ({steps.min():.4g}-{steps.max():.4g} deg) resampled to {step:.4g} deg"
+    return grid, np.interp(grid, x, y), event
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation: the standard deviation of Gaussian values."""
+    if values.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+def noise_profile(net: np.ndarray, lag: int) -> np.ndarray:
+    """Local noise standard deviation at every point (step 4 of the module docstring):
+    robust_sigma(y[i+lag] - y[i]) / sqrt(2) per block of :data:`NOISE_BLOCK` points."""
+    lag = max(1, min(lag, net.size // 4))
+    differences = net[lag:] - net[:-lag]
+    out = np.empty_like(net)
+    n_blocks = max(1, net.size // NOISE_BLOCK)
+    edges = np.linspace(0, net.size, n_blocks + 1).astype(int)
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        out[a:b] = robust_sigma(differences[a : min(b, differences.size)]) / np.sqrt(2.0)
+    floor = max(float(np.median(out)) * 0.25, 1e-9 * (float(np.max(np.abs(net))) + 1.0))
+    return np.maximum(out, floor)
+
+
+def rough_fwhm(y: np.ndarray, step: float) -> float:
+    """Median FWHM (degrees) of the ten most prominent maxima above a grey opening 2 degrees
+    wide (step 2 of the module docstring); :data:`DEFAULT_FWHM` without a clear maximum."""
+    size = max(3, min(int(2.0 / step), y.size // 2))
+    net = y - grey_opening(y, size=size)
+    noise = float(np.median(noise_profile(net, 1)))
+    low, high = max(FWHM_BOUNDS[0], 2.0 * step), FWHM_BOUNDS[1]
+    if float(net.max()) <= 8.0 * noise:
+        return float(np.clip(DEFAULT_FWHM, low, high))
+    index, props = find_peaks(
+        net, prominence=max(8.0 * noise, 0.05 * float(net.max())), wlen=2 * size + 1
+    )
+    if index.size == 0:
+        return float(np.clip(DEFAULT_FWHM, low, high))
+    top = index[np.argsort(props["prominences"])[::-1][:10]]
+    widths = peak_widths(net, top, rel_height=0.5)[0]
+    return float(np.clip(np.median(widths) * step, low, high))
+
+
+def snip_background(
+    x: np.ndarray, y: np.ndarray, half_window_deg: float, step: float
+) -> tuple[np.ndarray, str]:
+    """SNIP background (pybaselines) with a half window in degrees, and its description."""
+    from pybaselines import Baseline
+
+    half = int(np.clip(round(half_window_deg / step), 2, max(2, (y.size - 1) // 2)))
+    smooth = max(0, min(half // 8, 20))
+    baseline, _ = Baseline(x).snip(y, max_half_window=half, smooth_half_window=smooth)
+    return baseline, f"pybaselines snip, half window {half * step:.3g} deg ({half} points)"
+
+
+def _smoothed(net: np.ndarray, fwhm_points: float) -> np.ndarray:
+    """Savitzky-Golay (order 2) over about 3/4 of a FWHM, when that spans 5 points or more."""
+    window = int(round(0.75 * fwhm_points)) | 1
+    if window < 5 or window >= net.size:
+        return net
+    return savgol_filter(net, window, 2)
+
+
+def detect_lines(
+    x: np.ndarray,
+    net: np.ndarray,
+    noise: np.ndarray,
+    fwhm: float,
+    step: float,
+    options: PeakSearchOptions,
+) -> list[LineGuess]:
+    """Lines of the net profile (step 5 of the module docstring), increasing 2theta."""
+    fwhm_points = fwhm / step
+    smooth = _smoothed(net, fwhm_points)
+    top = float(smooth.max())
+    if top <= options.min_snr * float(noise.min()):
+        return []
+    floor = options.min_relative_height * top
+    wlen = max(3, int(PROMINENCE_WINDOW_FWHM * fwhm_points) | 1)
+    index, props = find_peaks(smooth, height=floor, prominence=floor, wlen=wlen)
+    keep = props["prominences"] >= options.min_snr * noise[index]
+    index = index[keep]
+    if index.size == 0:
+        return []
+    widths = peak_widths(smooth, index, rel_height=0.5, wlen=wlen)[0] * step
+    positions = x[index] + _vertex_offsets(smooth, index) * step
+    return [
+        LineGuess(float(c), float(smooth[i]), float(max(w, step)))
+        for c, i, w in zip(positions, index, widths, strict=True)
+    ]
+
+
+def _vertex_offsets(y: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Parabola vertex through the three points around each maximum, in steps (|.| <= 0.5)."""
+    inner = (index > 0) & (index < y.size - 1)
+    out = np.zeros(index.size)
+    i = index[inner]
+    left, mid, right = y[i - 1], y[i], y[i + 1]
+    denominator = left - 2.0 * mid + right
+    safe = np.where(denominator < 0.0, denominator, -1.0)
+    out[inner] = np.clip(0.5 * (left - right) / safe, -0.5, 0.5)
+    return out
+
+
+def strongest(guesses: list[LineGuess], n: int) -> tuple[list[LineGuess], str | None]:
+    """The ``n`` highest lines, back in 2theta order, with an event when some were dropped."""
+    if len(guesses) <= n:
+        return guesses, None
+    kept = sorted(sorted(guesses, key=lambda g: -g.height)[:n], key=lambda g: g.two_theta)
+    return kept, f"kept the {n} strongest of {len(guesses)} lines"
+
+
+def search_peaks(
+    two_theta: np.ndarray,
+    counts: np.ndarray,
+    wavelength: float,
+    *,
+    options: PeakSearchOptions | None = None,
+    source: str = "profile",
+) -> PeakSearchResult:
+    """The lines of a measured profile (see the module docstring for the steps).
+
+    Args:
+        two_theta: angles in degrees, strictly increasing.
+        counts: intensities (counts or arbitrary units), finite.
+        wavelength: the wavelength the angles refer to, Angstrom (K-alpha1 of the anode for a
+            laboratory tube: only then is K-alpha2 looked for).
+        options: the knobs; default :data:`DEFAULT_OPTIONS`.
+        source: name of the profile in error messages (a file name).
+
+    Raises:
+        PatternFileError: non-finite values, 2theta not increasing, too few or too many
+            points, a wavelength outside the accepted limits.
+    """
+    opts = options or DEFAULT_OPTIONS
+    x, y, lam = checked_profile(two_theta, counts, wavelength, source, opts.max_points)
+    x, y, resampled = even_steps(x, y)
+    events = [resampled] if resampled else []
+    step = float(np.median(np.diff(x)))
+    fwhm = rough_fwhm(y, step)
+    half_window = opts.background_half_window or float(
+        np.clip(opts.background_fwhm * fwhm, *BACKGROUND_WINDOW_BOUNDS)
+    )
+    background, method = snip_background(x, y, half_window, step)
+    net = y - background
+    noise = noise_profile(net, int(round(fwhm / step / 4.0)))
+    guesses = detect_lines(x, net, noise, fwhm, step, opts)
+    kalpha2: Literal["absent", "stripped"] = "absent"
+    ratio = wavelength_ratio(lam)
+    if ratio is not None and opts.kalpha2 != "off":
+        strip = opts.kalpha2 == "strip"
+        if not strip:
+            votes = doublet_votes(x, net, guesses, float(np.median(noise)), ratio)
+            strip = bool(votes) and float(np.median(votes)) >= opts.kalpha2_vote
+            events.append(_vote_event(votes))
+        if strip:
+            net = rachinger_strip(x, net, ratio, opts.kalpha2_ratio)
+            guesses = detect_lines(x, net, noise, fwhm, step, opts)
+            kalpha2 = "stripped"
+    guesses, dropped = strongest(guesses, opts.max_peaks)
+    if dropped:
+        events.append(dropped)
+    peaks = sorted(fit_lines(x, net, guesses, step), key=lambda p: p.two_theta)
+    return PeakSearchResult(
+        peaks=tuple(_inside(peaks, x)),
+        wavelength=lam,
+        kalpha2=kalpha2,
+        background=method,
+        noise=float(np.median(noise)),
+        events=tuple(events),
+    )
+
+
+def _vote_event(votes: list[float]) -> str:
+    """What the K-alpha2 vote found, for the result's events."""
+    if not votes:
+        return "K-alpha2 not testable (no strong line with a resolvable companion)"
+    return (
+        f"K-alpha2 vote: median log(RSS single / doublet) {np.median(votes):.3f} "
+        f"over {len(votes)} lines"
+    )
+
+
+def _inside(peaks: list[ObservedPeak], x: np.ndarray) -> list[ObservedPeak]:
+    """Fitted lines whose position lies inside the scanned range."""
+    return [p for p in peaks if x[0] <= p.two_theta <= x[-1]]
