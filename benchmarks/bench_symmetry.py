@@ -1,6 +1,6 @@
 """Start-up cost of the space-group table that the classifier imports.
 
-Times, in fresh Python processes, building ``xrdsym.symmetry.space_groups()`` (all 230 groups
+Times, in fresh Python processes, building ``xrdsym.spacegroups.space_groups()`` (all 230 groups
 with their extinction groups, from spglib's database) beside the baseline of importing numpy
 and spglib alone, which every process that classifies pays anyway.
 
@@ -18,7 +18,7 @@ BASELINE = (
 )
 TABLE = (
     "import time; t = time.perf_counter(); "
-    "from xrdsym.symmetry import space_groups; space_groups(); "
+    "from xrdsym.spacegroups import space_groups; space_groups(); "
     "print(time.perf_counter() - t)"
 )
 

@@ -20,10 +20,10 @@ from xrdsym.calibration import (
     softmax,
     tempered,
 )
-from xrdsym.classify import load_model, load_space_group_table, space_group_table_data
+from xrdsym.classify import load_model
 from xrdsym.cli import main
 from xrdsym.models import create_model, save_pretrained
-from xrdsym.symmetry import LEVELS, level_labels, level_probabilities
+from xrdsym.spacegroups import LEVELS, level_labels, level_probabilities
 from xrdsym.training.calibration import fit_calibration
 
 
@@ -34,15 +34,6 @@ def _overconfident(n: int, seed: int, true_t: float = 3.0) -> tuple[np.ndarray, 
     p = softmax(logits, true_t)
     labels = np.array([rng.choice(230, p=row) for row in p])
     return logits, labels
-
-
-def test_shipped_space_group_table_equals_the_spglib_derivation() -> None:
-    shipped = Path(__file__).parents[1] / "src" / "xrdsym" / "space_group_table.json"
-    table = json.loads(shipped.read_text())
-    derived = space_group_table_data()
-    assert table["space_groups"] == derived["space_groups"]
-    assert table["crystal_systems"] == derived["crystal_systems"]
-    assert load_space_group_table().extinction_symbols[21] == "Pna2_1, Pnma"
 
 
 def test_temperature_fit_recovers_the_true_temperature() -> None:
@@ -151,7 +142,7 @@ def test_calibrate_writes_the_record_and_a_checked_onnx_export(
     )
     assert prediction.coverage == pytest.approx(0.9) and prediction.prediction_sets["space_group"]
     assert np.array_equal(levels["space_group"], classifier.predict_proba(values))
-    raw = classifier.table.levels(softmax(classifier.predict_logits(values)))
+    raw = level_probabilities(softmax(classifier.predict_logits(values)))
     for level in LEVELS:
         assert np.array_equal(levels[level].argmax(1), raw[level].argmax(1))
 

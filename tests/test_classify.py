@@ -13,7 +13,7 @@ from xrdsym.classify import Classifier, load_model, top_k_prediction
 from xrdsym.cli import main
 from xrdsym.errors import ModelFileError
 from xrdsym.models import create_model, save_pretrained
-from xrdsym.symmetry import CRYSTAL_SYSTEMS, label_maps, space_group
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS, label_maps, space_group
 
 PATTERNS = Path(__file__).parent / "data" / "patterns"
 GRID_POINTS = 1001

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xrdsym.errors import PatternFileError
-from xrdsym.symmetry import level_probabilities
+from xrdsym.spacegroups import level_probabilities
 from xrdsym.training.measured import evaluate_measured, prior_from_counts
 
 

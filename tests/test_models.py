@@ -19,7 +19,7 @@ from xrdsym.models import (
 )
 from xrdsym.models.layers import same_padding
 from xrdsym.models.park import park_trunk_length
-from xrdsym.symmetry import label_maps, reconcile_probabilities
+from xrdsym.spacegroups import label_maps, reconcile_probabilities
 
 EXPECTED_TASKS = {
     "park_crystal_system": {"crystal_system"},

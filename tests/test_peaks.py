@@ -25,9 +25,9 @@ from xrdsym.patterns.scattering import (
     graphite_monochromator_two_theta,
     lorentz_polarization,
 )
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.prototype import hall_operations
-from xrdsym.symmetry.labels import CRYSTAL_SYSTEMS
 
 #: pymatgen's wavelength for the comparison: Cu K-alpha1 as given to XRDCalculator.
 PYMATGEN_WAVELENGTH = 1.540562

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.spacegroups import LEVELS
 from xrdsym.study.report import README_END, README_START, accuracy_at_budget, write_report
-from xrdsym.symmetry.labels import LEVELS
 
 
 def make_run(folder: Path, model: str, split: str, sg_top1: float) -> Path:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.symmetry.labels import LEVELS
+from xrdsym.spacegroups import LEVELS
 
 #: Default miscoverage alpha: sets hold the truth 90 % of the time.
 DEFAULT_ALPHA = 0.1

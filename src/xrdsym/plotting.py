@@ -14,7 +14,7 @@ import numpy as np
 
 from xrdsym.patterns.bragg import bragg_shift_kept
 from xrdsym.patterns.grid import Grid
-from xrdsym.symmetry.labels import LEVELS
+from xrdsym.spacegroups import LEVELS
 
 #: Bars shown per level.
 BARS = {"crystal_system": 7, "extinction_group": 8, "space_group": 10}
@@ -116,7 +116,7 @@ def prediction_figure(
         sample: the :class:`~xrdsym.classify.Sample` (pattern as read, prepared pattern).
         grid: the model grid.
         prediction: the :class:`~xrdsym.classify.Prediction` (full probabilities and sets).
-        table: the :class:`~xrdsym.classify.SpaceGroupTable` naming the classes.
+        table: the :class:`~xrdsym.spacegroups.SpaceGroupTable` naming the classes.
         sqrt: plot sqrt(intensity) (weak peaks beside strong ones).
 
     Returns:

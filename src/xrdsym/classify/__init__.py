@@ -45,12 +45,6 @@ from xrdsym.classify.samples import (
     measurement_warnings,
     reader_events,
 )
-from xrdsym.classify.table import (
-    TABLE_RESOURCE,
-    SpaceGroupTable,
-    load_space_group_table,
-    space_group_table_data,
-)
 
 __all__ = [
     "BUNDLED_MODEL_PACKAGE",
@@ -59,7 +53,6 @@ __all__ = [
     "IRREGULAR_STEPS",
     "LEVELS",
     "LOW_COVERAGE",
-    "TABLE_RESOURCE",
     "WAVELENGTH_MISMATCH",
     "Classifier",
     "CrystalSystemScore",
@@ -68,15 +61,12 @@ __all__ = [
     "Provenance",
     "Sample",
     "SpaceGroupScore",
-    "SpaceGroupTable",
     "bundled_model_dir",
     "load_model",
-    "load_space_group_table",
     "looks_like_peak_list",
     "measurement_warnings",
     "predictions_frame",
     "read_config",
     "reader_events",
-    "space_group_table_data",
     "top_k_prediction",
 ]

@@ -9,8 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.classify.table import SpaceGroupTable, load_space_group_table
-from xrdsym.symmetry.labels import LEVELS
+from xrdsym.spacegroups.table import (
+    LEVELS,
+    SpaceGroupTable,
+    level_probabilities,
+    load_space_group_table,
+)
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ def top_k_prediction(
 ) -> Prediction:
     """Top-k entries at the three levels from one 230-way space-group distribution (sums)."""
     tab = table if table is not None else load_space_group_table()
-    return top_k_levels(tab.levels(p_space_group), k, source, tab)
+    return top_k_levels(level_probabilities(p_space_group), k, source, tab)
 
 
 def top_k_levels(

@@ -24,10 +24,10 @@ from xrdsym.classify.samples import (
     peak_list_message,
     reader_events,
 )
-from xrdsym.classify.table import load_space_group_table
 from xrdsym.errors import PatternFileError, XrdsymError
 from xrdsym.inference import Backend, TorchBackend
 from xrdsym.patterns.grid import Grid
+from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
 
 
 class Classifier:
@@ -102,7 +102,7 @@ class Classifier:
         distribution softmax(z) over member groups; each level is then calibrated with its own
         temperature (:meth:`Calibration.levels`), which keeps its ranking.
         """
-        return self.calibration.levels(self.table.levels(softmax(self.predict_logits(values))))
+        return self.calibration.levels(level_probabilities(softmax(self.predict_logits(values))))
 
     def predict_proba_prepared(self, values: np.ndarray) -> np.ndarray:
         """Calibrated space-group probabilities (n, 230) of prepared patterns (n, L)."""

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from xrdsym.datasets.store import open_dataset
     from xrdsym.models import load_pretrained
     from xrdsym.patterns.renderers import make_renderer
-    from xrdsym.symmetry import CRYSTAL_SYSTEMS
+    from xrdsym.spacegroups import CRYSTAL_SYSTEMS
     from xrdsym.training.evaluate import evaluate, plot_confusion
 
     model, config = load_pretrained(args.model_dir)

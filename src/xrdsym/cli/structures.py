@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from xrdsym.cli.progress import progress_bar
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 from xrdsym.structures.labelling import (
     DEFAULT_SYMPREC,
     Rejected,
@@ -21,7 +22,6 @@ from xrdsym.structures.labelling import (
     reason_category,
 )
 from xrdsym.structures.reader import count_sources, read_cif_file
-from xrdsym.symmetry import CRYSTAL_SYSTEMS
 
 #: Structure ids listed per rejection reason.
 EXAMPLES_PER_REASON = 5

@@ -15,7 +15,7 @@ def dataset_counts(dataset: PeakDataset) -> dict[str, Any]:
     Keys: ``structures``, ``space_groups_covered``, ``crystal_system``, ``extinction_group``,
     ``space_group`` (label -> count) and ``splits`` (split -> part -> count).
     """
-    from xrdsym.symmetry import CRYSTAL_SYSTEMS, label_maps
+    from xrdsym.spacegroups import CRYSTAL_SYSTEMS, label_maps
 
     to_system, to_extinction = label_maps()
     groups = dataset.space_groups()

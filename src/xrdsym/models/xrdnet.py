@@ -24,7 +24,7 @@ Design (throughput measured by ``benchmarks/bench_models.py``):
   CPU (AVX-512 BF16) and is the default of ``configs/xrdnet.toml``; ``torch.compile`` took
   about two minutes to compile and gave no measurable gain, so it is not used.
 * One space-group head. Crystal-system and extinction-group log-probabilities follow by summing
-  the space-group probabilities of each class (``xrdsym.symmetry.label_maps``), so the three
+  the space-group probabilities of each class (``xrdsym.spacegroups.label_maps``), so the three
   predictions are always consistent. Optional auxiliary heads (``aux_heads=True``) predict the
   crystal system and extinction group directly from the shared features as extra training
   signal (keys ``aux_crystal_system``, ``aux_extinction_group``).
@@ -137,7 +137,7 @@ class XrdNet(nn.Module):
         if aux_heads:
             for task in ("crystal_system", "extinction_group"):
                 self.aux[f"aux_{task}"] = nn.Linear(head_hidden, TASK_CLASSES[task])
-        from xrdsym.symmetry import label_maps
+        from xrdsym.spacegroups import label_maps
 
         sg_to_cs, sg_to_eg = label_maps()
         cs = space_group_membership(torch.as_tensor(sg_to_cs), TASK_CLASSES["crystal_system"])

@@ -204,7 +204,7 @@ def absent_reflections(
 ) -> np.ndarray:
     """Mask of the reflections of a list extinguished by the operations (W, t) of a crystal.
 
-    (Not :func:`xrdsym.symmetry.labels.systematic_absences`, which gives the absences of a
+    (Not :func:`xrdsym.spacegroups.derive.systematic_absences`, which gives the absences of a
     space group on a fixed hkl grid.)
 
     For an operation (W, t), F(h) = exp(2 pi i h . t) F(h W); when h W = h this forces F(h) = 0

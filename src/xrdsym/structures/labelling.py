@@ -20,6 +20,7 @@ import numpy as np
 from spglib import SpglibDataset
 
 from xrdsym.errors import StructureError
+from xrdsym.spacegroups import space_group as space_group_info
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.reader import CifSource, iter_sources, read_cif_text
 from xrdsym.structures.symmetry import (
@@ -41,7 +42,6 @@ from xrdsym.structures.symmetry import (
     spglib_cell,
     symmetry_dataset,
 )
-from xrdsym.symmetry import space_group as space_group_info
 
 #: Relative tolerance on the Niggli-reduced primitive cell lengths for duplicates (the rule is
 #: :func:`xrdsym.structures.symmetry.same_cell`).
@@ -137,7 +137,7 @@ class Rejected:
 
 def crystal_system(space_group: int) -> str:
     """Crystal system of a space-group number (1-2 triclinic, 3-15 monoclinic, ...,
-    195-230 cubic), from :func:`xrdsym.symmetry.space_group`; ValueError outside 1-230."""
+    195-230 cubic), from :func:`xrdsym.spacegroups.space_group`; ValueError outside 1-230."""
     return space_group_info(space_group).crystal_system
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.symmetry.labels import LEVELS as TASKS
+from xrdsym.spacegroups import LEVELS as TASKS
 from xrdsym.training.calibration import reliability_rows
 
 #: Test accuracies of Park et al. (2017) on a random 80/20 split of 150,000 ICSD patterns.

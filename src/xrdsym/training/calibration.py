@@ -41,7 +41,7 @@ from xrdsym.calibration import (
 from xrdsym.errors import XrdsymError
 from xrdsym.inference import file_sha256
 from xrdsym.patterns.grid import Grid
-from xrdsym.symmetry.labels import LEVELS, level_labels, level_probabilities
+from xrdsym.spacegroups import LEVELS, level_labels, level_probabilities
 
 
 def fit_calibration(

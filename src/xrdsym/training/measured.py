@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from xrdsym.errors import XrdsymError
-from xrdsym.symmetry.labels import LEVELS as TASKS
-from xrdsym.symmetry.labels import level_labels, level_probabilities
+from xrdsym.spacegroups import LEVELS as TASKS
+from xrdsym.spacegroups import level_labels, level_probabilities
 from xrdsym.training.metrics import top_k_accuracy
 
 

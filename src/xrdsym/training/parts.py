@@ -113,7 +113,7 @@ class LabelMaps:
     """Label tensors of every output key from space-group indices."""
 
     def __init__(self, device: torch.device) -> None:
-        from xrdsym.symmetry import label_maps
+        from xrdsym.spacegroups import label_maps
 
         cs, eg = label_maps()
         self.maps = {
@@ -131,7 +131,7 @@ class LabelMaps:
 
 def label_names() -> dict[str, list[str]]:
     """Names of the classes of the three tasks, in output order."""
-    from xrdsym.symmetry import CRYSTAL_SYSTEMS, extinction_groups, space_group
+    from xrdsym.spacegroups import CRYSTAL_SYSTEMS, extinction_groups, space_group
 
     return {
         "crystal_system": list(CRYSTAL_SYSTEMS),

@@ -26,7 +26,7 @@ from xrdsym.datasets.protocol import PeakSource
 from xrdsym.errors import ModelFileError
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
-from xrdsym.symmetry.labels import level_labels
+from xrdsym.spacegroups import level_labels
 from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from xrdsym.training.config import TrainConfig
 from xrdsym.training.data import PatternPreparer, RenderedPatterns, StreamedPatterns, render_fixed

@@ -1,16 +1,18 @@
-"""Space-group labels: the derived table against the oracle CSV, gemmi and textbook facts."""
+"""Space-group labels: the derived table against the oracle CSV, gemmi and textbook facts, and
+the shipped table against the derivation."""
 
 from __future__ import annotations
 
 import csv
 import itertools
+import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from xrdsym.symmetry import (
+from xrdsym.spacegroups import (
     CRYSTAL_SYSTEMS,
     N_CRYSTAL_SYSTEMS,
     N_EXTINCTION_GROUPS,
@@ -18,11 +20,13 @@ from xrdsym.symmetry import (
     SpaceGroupInfo,
     extinction_groups,
     label_maps,
+    load_space_group_table,
     reconcile_probabilities,
     space_group,
+    space_group_table_data,
     space_groups,
 )
-from xrdsym.symmetry.labels import hkl_grid, systematic_absences
+from xrdsym.spacegroups.derive import hkl_grid, systematic_absences
 
 
 @pytest.fixture(scope="module")
@@ -354,3 +358,14 @@ def test_reconcile_dtypes() -> None:
 def test_reconcile_bad_input_raises(bad: np.ndarray) -> None:
     with pytest.raises(ValueError):
         reconcile_probabilities(bad)
+
+
+def test_shipped_space_group_table_equals_the_spglib_derivation() -> None:
+    shipped = (
+        Path(__file__).parents[1] / "src" / "xrdsym" / "spacegroups" / "space_group_table.json"
+    )
+    table = json.loads(shipped.read_text())
+    derived = space_group_table_data()
+    assert table["space_groups"] == derived["space_groups"]
+    assert table["crystal_systems"] == derived["crystal_systems"]
+    assert load_space_group_table().extinction_symbols[21] == "Pna2_1, Pnma"
