@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xrdsym.cli import SUBCOMMAND_MODULES, build_parser
+from xrdsym.cli import SUBCOMMANDS, build_parser
 
 
 def parsers(parser: argparse.ArgumentParser, name: str = "xrdsym") -> list[tuple[str, object]]:
@@ -20,7 +20,7 @@ def parsers(parser: argparse.ArgumentParser, name: str = "xrdsym") -> list[tuple
     return found
 
 
-@pytest.mark.parametrize("command", SUBCOMMAND_MODULES)
+@pytest.mark.parametrize("command", SUBCOMMANDS)
 def test_every_option_has_help_and_its_default(command: str) -> None:
     for name, parser in parsers(build_parser(command)):
         assert isinstance(parser, argparse.ArgumentParser)

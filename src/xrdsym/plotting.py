@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.errors import XrdsymError
 from xrdsym.patterns.bragg import bragg_shift_kept
 from xrdsym.patterns.grid import Grid
 from xrdsym.spacegroups import LEVELS
@@ -21,6 +22,17 @@ BARS = {"crystal_system": 7, "extinction_group": 8, "space_group": 10}
 
 IN_SET = "#1f6fb4"
 OUT_OF_SET = "#b9c4cf"
+
+
+def require_matplotlib() -> None:
+    """Raise a clear error when matplotlib (the ``plot`` extra) is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise XrdsymError(
+            "figures need matplotlib, which the light install leaves out; "
+            "install it with: pip install 'xrdsym[plot]'"
+        )
 
 
 def _measured_curve(sample: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +134,7 @@ def prediction_figure(
     Returns:
         A :class:`matplotlib.figure.Figure`.
     """
+    require_matplotlib()
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12, 4.6), layout="constrained")

@@ -75,7 +75,12 @@ def load_model(path: str | Path | None = None, backend: str = "auto") -> Classif
             )
         _check_onnx_grid(folder, config)
         return Classifier(None, config, backend=OnnxBackend(folder / ONNX_NAME), version=version)
-    from xrdsym.models import load_pretrained
-
+    try:  # torch is deferred: the light install has only ONNX Runtime
+        from xrdsym.models import load_pretrained
+    except ImportError as exc:
+        raise ModelFileError(
+            f"{folder}: the torch backend needs the training packages ({exc.name} is missing); "
+            "install them with: pip install 'xrdsym[train]'"
+        ) from None
     model, _ = load_pretrained(folder)
     return Classifier(model, config, version=version)

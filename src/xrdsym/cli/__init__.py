@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -16,22 +17,58 @@ from typing import Any
 from xrdsym import __version__
 from xrdsym.errors import XrdsymError
 
-#: Sub-command modules, in the order of the data flow.
-SUBCOMMAND_MODULES = (
-    "structures",
-    "simulate",
-    "generate",
-    "dataset",
-    "train",
-    "evaluate",
-    "classify",
-    "compare",
-    "measured",
-    "ablation",
-    "report",
-    "bundle",
-    "calibrate",
+#: Sub-commands in groups, each (name, one-line help). The help is written here so that
+#: ``xrdsym --help`` lists them without importing any sub-command module (some import torch).
+#: A name whose module is not installed in ``xrdsym.cli`` is left out.
+COMMAND_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "analyse a measured pattern",
+        (
+            ("classify", "crystal system, extinction group and space group of pattern files"),
+            ("index", "unit cell of a pattern from its peak positions"),
+            ("peaks", "peak positions, widths and intensities of a pattern"),
+            ("compare", "fit a measured pattern with the simulated peaks of its structure"),
+            ("simulate", "simulate the powder pattern of a CIF structure"),
+        ),
+    ),
+    (
+        "build data and train models",
+        (
+            ("structures", "read and label crystal structures (CIF file, folder or CIF table)"),
+            ("generate", "synthetic crystals as the training stream draws them"),
+            ("dataset", "build and inspect training datasets"),
+            ("train", "train a CNN on rendered patterns (resumable; torchrun for several)"),
+            ("calibrate", "calibrate a model on held-out simulated patterns; export to ONNX"),
+            ("bundle", "copy a finished run's weights and measured accuracies into a folder"),
+        ),
+    ),
+    (
+        "evaluate and report",
+        (
+            ("evaluate", "accuracy of a trained model on a dataset split"),
+            ("evaluate-measured", "accuracy on measured patterns listed in a labels CSV"),
+            ("ablation", "train without each lab-pattern family; score simulated and measured"),
+            ("report", "results.json, learning curves, model card"),
+        ),
+    ),
 )
+
+#: Module of each sub-command whose name is not its module's.
+MODULE_OF = {"evaluate-measured": "measured"}
+
+
+def _installed(name: str) -> bool:
+    """Whether the module of sub-command ``name`` exists (found without importing it)."""
+    return importlib.util.find_spec(f"xrdsym.cli.{MODULE_OF.get(name, name)}") is not None
+
+
+#: Sub-command names in the order of :data:`COMMAND_GROUPS`.
+SUBCOMMANDS = tuple(
+    name for _, commands in COMMAND_GROUPS for name, _ in commands if _installed(name)
+)
+
+#: Sub-command modules (one per sub-command).
+SUBCOMMAND_MODULES = tuple(MODULE_OF.get(name, name) for name in SUBCOMMANDS)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -55,21 +92,38 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser with every sub-command registered (or just ``only``).
+def command_list() -> str:
+    """The sub-commands by group, one per line with its help, for ``xrdsym --help``."""
+    lines: list[str] = []
+    for title, commands in COMMAND_GROUPS:
+        lines.append(f"{'' if not lines else chr(10)}{title}:")
+        lines += [f"  {name:<19}{text}" for name, text in commands if name in SUBCOMMANDS]
+    return "\n".join(lines)
 
-    Registering one sub-command imports only its module, so ``xrdsym classify`` does not
-    import the training stack (torch) to build its parser.
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with sub-command ``only`` registered in full (its module imported).
+
+    Without ``only`` (``xrdsym --help``, a mistyped command) every sub-command is a bare name
+    and no sub-command module is imported, so the help appears at once and needs no torch.
     """
     parser = Parser(
         prog="xrdsym",
+        usage="xrdsym [-h] [--version] COMMAND ..." if only is None else None,
         description="Crystal system, extinction group and space group from powder XRD patterns.",
+        epilog=command_list() + "\n\n'xrdsym COMMAND --help' describes a command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"xrdsym {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in (only,) if only in SUBCOMMAND_MODULES else SUBCOMMAND_MODULES:
-        module = importlib.import_module(f"xrdsym.cli.{name}")
-        module.register(subparsers)
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS
+    )
+    for name in SUBCOMMANDS:
+        if name == only:
+            module = importlib.import_module(f"xrdsym.cli.{MODULE_OF.get(name, name)}")
+            module.register(subparsers)
+        else:
+            subparsers.add_parser(name, add_help=False)
     return parser
 
 
@@ -77,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; expected errors print ``xrdsym: error: ...`` and exit 1."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in arguments if not a.startswith("-")), None)
-    parser = build_parser(first if first in SUBCOMMAND_MODULES else None)
+    parser = build_parser(first)
     args = parser.parse_args(arguments)
     try:
         code = int(args.handler(args))

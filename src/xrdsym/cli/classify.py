@@ -243,6 +243,10 @@ def run_classify(args: argparse.Namespace) -> int:
         raise XrdsymError("--top-k must be at least 1")
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise XrdsymError("--min-confidence must be between 0 and 1")
+    if args.plot:
+        from xrdsym.plotting import require_matplotlib
+
+        require_matplotlib()
     classifier = load_model(args.model, backend=args.backend)
     outputs = _Outputs(args)
     failures = 0

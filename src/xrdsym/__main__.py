@@ -1,0 +1,7 @@
+"""``python -m xrdsym``: the ``xrdsym`` command."""
+
+import sys
+
+from xrdsym.cli import main
+
+sys.exit(main())
