@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from xrdsym.errors import PatternFileError
 from xrdsym.io.formats import FORMATS, PatternFormat, detect_format, list_formats, read_pattern
+from xrdsym.io.numeric import MAX_POINTS
 from xrdsym.io.pattern import MIN_POINTS, NEGATIVE_TOLERANCE, Pattern, validated_pattern
 
 __all__ = [
     "FORMATS",
+    "MAX_POINTS",
     "MIN_POINTS",
     "NEGATIVE_TOLERANCE",
     "Pattern",

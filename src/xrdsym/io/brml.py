@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from xrdsym.errors import PatternFileError
-from xrdsym.io.archive import open_zip, parse_xml, read_member
+from xrdsym.io.archive import XmlDocument, open_zip, parse_xml_rows, read_member
+from xrdsym.io.numeric import float_table
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -49,8 +50,8 @@ def _view_type(view: ET.Element) -> str:
     return (view.get(_XSI_TYPE) or view.get("type") or "").rpartition(":")[2]
 
 
-def _route(root: ET.Element, source: str, member: str) -> ET.Element:
-    """The measured DataRoute (or the only one).
+def _route(root: ET.Element, source: str, member: str) -> tuple[int, ET.Element]:
+    """The measured DataRoute (or the only one) and its place among the routes.
 
     Raises:
         PatternFileError: no route, or several without one marked Measured.
@@ -58,9 +59,9 @@ def _route(root: ET.Element, source: str, member: str) -> ET.Element:
     routes = [e for e in root.iter() if _local(e.tag) == "DataRoute"]
     measured = [r for r in routes if r.get("RouteFlag") == "Measured"]
     if len(measured) == 1:
-        return measured[0]
+        return routes.index(measured[0]), measured[0]
     if len(routes) == 1:
-        return routes[0]
+        return 0, routes[0]
     raise PatternFileError(
         f"{source}: {member} holds {len(routes)} data routes and not exactly one marked Measured"
     )
@@ -114,29 +115,24 @@ def _members(archive: zipfile.ZipFile) -> list[str]:
 
 
 def _read_member(
-    root: ET.Element, source: str, member: str
+    document: XmlDocument, source: str, member: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(2theta, intensity) of one RawData document, or None when it does not step 2theta."""
-    route = _route(root, source, member)
+    """(2theta, intensity) of one RawData document, or None when it does not step 2theta.
+
+    The ``Datum`` rows were streamed out of the tree (:func:`parse_xml_rows`); those of the
+    measured route are parsed here by numpy as comma-separated rows.
+    """
+    index, route = _route(document.root, source, member)
     two_theta_col, intensity_col = _columns(route, source, member)
     if two_theta_col is None:
         return None
-    rows = [(e.text or "").split(",") for e in route.iter() if _local(e.tag) == "Datum"]
-    if not rows:
+    rows = document.rows[index].text() if index < len(document.rows) else ""
+    if not rows.strip():
         raise PatternFileError(f"{source}: {member} holds no <Datum> rows")
-    needed = max(two_theta_col, intensity_col) + 1
-    short = next((i for i, r in enumerate(rows) if len(r) < needed), None)
-    if short is not None:
-        raise PatternFileError(
-            f"{source}: Datum {short + 1} of {member} has {len(rows[short])} values, "
-            f"{needed} expected"
-        )
-    try:
-        two_theta = np.array([float(r[two_theta_col]) for r in rows])
-        intensity = np.array([float(r[intensity_col]) for r in rows])
-    except ValueError:
-        raise PatternFileError(f"{source}: a <Datum> of {member} is not numeric") from None
-    return two_theta, intensity
+    table = float_table(
+        rows, source, f"the <Datum> rows of {member}", ",", (two_theta_col, intensity_col)
+    )
+    return table[:, 0], table[:, 1]
 
 
 def read_brml(path: Path, data: bytes) -> Pattern:
@@ -151,8 +147,11 @@ def read_brml(path: Path, data: bytes) -> Pattern:
         if not members:
             raise PatternFileError(f"{source}: zip archive without RawData*.xml (not a .brml)")
         for index, member in enumerate(members, start=1):
-            root = parse_xml(read_member(archive, member, source), source, member)
-            columns = _read_member(root, source, member)
+            document = parse_xml_rows(
+                read_member(archive, member, source), source, member, "Datum", "DataRoute"
+            )
+            root = document.root
+            columns = _read_member(document, source, member)
             if columns is None:
                 continue
             metadata = {

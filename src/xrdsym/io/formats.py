@@ -12,7 +12,9 @@ extension that belongs to a format with magic bytes the content lacks is an erro
 kind is an error; anything else is read as two-column text.
 
 Only regular files are opened (a FIFO would block, ``/dev/zero`` never ends), and none larger
-than :data:`MAX_FILE_BYTES`.
+than :data:`MAX_FILE_BYTES`; a text format (everything but the zip archives and the binary
+.raw) is refused above :data:`MAX_TEXT_BYTES` or :data:`~xrdsym.io.numeric.MAX_LINES` lines
+before it is decoded or split.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from xrdsym.io.archive import archive_kind
 from xrdsym.io.brml import read_brml
 from xrdsym.io.bruker_raw import MAGIC_V1, MAGIC_V2, MAGIC_V3, MAGIC_V4, read_bruker_raw
 from xrdsym.io.gsas import read_gsas
+from xrdsym.io.numeric import MAX_POINTS, check_line_count
 from xrdsym.io.pattern import Pattern
 from xrdsym.io.ras import read_ras
 from xrdsym.io.rasx import read_rasx
@@ -45,6 +48,12 @@ SNIFF_BYTES = 4096
 
 #: Largest pattern file read, bytes.
 MAX_FILE_BYTES = 512 * 1024 * 1024
+
+#: Largest text pattern: MAX_POINTS rows of 64 characters (a 100,000-point scan is ~3 MB).
+MAX_TEXT_BYTES = 64 * MAX_POINTS
+
+#: Formats whose content is text (decoded and split into lines by their readers).
+TEXT_FORMATS = frozenset({"xrdml", "ras", "uxd", "gsas", "text"})
 
 #: Share of control characters (other than tab, CR, LF) above which content counts as binary.
 BINARY_CONTROL_FRACTION = 0.05
@@ -238,9 +247,31 @@ def read_regular_file(file: Path, limit: int = MAX_FILE_BYTES) -> bytes:
                 "for a pattern file"
             )
         try:
-            return handle.read(limit + 1)
+            # Ask for the stated size (read(n) reserves n bytes), then for what a growing
+            # file added, up to the limit.
+            data = handle.read(info.st_size + 1)
+            if len(data) > info.st_size:
+                data += handle.read(limit + 1 - len(data))
         except OSError as exc:
             raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
+    if len(data) > limit:
+        raise PatternFileError(f"{file}: grew above the {limit // 2**20} MiB limit while read")
+    return data
+
+
+def check_text_size(content: bytes, source: str) -> None:
+    """Refuse a text pattern above :data:`MAX_TEXT_BYTES` or with too many lines.
+
+    Raises:
+        PatternFileError: too large, or more lines than MAX_POINTS rows can need.
+    """
+    if len(content) > MAX_TEXT_BYTES:
+        raise PatternFileError(
+            f"{source}: {len(content) / 2**20:.0f} MiB of text is above the "
+            f"{MAX_TEXT_BYTES // 2**20} MiB limit for a text pattern ({MAX_POINTS:,} points "
+            "of 64 characters)"
+        )
+    check_line_count(content, source)
 
 
 def read_pattern(path: str | Path, format: str | None = None) -> Pattern:
@@ -262,6 +293,8 @@ def read_pattern(path: str | Path, format: str | None = None) -> Pattern:
     if not content.strip():
         raise PatternFileError(f"{file}: the file is empty")
     fmt = get_format(format) if format is not None else detect_format(file, content)
+    if fmt.name in TEXT_FORMATS:
+        check_text_size(content, str(file))
     try:
         return fmt.read(file, content)
     except PatternFileError:

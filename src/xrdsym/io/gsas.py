@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.numeric import MAX_ROW_CHARS, check_line_count, check_point_count
 from xrdsym.io.pattern import Pattern, validated_pattern
 from xrdsym.io.text import decode_text, stated_wavelength
 
@@ -37,6 +38,9 @@ CONSTANT_BINNING = ("CONST", "CONS")
 TIME_OF_FLIGHT_BINNING = ("TIME_MAP", "RALF", "SLOG")
 FIELD_WIDTH = 8
 ALT_WIDTHS = (8, 7, 5)
+
+#: Points of one data record of each type.
+POINTS_PER_RECORD = {"STD": 10, "ESD": 5, "ALT": 4, "FXYE": 1, "FXY": 1}
 
 _BANK_RE = re.compile(r"^BANK\s", re.IGNORECASE)
 
@@ -116,6 +120,8 @@ def _bank_data(
         raise PatternFileError(f"{source}: time-of-flight bank ({binning}), not a 2theta pattern")
     if binning not in CONSTANT_BINNING and kind not in ("FXYE", "FXY", "ALT"):
         raise PatternFileError(f"{source}: unsupported GSAS binning {binning!r}")
+    check_point_count(n_channels, source, "the bank")
+    records = records[: -(-n_channels // POINTS_PER_RECORD[kind])]
     if kind in ("FXYE", "FXY", "ALT"):
         x, y = _free_points(records) if kind != "ALT" else _alt_points(records)
         centideg = np.array(x[:n_channels])
@@ -139,13 +145,20 @@ def read_gsas(path: Path, data: bytes) -> Pattern:
         PatternFileError: no BANK line, a time-of-flight bank, malformed records.
     """
     source = str(path)
-    lines = decode_text(data).splitlines()
+    text = decode_text(data)
+    check_line_count(text, source)
+    lines = text.splitlines()
     banks = [i for i, line in enumerate(lines) if _BANK_RE.match(line)]
     if not banks:
         raise PatternFileError(f"{source}: no BANK line (not a GSAS raw file)")
     first = banks[0]
     end = banks[1] if len(banks) > 1 else len(lines)
     records = [line for line in lines[first + 1 : end] if line.strip() and line[0] != "#"]
+    long_record = next((r for r in records if len(r) > MAX_ROW_CHARS), None)
+    if long_record is not None:
+        raise PatternFileError(
+            f"{source}: a data record of {len(long_record):,} characters (GSAS records are 80)"
+        )
     try:
         two_theta, intensity, kind = _bank_data(lines[first].split(), records, source)
     except ValueError as exc:

@@ -12,7 +12,8 @@ Rules shared by all formats (``validated_pattern``):
   behind in the noise; values down to ``-NEGATIVE_TOLERANCE`` times the largest intensity are
   clipped to zero (``metadata["clipped_negative"]`` counts them). More negative values mean the
   column is not an intensity (or the subtraction failed) and are rejected.
-* At least ``MIN_POINTS`` points, and at least one positive intensity.
+* At least ``MIN_POINTS`` points and at most ``MAX_POINTS`` (``io/numeric.py``, where the
+  readers count points before they parse them), and at least one positive intensity.
 * A stated wavelength within ``xrdsym.patterns.grid.WAVELENGTH_LIMITS`` ([0.1, 5] Angstrom,
   the one rule of every wavelength the package accepts).
 * 2theta within [0, 180) degrees: a scan starting at a negative angle (an uncorrected zero
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.numeric import check_point_count
 from xrdsym.patterns.grid import check_wavelength
 
 #: Fewest points accepted: a pattern sampled more coarsely cannot show a single peak profile.
@@ -158,6 +160,7 @@ def validated_pattern(
         raise PatternFileError(
             f"{name}: only {x.size} data points; at least {MIN_POINTS} are needed"
         )
+    check_point_count(int(x.size), name)
     bad = ~np.isfinite(x)
     if np.any(bad):
         i = _first_bad_index(bad)

@@ -22,12 +22,14 @@ may be Shift-JIS; only the ASCII keys and numbers are used.
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.numeric import MAX_ROW_CHARS, check_line_count, check_point_count
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 #: Scan axes that are not 2theta: a file scanned along one of them is not a powder pattern.
@@ -38,10 +40,27 @@ _KEY_RE = re.compile(r'^\*(\w[\w-]*)\s+"(.*)"\s*$')
 
 @dataclass
 class _Block:
-    """One header + intensity block of a .ras file."""
+    """One header + intensity block of a .ras file.
+
+    Attributes:
+        header: the ``*KEY "value"`` pairs.
+        two_theta: first column of each row, degrees.
+        intensity: second column x third (attenuator factor, 1 when absent) of each row.
+        short_row: 1-based index of the first row with one column, or 0.
+    """
 
     header: dict[str, str] = field(default_factory=dict)
-    rows: list[list[float]] = field(default_factory=list)
+    two_theta: array[float] = field(default_factory=lambda: array("d"))
+    intensity: array[float] = field(default_factory=lambda: array("d"))
+    short_row: int = 0
+
+    def add(self, values: list[float]) -> None:
+        """Append one data row."""
+        if len(values) < 2:
+            self.short_row = self.short_row or len(self.two_theta) + 1
+            values = [*values, 0.0, 0.0]
+        self.two_theta.append(values[0])
+        self.intensity.append(values[1] * (values[2] if len(values) > 2 else 1.0))
 
 
 def _decode(data: bytes) -> str:
@@ -60,9 +79,11 @@ def _blocks(text: str, source: str) -> list[_Block]:
     Raises:
         PatternFileError: a non-numeric row inside an intensity block.
     """
+    check_line_count(text, source)
     blocks: list[_Block] = []
     current = _Block()
     in_data = False
+    points = 0
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -76,16 +97,20 @@ def _blocks(text: str, source: str) -> list[_Block]:
             in_data = False
         elif in_data:
             try:
-                current.rows.append([float(v) for v in line.split()])
+                if len(line) > MAX_ROW_CHARS:
+                    raise ValueError(line)
+                current.add([float(v) for v in line.split()])
             except ValueError:
                 raise PatternFileError(
                     f"{source}: line {line_no} is not a row of numbers: {line[:60]!r}"
                 ) from None
+            points += 1
+            check_point_count(points, source)
         else:
             match = _KEY_RE.match(line)
             if match:
                 current.header[match.group(1)] = match.group(2).strip()
-    return [b for b in blocks if b.rows]
+    return [b for b in blocks if b.two_theta]
 
 
 def _block_arrays(block: _Block, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -97,15 +122,12 @@ def _block_arrays(block: _Block, source: str) -> tuple[np.ndarray, np.ndarray]:
     axis = block.header.get("MEAS_SCAN_AXIS_X", "")
     if re.sub(r"[^a-z]", "", axis.lower()) in NON_TWO_THETA_AXES:
         raise PatternFileError(f"{source}: the scan axis is {axis!r}, not 2theta")
-    short = [i for i, row in enumerate(block.rows) if len(row) < 2]
-    if short:
+    if block.short_row:
         raise PatternFileError(
-            f"{source}: data row {short[0] + 1} of a block has one column; "
+            f"{source}: data row {block.short_row} of a block has one column; "
             "2theta and intensity are needed"
         )
-    two_theta = np.array([row[0] for row in block.rows])
-    intensity = np.array([row[1] * (row[2] if len(row) > 2 else 1.0) for row in block.rows])
-    return two_theta, intensity
+    return np.asarray(block.two_theta), np.asarray(block.intensity)
 
 
 def read_ras(path: Path, data: bytes) -> Pattern:

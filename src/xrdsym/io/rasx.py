@@ -22,6 +22,7 @@ import numpy as np
 
 from xrdsym.errors import PatternFileError
 from xrdsym.io.archive import open_zip, parse_xml, read_member
+from xrdsym.io.numeric import float_table
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 _PROFILE_RE = re.compile(r"^(?:(.*)/)?Profile(\d+)\.txt$", re.IGNORECASE)
@@ -58,14 +59,18 @@ def steps_two_theta(axis: str | None) -> bool:
     return key.startswith("twotheta") or key.startswith("2theta")
 
 
-def _columns(text: str, source: str, member: str) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(2theta, intensity x attenuator, whether any factor differed from 1) of a profile."""
-    rows = [line.split() for line in text.splitlines() if line.strip()]
+def _columns(data: bytes, source: str, member: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(2theta, intensity x attenuator, whether any factor differed from 1) of a profile.
+
+    The profile is parsed by numpy from its bytes (:func:`xrdsym.io.numeric.float_table`);
+    a third column, when every row has one, is the attenuator factor.
+    """
+    text = data.removeprefix(b"\xef\xbb\xbf")
     try:
-        table = np.array([[float(v) for v in row[:3]] for row in rows if len(row) >= 2])
-    except ValueError:
-        raise PatternFileError(f"{source}: {member} has a non-numeric row") from None
-    if table.ndim != 2 or table.shape[0] == 0:
+        table = float_table(text, source, member, usecols=(0, 1, 2))
+    except PatternFileError:
+        table = float_table(text, source, member, usecols=(0, 1))
+    if table.shape[0] == 0:
         raise PatternFileError(f"{source}: {member} holds no data rows")
     factor = table[:, 2] if table.shape[1] >= 3 else np.ones(table.shape[0])
     return table[:, 0], table[:, 1] * factor, bool(np.any(factor != 1.0))
@@ -92,8 +97,8 @@ def read_rasx(path: Path, data: bytes) -> Pattern:
             axis = None if root is None else _text(root, "AxisName")
             if not steps_two_theta(axis):
                 continue
-            text = read_member(archive, member, source).decode("utf-8-sig", errors="replace")
-            two_theta, intensity, attenuated = _columns(text, source, member)
+            profile = read_member(archive, member, source)
+            two_theta, intensity, attenuated = _columns(profile, source, member)
             metadata = {"format": "rasx", "scans": str(len(profiles)), "scan": str(index)}
             metadata["axis"] = axis or "TwoTheta"
             if attenuated:

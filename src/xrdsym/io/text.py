@@ -25,15 +25,23 @@ line-by-line parser, which gives the same numbers and the precise error messages
 
 from __future__ import annotations
 
-import io
+import math
 import re
-from collections import Counter
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.numeric import (
+    MAX_COLUMNS,
+    MAX_POINTS,
+    MAX_ROW_CHARS,
+    check_line_count,
+    check_point_count,
+    float_table,
+)
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 #: Line prefixes that mark a comment in the text formats seen in practice.
@@ -55,12 +63,33 @@ _WHITESPACE_RE = re.compile(r"[ \t]+")
 
 
 @dataclass
-class _Row:
-    """One data line: its line number, raw text and parsed numbers."""
+class _Rows:
+    """The data rows of a text file, kept compact (8-byte numbers, no object per row).
 
-    line_no: int
-    raw: str
-    values: list[float]
+    Attributes:
+        x: first value of each row.
+        y: second value (NaN for a one-value row).
+        columns: number of values of each row.
+        widths: characters up to the end of the first field of each row.
+        single: (line number, raw text) of each one-value row, by row index.
+    """
+
+    x: array[float] = field(default_factory=lambda: array("d"))
+    y: array[float] = field(default_factory=lambda: array("d"))
+    columns: array[int] = field(default_factory=lambda: array("l"))
+    widths: array[int] = field(default_factory=lambda: array("l"))
+    single: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    def add(self, line_no: int, raw: str, values: list[float], source: str) -> None:
+        """Append one row (at most :data:`~xrdsym.io.numeric.MAX_POINTS`)."""
+        if len(self.x) >= MAX_POINTS:
+            check_point_count(len(self.x) + 1, source)
+        if len(values) == 1:
+            self.single[len(self.x)] = (line_no, raw)
+        self.x.append(values[0])
+        self.y.append(values[1] if len(values) > 1 else math.nan)
+        self.columns.append(len(values))
+        self.widths.append(_first_field_width(raw))
 
 
 def decode_text(data: bytes) -> str:
@@ -74,8 +103,11 @@ def decode_text(data: bytes) -> str:
 def split_fields(line: str) -> list[str]:
     """Split a data line on semicolons, commas, tabs or spaces (a stripped, non-empty line).
 
-    With semicolons as separators, commas are read as decimal commas.
+    With semicolons as separators, commas are read as decimal commas. A line longer than
+    :data:`~xrdsym.io.numeric.MAX_ROW_CHARS` is not split (it is not a row of numbers).
     """
+    if len(line) > MAX_ROW_CHARS:
+        return [line]
     line = line.rstrip(",;\t ")
     if ";" in line:
         parts = line.replace(",", ".").split(";")
@@ -91,6 +123,8 @@ def split_fields(line: str) -> list[str]:
 
 def parse_numbers(fields: list[str]) -> list[float] | None:
     """The fields as floats, or None when any field is not a number."""
+    if len(fields) > MAX_COLUMNS:
+        return None
     try:
         return [float(f) for f in fields]
     except ValueError:
@@ -115,7 +149,7 @@ def _first_field_width(raw: str) -> int:
     return len(raw) - len(stripped) + len(token)
 
 
-def _repair_glued_rows(rows: list[_Row], source: str) -> int:
+def _repair_glued_rows(rows: _Rows, source: str) -> int:
     """Split one-value rows whose two columns were printed without a separator, in place.
 
     Returns:
@@ -124,19 +158,16 @@ def _repair_glued_rows(rows: list[_Row], source: str) -> int:
     Raises:
         PatternFileError: a one-value row that cannot be split consistently.
     """
-    paired = [r for r in rows if len(r.values) >= 2]
-    if len(paired) < 2:
+    paired = np.asarray(rows.columns) >= 2
+    if int(paired.sum()) < 2:
         return 0
-    width = Counter(_first_field_width(r.raw) for r in paired).most_common(1)[0][0]
-    step = float(np.median(np.abs(np.diff([r.values[0] for r in paired]))))
+    width = int(np.bincount(np.asarray(rows.widths)[paired]).argmax())
+    step = float(np.median(np.abs(np.diff(np.asarray(rows.x)[paired]))))
     repaired = 0
-    for i, row in enumerate(rows):
-        if len(row.values) != 1:
-            continue
-        raw = row.raw.rstrip()
+    for i, (line_no, text) in rows.single.items():
+        raw = text.rstrip()
         split = parse_numbers([raw[:width].strip(), raw[width:].strip()])
-        previous = rows[i - 1].values[0] if i > 0 else None
-        expected = None if previous is None else previous + step
+        expected = None if i == 0 else rows.x[i - 1] + step
         if (
             split is None
             or raw[:width].strip() == ""
@@ -145,22 +176,25 @@ def _repair_glued_rows(rows: list[_Row], source: str) -> int:
             or abs(split[0] - expected) > GLUED_ROW_TOLERANCE * step
         ):
             raise PatternFileError(
-                f"{source}: line {row.line_no} has one column ({raw.strip()!r}); "
+                f"{source}: line {line_no} has one column ({raw.strip()!r}); "
                 "a pattern needs 2theta and intensity columns"
             )
-        row.values = split
+        rows.x[i], rows.y[i] = split[0], split[1]
+        rows.columns[i] = 2
         repaired += 1
     return repaired
 
 
-def _scan_lines(text: str, source: str) -> tuple[list[str], list[_Row]]:
+def _scan_lines(text: str, source: str) -> tuple[list[str], _Rows]:
     """Split a text file into header/comment lines and numeric data rows.
 
     Raises:
-        PatternFileError: a non-numeric line after the data has started.
+        PatternFileError: a non-numeric line after the data has started, or more lines or
+            rows than :mod:`xrdsym.io.numeric` allows.
     """
+    check_line_count(text, source)
     header: list[str] = []
-    rows: list[_Row] = []
+    rows = _Rows()
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -170,13 +204,13 @@ def _scan_lines(text: str, source: str) -> tuple[list[str], list[_Row]]:
             continue
         values = parse_numbers(split_fields(line))
         if values is None:
-            if not rows:
+            if not rows.x:
                 header.append(line)
                 continue
             raise PatternFileError(
                 f"{source}: line {line_no} is not a row of numbers: {line[:60]!r}"
             )
-        rows.append(_Row(line_no, raw, values))
+        rows.add(line_no, raw, values, source)
     return header, rows
 
 
@@ -214,10 +248,12 @@ def fast_columns(text: str) -> tuple[list[str], np.ndarray] | None:
     if not body.strip() or any(marker in body for marker in _SLOW_MARKERS):
         return None
     first = body[: body.find("\n")] if "\n" in body else body
+    if len(split_fields(first.strip())) > MAX_COLUMNS:
+        return None
     delimiter = "," if "," in first else None
     try:
-        table = np.loadtxt(io.StringIO(body), delimiter=delimiter, ndmin=2, dtype=np.float64)
-    except ValueError:
+        table = float_table(body, "", "the data", delimiter)
+    except PatternFileError:
         return None
     if table.shape[1] < 2:
         return None
@@ -256,22 +292,22 @@ def read_text_lines(text: str, source: str) -> Pattern:
         PatternFileError: as :func:`read_text`.
     """
     header, rows = _scan_lines(text, source)
-    if not rows:
+    if not rows.x:
         raise PatternFileError(f"{source}: no rows of numbers found")
-    if all(len(r.values) == 1 for r in rows):
+    if len(rows.single) == len(rows.x):
         raise PatternFileError(
             f"{source}: the data has one column; a pattern needs 2theta and intensity columns"
         )
     repaired = _repair_glued_rows(rows, source)
-    n_columns = Counter(len(r.values) for r in rows).most_common(1)[0][0]
+    n_columns = int(np.bincount(np.asarray(rows.columns)).argmax())
     metadata = {"format": "text", "columns": str(n_columns)}
     if repaired:
         metadata["repaired_rows"] = str(repaired)
     if header:
         metadata["header"] = header[0][:200]
     return validated_pattern(
-        [r.values[0] for r in rows],
-        [r.values[1] for r in rows],
+        np.asarray(rows.x),
+        np.asarray(rows.y),
         source,
         wavelength=stated_wavelength(header),
         metadata=metadata,

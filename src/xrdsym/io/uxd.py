@@ -20,12 +20,14 @@ A file can hold several ranges (each with its own ``_START`` ... data); the firs
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from xrdsym.errors import PatternFileError
+from xrdsym.io.numeric import MAX_ROW_CHARS, check_line_count, check_point_count
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 _KEY_RE = re.compile(r"^_([A-Za-z0-9]+)\s*(?:=\s*(.*))?$")
@@ -38,7 +40,17 @@ class _Range:
 
     keys: dict[str, str] = field(default_factory=dict)
     paired: bool = False
-    values: list[list[float]] = field(default_factory=list)
+    two_theta: array[float] = field(default_factory=lambda: array("d"))
+    counts: array[float] = field(default_factory=lambda: array("d"))
+
+    def add(self, values: list[float]) -> None:
+        """Append one data line: (2theta, counts) of a paired range (rows with fewer than two
+        values are skipped), else every value as counts."""
+        if not self.paired:
+            self.counts.extend(values)
+        elif len(values) >= 2:
+            self.two_theta.append(values[0])
+            self.counts.append(values[1])
 
 
 def _ranges(text: str, source: str) -> list[_Range]:
@@ -47,9 +59,11 @@ def _ranges(text: str, source: str) -> list[_Range]:
     Raises:
         PatternFileError: a data line before any data key, or one that is not numbers.
     """
+    check_line_count(text, source)
     ranges: list[_Range] = []
     pending: dict[str, str] = {}
     in_data = False
+    points = 0
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(";"):
@@ -66,20 +80,24 @@ def _ranges(text: str, source: str) -> list[_Range]:
         if not in_data:
             raise PatternFileError(f"{source}: line {line_no} holds data before a _COUNTS key")
         try:
-            ranges[-1].values.append([float(v) for v in line.replace(",", " ").split()])
+            if len(line) > MAX_ROW_CHARS:
+                raise ValueError(line)
+            values = [float(v) for v in line.replace(",", " ").split()]
         except ValueError:
             raise PatternFileError(
                 f"{source}: line {line_no} is not numbers: {line[:60]!r}"
             ) from None
+        ranges[-1].add(values)
+        points += len(values)
+        check_point_count(points, source, "the data")
     return ranges
 
 
 def _arrays(block: _Range, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(2theta, counts) of a range."""
     if block.paired:
-        rows = [r for r in block.values if len(r) >= 2]
-        return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
-    counts = np.array([v for row in block.values for v in row])
+        return np.asarray(block.two_theta), np.asarray(block.counts)
+    counts = np.asarray(block.counts)
     try:
         start = float(block.keys["START"])
         step = float(block.keys["STEPSIZE"])

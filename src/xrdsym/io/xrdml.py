@@ -24,6 +24,7 @@ import numpy as np
 
 from xrdsym.errors import PatternFileError
 from xrdsym.io.archive import parse_xml
+from xrdsym.io.numeric import float_values
 from xrdsym.io.pattern import Pattern, validated_pattern
 
 #: Axis names XRDML uses for the diffraction angle.
@@ -48,11 +49,11 @@ def _descendant(element: ET.Element, name: str) -> ET.Element | None:
     return None
 
 
-def _floats(element: ET.Element | None) -> np.ndarray:
+def _floats(element: ET.Element | None, source: str) -> np.ndarray:
     """Whitespace-separated numbers of an element's text (empty array without text)."""
     if element is None or element.text is None:
         return np.zeros(0)
-    return np.array(element.text.split(), dtype=np.float64)
+    return float_values(element.text, source, f"<{_local(element.tag)}>")
 
 
 def _two_theta_positions(data_points: ET.Element, n_points: int, source: str) -> np.ndarray:
@@ -64,7 +65,7 @@ def _two_theta_positions(data_points: ET.Element, n_points: int, source: str) ->
     for positions in _children(data_points, "positions"):
         if (positions.get("axis") or "").lower() not in TWO_THETA_AXES:
             continue
-        listed = _floats(_descendant(positions, "listPositions"))
+        listed = _floats(_descendant(positions, "listPositions"), source)
         if listed.size:
             if listed.size != n_points:
                 raise PatternFileError(
@@ -86,13 +87,13 @@ def _scan_intensity(data_points: ET.Element, source: str) -> tuple[np.ndarray, s
     """
     corrected = _descendant(data_points, "intensities")
     if corrected is not None:
-        return _floats(corrected), corrected.get("unit", "counts")
+        return _floats(corrected, source), corrected.get("unit", "counts")
     raw = _descendant(data_points, "counts")
     if raw is None:
         raise PatternFileError(f"{source}: the scan has neither <intensities> nor <counts>")
-    counts = _floats(raw)
-    factors = _floats(_descendant(data_points, "beamAttenuationFactors"))
-    common = _floats(_descendant(data_points, "commonBeamAttenuationFactor"))
+    counts = _floats(raw, source)
+    factors = _floats(_descendant(data_points, "beamAttenuationFactors"), source)
+    common = _floats(_descendant(data_points, "commonBeamAttenuationFactor"), source)
     if factors.size == counts.size:
         counts = counts * factors
     elif common.size == 1:
