@@ -31,7 +31,7 @@ setup: $(LIGHT)
 setup-full: $(FULL)
 
 demo: setup
-	$(BIN)/xrdsym classify src/xrdsym/examples/PbSO4_CuKa.csv --wavelength CuKa --top-k 3
+	$(BIN)/xrdsym classify src/xrdsym/examples/PbSO4_CuKa.csv --wavelength CuKa1 --top-k 3
 
 lint: setup-full
 	$(BIN)/ruff check src tests benchmarks

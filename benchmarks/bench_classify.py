@@ -86,7 +86,7 @@ def main() -> None:
     print(f"{'backend':8s} {'one file (s)':>13s} {'peak MiB':>9s} {f'{len(files)} files (s)':>15s}")
     try:
         for backend in ("onnx", "torch"):
-            common = ["--wavelength", "CuKa", "--backend", backend, "--no-progress"]
+            common = ["--wavelength", "CuKa1", "--backend", backend, "--no-progress"]
             one, memory = best(["classify", str(EXAMPLE), *common], args.repeat)
             many, _ = best(["classify", *files, *common, "--json"], args.repeat)
             print(f"{backend:8s} {one:13.2f} {memory:9.0f} {many:15.2f}")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from xrdsym.cli import main
-from xrdsym.patterns.grid import CU_KA1, Grid
+from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.peaks import compute_peaks, symmetry_operations
 from xrdsym.patterns.profile import (
     ProfileParams,
@@ -25,6 +25,7 @@ from xrdsym.study.gap.background import als_background, snip_background
 from xrdsym.study.gap.gap import fit_pattern
 from xrdsym.study.gap.model import invariant_metric_basis
 from xrdsym.study.gap.result import FitOptions
+from xrdsym.wavelengths import CU_KA1
 
 #: Rutile-type TiO2 (P4_2/mnm, a = 4.594, c = 2.959 Angstrom, O at x = 0.305): a tetragonal
 #: cell, so the fit has one anisotropic metric parameter besides the isotropic strain.

@@ -25,9 +25,9 @@ def test_bundled_model_card_states_data_split_and_accuracy() -> None:
 def test_load_model_and_classify_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
     classifier = xrdsym.load_model()
     example = bundled_model_dir().parent / "examples" / "PbSO4_CuKa.csv"
-    p = classifier.predict_proba_file(example, wavelength="CuKa")
+    p = classifier.predict_proba_file(example, wavelength="CuKa1")
     assert p.shape == (230,) and np.isfinite(p).all()
     assert p.sum() == pytest.approx(1.0, abs=1e-4)
-    assert main(["classify", str(example), "--wavelength", "CuKa", "--json"]) == 0
+    assert main(["classify", str(example), "--wavelength", "CuKa1", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert len(record["space_group"]) == 3

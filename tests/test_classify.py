@@ -49,7 +49,7 @@ def test_top_k_levels_are_consistent() -> None:
 def test_predict_proba_sums_to_one_and_reads_files(model_dir: Path) -> None:
     classifier = load_model(model_dir)
     assert isinstance(classifier, Classifier)
-    p_file = classifier.predict_proba_file(PATTERNS / "si_reference.xy", wavelength="CuKa")
+    p_file = classifier.predict_proba_file(PATTERNS / "si_reference.xy", wavelength="CuKa1")
     assert p_file.shape == (230,) and p_file.sum() == pytest.approx(1.0, abs=1e-5)
     data = np.loadtxt(PATTERNS / "si_reference.xy", comments="#")
     p_arrays = classifier.predict_proba(data[:, 0], data[:, 1], wavelength=1.540562)
@@ -59,8 +59,8 @@ def test_predict_proba_sums_to_one_and_reads_files(model_dir: Path) -> None:
 def test_wavelength_conversion_moves_the_prediction_input(model_dir: Path) -> None:
     """A Mo K-alpha pattern converted to Cu positions gives the Cu pattern's input."""
     from xrdsym.io import Pattern
-    from xrdsym.patterns.grid import ANODE_WAVELENGTHS_KA1 as KA1
     from xrdsym.patterns.prepare import convert_two_theta, prepare_pattern
+    from xrdsym.wavelengths import K_ALPHA1 as KA1
 
     classifier = load_model(model_dir)
     d_spacings = np.array([3.1356, 1.9201, 1.6375, 1.3577, 1.2459])
@@ -71,12 +71,12 @@ def test_wavelength_conversion_moves_the_prediction_input(model_dir: Path) -> No
         y = 10 + 1000 * np.exp(-0.5 * ((x[:, None] - centres) / 0.08) ** 2).sum(axis=1)
         return Pattern(x, y, wavelength, "synthetic", {})
 
-    cu = prepare_pattern(pattern(KA1["CuKa"]), classifier.grid)
-    mo = prepare_pattern(pattern(KA1["MoKa"]), classifier.grid)
+    cu = prepare_pattern(pattern(KA1["Cu"]), classifier.grid)
+    mo = prepare_pattern(pattern(KA1["Mo"]), classifier.grid)
     covered = cu.mask & mo.mask
     assert covered.sum() > 0.5 * len(covered)
     assert np.argmax(cu.values) == np.argmax(mo.values)
-    assert convert_two_theta(np.array([20.0]), KA1["MoKa"], KA1["CuKa"])[0] > 40.0
+    assert convert_two_theta(np.array([20.0]), KA1["Mo"], KA1["Cu"])[0] > 40.0
 
 
 def test_cli_json_lines_with_consistent_levels(
@@ -93,7 +93,7 @@ def test_cli_json_lines_with_consistent_levels(
             "--model",
             str(model_dir),
             "--wavelength",
-            "CuKa",
+            "CuKa1",
         ]
     )
     assert code == 0
@@ -162,7 +162,7 @@ def test_cli_skips_bad_files_and_reports(
             "--model",
             str(model_dir),
             "--wavelength",
-            "CuKa",
+            "CuKa1",
         ]
     )
     captured = capsys.readouterr()
@@ -195,7 +195,7 @@ def test_cli_plot_writes_png(model_dir: Path, tmp_path: Path) -> None:
                 "--model",
                 str(model_dir),
                 "--wavelength",
-                "CuKa",
+                "CuKa1",
                 "--plot",
                 str(out),
             ]

@@ -25,7 +25,7 @@ def _rank(p: np.ndarray, number: int) -> int:
 
 def test_pbso4_scan_ranks_pnma_near_the_top_and_above_a_blank_input() -> None:
     classifier = load_model()
-    p = classifier.predict_proba_file(EXAMPLE, wavelength="CuKa")
+    p = classifier.predict_proba_file(EXAMPLE, wavelength="CuKa1")
     blank = classifier.predict_proba(np.zeros(classifier.grid.n_points))[0]
     assert _rank(p, PNMA) <= 5
     assert _rank(p, PNMA) < _rank(blank, PNMA)
@@ -81,6 +81,6 @@ def test_simulated_set_beats_the_same_model_fed_zeros(shared_dir: Path) -> None:
 @pytest.mark.parametrize("backend", ["torch"])
 def test_blank_input_is_not_what_the_scan_gives(backend: str) -> None:
     classifier = load_model(backend=backend)
-    p = classifier.predict_proba_file(EXAMPLE, wavelength="CuKa")
+    p = classifier.predict_proba_file(EXAMPLE, wavelength="CuKa1")
     blank = classifier.predict_proba(np.zeros(classifier.grid.n_points))[0]
     assert np.abs(p - blank).max() > 0.01

@@ -18,8 +18,7 @@ from xrdsym.patterns.augment import (
     strain_peaks,
     texture_scatter_factors,
 )
-from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength
-from xrdsym.patterns.grid import CU_KA1, PAPER_GRID
+from xrdsym.patterns.grid import PAPER_GRID
 from xrdsym.patterns.lab import (
     AUGMENTATION_FAMILIES,
     LAB_RANGES,
@@ -37,6 +36,7 @@ from xrdsym.patterns.profile import (
     render_pattern,
     sample_profile_params,
 )
+from xrdsym.wavelengths import CU_KA1, KA2_RATIO, ka2_wavelength
 
 GRID = PAPER_GRID
 X = GRID.two_theta()

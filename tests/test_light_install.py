@@ -51,7 +51,7 @@ def test_classify_imports_no_training_package() -> None:
     found = imported_after(
         f"""
 from xrdsym.cli import main
-code = main(["classify", "{EXAMPLE}", "--wavelength", "CuKa", "--json", "--csv", "-"])
+code = main(["classify", "{EXAMPLE}", "--wavelength", "CuKa1", "--json", "--csv", "-"])
 assert code == 0, code
 """
     )

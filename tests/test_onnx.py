@@ -61,6 +61,6 @@ def test_bundled_onnx_matches_torch_on_the_example(tmp_path: Path) -> None:
     config = json.loads((folder / "model.json").read_text())
     if "onnx" not in config or load_model(folder).backend.name != "onnx":
         pytest.skip("the bundled model has no current ONNX export (run xrdsym calibrate)")
-    p_onnx = load_model(folder, backend="onnx").predict_proba_file(EXAMPLE, "CuKa")
-    p_torch = load_model(folder, backend="torch").predict_proba_file(EXAMPLE, "CuKa")
+    p_onnx = load_model(folder, backend="onnx").predict_proba_file(EXAMPLE, "CuKa1")
+    p_torch = load_model(folder, backend="torch").predict_proba_file(EXAMPLE, "CuKa1")
     assert np.abs(p_onnx - p_torch).max() <= 1e-5

@@ -13,15 +13,8 @@ import pytest
 
 from xrdsym.patterns.augment import strain_peaks
 from xrdsym.patterns.bragg import bragg_shift, bragg_shift_kept
-from xrdsym.patterns.effects import ka2_doublet, ka2_wavelength
-from xrdsym.patterns.grid import (
-    CU_KA1,
-    PAPER_GRID,
-    WAVELENGTH_LIMITS,
-    Grid,
-    check_wavelength,
-    wavelength_from_name,
-)
+from xrdsym.patterns.effects import ka2_doublet
+from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.lab import LabRenderer, ka2_companion, lab_renderer, render_expected
 from xrdsym.patterns.prepare import convert_two_theta
 from xrdsym.patterns.profile import (
@@ -39,6 +32,13 @@ from xrdsym.patterns.profile import (
     sample_profile_params,
 )
 from xrdsym.patterns.renderers import RENDERER_NAMES, make_renderer
+from xrdsym.wavelengths import (
+    CU_KA1,
+    WAVELENGTH_LIMITS,
+    check_wavelength,
+    ka2_wavelength,
+    wavelength_from_name,
+)
 
 ANGLES = np.linspace(5.0, 175.0, 341)
 PEAKS_TT = np.array([21.3, 28.7, 33.1, 40.2, 47.9, 56.4, 69.0, 88.2, 104.5])
@@ -102,7 +102,7 @@ def test_wavelength_limits_are_one_rule() -> None:
             check_wavelength(bad)
         with pytest.raises(ValueError, match="outside"):
             wavelength_from_name(str(bad))
-    assert wavelength_from_name("MoKa") == pytest.approx(0.7093)
+    assert wavelength_from_name("MoKa1") == pytest.approx(0.7093)
 
 
 def test_log_uniform_scalar_and_array_draws() -> None:

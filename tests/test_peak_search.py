@@ -7,10 +7,11 @@ import pytest
 
 from xrdsym.errors import PatternFileError, XrdsymError
 from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
-from xrdsym.patterns.grid import CU_KA1, Grid
+from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.peaks import PeakList
 from xrdsym.patterns.profile import ProfileParams, render_pattern
 from xrdsym.simulate import simulate
+from xrdsym.wavelengths import CU_KA1
 
 STRUCTURES = "tests/data/structures/good"
 

@@ -13,7 +13,6 @@ import pytest
 
 from xrdsym.errors import StructureError
 from xrdsym.patterns.compare import peak_list_mismatches
-from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.peaks import (
     PeakList,
     compute_peaks,
@@ -28,6 +27,7 @@ from xrdsym.patterns.scattering import (
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.prototype import hall_operations
+from xrdsym.wavelengths import CU_KA1
 
 #: pymatgen's wavelength for the comparison: Cu K-alpha1 as given to XRDCalculator.
 PYMATGEN_WAVELENGTH = 1.540562

@@ -9,7 +9,7 @@ import pytest
 
 from xrdsym.errors import PatternFileError
 from xrdsym.io import Pattern, read_pattern
-from xrdsym.patterns.grid import ANODE_WAVELENGTHS_KA1, CU_KA1, PAPER_GRID, Grid
+from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.prepare import (
     MIN_COVERAGE,
     convert_two_theta,
@@ -18,8 +18,9 @@ from xrdsym.patterns.prepare import (
     resample_to_grid,
     truncate_range,
 )
+from xrdsym.wavelengths import CU_KA1, K_ALPHA1
 
-MO_KA1 = ANODE_WAVELENGTHS_KA1["MoKa"]
+MO_KA1 = K_ALPHA1["Mo"]
 PATTERNS = Path(__file__).resolve().parent / "data" / "patterns"
 
 #: Synthetic d-spacings (Angstrom) of a made-up phase; all reflect below 110 deg with Cu.
@@ -269,6 +270,6 @@ def test_training_inputs_are_what_classification_makes_of_the_same_counts(
     np.savetxt(scan, np.column_stack([grid.two_theta(), counts]), fmt="%.6f %.3f")
     config = {"grid": {"start": grid.start, "stop": grid.stop, "n_points": grid.n_points}}
     classifier = Classifier(create_model("xrdnet_tiny", input_length=grid.n_points), config)
-    prepared = classifier.prepare_file(scan, wavelength="CuKa")
+    prepared = classifier.prepare_file(scan, wavelength="CuKa1")
     assert prepared.mask.all()
     np.testing.assert_allclose(prepared.values, training_input, atol=1e-5)

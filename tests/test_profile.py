@@ -7,14 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from xrdsym.patterns.effects import (
-    KA2_RATIO,
-    displacement_shift,
-    ka2_wavelength,
-    march_dollase_factors,
-    scherrer_fwhm,
-)
-from xrdsym.patterns.grid import ANODE_WAVELENGTHS_KA2, CU_KA1, PAPER_GRID, Grid
+from xrdsym.patterns.effects import displacement_shift, march_dollase_factors, scherrer_fwhm
+from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.patterns.profile import (
     MIN_WINDOW_HALF_WIDTH_FWHM,
@@ -34,6 +28,7 @@ from xrdsym.patterns.profile import (
     window_half_widths,
 )
 from xrdsym.structures.crystal import Crystal
+from xrdsym.wavelengths import CU_KA1, K_ALPHA2, KA2_RATIO, ka2_wavelength
 
 GRID = PAPER_GRID
 X = GRID.two_theta()
@@ -284,7 +279,7 @@ def test_specimen_displacement_shift() -> None:
 def test_ka2_doublet_position_and_ratio() -> None:
     sharp = dataclasses.replace(BASE, u=0.0, v=0.0, w=0.0004, ka2=True)  # FWHM 0.02 degrees
     y = render_pattern(np.array([100.0]), np.array([100.0]), GRID, sharp, None, noise=False)
-    lam2 = ANODE_WAVELENGTHS_KA2["CuKa"]
+    lam2 = K_ALPHA2["Cu"]
     tt2 = np.degrees(2.0 * np.arcsin(lam2 / CU_KA1 * np.sin(np.radians(50.0))))
     assert tt2 - 100.0 == pytest.approx(0.3, abs=0.05)  # the familiar Cu doublet splitting
     second = window(tt2, 0.1)

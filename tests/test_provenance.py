@@ -83,7 +83,7 @@ def test_repaired_rows_and_coarse_short_scans_are_reported(
     coarse = tmp_path / "coarse.xy"
     coarse.write_text("".join(f"{10 + 5.0 * i} {100 + 50 * (i % 3)}\n" for i in range(20)))
     code, records, _ = _classify_json(
-        model_dir, capsys, str(glued), str(coarse), "--wavelength", "CuKa"
+        model_dir, capsys, str(glued), str(coarse), "--wavelength", "CuKa1"
     )
     assert code == 0
     assert "1 rows with glued columns repaired" in records[0]["provenance"]["events"]
@@ -96,10 +96,10 @@ def test_negative_two_theta_and_peak_lists_are_refused(model_dir: Path, tmp_path
     negative.write_text("".join(f"{-5 + 0.05 * i} {100 + i % 5}\n" for i in range(2000)))
     classifier = load_model(model_dir)
     with pytest.raises(PatternFileError, match="a powder scan lies within 0-180"):
-        classifier.read_sample(negative, "CuKa")
+        classifier.read_sample(negative, "CuKa1")
     sticks_x = np.sort(np.random.default_rng(0).uniform(10, 100, 60))
     with pytest.raises(PatternFileError, match="looks like a peak list"):
-        classifier.classify_pattern(sticks_x, np.ones(60), "CuKa")
+        classifier.classify_pattern(sticks_x, np.ones(60), "CuKa1")
 
 
 def test_batch_survives_hostile_files(
@@ -119,7 +119,7 @@ def test_batch_survives_hostile_files(
     os.mkfifo(fifo)
     good = [str(PATTERNS / "si_v15.xrdml"), str(PATTERNS / "si_reference.xy")]
     files = [good[0], str(corrupt), str(encoding), str(bomb), str(fifo), "/dev/zero", good[1]]
-    code, records, err = _classify_json(model_dir, capsys, *files, "--wavelength", "CuKa")
+    code, records, err = _classify_json(model_dir, capsys, *files, "--wavelength", "CuKa1")
     assert code == 1
     assert [r["file"] for r in records] == good
     assert "5 of 7 files failed" in err
@@ -161,12 +161,12 @@ def test_api_batches_structures_and_peak_lists(model_dir: Path, shared_dir: Path
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
 
     sticks = XRDCalculator("CuKa1").get_pattern(nacl)
-    peaks = classifier.classify_peaks(sticks.x, sticks.y, wavelength="CuKa")
+    peaks = classifier.classify_peaks(sticks.x, sticks.y, wavelength="CuKa1")
     assert peaks.to_dict()["provenance"]["format"] == "peak list"
     with pytest.raises(XrdsymError, match="peak list"):
-        classifier.classify_pattern(sticks.x, sticks.y, "CuKa")
-    frame = classifier.classify_files([PATTERNS / "si_reference.xy"], wavelength="CuKa")
+        classifier.classify_pattern(sticks.x, sticks.y, "CuKa1")
+    frame = classifier.classify_files([PATTERNS / "si_reference.xy"], wavelength="CuKa1")
     assert list(frame["file"]) == [str(PATTERNS / "si_reference.xy")]
-    sample = classifier.read_sample(PATTERNS / "si_reference.xy", "CuKa")
+    sample = classifier.read_sample(PATTERNS / "si_reference.xy", "CuKa1")
     figure = classifier.figure(classifier.classify_samples([sample])[0], sample)
     assert isinstance(figure, Figure) and len(figure.axes) == 4

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xrdsym.cli import main
-from xrdsym.patterns.grid import ANODE_WAVELENGTHS_KA1, CU_KA1
+from xrdsym.wavelengths import CU_KA1, K_ALPHA1
 
 NACL_CIF = """data_NaCl
 _symmetry_space_group_name_H-M 'F m -3 m'
@@ -73,11 +73,11 @@ def test_random_pattern_is_reproducible(nacl_cif: Path, tmp_path: Path) -> None:
 
 def test_wavelength_moves_the_peaks(nacl_cif: Path, tmp_path: Path) -> None:
     out, table = tmp_path / "mo.xy", tmp_path / "mo.csv"
-    argv = ["simulate", str(nacl_cif), "-o", str(out), "--wavelength", "MoKa", "--peaks"]
+    argv = ["simulate", str(nacl_cif), "-o", str(out), "--wavelength", "MoKa1", "--peaks"]
     assert main([*argv, str(table)]) == 0
     with table.open() as handle:
         rows = {(r["h"], r["k"], r["l"]): float(r["two_theta"]) for r in csv.DictReader(handle)}
-    expected = np.degrees(2.0 * np.arcsin(ANODE_WAVELENGTHS_KA1["MoKa"] / 5.6402))
+    expected = np.degrees(2.0 * np.arcsin(K_ALPHA1["Mo"] / 5.6402))
     assert rows[("2", "0", "0")] == pytest.approx(expected, abs=1e-4)
     assert np.loadtxt(out).shape == (10001, 2)
 
@@ -118,8 +118,8 @@ def test_simulate_api_is_what_the_command_writes(nacl_cif: Path, tmp_path: Path)
     assert clean.params == CLEAN_PARAMS
     np.testing.assert_array_equal(clean.counts, simulate(nacl_cif).counts)
     assert float(clean.counts.max()) == pytest.approx(1e4)
-    mo = simulate(nacl_cif, wavelength="MoKa")
-    assert mo.grid.wavelength == ANODE_WAVELENGTHS_KA1["MoKa"] and len(mo.peaks) > len(clean.peaks)
+    mo = simulate(nacl_cif, wavelength="MoKa1")
+    assert mo.grid.wavelength == K_ALPHA1["Mo"] and len(mo.peaks) > len(clean.peaks)
 
 
 def test_simulate_api_reports_an_empty_range(nacl_cif: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdsym.errors import XrdsymError
-from xrdsym.patterns.grid import PAPER_GRID, Grid, wavelength_from_name
+from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.peaks import PeakList, compute_peaks
 from xrdsym.patterns.profile import (
     PAPER_RANGES,
@@ -30,6 +30,7 @@ from xrdsym.patterns.profile import (
 )
 from xrdsym.patterns.scattering import graphite_monochromator_two_theta
 from xrdsym.structures.crystal import Crystal
+from xrdsym.wavelengths import wavelength_from_name
 
 #: Profile of clean patterns: a sharp laboratory instrument (FWHM 0.06 degrees at low angle,
 #: 0.13 degrees at 110 degrees: U = 0.01, V = -0.005, W = 0.004 degrees^2), pseudo-Voigt
@@ -75,7 +76,7 @@ def model_grid(wavelength: float) -> Grid:
 def simulate(
     structure: Crystal | str | Path,
     *,
-    wavelength: str | float = "CuKa",
+    wavelength: str | float = "CuKa1",
     grid: Grid | None = None,
     random: bool = False,
     seed: int = 0,
@@ -85,8 +86,8 @@ def simulate(
 
     Args:
         structure: a :class:`Crystal`, or the path of a CIF file.
-        wavelength: anode name (``CuKa``, ``MoKa``, ... K-alpha1) or Angstrom; ignored when
-            ``grid`` is given (the grid's wavelength is used).
+        wavelength: line name (``CuKa1``, ``MoKa1``, ...: :mod:`xrdsym.wavelengths`) or
+            Angstrom; ignored when ``grid`` is given (the grid's wavelength is used).
         grid: the output grid; default :func:`model_grid` at ``wavelength``.
         random: random ``PAPER_RANGES`` profile, background and Poisson noise drawn from
             ``numpy.random.default_rng(seed)``; else :data:`CLEAN_PARAMS` without noise.

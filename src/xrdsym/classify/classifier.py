@@ -151,7 +151,7 @@ class Classifier:
     ) -> Sample:
         """A measured pattern given as arrays, checked like a file and put on the grid."""
         from xrdsym.io import validated_pattern
-        from xrdsym.patterns.grid import wavelength_from_name
+        from xrdsym.wavelengths import wavelength_from_name
 
         lam = wavelength_from_name(wavelength)
         x = np.asarray(two_theta, dtype=np.float64).ravel()
@@ -173,7 +173,7 @@ class Classifier:
             XrdsymError: unreadable file, unknown wavelength, too short a range (names the file).
         """
         from xrdsym.io import read_pattern
-        from xrdsym.patterns.grid import wavelength_from_name
+        from xrdsym.wavelengths import wavelength_from_name
 
         pattern = read_pattern(path)
         try:
@@ -214,10 +214,10 @@ class Classifier:
         eta = 0.5, integrated intensities conserved) are drawn without background or noise.
         """
         from xrdsym.patterns.bragg import bragg_shift
-        from xrdsym.patterns.grid import wavelength_from_name
         from xrdsym.patterns.prepare import PreparedPattern, normalize_intensity
         from xrdsym.patterns.profile import render_pattern
         from xrdsym.simulate import CLEAN_PARAMS
+        from xrdsym.wavelengths import wavelength_from_name
 
         x = np.asarray(two_theta, dtype=np.float64).ravel()
         y = np.asarray(intensity, dtype=np.float64).ravel()

@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from xrdsym.wavelengths import WAVELENGTH_HELP
+
 
 def register(subparsers: Any) -> None:
     """Add the ``calibrate`` sub-command."""
@@ -54,8 +56,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--wavelength",
-        default="CuKa",
-        help="wavelength of the measured files: anode name or Angstrom (overrides their own; "
+        default="CuKa1",
+        help=f"wavelength of the measured files, {WAVELENGTH_HELP} (overrides their own; "
         "default: %(default)s)",
     )
     parser.add_argument("--no-onnx", action="store_true", help="do not export model.onnx")

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from xrdsym.cli.progress import progress_bar
 from xrdsym.errors import XrdsymError
+from xrdsym.wavelengths import WAVELENGTH_HELP
 
 #: Files read and classified per forward pass.
 CHUNK = 64
@@ -57,8 +58,7 @@ def register(subparsers: Any) -> None:
         "--wavelength",
         default=None,
         metavar="W",
-        help="CuKa, MoKa, CoKa, CrKa, FeKa, AgKa or Angstrom; "
-        "default: from the file, else an error",
+        help=f"{WAVELENGTH_HELP}; default: from the file, else an error",
     )
     parser.add_argument(
         "--min-confidence",

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from xrdsym.errors import XrdsymError
+from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_from_name
 
 
 def register(subparsers: Any) -> None:
@@ -29,8 +30,7 @@ def register(subparsers: Any) -> None:
         "--wavelength",
         default=None,
         metavar="W",
-        help="K-alpha1 wavelength: CuKa, MoKa, CoKa, CrKa, FeKa, AgKa or Angstrom "
-        "(default: from the file, else CuKa)",
+        help=f"{WAVELENGTH_HELP} (default: from the file, else CuKa1)",
     )
     parser.add_argument("--plot", metavar="OUT.png", help="save measured vs fitted simulation")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -95,7 +95,6 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Fit and print the report (or JSON); returns 0."""
-    from xrdsym.patterns.grid import wavelength_from_name
     from xrdsym.study.gap.compare import compare
     from xrdsym.study.gap.result import FitOptions
 

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from xrdsym.wavelengths import WAVELENGTH_HELP
+
 
 def register(subparsers: Any) -> None:
     """Add the ``evaluate-measured`` sub-command."""
@@ -26,8 +28,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--wavelength",
-        default="CuKa",
-        help="wavelength of the measured files: anode name or Angstrom (overrides their own)",
+        default="CuKa1",
+        help=f"wavelength of the measured files, {WAVELENGTH_HELP} (overrides their own)",
     )
     parser.add_argument("--output", default=None, help="write the results as JSON")
     parser.add_argument(

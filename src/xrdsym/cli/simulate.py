@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from xrdsym.errors import XrdsymError
+from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_from_name
 
 
 def register(subparsers: Any) -> None:
@@ -28,9 +29,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--wavelength",
-        default="CuKa",
+        default="CuKa1",
         metavar="W",
-        help="CuKa (default), MoKa, CoKa, CrKa, FeKa, AgKa (K-alpha1) or a value in Angstrom",
+        help=f"{WAVELENGTH_HELP} (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed for --random")
     parser.add_argument(
@@ -84,7 +85,6 @@ def write_peak_table(path: Path, peaks: Any) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Simulate the structure's pattern (:func:`xrdsym.simulate.simulate`) and write it."""
-    from xrdsym.patterns.grid import wavelength_from_name
     from xrdsym.simulate import simulate
     from xrdsym.structures.labelling import check_symprec
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from xrdsym.errors import DatasetError
-from xrdsym.patterns.grid import CU_KA1
+from xrdsym.wavelengths import CU_KA1
 
 #: Peaks are stored over a wider range than the model grid (10-110 deg) so that zero shifts,
 #: sample displacement and range augmentation never move an unstored peak into view.

@@ -22,7 +22,7 @@ from scipy.optimize import least_squares
 
 from xrdsym.indexing.peak_fit import START_ETA, LineGuess, height_to_area, pseudo_voigt
 from xrdsym.patterns.bragg import bragg_shift
-from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength
+from xrdsym.wavelengths import KA2_RATIO, ka2_wavelength
 
 #: A line takes part in the vote only when its companion lies at least this many FWHM away
 #: (closer doublets fit a single broadened line as well as a doublet).
@@ -40,7 +40,7 @@ VOTE_WINDOW_FWHM = 2.5
 
 def wavelength_ratio(wavelength: float) -> float | None:
     """lambda_2 / lambda_1 when ``wavelength`` (Angstrom) is the K-alpha1 line of a known anode
-    (``patterns.grid.ANODE_WAVELENGTHS_KA1``), else None (synchrotron, filtered beams, ...)."""
+    (``wavelengths.K_ALPHA1``), else None (synchrotron, filtered beams, ...)."""
     try:
         return ka2_wavelength(wavelength) / wavelength
     except ValueError:

@@ -7,7 +7,7 @@
 Steps of :func:`search_peaks` (angles in degrees 2theta, intensities in the file's counts):
 
 1. Checks: finite values, strictly increasing 2theta inside (0, 180), at most
-   ``max_points`` points, a wavelength inside ``patterns.grid.WAVELENGTH_LIMITS``; anything
+   ``max_points`` points, a wavelength inside ``wavelengths.WAVELENGTH_LIMITS``; anything
    else raises :class:`~xrdsym.errors.PatternFileError` naming the profile and the problem.
    Uneven steps are resampled (linearly) to the median step.
 2. A rough line width H0 (median FWHM of the most prominent maxima above a morphological
@@ -39,8 +39,7 @@ from xrdsym.errors import PatternFileError
 from xrdsym.indexing.kalpha2 import doublet_votes, rachinger_strip, wavelength_ratio
 from xrdsym.indexing.peak_fit import LineGuess, fit_lines
 from xrdsym.indexing.results import ObservedPeak, PeakSearchResult
-from xrdsym.patterns.effects import KA2_RATIO
-from xrdsym.patterns.grid import check_wavelength
+from xrdsym.wavelengths import KA2_RATIO, check_wavelength
 
 #: Fewest points a profile needs (as the file readers, ``io.pattern.MIN_POINTS``).
 MIN_POINTS = 20

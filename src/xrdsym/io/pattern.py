@@ -14,7 +14,7 @@ Rules shared by all formats (``validated_pattern``):
   column is not an intensity (or the subtraction failed) and are rejected.
 * At least ``MIN_POINTS`` points and at most ``MAX_POINTS`` (``io/numeric.py``, where the
   readers count points before they parse them), and at least one positive intensity.
-* A stated wavelength within ``xrdsym.patterns.grid.WAVELENGTH_LIMITS`` ([0.1, 5] Angstrom,
+* A stated wavelength within ``xrdsym.wavelengths.WAVELENGTH_LIMITS`` ([0.1, 5] Angstrom,
   the one rule of every wavelength the package accepts).
 * 2theta within [0, 180) degrees: a scan starting at a negative angle (an uncorrected zero
   offset, or a column that is not 2theta) is rejected rather than cut.
@@ -29,7 +29,7 @@ import numpy as np
 
 from xrdsym.errors import PatternFileError
 from xrdsym.io.numeric import check_point_count
-from xrdsym.patterns.grid import check_wavelength
+from xrdsym.wavelengths import check_wavelength
 
 #: Fewest points accepted: a pattern sampled more coarsely cannot show a single peak profile.
 MIN_POINTS = 20

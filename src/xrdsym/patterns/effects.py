@@ -9,33 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from xrdsym.patterns.bragg import bragg_shift_kept
-from xrdsym.patterns.grid import ANODE_WAVELENGTHS_KA1, ANODE_WAVELENGTHS_KA2
 from xrdsym.patterns.peaks import PeakList
-
-#: Intensity ratio I(K-alpha2) / I(K-alpha1) (the 2p1/2 : 2p3/2 occupation ratio).
-KA2_RATIO = 0.5
-
-#: A grid wavelength names an anode when it equals that anode's K-alpha1 line to 1e-4 Angstrom
-#: (the tabulated lines differ by far more between anodes).
-ANODE_MATCH_TOL = 1e-4
+from xrdsym.wavelengths import KA2_RATIO, ka2_wavelength
 
 #: Scherrer shape constant K for roughly spherical crystallites.
 SCHERRER_K = 0.9
-
-
-def ka2_wavelength(wavelength: float) -> float:
-    """K-alpha2 wavelength (Angstrom) of the anode whose K-alpha1 line is ``wavelength``.
-
-    Raises:
-        ValueError: ``wavelength`` is not the K-alpha1 line of a known anode.
-    """
-    for anode, lam1 in ANODE_WAVELENGTHS_KA1.items():
-        if abs(lam1 - wavelength) <= ANODE_MATCH_TOL:
-            return ANODE_WAVELENGTHS_KA2[anode]
-    raise ValueError(
-        f"no K-alpha2 line known for wavelength {wavelength} Angstrom: "
-        f"use the K-alpha1 line of one of {', '.join(ANODE_WAVELENGTHS_KA1)}"
-    )
 
 
 def ka2_doublet(

@@ -38,7 +38,6 @@ from xrdsym.patterns.augment import (
     texture_scatter_factors,
 )
 from xrdsym.patterns.bragg import bragg_shift
-from xrdsym.patterns.effects import KA2_RATIO, ka2_wavelength
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.profile import (
     PAPER_RANGES,
@@ -53,6 +52,7 @@ from xrdsym.patterns.profile import (
     scale_to_counts,
 )
 from xrdsym.patterns.protocols import PeakSource
+from xrdsym.wavelengths import KA2_RATIO, ka2_wavelength
 
 #: Laboratory-like profile ranges. Every value comes from the "Summary of the measured ranges"
 #: and the recommendation table of docs/measured_vs_simulated.md (14 trustworthy XRed fits):
@@ -63,7 +63,7 @@ from xrdsym.patterns.protocols import PeakSource
 #:   the samples are 2-10 times broader than the paper's maximum. 4000 draws of these ranges
 #:   give FWHM(30) 0.034-1.65 (5-95 %: 0.055-1.2) and FWHM(90) 0.059-2.28 degrees.
 #: * eta (0.3, 0.8): measured 0.36-0.75.
-#: * K-alpha2 with p = 0.9 (ratio 0.5 of ``effects.KA2_RATIO``): the doublet ratio is
+#: * K-alpha2 with p = 0.9 (ratio 0.5 of ``wavelengths.KA2_RATIO``): the doublet ratio is
 #:   0.39-0.62 in every one of the 7 scans that resolve it.
 #: * zero shift uniform +/-0.25 degrees with p = 1: measured -0.21 to +0.08 (ZnS -0.43).
 #: * displacement +/-0.2 mm with p = 0.5 (+/-0.09 degrees at 30 degrees on R = 240 mm): zero
@@ -242,7 +242,7 @@ def ka2_companion(values: np.ndarray, grid: Grid, ratio: float = KA2_RATIO) -> n
 
     g maps a K-alpha2 angle x back to the K-alpha1 angle of the same d-spacing:
     sin(g / 2) = (lambda1 / lambda2) sin(x / 2) (:func:`xrdsym.patterns.bragg.bragg_shift`;
-    ``effects.ka2_wavelength`` gives lambda2).
+    ``wavelengths.ka2_wavelength`` gives lambda2).
     Each peak moves to its K-alpha2 position (0.25 degrees at 2theta = 60 for Cu) with its
     shape; the stretch dx/dg = (lambda2 cos theta1) / (lambda1 cos theta2) is below 1.01 up to
     110 degrees (Cu), so widths and areas stay within 1 % of a direct rendering of the doublet.

@@ -22,12 +22,12 @@ import numpy as np
 from xrdsym.errors import StructureError
 from xrdsym.patterns import scattering
 from xrdsym.patterns.bragg import bragg_two_theta
-from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.reader import check_crystal_limits
 from xrdsym.structures.symmetry import rotation_codes
 from xrdsym.structures.symmetry import symmetry_operations as symmetry_operations
+from xrdsym.wavelengths import CU_KA1
 
 #: Reflections whose 2theta differ by at most this many degrees merge into one peak. Equivalent
 #: reflections of a relaxed structure agree to ~1e-8 degrees; 1e-4 degrees is far below any

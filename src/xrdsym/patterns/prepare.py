@@ -28,7 +28,8 @@ import numpy as np
 from xrdsym.errors import PatternFileError
 from xrdsym.io.pattern import Pattern
 from xrdsym.patterns.bragg import bragg_shift_kept
-from xrdsym.patterns.grid import WAVELENGTH_LIMITS, Grid, check_wavelength
+from xrdsym.patterns.grid import Grid
+from xrdsym.wavelengths import WAVELENGTH_LIMITS, check_wavelength
 
 #: Shortest covered part of the grid (degrees 2theta) a pattern must have. Fewer than about
 #: 30 degrees hold too few reflections of most structures to tell the symmetry apart
@@ -152,7 +153,7 @@ def _measurement_wavelength(pattern: Pattern, wavelength: float | None) -> float
     if chosen is None:
         raise PatternFileError(
             f"{pattern.source}: the file does not state its X-ray wavelength; give it "
-            "explicitly (e.g. --wavelength CuKa or a value in Angstrom)"
+            "explicitly (e.g. --wavelength CuKa1 or a value in Angstrom)"
         )
     try:
         return check_wavelength(chosen)

@@ -120,7 +120,7 @@ def score_variant(
     measured_labels: Sequence[Path],
     test_seed: int = 0,
     test_limit: int = 0,
-    wavelength: str = "CuKa",
+    wavelength: str = "CuKa1",
 ) -> dict[str, Any]:
     """Accuracies of the model in ``run_dir`` on the lab-rendered test part and measured sets.
 

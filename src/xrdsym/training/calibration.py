@@ -180,7 +180,7 @@ def calibrate_model(
     seed: int = 0,
     renderer: str | None = None,
     measured: Sequence[Path] = (),
-    measured_wavelength: str = "CuKa",
+    measured_wavelength: str = "CuKa1",
     onnx: bool = True,
 ) -> dict[str, Any]:
     """Calibrate ``folder`` on the validation part of ``split`` (see the module docstring).

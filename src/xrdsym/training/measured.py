@@ -103,7 +103,7 @@ def score_measured_sets(
     labels_files: Sequence[str | Path],
     dataset: Any,
     split: str,
-    wavelength: float | str | None = "CuKa",
+    wavelength: float | str | None = "CuKa1",
 ) -> list[dict[str, Any]]:
     """:func:`evaluate_measured` of a ``Classifier`` on each labels file.
 

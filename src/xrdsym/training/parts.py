@@ -15,11 +15,12 @@ from torch import nn
 from xrdsym.datasets.protocol import IndexedPeaks, PeakSource
 from xrdsym.datasets.stream import KINDS
 from xrdsym.patterns import renderers
-from xrdsym.patterns.grid import CU_KA1, Grid
+from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
 from xrdsym.training.config import TrainConfig
 from xrdsym.training.distributed import Distributed
 from xrdsym.training.evaluate import TASKS
+from xrdsym.wavelengths import CU_KA1
 
 #: Fraction of a source without ``split_indices`` held out for validation.
 FALLBACK_VAL_FRACTION = 0.2

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from xrdsym.errors import StructureError
 from xrdsym.io import read_pattern
-from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.peaks import symmetry_operations
 from xrdsym.structures.reader import read_cif_file
 from xrdsym.study.gap.figures import plot_gap
 from xrdsym.study.gap.gap import fit_pattern, simulate_peaks
 from xrdsym.study.gap.result import DEFAULT_OPTIONS, FitOptions, GapFit
+from xrdsym.wavelengths import CU_KA1
 
 
 def compare(

@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym import wavelengths
 from xrdsym.errors import PatternFileError
-from xrdsym.patterns import effects
 from xrdsym.patterns.peaks import PeakList, compute_peaks
 from xrdsym.patterns.profile import PAPER_RANGES, ProfileRanges
 from xrdsym.structures.crystal import Crystal
@@ -198,7 +198,7 @@ def build_problem(
     K-alpha2 wavelength ratio lambda2 / lambda1 (None when the wavelength is no anode line)."""
     ratio2: float | None
     try:
-        ratio2 = effects.ka2_wavelength(peaks.wavelength) / peaks.wavelength
+        ratio2 = wavelengths.ka2_wavelength(peaks.wavelength) / peaks.wavelength
     except ValueError:
         ratio2 = None
     return FitProblem(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.patterns import effects
+from xrdsym import wavelengths
 from xrdsym.study.gap.model import ProfileState
 
 #: Number of Chebyshev terms that correct the estimated background (constant to cubic): the
@@ -37,7 +37,7 @@ class FitOptions:
 
     Attributes:
         fit_ka2: fit the K-alpha2 ratio in [0, 1]; else fix it at ``ka2_ratio``.
-        ka2_ratio: the fixed ratio (0.5, :data:`xrdsym.patterns.effects.KA2_RATIO`).
+        ka2_ratio: the fixed ratio (0.5, :data:`xrdsym.wavelengths.KA2_RATIO`).
         fit_strain: fit an isotropic cell strain; else keep the cell of the structure.
         fit_displacement: fit a specimen displacement besides the zero offset.
         fit_cell: fit the anisotropic cell changes the point group allows (needs the
@@ -49,7 +49,7 @@ class FitOptions:
     """
 
     fit_ka2: bool = True
-    ka2_ratio: float = effects.KA2_RATIO
+    ka2_ratio: float = wavelengths.KA2_RATIO
     fit_strain: bool = True
     fit_displacement: bool = False
     fit_cell: bool = True
