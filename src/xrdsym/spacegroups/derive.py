@@ -195,21 +195,38 @@ def _check_number(number: SupportsIndex) -> int:
     return value
 
 
+def standard_operations(number: SupportsIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Operations (R, t) of space group ``number`` in its standard setting, centring included.
+
+    Returns rotations (n_ops, 3, 3) int64 and translations (n_ops, 3) float64, acting on
+    fractional coordinates as x' = R x + t (spglib's database, first Hall setting).
+    """
+    return _standard_operations(_check_number(number))
+
+
+@functools.cache
+def _standard_operations(number: int) -> tuple[np.ndarray, np.ndarray]:
+    import spglib
+
+    index = number - 1
+    with _quiet_spglib():
+        ops = spglib.get_symmetry_from_database(_standard_hall_numbers()[index])
+    if ops is None:
+        raise RuntimeError(f"spglib returned no operations for space group {index + 1}")
+    rotations = np.asarray(ops["rotations"], dtype=np.int64)
+    translations = np.asarray(ops["translations"], dtype=np.float64)
+    rotations.flags.writeable = False
+    translations.flags.writeable = False
+    return rotations, translations
+
+
 def systematic_absences(number: SupportsIndex) -> np.ndarray:
     """(2197,) bool: which reflections of :func:`hkl_grid` space group ``number`` forbids.
 
     Computed from the operations (R, t) of the standard setting: h is absent when h R = h and
     h . t is not an integer for some operation. The reflection 000 is never absent.
     """
-    import spglib
-
-    index = _check_number(number) - 1
-    with _quiet_spglib():
-        ops = spglib.get_symmetry_from_database(_standard_hall_numbers()[index])
-    if ops is None:
-        raise RuntimeError(f"spglib returned no operations for space group {index + 1}")
-    rotations = np.asarray(ops["rotations"], dtype=np.int64)  # (n_ops, 3, 3), x' = R x + t
-    translations = np.asarray(ops["translations"], dtype=np.float64)  # (n_ops, 3)
+    rotations, translations = standard_operations(number)
     hkl = hkl_grid()
     absent = np.zeros(len(hkl), dtype=bool)
     # One vectorised pass per operation: h R for all h is a (2197, 3) @ (3, 3) product.
