@@ -91,6 +91,6 @@ def candidate_of(
 
 def levels_of(p_space_group: np.ndarray) -> dict[str, np.ndarray]:
     """The three levels of a space-group distribution (sums)."""
-    from xrdsym.classify.table import load_space_group_table
+    from xrdsym.spacegroups.table import level_probabilities
 
-    return load_space_group_table().levels(p_space_group)
+    return level_probabilities(p_space_group)

@@ -14,7 +14,7 @@ from xrdsym.indexing.extinction import (
     score_extinction_groups,
 )
 from xrdsym.indexing.results import BRAVAIS_LATTICES, ObservedPeak, PeakSearchResult
-from xrdsym.symmetry.labels import space_group, space_groups
+from xrdsym.spacegroups import space_group, space_groups
 
 PNMA_SITES = [
     [0.188, 0.25, 0.167],

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups.table import (
     LEVELS,
     SpaceGroupTable,
@@ -97,6 +98,11 @@ class Prediction:
         abstained: the levels whose top probability is below ``min_confidence``.
         levels: the full distribution of each level (7, 101 and 230 entries), for figures
             and tables.
+        indexing: the indexing outcome (lines, ranked cells, extinction scores of the best
+            cell), or None when the pattern was not indexed (``--no-index``, peak lists).
+        cell_probability: fitted probability that the best cell is right (0 when none).
+        decided_by: per level, ``"indexing"`` or ``"network"`` (see
+            :mod:`xrdsym.classify.joint`).
     """
 
     source: str
@@ -109,6 +115,9 @@ class Prediction:
     abstained: tuple[str, ...] = ()
     provenance: Provenance | None = None
     levels: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    indexing: IndexingResult | None = None
+    cell_probability: float = 0.0
+    decided_by: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LEVELS, "network"))
 
     @property
     def probabilities(self) -> np.ndarray | None:
@@ -136,6 +145,9 @@ class Prediction:
             "low_confidence": self.low_confidence,
             "abstained": list(self.abstained),
             "provenance": None if self.provenance is None else self.provenance.to_dict(),
+            "decided_by": dict(self.decided_by),
+            "cell_probability": round(self.cell_probability, 4),
+            "indexing": None if self.indexing is None else self.indexing.to_dict(),
         }
 
     def summary_row(self) -> dict[str, Any]:
@@ -156,6 +168,9 @@ class Prediction:
             row["points"] = prov.points
             row["warnings"] = "; ".join(prov.warnings)
             row["model"] = f"{prov.model.get('name')} {prov.model.get('version')}"
+        row.update(indexing_columns(self.indexing, self.cell_probability))
+        for level in LEVELS:
+            row[f"{level}_decided_by"] = self.decided_by.get(level, "network")
         return row
 
     def _tops(self) -> tuple[tuple[str, float], ...]:
@@ -166,6 +181,46 @@ class Prediction:
             (eg.symbol or str(eg.index), eg.probability),
             (f"{sg.symbol} ({sg.number})", sg.probability),
         )
+
+
+def format_cell(values: tuple[float, ...], sigmas: tuple[float, ...]) -> str:
+    """Cell parameters with standard uncertainties: ``5.3970(4) 6.9590(6) ... 90 90 90``.
+
+    A parameter fixed by symmetry (sigma 0) is printed without brackets; the others with the
+    uncertainty in units of their last digit, rounded up to one significant digit (two when
+    the first is a 1).
+    """
+    parts = []
+    for value, sigma in zip(values, sigmas, strict=True):
+        if not sigma > 0.0:
+            parts.append(f"{value:.4f}".rstrip("0").rstrip("."))
+            continue
+        decimals = -int(np.floor(np.log10(sigma)))
+        if int(sigma * 10**decimals + 1e-9) == 1:
+            decimals += 1  # a leading 1 keeps a second digit: 0.0012 -> (12)
+        decimals = max(decimals, 0)
+        digits = int(np.ceil(sigma * 10**decimals - 1e-9))
+        parts.append(f"{value:.{decimals}f}({digits})")
+    return " ".join(parts)
+
+
+def indexing_columns(indexing: IndexingResult | None, cell_probability: float) -> dict[str, Any]:
+    """Flat columns of an indexing outcome: status, cell, figures of merit, extinction groups."""
+    best = None if indexing is None else indexing.best
+    row: dict[str, Any] = {
+        "indexing": "not run" if indexing is None else indexing.status,
+        "indexing_reason": "" if indexing is None else indexing.reason,
+    }
+    row["bravais"] = None if best is None else best.bravais
+    row["cell"] = None if best is None else format_cell(best.cell, best.cell_sigma)
+    row["m20"] = None if best is None else round(best.m20, 2)
+    row["f_n"] = None if best is None else round(best.f_n, 2)
+    row["lines_indexed"] = None if best is None else f"{best.n_indexed}/{best.n_lines}"
+    row["zero_shift"] = None if best is None else round(best.zero_shift, 4)
+    row["cell_probability"] = round(cell_probability, 4)
+    extinction = () if indexing is None else indexing.extinction
+    row["extinction_candidates"] = "; ".join(e.symbol for e in extinction[:3])
+    return row
 
 
 def _best(p: np.ndarray, k: int) -> list[int]:

@@ -3,7 +3,7 @@
 For a cell (conventional setting, refined zero shift) the reflections h inside the scored range
 are enumerated, and each extinction group of the cell's crystal family is tested against the
 lines by the reflection conditions of its space groups (the spglib operations of the standard
-setting, :func:`xrdsym.symmetry.labels.standard_operations`; a reflection is absent when
+setting, :func:`xrdsym.spacegroups.derive.standard_operations`; a reflection is absent when
 h R = h and h . t is not an integer for some operation).
 
 Likelihood of the lines under a group (up to a constant shared by all groups):
@@ -42,8 +42,9 @@ from xrdsym.indexing.results import (
 )
 from xrdsym.patterns.bragg import bragg_two_theta
 from xrdsym.patterns.peaks import absent_reflections, enumerate_reflections, reciprocal_radius
+from xrdsym.spacegroups.derive import space_group, standard_operations
+from xrdsym.spacegroups.table import extinction_groups
 from xrdsym.structures.perturb import lattice_from_parameters
-from xrdsym.symmetry.labels import extinction_groups, space_group, standard_operations
 
 #: Probability that an allowed reflection position is seen as a line (weak reflections and
 #: overlaps hide the rest).

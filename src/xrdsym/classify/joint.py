@@ -1,0 +1,264 @@
+"""The joined answer: the network proposes, the indexing checks.
+
+One distribution over the 230 space groups from the network's probabilities and the evidence
+of the best indexed cell. With w the fitted probability that the best cell is right
+(:class:`EvidenceWeight`, a logistic function of its figures of merit), each level's
+distribution is the mixture
+
+    p_joined = w p(. | cell right) + (1 - w) p_network,
+
+where p(space group g | cell right) is proportional to p_network(g) exp((LL(e) - max LL) / T)
+for the groups g whose extinction group e the cell's lattice admits
+(:func:`xrdsym.indexing.extinction.score_extinction_groups`, log-likelihoods LL, temperature T
+fitted with w), and 0 for the others; its crystal-system and extinction-group distributions are
+sums over member groups. Where nothing indexes, w = 0 and the network's answer stands.
+
+Which source decided each level (``decided_by``):
+
+* crystal system: ``indexing`` when the best cell is accepted (w >= ACCEPT_PROBABILITY) and its
+  lattice fixes the crystal system (every lattice but hP, which carries trigonal and hexagonal
+  groups alike);
+* extinction group: ``indexing`` when the cell is accepted, the best group forbids no observed
+  line, and it beats the next by a likelihood ratio of at least EXTINCTION_MARGIN;
+* space group: ``indexing`` when the extinction group was decided by indexing and has a single
+  member;
+* every other case: ``network``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xrdsym.errors import ModelFileError
+from xrdsym.indexing.extinction import crystal_systems_of
+from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult
+from xrdsym.spacegroups.table import LEVELS, SpaceGroupTable, level_probabilities
+
+#: File beside ``model.json`` that holds the fitted evidence weight.
+EVIDENCE_WEIGHT_NAME = "indexing_weight.json"
+
+#: A cell whose fitted probability of being right reaches this is accepted: it decides levels.
+ACCEPT_PROBABILITY = 0.5
+
+#: Likelihood ratio between the best and the second extinction group for the absences to tell.
+EXTINCTION_MARGIN = 10.0
+
+#: Names of the features of a cell, in the order of :attr:`EvidenceWeight.coefficients`.
+FEATURES = ("intercept", "log1p_m20", "indexed_fraction", "log_lines", "log1p_f_n")
+
+
+def cell_features(candidate: CellCandidate) -> np.ndarray:
+    """(len(FEATURES),) features of a cell: 1, ln(1 + M20), indexed share, ln N, ln(1 + F_N)."""
+    n_lines = max(candidate.n_lines, 1)
+    return np.array(
+        [
+            1.0,
+            math.log1p(max(candidate.m20, 0.0)),
+            candidate.n_indexed / n_lines,
+            math.log(n_lines),
+            math.log1p(max(candidate.f_n, 0.0)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class EvidenceWeight:
+    """Probability that a cell is right, w = 1 / (1 + exp(-beta . x)), x = :func:`cell_features`.
+
+    Attributes:
+        coefficients: beta, one per name of :data:`FEATURES`.
+        temperature: T of the extinction log-likelihoods in the joined answer.
+        fitted_on: what it was fitted on (dataset, part, renderer, sizes, fit quality).
+    """
+
+    coefficients: tuple[float, ...]
+    temperature: float = 1.0
+    fitted_on: dict[str, Any] = field(default_factory=dict)
+
+    def probability(self, candidate: CellCandidate) -> float:
+        """w of one cell, 0-1."""
+        z = float(np.dot(self.coefficients, cell_features(candidate)))
+        return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(FEATURES),
+            "coefficients": [round(c, 6) for c in self.coefficients],
+            "temperature": self.temperature,
+            "fitted_on": self.fitted_on,
+        }
+
+
+def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
+    """The evidence weight stored in a model folder, or None when it has none.
+
+    Raises:
+        ModelFileError: the file exists but is not a valid record.
+    """
+    path = Path(folder) / EVIDENCE_WEIGHT_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if list(data["features"]) != list(FEATURES):
+            raise ValueError(f"features {data['features']} differ from {list(FEATURES)}")
+        coefficients = tuple(float(c) for c in data["coefficients"])
+        temperature = float(data.get("temperature", 1.0))
+        if len(coefficients) != len(FEATURES) or not temperature > 0.0:
+            raise ValueError("wrong number of coefficients or a non-positive temperature")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: not a valid evidence-weight record ({exc})") from None
+    return EvidenceWeight(coefficients, temperature, dict(data.get("fitted_on", {})))
+
+
+def write_evidence_weight(weight: EvidenceWeight, folder: str | Path) -> Path:
+    """Write the record beside ``model.json``; returns the path."""
+    path = Path(folder) / EVIDENCE_WEIGHT_NAME
+    path.write_text(json.dumps(weight.to_dict(), indent=2) + "\n")
+    return path
+
+
+def fit_cell_weight(features: np.ndarray, right: np.ndarray, l2: float = 1e-2) -> np.ndarray:
+    """Logistic-regression coefficients beta for P(right | x), L2 penalty ``l2`` off the intercept.
+
+    Minimises sum log(1 + exp(-y z)) + l2 |beta[1:]|^2 with z = x beta, y = +-1 (scipy BFGS).
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(features, dtype=np.float64)
+    y = np.where(np.asarray(right, dtype=bool), 1.0, -1.0)
+
+    def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = y * (x @ beta)
+        value = float(np.sum(np.logaddexp(0.0, -z)) + l2 * np.sum(beta[1:] ** 2))
+        sigma = 1.0 / (1.0 + np.exp(z))  # d/dz log(1 + exp(-z)) = -sigma
+        grad = -(x * (y * sigma)[:, None]).sum(axis=0)
+        grad[1:] += 2.0 * l2 * beta[1:]
+        return value, grad
+
+    result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="BFGS")
+    return np.asarray(result.x, dtype=np.float64)
+
+
+def fit_temperature(
+    scores: list[tuple[ExtinctionScore, ...]],
+    true_groups: list[int],
+    grid: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0),
+) -> float:
+    """T maximising the mean log-probability softmax(LL / T) of the true extinction group.
+
+    Patterns whose true group is not among the scored ones are left out (no T helps them).
+    """
+    best_t, best_value = 1.0, -math.inf
+    for t in grid:
+        values = []
+        for score, true in zip(scores, true_groups, strict=True):
+            ll = np.array([s.log_likelihood for s in score]) / t
+            groups = [s.group for s in score]
+            if true in groups:
+                values.append(ll[groups.index(true)] - float(np.logaddexp.reduce(ll)))
+        value = float(np.mean(values)) if values else -math.inf
+        if value > best_value:
+            best_t, best_value = t, value
+    return best_t
+
+
+@dataclass(frozen=True)
+class JoinedLevels:
+    """The joined distributions and where each level's answer came from.
+
+    Attributes:
+        levels: (7,), (101,), (230,) distributions (:data:`LEVELS` keys).
+        decided_by: level -> ``"indexing"`` or ``"network"``.
+        cell_probability: w of the best cell (0 when nothing indexes).
+    """
+
+    levels: dict[str, np.ndarray]
+    decided_by: dict[str, str]
+    cell_probability: float
+
+
+def network_only(levels: dict[str, np.ndarray]) -> JoinedLevels:
+    """The network's levels unchanged, every level decided by the network."""
+    return JoinedLevels(dict(levels), dict.fromkeys(LEVELS, "network"), 0.0)
+
+
+def extinction_evidence(
+    scores: tuple[ExtinctionScore, ...], table: SpaceGroupTable, temperature: float
+) -> np.ndarray:
+    """(230,) exp((LL(e) - max LL) / T) of each space group's extinction group e; 0 if unscored."""
+    evidence = np.zeros(table.extinction_of.shape[0])
+    if not scores:
+        return evidence
+    top = max(s.log_likelihood for s in scores)
+    for score in scores:
+        members = np.asarray(score.space_groups, dtype=np.int64) - 1
+        evidence[members] = math.exp((score.log_likelihood - top) / temperature)
+    return evidence
+
+
+def decided_levels(
+    best: CellCandidate, scores: tuple[ExtinctionScore, ...], accepted: bool
+) -> dict[str, str]:
+    """Which source decided each level (rules in the module docstring)."""
+    decided = dict.fromkeys(LEVELS, "network")
+    if not accepted:
+        return decided
+    if len(crystal_systems_of(best.bravais)) == 1:
+        decided["crystal_system"] = "indexing"
+    if scores and scores[0].forbidden_lines == 0:
+        margin = (
+            math.inf if len(scores) == 1 else scores[0].log_likelihood - scores[1].log_likelihood
+        )
+        if margin >= math.log(EXTINCTION_MARGIN):
+            decided["extinction_group"] = "indexing"
+            if len(scores[0].space_groups) == 1:
+                decided["space_group"] = "indexing"
+    return decided
+
+
+def join_levels(
+    network: dict[str, np.ndarray],
+    indexing: IndexingResult | None,
+    weight: EvidenceWeight,
+    table: SpaceGroupTable,
+) -> JoinedLevels:
+    """The joined distributions of one pattern (formula in the module docstring).
+
+    Args:
+        network: the network's calibrated (7,), (101,), (230,) distributions.
+        indexing: the indexing outcome with the best cell's extinction scores, or None.
+        weight: the fitted evidence weight.
+        table: the space-group table (memberships).
+    """
+    best = None if indexing is None else indexing.best
+    if best is None or indexing is None or not indexing.extinction:
+        return network_only(network)
+    w = weight.probability(best)
+    evidence = extinction_evidence(indexing.extinction, table, weight.temperature)
+    conditional = np.asarray(network["space_group"], dtype=np.float64) * evidence
+    if not conditional.sum() > 0.0:
+        return network_only(network)
+    given_cell = level_probabilities(conditional / conditional.sum())
+    levels = {
+        level: w * given_cell[level] + (1.0 - w) * np.asarray(network[level], dtype=np.float64)
+        for level in LEVELS
+    }
+    accepted = w >= ACCEPT_PROBABILITY
+    return JoinedLevels(levels, decided_levels(best, indexing.extinction, accepted), w)
+
+
+def index_sample(sample: Any) -> IndexingResult | None:
+    """Index a measured sample's profile as read (None for peak lists and structures)."""
+    from xrdsym.indexing.pattern import index_pattern
+
+    pattern = getattr(sample, "pattern", None)
+    if pattern is None:
+        return None
+    return index_pattern(pattern.two_theta, pattern.intensity, float(sample.wavelength))

@@ -1,0 +1,244 @@
+"""Indexing joined with the network on lab-rendered patterns of a dataset part.
+
+Each structure of the part is rendered once with the laboratory renderer (seeded by
+(seed, -1, index), as ``xrdsym evaluate`` draws its fixed sets), the network classifies the
+prepared pattern, and the raw counts are indexed (:func:`xrdsym.indexing.pattern.index_pattern`).
+A best cell is right when its Niggli-reduced primitive cell equals the structure's
+(:func:`same_reduced_cell`).
+
+On the validation part the evidence weight (probability that a cell is right, from its figures
+of merit) and the extinction temperature are fitted (:func:`fit_evidence`); on the test part
+the joined answer is scored beside the network alone (:func:`score_outcomes`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xrdsym.classify.joint import (
+    ACCEPT_PROBABILITY,
+    EvidenceWeight,
+    cell_features,
+    fit_cell_weight,
+    fit_temperature,
+    join_levels,
+    network_only,
+)
+from xrdsym.indexing.results import IndexingResult
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS, LEVELS, space_group
+from xrdsym.spacegroups.table import SpaceGroupTable
+
+#: A cell is right when every Niggli length agrees to this relative tolerance ...
+LENGTH_TOLERANCE = 0.005
+#: ... and every Niggli angle to this many degrees.
+ANGLE_TOLERANCE_DEG = 0.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One rendered structure: its labels, the network's levels and the indexing outcome.
+
+    Attributes:
+        index: dataset index.
+        space_group: true space-group number.
+        true_cell: Niggli-reduced primitive cell (a, b, c, alpha, beta, gamma).
+        network: the network's calibrated (7,), (101,), (230,) distributions.
+        indexing: the indexing outcome (extinction scores of the best cell included).
+        cell_right: the best cell equals the true one (False when nothing indexes).
+    """
+
+    index: int
+    space_group: int
+    true_cell: np.ndarray
+    network: dict[str, np.ndarray]
+    indexing: IndexingResult
+    cell_right: bool
+
+
+def same_reduced_cell(
+    cell_a: Iterable[float],
+    cell_b: Iterable[float],
+    length_tolerance: float = LENGTH_TOLERANCE,
+    angle_tolerance: float = ANGLE_TOLERANCE_DEG,
+) -> bool:
+    """Whether two Niggli-reduced cells agree (lengths relative, angles in degrees).
+
+    Axes of nearly equal length may come out in either order, and an angle near 90 degrees
+    as x or 180 - x, so every axis permutation is tried and an angle matches when x or
+    180 - x is within the tolerance.
+    """
+    a, b = np.asarray(list(cell_a), dtype=np.float64), np.asarray(list(cell_b), dtype=np.float64)
+    for order in itertools.permutations(range(3)):
+        p = list(order)
+        lengths = np.all(np.abs(a[p] - b[:3]) <= length_tolerance * b[:3])
+        angles_a = a[3:][p]
+        diff = np.minimum(np.abs(angles_a - b[3:]), np.abs(180.0 - angles_a - b[3:]))
+        if lengths and np.all(diff <= angle_tolerance):
+            return True
+    return False
+
+
+def true_reduced_cell(prototype: Any) -> np.ndarray:
+    """Niggli-reduced primitive cell of a stored conventional cell (spglib primitive cell)."""
+    import spglib
+
+    from xrdsym.structures.symmetry import cell_parameters, niggli_reduce
+
+    kinds = {name: i + 1 for i, name in enumerate(sorted(set(prototype.species)))}
+    numbers = [kinds[s] for s in prototype.species]
+    cell: Any = (np.asarray(prototype.lattice), np.asarray(prototype.positions), numbers)
+    primitive = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=1e-3)
+    lattice = np.asarray(prototype.lattice) if primitive is None else np.asarray(primitive[0])
+    return cell_parameters(niggli_reduce(lattice))
+
+
+def run_part(
+    dataset: Any,
+    indices: np.ndarray,
+    classifier: Any,
+    seed: int = 0,
+    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+) -> list[Outcome]:
+    """Render, classify and index every structure of ``indices`` (one at a time)."""
+    from xrdsym.datasets.protocol import IndexedPeaks
+    from xrdsym.indexing.pattern import index_pattern
+    from xrdsym.patterns.renderers import make_renderer
+    from xrdsym.training.data import PatternPreparer, pattern_rng
+
+    grid = classifier.grid
+    renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices))
+    preparer = PatternPreparer()
+    x = grid.two_theta()
+    outcomes = []
+    items = [int(i) for i in indices]
+    for index in progress(items) if progress is not None else items:
+        rng = pattern_rng(seed, -1, index)
+        two_theta, intensity = dataset.peaks(index)
+        counts = renderer(two_theta, intensity, grid, rng)
+        levels = classifier.predict_levels_prepared(preparer(counts, grid, rng)[None, :])
+        network = {level: p[0] for level, p in levels.items()}
+        indexing = index_pattern(x, counts, grid.wavelength)
+        true_cell = true_reduced_cell(dataset.prototype(index))
+        best = indexing.best
+        right = best is not None and same_reduced_cell(best.reduced_cell, true_cell)
+        outcomes.append(
+            Outcome(index, dataset.space_group(index), true_cell, network, indexing, right)
+        )
+    return outcomes
+
+
+def fit_evidence(outcomes: list[Outcome], fitted_on: dict[str, Any]) -> EvidenceWeight:
+    """Evidence weight (logistic on the best cells' features) and extinction temperature.
+
+    The temperature is fitted on the patterns whose best cell is right; without indexed
+    patterns of both kinds (right and wrong) no weight can be fitted (ValueError).
+    """
+    indexed = [o for o in outcomes if o.indexing.best is not None]
+    right = np.array([o.cell_right for o in indexed], dtype=bool)
+    if not indexed or right.all() or not right.any():
+        raise ValueError(
+            f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
+            "a weight needs right and wrong cells"
+        )
+    features = np.stack([cell_features(o.indexing.best) for o in indexed])  # type: ignore[arg-type]
+    beta = fit_cell_weight(features, right)
+    good = [o for o in indexed if o.cell_right and o.indexing.extinction]
+    temperature = fit_temperature(
+        [o.indexing.extinction for o in good],
+        [space_group(o.space_group).extinction_group for o in good],
+    )
+    record = {
+        **fitted_on,
+        "patterns": len(outcomes),
+        "indexed": len(indexed),
+        "right_cells": int(right.sum()),
+    }
+    return EvidenceWeight(tuple(float(b) for b in beta), temperature, record)
+
+
+def _top1(p: np.ndarray, label: int) -> bool:
+    return int(np.argmax(p)) == label
+
+
+def score_outcomes(
+    outcomes: list[Outcome], weight: EvidenceWeight | None, table: SpaceGroupTable
+) -> dict[str, Any]:
+    """Index rate by crystal system, confident-wrong rate, top-1 of joined and network alone.
+
+    A cell is *confident* when its fitted probability of being right reaches
+    ``ACCEPT_PROBABILITY``; the confident-wrong rate is the share of all patterns with a
+    confident cell that is wrong.
+    """
+    n = len(outcomes)
+    by_system: dict[str, list[int]] = {s: [0, 0] for s in CRYSTAL_SYSTEMS}
+    hits = {source: dict.fromkeys(LEVELS, 0) for source in ("network", "joined")}
+    decided = dict.fromkeys(LEVELS, 0)
+    decided_right = dict.fromkeys(LEVELS, 0)
+    confident = confident_wrong = indexed = 0
+    for o in outcomes:
+        info = space_group(o.space_group)
+        labels = {
+            "crystal_system": info.crystal_system_index,
+            "extinction_group": info.extinction_group,
+            "space_group": o.space_group - 1,
+        }
+        by_system[info.crystal_system][1] += 1
+        by_system[info.crystal_system][0] += int(o.cell_right)
+        indexed += int(o.indexing.best is not None)
+        joined = (
+            network_only(o.network)
+            if weight is None
+            else join_levels(o.network, o.indexing, weight, table)
+        )
+        if joined.cell_probability >= ACCEPT_PROBABILITY:
+            confident += 1
+            confident_wrong += int(not o.cell_right)
+        for level in LEVELS:
+            hits["network"][level] += int(_top1(o.network[level], labels[level]))
+            right = _top1(joined.levels[level], labels[level])
+            hits["joined"][level] += int(right)
+            if joined.decided_by[level] == "indexing":
+                decided[level] += 1
+                decided_right[level] += int(right)
+    return {
+        "n": n,
+        "indexed": indexed,
+        "cell_right": sum(r for r, _ in by_system.values()),
+        "index_rate_by_system": {s: tuple(v) for s, v in by_system.items()},
+        "confident": confident,
+        "confident_wrong": confident_wrong,
+        "top1": {src: {lv: h / max(n, 1) for lv, h in v.items()} for src, v in hits.items()},
+        "decided_by_indexing": {lv: (decided[lv], decided_right[lv]) for lv in LEVELS},
+    }
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """A printed table of :func:`score_outcomes`."""
+    n = max(result["n"], 1)
+    lines = [
+        f"patterns {result['n']}; indexed {result['indexed']}; right cell {result['cell_right']} "
+        f"({result['cell_right'] / n:.1%})",
+        f"confident cells {result['confident']}; confident and wrong {result['confident_wrong']} "
+        f"({result['confident_wrong'] / n:.1%} of all patterns)",
+        "index rate (right cell) by true crystal system:",
+    ]
+    for system, (right, total) in result["index_rate_by_system"].items():
+        rate = f"{right / total:.1%}" if total else "-"
+        lines.append(f"  {system:<13}{right:>5} / {total:<5} {rate}")
+    lines.append(f"{'top-1':<18}{'network':>9}{'joined':>9}   decided by indexing (right)")
+    for level in LEVELS:
+        net, joint = result["top1"]["network"][level], result["top1"]["joined"][level]
+        count, right = result["decided_by_indexing"][level]
+        lines.append(f"  {level:<16}{net:>9.1%}{joint:>9.1%}   {count} ({right})")
+    return lines
+
+
+def seconds_per_pattern(outcomes: list[Outcome]) -> float:
+    """Mean indexing wall time per pattern, seconds (NaN for none)."""
+    return float(np.mean([o.indexing.seconds for o in outcomes])) if outcomes else math.nan

@@ -1,0 +1,130 @@
+"""The joined answer: the network proposes, the indexed cell checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from indexed_cells import candidate_of, generic_structure, levels_of, observed_lines
+from pymatgen.core import Lattice
+
+from xrdsym.classify.answers import format_cell, indexing_columns
+from xrdsym.classify.joint import (
+    EVIDENCE_WEIGHT_NAME,
+    EvidenceWeight,
+    cell_features,
+    fit_cell_weight,
+    fit_temperature,
+    join_levels,
+    read_evidence_weight,
+    write_evidence_weight,
+)
+from xrdsym.errors import ModelFileError
+from xrdsym.indexing.extinction import score_extinction_groups
+from xrdsym.indexing.results import IndexingResult
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS, space_group
+from xrdsym.spacegroups.table import load_space_group_table
+from xrdsym.study.indexing_eval import same_reduced_cell
+
+TABLE = load_space_group_table()
+SURE = EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0))  # w = 1 for every cell
+NEVER = EvidenceWeight((-20.0, 0.0, 0.0, 0.0, 0.0))  # w = 0
+
+
+def _cubic_f_indexing() -> IndexingResult:
+    structure = generic_structure("Fm-3m", Lattice.cubic(5.64), [[0, 0, 0], [0.5, 0.5, 0.5]])
+    lines, _ = observed_lines(structure)
+    candidate = candidate_of(structure, lines)
+    scores = score_extinction_groups(candidate, lines, (10.0, 90.0))
+    return IndexingResult("indexed", "", (candidate,), lines, 0.1, scores)
+
+
+def _network_favouring(number: int) -> dict[str, np.ndarray]:
+    p = np.full(230, 0.2 / 229)
+    p[number - 1] = 0.8
+    return levels_of(p)
+
+
+def test_nothing_indexed_leaves_the_network_standing():
+    network = _network_favouring(62)
+    indexing = _cubic_f_indexing()
+    failed = IndexingResult("not indexable", "6 lines", (), indexing.peaks, 0.1)
+    for result, weight in ((None, SURE), (failed, SURE), (indexing, NEVER)):
+        joined = join_levels(network, result, weight, TABLE)
+        for level, p in network.items():
+            np.testing.assert_allclose(joined.levels[level], p, atol=1e-8)
+        assert set(joined.decided_by.values()) == {"network"}
+
+
+def test_confident_cubic_f_cell_decides_system_and_extinction_group():
+    network = _network_favouring(62)  # the network says Pnma
+    joined = join_levels(network, _cubic_f_indexing(), SURE, TABLE)
+    for p in joined.levels.values():
+        assert p.sum() == pytest.approx(1.0)
+    system = CRYSTAL_SYSTEMS[int(np.argmax(joined.levels["crystal_system"]))]
+    assert system == "cubic"
+    assert space_group(int(np.argmax(joined.levels["space_group"])) + 1).centring == "F"
+    assert joined.decided_by["crystal_system"] == "indexing"
+    assert joined.decided_by["extinction_group"] == "indexing"
+    assert joined.decided_by["space_group"] == "network"  # F23 ... Fm-3m share the absences
+    assert joined.cell_probability == pytest.approx(1.0)
+
+
+def test_a_half_trusted_cell_mixes_the_two():
+    network = _network_favouring(62)
+    half = EvidenceWeight((0.0, 0.0, 0.0, 0.0, 0.0))
+    joined = join_levels(network, _cubic_f_indexing(), half, TABLE)
+    cubic = CRYSTAL_SYSTEMS.index("cubic")
+    assert joined.levels["crystal_system"][cubic] == pytest.approx(
+        0.5 + 0.5 * network["crystal_system"][cubic]
+    )
+    assert set(joined.decided_by.values()) == {"indexing", "network"}
+
+
+def test_weight_record_round_trip_and_bad_record(tmp_path):
+    weight = EvidenceWeight((1.0, 2.0, 3.0, -1.0, 0.5), 2.0, {"part": "val"})
+    write_evidence_weight(weight, tmp_path)
+    assert read_evidence_weight(tmp_path) == weight
+    (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps({"features": ["x"]}))
+    with pytest.raises(ModelFileError, match=EVIDENCE_WEIGHT_NAME):
+        read_evidence_weight(tmp_path)
+    assert read_evidence_weight(tmp_path / "missing") is None
+
+
+def test_fitted_weight_rises_with_the_figure_of_merit():
+    rng = np.random.default_rng(0)
+    m20 = rng.uniform(1, 60, 400)
+    right = rng.random(400) < 1 / (1 + np.exp(-(m20 - 20) / 4))
+    x = np.stack([[1.0, np.log1p(m), 1.0, np.log(20), np.log1p(m)] for m in m20])
+    beta = fit_cell_weight(x, right)
+    low = 1 / (1 + np.exp(-x[np.argmin(m20)] @ beta))
+    high = 1 / (1 + np.exp(-x[np.argmax(m20)] @ beta))
+    assert low < 0.2 and high > 0.8
+    assert cell_features(_cubic_f_indexing().candidates[0]).shape == (5,)
+
+
+def test_temperature_fit_prefers_sharp_scores_when_they_are_right():
+    scores = [_cubic_f_indexing().extinction] * 3
+    true = [scores[0][0].group] * 3
+    assert fit_temperature(scores, true) == 0.25
+    wrong = [scores[0][-1].group] * 3
+    assert fit_temperature(scores, wrong) == 8.0
+
+
+def test_reduced_cells_compare_within_tolerances():
+    cell = (3.0, 4.0, 5.0, 90.0, 95.0, 90.0)
+    assert same_reduced_cell(cell, (3.01, 4.0, 5.0, 90.0, 95.3, 90.0))
+    assert same_reduced_cell(cell, (4.0, 3.0, 5.0, 95.0, 90.0, 90.0))  # a, b swapped
+    assert not same_reduced_cell(cell, (3.03, 4.0, 5.0, 90.0, 95.0, 90.0))  # 1 % off
+    assert not same_reduced_cell(cell, (3.0, 4.0, 5.0, 90.0, 96.0, 90.0))
+
+
+def test_cell_text_and_columns():
+    assert format_cell((5.39712, 6.9591, 8.4801, 90, 90, 90), (4e-4, 6e-4, 1.2e-3, 0, 0, 0)) == (
+        "5.3971(4) 6.9591(6) 8.4801(12) 90 90 90"
+    )
+    row = indexing_columns(_cubic_f_indexing(), 0.97)
+    assert row["indexing"] == "indexed" and row["bravais"] == "cF"
+    assert row["extinction_candidates"].startswith("F23, Fm-3")
+    assert indexing_columns(None, 0.0)["indexing"] == "not run"
