@@ -113,6 +113,9 @@ def test_cli_json_lines_with_consistent_levels(
             "low_confidence",
             "abstained",
             "provenance",
+            "decided_by",
+            "cell_probability",
+            "indexing",
         }
         provenance = record["provenance"]
         assert provenance["model"]["name"] == "xrdnet_tiny"
