@@ -110,6 +110,7 @@ def test_cli_json_lines_with_consistent_levels(
             "space_group",
             "prediction_sets",
             "coverage",
+            "set_guarantee",
             "low_confidence",
             "abstained",
             "provenance",

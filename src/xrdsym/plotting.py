@@ -102,7 +102,7 @@ def _level_rows(
     rows["extinction_group"] = (
         [_short(table.extinction_symbols[i]) for i in order],
         [float(extinction[i]) for i in order],
-        [int(i) in members for i in order],
+        [table.extinction_symbols[i] in members for i in order],
     )
     order = np.argsort(-p, kind="stable")[: BARS["space_group"]]
     members = set(sets.get("space_group", ()))

@@ -3,12 +3,14 @@ flat summary row."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from xrdsym import __version__
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups.table import (
     LEVELS,
@@ -74,6 +76,7 @@ class Provenance:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
+            "xrdsym_version": __version__,
             "model": dict(self.model),
             "wavelength": self.wavelength,
             "wavelength_source": self.wavelength_source,
@@ -85,17 +88,35 @@ class Provenance:
             "warnings": list(self.warnings),
         }
 
+    def summary(self) -> dict[str, Any]:
+        """The flat provenance columns of :meth:`Prediction.summary_row`."""
+        return {
+            "wavelength": self.wavelength,
+            "wavelength_source": self.wavelength_source,
+            "grid_coverage": round(self.grid_coverage, 4),
+            "points": self.points,
+            "warnings": "; ".join(self.warnings),
+            "model": f"{self.model.get('name')} {self.model.get('version')}",
+            "xrdsym_version": __version__,
+        }
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class Prediction:
     """Top-k answers for one pattern at the three levels, each sorted by probability.
 
+    ``print(prediction)`` shows the text of ``xrdsym classify``; a notebook shows a small table
+    (``_repr_html_``).
+
     Attributes:
         prediction_sets: per level, the labels of the conformal prediction set (crystal-system
-            names, extinction-group indices, space-group numbers); empty when uncalibrated.
+            names, extinction-group symbols, space-group numbers); empty when uncalibrated.
         coverage: the stated coverage of the sets (e.g. 0.9), or None.
+        set_guarantee: what that coverage rests on (``90% of simulated lab-rendered
+            patterns ...``) and how often the sets held on measured scans.
         low_confidence: the top space group is more likely wrong than right (calibrated).
-        abstained: the levels whose top probability is below ``min_confidence``.
+        abstained: the levels whose top probability is below ``min_confidence``; their answers
+            are left out of ``to_dict()``, ``summary_row()`` and the text (their sets stay).
         levels: the full distribution of each level (7, 101 and 230 entries), for figures
             and tables.
         indexing: the indexing outcome (lines, ranked cells, extinction scores of the best
@@ -114,7 +135,8 @@ class Prediction:
     low_confidence: bool = False
     abstained: tuple[str, ...] = ()
     provenance: Provenance | None = None
-    levels: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    levels: dict[str, np.ndarray] = field(default_factory=dict)
+    set_guarantee: str = ""
     indexing: IndexingResult | None = None
     cell_probability: float = 0.0
     decided_by: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LEVELS, "network"))
@@ -124,24 +146,36 @@ class Prediction:
         """The full space-group distribution (230,), or None."""
         return self.levels.get("space_group")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``file``, the three levels (lists of entries), ``prediction_sets``,
-        ``coverage``, ``low_confidence``, ``abstained`` and ``provenance``."""
-        return {
-            "file": self.source,
-            "crystal_system": [vars(s) for s in self.crystal_system],
-            "extinction_group": [
+    def answers(self, level: str) -> list[dict[str, Any]]:
+        """The top-k entries of one level as JSON-ready dicts; none when it abstained."""
+        if level in self.abstained:
+            return []
+        if level == "crystal_system":
+            return [{"label": s.label, "probability": s.probability} for s in self.crystal_system]
+        if level == "extinction_group":
+            return [
                 {
-                    "index": s.index,
                     "symbol": s.symbol,
                     "space_groups": list(s.space_groups),
                     "probability": s.probability,
                 }
                 for s in self.extinction_group
-            ],
-            "space_group": [vars(s) for s in self.space_group],
+            ]
+        return [
+            {"number": s.number, "symbol": s.symbol, "probability": s.probability}
+            for s in self.space_group
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``file``, the three levels (lists of entries, empty where the level
+        abstained), ``prediction_sets``, ``coverage``, ``set_guarantee``, ``low_confidence``,
+        ``abstained`` and ``provenance``."""
+        return {
+            "file": self.source,
+            **{level: self.answers(level) for level in LEVELS},
             "prediction_sets": {k: list(v) for k, v in self.prediction_sets.items()},
             "coverage": self.coverage,
+            "set_guarantee": self.set_guarantee,
             "low_confidence": self.low_confidence,
             "abstained": list(self.abstained),
             "provenance": None if self.provenance is None else self.provenance.to_dict(),
@@ -151,36 +185,60 @@ class Prediction:
         }
 
     def summary_row(self) -> dict[str, Any]:
-        """One flat row (for CSV files and DataFrames): top answers, sets and provenance."""
-        prov = self.provenance
+        """One flat row (for CSV files and DataFrames): the top-k answers of each level
+        (``space_group``, ``space_group_probability``, ``space_group_2``, ...; probabilities
+        rounded to 4 digits; empty where the level abstained), the sets (extinction groups
+        separated by ``;``) and the provenance."""
         row: dict[str, Any] = {"file": self.source}
-        for level, scores in zip(LEVELS, self._tops(), strict=True):
-            row[level] = None if level in self.abstained else scores[0]
-            row[f"{level}_probability"] = scores[1]
+        for level in LEVELS:
+            for rank, (label, probability) in enumerate(self._labels(level), start=1):
+                name = level if rank == 1 else f"{level}_{rank}"
+                kept = level not in self.abstained
+                row[name] = label if kept else None
+                row[f"{name}_probability"] = round(probability, 4) if kept else None
             members = self.prediction_sets.get(level, ())
-            row[f"{level}_set"] = " ".join(str(m) for m in members)
-        row["space_group_number"] = self.space_group[0].number
+            separator = "; " if level == "extinction_group" else " "
+            row[f"{level}_set"] = separator.join(str(m) for m in members)
+        abstained = "space_group" in self.abstained
+        row["space_group_number"] = None if abstained else self.space_group[0].number
+        row["set_guarantee"] = self.set_guarantee
         row["low_confidence"] = self.low_confidence
-        if prov is not None:
-            row["wavelength"] = prov.wavelength
-            row["wavelength_source"] = prov.wavelength_source
-            row["grid_coverage"] = round(prov.grid_coverage, 4)
-            row["points"] = prov.points
-            row["warnings"] = "; ".join(prov.warnings)
-            row["model"] = f"{prov.model.get('name')} {prov.model.get('version')}"
+        row["abstained"] = " ".join(self.abstained)
+        if self.provenance is not None:
+            row.update(self.provenance.summary())
         row.update(indexing_columns(self.indexing, self.cell_probability))
         for level in LEVELS:
             row[f"{level}_decided_by"] = self.decided_by.get(level, "network")
         return row
 
-    def _tops(self) -> tuple[tuple[str, float], ...]:
-        """(label, probability) of the top answer at each level."""
-        cs, eg, sg = self.crystal_system[0], self.extinction_group[0], self.space_group[0]
-        return (
-            (cs.label, cs.probability),
-            (eg.symbol or str(eg.index), eg.probability),
-            (f"{sg.symbol} ({sg.number})", sg.probability),
+    def _labels(self, level: str) -> list[tuple[str, float]]:
+        """(label, probability) of each top-k entry of a level."""
+        if level == "crystal_system":
+            return [(s.label, s.probability) for s in self.crystal_system]
+        if level == "extinction_group":
+            return [(s.symbol or str(s.index), s.probability) for s in self.extinction_group]
+        return [(f"{s.symbol} ({s.number})", s.probability) for s in self.space_group]
+
+    def _shown(self, level: str) -> list[tuple[str, float]]:
+        """:meth:`_labels` for reading: an extinction group's members in brackets."""
+        if level != "extinction_group":
+            return self._labels(level)
+        return [(f"[{label}]", p) for label, p in self._labels(level)]
+
+    def __str__(self) -> str:
+        return format_prediction(self)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{label} {percent(p)}"
+            for level in LEVELS
+            if level not in self.abstained
+            for label, p in self._shown(level)[:1]
         )
+        return f"<Prediction {self.source}: {shown}>"
+
+    def _repr_html_(self) -> str:
+        return prediction_html(self)
 
 
 def format_cell(values: tuple[float, ...], sigmas: tuple[float, ...]) -> str:
@@ -268,3 +326,103 @@ def predictions_frame(predictions: Iterable[Prediction]) -> Any:
     import pandas as pd
 
     return pd.DataFrame([p.summary_row() for p in predictions])
+
+
+# ---- text and HTML
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage with sensible digits."""
+    return f"{p:.0%}" if p >= 0.1 else f"{p:.1%}"
+
+
+LEVEL_TITLES = {
+    "crystal_system": "crystal system",
+    "extinction_group": "extinction group",
+    "space_group": "space group",
+}
+
+
+def format_prediction(prediction: Prediction) -> str:
+    """The text answer of ``xrdsym classify``: the three levels, the sets and provenance."""
+    lines = [prediction.source]
+    for level in LEVELS:
+        if level in prediction.abstained:
+            body = "no answer (below --min-confidence)"
+        else:
+            body = "  ".join(f"{label} {percent(p)}" for label, p in prediction._shown(level))
+        lines.append(f"  {LEVEL_TITLES[level]:<20}{body}")
+    lines += set_lines(prediction)
+    if prediction.low_confidence:
+        lines.append("  low confidence: the top space group is more likely wrong than right")
+    lines += provenance_lines(prediction.provenance)
+    return "\n".join(lines)
+
+
+def set_lines(prediction: Prediction) -> list[str]:
+    """The prediction sets with what their coverage rests on, or a note that the model is
+    not calibrated."""
+    if not prediction.prediction_sets:
+        return ["  (model not calibrated: no prediction sets; run 'xrdsym calibrate')"]
+    sets = prediction.prediction_sets
+    systems = ", ".join(sets.get("crystal_system", ()))
+    groups = sets.get("space_group", ())
+    shown = ", ".join(str(g) for g in groups[:12]) + (", ..." if len(groups) > 12 else "")
+    guarantee = prediction.set_guarantee or f"{prediction.coverage:.0%}"
+    return [
+        f"  sets: crystal system {{{systems}}}; {len(sets.get('extinction_group', ()))} "
+        f"extinction groups; {len(groups)} space groups {{{shown}}}",
+        f"    (a set holds the truth for {guarantee})",
+    ]
+
+
+def provenance_lines(provenance: Provenance | None) -> list[str]:
+    """Model, package version, wavelength, range, coverage, reader events and warnings."""
+    if provenance is None:
+        return []
+    model = provenance.model
+    lam = "?" if provenance.wavelength is None else f"{provenance.wavelength:g} A"
+    lines = [
+        f"  model {model['name']} {model['version']} ({model['backend']}"
+        f"{', calibrated' if model['calibrated'] else ', uncalibrated'}); xrdsym {__version__}"
+    ]
+    read = ""
+    if provenance.two_theta_range is not None:
+        low, high = provenance.two_theta_range
+        read = f"; read {provenance.points} points, 2theta {low:g}-{high:g} deg"
+    lines.append(
+        f"  wavelength {lam} from the {provenance.wavelength_source}{read}; "
+        f"covers {provenance.grid_coverage:.0%} of the model range"
+    )
+    lines += [f"  reader: {event}" for event in provenance.events]
+    lines += [f"  warning: {warning}" for warning in provenance.warnings]
+    return lines
+
+
+def prediction_html(prediction: Prediction) -> str:
+    """A small HTML table of an answer (one row per level, its set size) for notebooks."""
+    rows = []
+    for level in LEVELS:
+        if level in prediction.abstained:
+            answer = "<i>no answer (below min_confidence)</i>"
+        else:
+            answer = "; ".join(
+                f"{html.escape(label)} {percent(p)}" for label, p in prediction._shown(level)
+            )
+        members = prediction.prediction_sets.get(level)
+        size = "" if members is None else str(len(members))
+        rows.append(f"<tr><td>{LEVEL_TITLES[level]}</td><td>{answer}</td><td>{size}</td></tr>")
+    notes = []
+    if prediction.set_guarantee:
+        notes.append(f"a set holds the truth for {html.escape(prediction.set_guarantee)}")
+    if prediction.low_confidence:
+        notes.append("low confidence: the top space group is more likely wrong than right")
+    if prediction.provenance is not None:
+        notes += [f"warning: {html.escape(w)}" for w in prediction.provenance.warnings]
+    return (
+        f"<b>{html.escape(prediction.source)}</b>"
+        "<table><tr><th>level</th><th>top answers</th><th>set size</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + "".join(f"<div>{note}</div>" for note in notes)
+    )

@@ -299,7 +299,7 @@ class Classifier:
             elif level == "space_group":
                 sets[level] = tuple(int(i) + 1 for i in members)
             else:
-                sets[level] = tuple(int(i) for i in members)
+                sets[level] = tuple(self.table.extinction_symbols[i] for i in members)
         abstained = tuple(
             level
             for level, probs in levels.items()
@@ -313,6 +313,7 @@ class Classifier:
             space_group=base.space_group,
             prediction_sets=sets,
             coverage=self.calibration.coverage if sets else None,
+            set_guarantee=self.calibration.guarantee if sets else "",
             low_confidence=low,
             abstained=abstained,
             provenance=self.provenance(sample),

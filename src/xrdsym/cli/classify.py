@@ -87,88 +87,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run_classify)
 
 
-def _percent(p: float) -> str:
-    """A probability as a percentage with sensible digits."""
-    return f"{p:.0%}" if p >= 0.1 else f"{p:.1%}"
-
-
-def _level_line(title: str, entries: list[str], abstained: bool) -> str:
-    """One level of the text answer."""
-    body = "no answer (below --min-confidence)" if abstained else "  ".join(entries)
-    return f"  {title:<20}{body}"
-
-
-def format_prediction(prediction: Any) -> str:
-    """A human-readable answer: the three levels, prediction sets and provenance."""
-    lines = [f"{prediction.source}"]
-    abstained = set(prediction.abstained)
-    lines.append(
-        _level_line(
-            "crystal system",
-            [f"{s.label} {_percent(s.probability)}" for s in prediction.crystal_system],
-            "crystal_system" in abstained,
-        )
-    )
-    lines.append(
-        _level_line(
-            "extinction group",
-            [f"{s.symbol} {_percent(s.probability)}" for s in prediction.extinction_group],
-            "extinction_group" in abstained,
-        )
-    )
-    lines.append(
-        _level_line(
-            "space group",
-            [f"{s.symbol} ({s.number}) {_percent(s.probability)}" for s in prediction.space_group],
-            "space_group" in abstained,
-        )
-    )
-    lines += _set_lines(prediction)
-    if prediction.low_confidence:
-        lines.append("  low confidence: the top space group is more likely wrong than right")
-    lines += provenance_lines(prediction.provenance)
-    return "\n".join(lines)
-
-
-def _set_lines(prediction: Any) -> list[str]:
-    """The prediction sets, or a note that the model is not calibrated."""
-    if not prediction.prediction_sets:
-        return ["  (model not calibrated: no prediction sets; run 'xrdsym calibrate')"]
-    coverage = f"{prediction.coverage:.0%}"
-    sets = prediction.prediction_sets
-    systems = ", ".join(sets.get("crystal_system", ()))
-    groups = sets.get("space_group", ())
-    shown = ", ".join(str(g) for g in groups[:12]) + (", ..." if len(groups) > 12 else "")
-    return [
-        f"  {coverage} set  crystal system {{{systems}}}; "
-        f"{len(sets.get('extinction_group', ()))} extinction groups; "
-        f"{len(groups)} space groups {{{shown}}}"
-    ]
-
-
-def provenance_lines(provenance: Any) -> list[str]:
-    """Model, wavelength, range, coverage, reader events and warnings."""
-    if provenance is None:
-        return []
-    model = provenance.model
-    lam = "?" if provenance.wavelength is None else f"{provenance.wavelength:g} A"
-    lines = [
-        f"  model {model['name']} {model['version']} ({model['backend']}"
-        f"{', calibrated' if model['calibrated'] else ', uncalibrated'})"
-    ]
-    read = ""
-    if provenance.two_theta_range is not None:
-        low, high = provenance.two_theta_range
-        read = f"; read {provenance.points} points, 2theta {low:g}-{high:g} deg"
-    lines.append(
-        f"  wavelength {lam} from the {provenance.wavelength_source}{read}; "
-        f"covers {provenance.grid_coverage:.0%} of the model range"
-    )
-    lines += [f"  reader: {event}" for event in provenance.events]
-    lines += [f"  warning: {warning}" for warning in provenance.warnings]
-    return lines
-
-
 def plot_path(option: str, source: Path, several: bool) -> Path:
     """Where to save the figure of ``source``."""
     out = Path(option)
@@ -204,7 +122,7 @@ class _Outputs:
         if self.args.json:
             print(json.dumps(prediction.to_dict()))
         elif self.args.csv != "-":
-            print(format_prediction(prediction))
+            print(prediction)
         if self.args.csv:
             self._csv_row(prediction.summary_row())
         if self.args.plot:

@@ -1,0 +1,117 @@
+"""What the user reads: JSON and CSV agree on abstentions, extinction groups by symbol, top-k CSV
+columns, the package version, and a Prediction that prints as the command's text.
+
+Runs the bundled model on the bundled example (ONNX Runtime, a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+import xrdsym
+from xrdsym.classify import load_model
+from xrdsym.cli import main
+from xrdsym.spacegroups.table import LEVELS, load_space_group_table
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "src/xrdsym/examples/PbSO4_CuKa.csv"
+
+
+def classify_both(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, *options: str
+) -> tuple[dict, dict]:
+    """(JSON record, CSV row) of the example with the same options."""
+    base = ["classify", str(EXAMPLE), "--wavelength", "CuKa", *options]
+    assert main([*base, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip())
+    out = tmp_path / "answers.csv"
+    assert main([*base, "--csv", str(out)]) == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 1
+    return record, rows[0]
+
+
+def test_abstention_empties_the_same_levels_in_json_and_csv(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    answer = load_model().classify_file(EXAMPLE, "CuKa")
+    top_system = answer.crystal_system[0].probability
+    top_group = answer.space_group[0].probability
+    assert top_system > top_group  # a sum over a crystal system's groups
+    threshold = (top_system + top_group) / 2
+    record, row = classify_both(capsys, tmp_path, "--min-confidence", f"{threshold:.6f}")
+    assert "space_group" in record["abstained"]
+    assert "crystal_system" not in record["abstained"]
+    assert row["abstained"].split() == record["abstained"]
+    for level in LEVELS:
+        columns = (row[level], row[f"{level}_probability"])
+        if level in record["abstained"]:
+            assert record[level] == []
+            assert columns == ("", "")
+        else:
+            assert record[level] and all(columns)
+        # the set stays either way, the same in both
+        assert record["prediction_sets"][level]
+    assert row["space_group_number"] == ""
+    assert row["crystal_system"] == record["crystal_system"][0]["label"]
+
+
+def test_extinction_groups_by_symbol_in_sets_and_answers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    symbols = set(load_space_group_table().extinction_symbols)
+    record, row = classify_both(capsys, tmp_path)
+    json_set = record["prediction_sets"]["extinction_group"]
+    assert json_set and all(isinstance(s, str) and s in symbols for s in json_set)
+    assert row["extinction_group_set"].split("; ") == json_set
+    assert all("index" not in entry for entry in record["extinction_group"])
+    assert row["extinction_group"] == record["extinction_group"][0]["symbol"] in symbols
+
+
+def test_top_k_columns_rounded(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    record, row = classify_both(capsys, tmp_path, "--top-k", "3")
+    for level in LEVELS:
+        names = [level, f"{level}_2", f"{level}_3"]
+        assert f"{level}_4" not in row
+        probabilities = [float(row[f"{name}_probability"]) for name in names]
+        assert probabilities == sorted(probabilities, reverse=True)
+        for text, entry in zip(
+            (row[f"{name}_probability"] for name in names), record[level], strict=True
+        ):
+            assert len(text.split(".")[-1]) <= 4
+            assert float(text) == pytest.approx(entry["probability"], abs=5e-5)
+    assert row["space_group_2"] == "{symbol} ({number})".format(**record["space_group"][1])
+
+
+def test_package_version_in_the_provenance(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    record, row = classify_both(capsys, tmp_path)
+    assert record["provenance"]["xrdsym_version"] == xrdsym.__version__
+    assert row["xrdsym_version"] == xrdsym.__version__
+
+
+def test_sets_say_what_their_coverage_rests_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    record, row = classify_both(capsys, tmp_path)
+    assert record["set_guarantee"].startswith("90% of simulated")
+    assert "measured scans" in record["set_guarantee"]
+    assert row["set_guarantee"] == record["set_guarantee"]
+
+
+def test_a_prediction_prints_as_the_command_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["classify", str(EXAMPLE), "--wavelength", "CuKa"]) == 0
+    text = capsys.readouterr().out.strip()
+    classifier = load_model()
+    sample = classifier.read_sample(str(EXAMPLE), "CuKa", origin="command line")
+    prediction = classifier.classify_samples([sample])[0]
+    assert str(prediction) == text
+    assert len(repr(prediction)) < 200 and prediction.space_group[0].symbol in repr(prediction)
+    html = prediction._repr_html_()
+    assert html.count("<tr>") == 4 and prediction.space_group[0].symbol in html
