@@ -162,12 +162,17 @@ class Classifier:
         return self._prepare(pattern, lam, "argument")
 
     def read_sample(
-        self, path: str | Path, wavelength: float | str | None = None, origin: str = "argument"
+        self,
+        path: str | Path,
+        wavelength: float | str | None = None,
+        origin: str = "argument",
+        fallback: float | str | None = None,
     ) -> Sample:
         """Read a pattern file (any supported format) and prepare it for the model.
 
-        ``wavelength`` (Angstrom or an anode name) overrides the file's; ``origin`` names where
-        it came from in the provenance (``command line`` for the CLI).
+        ``wavelength`` (Angstrom or a line name) overrides the file's; ``fallback`` is used
+        only where the file states none; ``origin`` names where either came from in the
+        provenance (``command line`` for the CLI).
 
         Raises:
             XrdsymError: unreadable file, unknown wavelength, too short a range (names the file).
@@ -178,6 +183,8 @@ class Classifier:
         pattern = read_pattern(path)
         try:
             lam = None if wavelength is None else wavelength_from_name(wavelength)
+            if lam is None and pattern.wavelength is None and fallback is not None:
+                lam = wavelength_from_name(fallback)
         except ValueError as exc:
             raise XrdsymError(f"{path}: {exc}") from None
         return self._prepare(pattern, lam, origin)

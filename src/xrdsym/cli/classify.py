@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xrdsym.cli.progress import progress_bar
+from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
-from xrdsym.wavelengths import WAVELENGTH_HELP
 
 #: Files read and classified per forward pass.
 CHUNK = 64
@@ -54,12 +54,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--sqrt", action="store_true", help="square-root intensity scale in the figure"
     )
-    parser.add_argument(
-        "--wavelength",
-        default=None,
-        metavar="W",
-        help=f"{WAVELENGTH_HELP}; default: from the file, else an error",
-    )
+    add_wavelength_options(parser, "is reported and skipped")
     parser.add_argument(
         "--min-confidence",
         type=float,
@@ -93,10 +88,16 @@ def plot_path(option: str, source: Path, several: bool) -> Path:
     return out.with_name(f"{out.stem}-{source.stem}{out.suffix or '.png'}") if several else out
 
 
-def read_isolated(classifier: Any, name: str, wavelength: str | None) -> tuple[Any, str | None]:
-    """(sample, None) or (None, the error message naming the file): nothing escapes."""
+def read_isolated(
+    classifier: Any, name: str, override: float | None, fallback: float | None
+) -> tuple[Any, str | None]:
+    """(sample, None) or (None, the error message naming the file): nothing escapes.
+
+    ``override`` replaces the file's wavelength; ``fallback`` is used where it states none.
+    """
     try:
-        return classifier.read_sample(name, wavelength, origin="command line"), None
+        sample = classifier.read_sample(name, override, origin="command line", fallback=fallback)
+        return sample, None
     except XrdsymError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - one hostile file must not end the batch
@@ -165,6 +166,7 @@ def run_classify(args: argparse.Namespace) -> int:
         from xrdsym.plotting import require_matplotlib
 
         require_matplotlib()
+    override, fallback = wavelength_choice(args)
     classifier = load_model(args.model, backend=args.backend)
     outputs = _Outputs(args)
     failures = 0
@@ -173,7 +175,7 @@ def run_classify(args: argparse.Namespace) -> int:
         for names in chunks(list(args.files), CHUNK):
             samples = []
             for name in names:
-                sample, error = read_isolated(classifier, name, args.wavelength)
+                sample, error = read_isolated(classifier, name, override, fallback)
                 bar.update(1)
                 if error is not None:
                     failures += 1

@@ -11,8 +11,8 @@ import argparse
 import json
 from typing import Any
 
-from xrdsym.errors import XrdsymError
-from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_from_name
+from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
+from xrdsym.wavelengths import CU_KA1
 
 
 def register(subparsers: Any) -> None:
@@ -26,12 +26,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("structure", metavar="STRUCTURE.cif")
     parser.add_argument("pattern", metavar="PATTERN")
-    parser.add_argument(
-        "--wavelength",
-        default=None,
-        metavar="W",
-        help=f"{WAVELENGTH_HELP} (default: from the file, else CuKa1)",
-    )
+    add_wavelength_options(parser, "is read at CuKa1")
     parser.add_argument("--plot", metavar="OUT.png", help="save measured vs fitted simulation")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -98,16 +93,18 @@ def run_compare(args: argparse.Namespace) -> int:
     from xrdsym.study.gap.compare import compare
     from xrdsym.study.gap.result import FitOptions
 
-    wavelength = None
-    if args.wavelength is not None:
-        try:
-            wavelength = wavelength_from_name(args.wavelength)
-        except ValueError as exc:
-            raise XrdsymError(f"--wavelength: {exc}") from None
+    override, fallback = wavelength_choice(args)
     options = FitOptions(
         background_method=args.background, fit_displacement=bool(args.displacement)
     )
-    fit = compare(args.structure, args.pattern, wavelength, plot=args.plot, options=options)
+    fit = compare(
+        args.structure,
+        args.pattern,
+        override,
+        fallback=fallback if fallback is not None else CU_KA1,
+        plot=args.plot,
+        options=options,
+    )
     summary = fit.summary()
     if args.json:
         print(json.dumps(summary))

@@ -23,6 +23,7 @@ def compare(
     pattern_path: str | Path,
     wavelength: float | None = None,
     *,
+    fallback: float = CU_KA1,
     plot: str | Path | None = None,
     options: FitOptions = DEFAULT_OPTIONS,
 ) -> GapFit:
@@ -32,7 +33,9 @@ def compare(
     Args:
         structure_path: CIF file.
         pattern_path: measured pattern in any format :func:`xrdsym.io.read_pattern` reads.
-        wavelength: K-alpha1 wavelength in Angstrom; None takes the file's, else Cu K-alpha1.
+        wavelength: K-alpha1 wavelength in Angstrom, replacing the file's; None takes the
+            file's, else ``fallback``.
+        fallback: the wavelength of a file that states none (Cu K-alpha1).
         plot: PNG path of the figure, or None.
         options: fit choices.
 
@@ -42,7 +45,7 @@ def compare(
     """
     crystal = read_cif_file(structure_path)
     pattern = read_pattern(pattern_path)
-    lam = wavelength if wavelength is not None else (pattern.wavelength or CU_KA1)
+    lam = wavelength if wavelength is not None else (pattern.wavelength or fallback)
     x = pattern.two_theta
     try:
         operations = symmetry_operations(crystal)
