@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -125,3 +127,172 @@ def test_peak_cap_keeps_the_strongest() -> None:
     found = [p.two_theta for p in result.peaks]
     assert np.allclose(found, strongest, atol=0.03)
     assert any("kept the 5 strongest" in e for e in result.events)
+
+
+# --- powder-quality gate -------------------------------------------------------------------
+
+
+def _noisy(expected: np.ndarray, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).poisson(expected).astype(np.float64)
+
+
+def _lines(centres: list[float], heights: list[float], fwhm: float) -> np.ndarray:
+    """Gaussian-Lorentzian lines on the paper grid, counts."""
+    from xrdsym.indexing.peak_fit import height_to_area, pseudo_voigt
+
+    x = Grid().two_theta()
+    out = np.zeros_like(x)
+    for c, h in zip(centres, heights, strict=True):
+        out += pseudo_voigt(x, c, height_to_area(h, fwhm, 0.5), fwhm, 0.5)
+    return out
+
+
+def _verdict(counts: np.ndarray) -> str | None:
+    from xrdsym.indexing.quality import check_powder
+
+    _, verdict = check_powder(Grid().two_theta(), counts, CU_KA1)
+    return None if verdict is None else verdict.code
+
+
+def test_rendered_powders_pass_the_gate() -> None:
+    for name in ("NaCl.cif", "rutile.cif", "CsCl.cif"):
+        x, y = _render(_peaks(name))
+        assert _verdict(y) is None, name
+
+
+def test_amorphous_hump_is_refused() -> None:
+    from xrdsym.patterns.augment import amorphous_humps
+
+    grid = Grid()
+    hump = amorphous_humps(
+        grid, np.array([24.0, 42.0]), np.array([9.0, 12.0]), np.array([1.0, 0.4])
+    )
+    assert _verdict(_noisy(200.0 + 3000.0 * hump)) == "amorphous"
+
+
+def test_nanocrystalline_lines_are_refused() -> None:
+    from dataclasses import replace
+
+    peaks = _peaks("NaCl.cif")
+    grid = Grid()
+    params = replace(LAB_PARAMS, crystallite_size=18.0)
+    counts = render_pattern(
+        peaks.two_theta, peaks.intensity, grid, params, np.random.default_rng(0)
+    )
+    assert _verdict(counts) == "amorphous"
+
+
+def test_wafer_scan_is_refused() -> None:
+    counts = _noisy(40.0 + _lines([69.13], [50_000.0], 0.06))
+    assert _verdict(counts) == "single_crystal"
+
+
+def test_textured_film_is_refused() -> None:
+    from xrdsym.patterns.bragg import bragg_two_theta
+
+    orders = np.arange(1, 8)
+    centres = bragg_two_theta(orders / 9.3, CU_KA1)
+    centres = centres[np.isfinite(centres) & (centres > 10.5) & (centres < 109.5)]
+    heights = 5000.0 * 0.6 ** np.arange(centres.size)
+    counts = _noisy(60.0 + _lines(list(centres), list(heights), 0.12))
+    assert _verdict(counts) == "textured"
+
+
+def test_two_broad_lines_are_too_few() -> None:
+    counts = _noisy(50.0 + _lines([31.0, 45.0], [3000.0, 2000.0], 0.9))
+    assert _verdict(counts) == "too_few_lines"
+
+
+# --- hostile input -------------------------------------------------------------------------
+
+HOSTILE_SECONDS = 10.0
+
+
+@pytest.mark.parametrize("kind", ["noise", "flat", "spike", "forest"])
+def test_hostile_profiles_finish_quickly(kind: str) -> None:
+    import time
+
+    rng = np.random.default_rng(1)
+    x = np.linspace(5.0, 120.0, 100_000)
+    if kind == "noise":
+        y = rng.poisson(100.0, x.size).astype(np.float64)
+    elif kind == "flat":
+        y = np.full(x.size, 7.0)
+    elif kind == "spike":
+        y = np.where(np.arange(x.size) == 50_000, 1e6, 10.0)
+    else:  # 5,000 sharp lines
+        y = np.full(x.size, 50.0)
+        for c in rng.uniform(6.0, 119.0, 5000):
+            lo, hi = np.searchsorted(x, [c - 0.1, c + 0.1])
+            y[lo:hi] += 1000.0 * np.exp(-(((x[lo:hi] - c) / 0.02) ** 2))
+        y = rng.poisson(y).astype(np.float64)
+    start = time.perf_counter()
+    result = search_peaks(x, y, CU_KA1, options=PeakSearchOptions(max_peaks=100))
+    assert time.perf_counter() - start < HOSTILE_SECONDS
+    assert len(result.peaks) <= 100
+    if kind in ("noise", "flat"):
+        assert len(result.peaks) <= 2
+
+
+def test_huge_counts_keep_their_scale() -> None:
+    x, y = _render(_peaks("NaCl.cif"))
+    small = search_peaks(x, y, CU_KA1)
+    huge = search_peaks(x, y * 1e200, CU_KA1)
+    assert len(small.peaks) == len(huge.peaks)
+    assert np.allclose([p.height for p in huge.peaks], [p.height * 1e200 for p in small.peaks])
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def test_cli_text_json_csv_on_a_measured_scan(
+    shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import json
+
+    from xrdsym.cli import main
+
+    scan = str(shared_dir / "data/experimental/xred/PbSe.csv")
+    assert main(["peaks", scan, "--wavelength", "CuKa", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "K-alpha2 stripped" in text and "powder pattern of a crystalline phase" in text
+    assert "2theta" in text and "d (A)" in text
+
+    assert main(["peaks", scan, "--wavelength", "CuKa", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["wavelength_source"] == "--wavelength" and record["powder"] is True
+    # PbSe (rock salt, a = 6.12 A): 111, 200 and 220 at d = 3.53, 3.06 and 2.164 A
+    spacings = np.array([p["d"] for p in record["peaks"]])
+    for d in (3.533, 3.060, 2.164):
+        assert np.abs(spacings - d).min() < 0.01
+
+    out = tmp_path / "lines.csv"
+    assert main(["peaks", scan, "--wavelength", "CuKa", "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == len(record["peaks"]) and rows[0]["kalpha2"] == "stripped"
+
+
+def test_cli_batch_goes_on_past_a_bad_file(
+    shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from xrdsym.cli import main
+
+    bad = tmp_path / "bad.xy"
+    bad.write_text("10 1\n11 nan\n" * 30)
+    good = str(shared_dir / "data/experimental/xred/Zr.csv")
+    code = main(["peaks", str(bad), good, "--wavelength", "CuKa", "--json", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "bad.xy" in captured.err and "1 of 2 files failed" in captured.err
+    assert json.loads(captured.out)["source"] == good
+
+
+def test_cli_needs_a_wavelength(shared_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from xrdsym.cli import main
+
+    scan = str(shared_dir / "data/experimental/xred/Zr.csv")
+    assert main(["peaks", scan]) == 1
+    assert "states no wavelength; give --wavelength" in capsys.readouterr().err

@@ -32,7 +32,10 @@ MIN_SEPARATION_FWHM = 0.35
 MIN_VOTE_SNR = 15.0
 
 #: Strongest lines that vote.
-MAX_VOTERS = 8
+MAX_VOTERS = 6
+
+#: Function evaluations allowed per vote fit.
+VOTE_EVALUATIONS = 60
 
 #: Half width of the fit window beyond the line (and beyond its companion), in FWHM.
 VOTE_WINDOW_FWHM = 2.5
@@ -59,7 +62,6 @@ def _fit_rss(
     """Residual sum of squares of a single line (``ratio`` None) or of a doublet, each with
     position, area, FWHM, eta and a linear background (6 parameters)."""
     area = height_to_area(max(guess.height, 1e-12), guess.fwhm, START_ETA)
-    scale = float(np.max(np.abs(y))) or 1.0
 
     def model(p: np.ndarray) -> np.ndarray:
         c, a, h, eta, b0, b1 = p
@@ -69,12 +71,13 @@ def _fit_rss(
             values = values + intensity_ratio * pseudo_voigt(x, c2, a, h, eta)
         return values - y
 
+    scale = float(np.max(np.abs(y))) or 1.0
     shift = guess.fwhm
     lower = [guess.two_theta - shift, 0.0, 0.2 * guess.fwhm, 0.0, -scale, -np.inf]
     upper = [guess.two_theta + shift, 10.0 * area + 1e-9, 3.0 * guess.fwhm, 1.0, scale, np.inf]
     p0 = np.clip([guess.two_theta, area, guess.fwhm, START_ETA, 0.0, 0.0], lower, upper)
     try:
-        fit = least_squares(model, p0, bounds=(lower, upper), max_nfev=150, x_scale="jac")
+        fit = least_squares(model, p0, bounds=(lower, upper), max_nfev=VOTE_EVALUATIONS)
     except (ValueError, np.linalg.LinAlgError):
         return float("nan")
     return float(fit.fun @ fit.fun)

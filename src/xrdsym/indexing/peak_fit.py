@@ -15,6 +15,7 @@ residual variance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -39,6 +40,13 @@ MAX_CLUSTER = 6
 
 #: A fitted position may move at most this many estimated FWHM from the detected maximum.
 MAX_SHIFT_FWHM = 0.75
+
+#: A fitted line whose position uncertainty exceeds this fraction of its FWHM is replaced by
+#: its detected maximum (an undersampled or noisy line the fit cannot pin down).
+MAX_SIGMA_FWHM = 0.5
+
+#: Narrowest fitted FWHM, in steps: a narrower line is not sampled well enough to fit.
+MIN_FWHM_STEPS = 1.0
 
 #: Starting Lorentzian fraction of the pseudo-Voigt.
 START_ETA = 0.5
@@ -159,7 +167,7 @@ def fit_cluster(
         shift = max(MAX_SHIFT_FWHM * g.fwhm, step)
         area = height_to_area(max(g.height, 1e-12), g.fwhm, START_ETA)
         start += [g.two_theta, area, g.fwhm]
-        lower += [g.two_theta - shift, 0.0, 0.5 * step]
+        lower += [g.two_theta - shift, 0.0, MIN_FWHM_STEPS * step]
         upper += [g.two_theta + shift, 10.0 * area + 1e-9, 5.0 * g.fwhm + step]
     scale = float(np.max(np.abs(ys))) or 1.0
     start += [START_ETA, 0.0, 0.0]
@@ -167,22 +175,46 @@ def fit_cluster(
     upper += [1.0, scale, np.inf]
     x_mid = float(0.5 * (xs[0] + xs[-1]))
     p0 = np.clip(np.array(start), lower, upper)
+    bounds = (np.array(lower), np.array(upper))
     try:
-        fit = least_squares(
-            lambda p: _cluster_model(p, xs, n, x_mid) - ys,
-            p0,
-            jac=lambda p: _cluster_jacobian(p, xs, n, x_mid),
-            bounds=(lower, upper),
-            max_nfev=MAX_EVALUATIONS,
-            x_scale="jac",
-        )
+        fit = _least_squares(xs, ys, n, x_mid, p0, bounds)
     except (ValueError, np.linalg.LinAlgError):
         return [_fallback(g, step) for g in group]
     return _peaks_from_fit(fit, xs.size, group, step)
 
 
-def _peaks_from_fit(fit: object, n_points: int, group: list[LineGuess], step: float) -> list:
-    """ObservedPeaks from a ``least_squares`` result: positions, covariance sigmas, heights."""
+def _least_squares(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    n: int,
+    x_mid: float,
+    p0: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
+) -> Any:
+    """Levenberg-Marquardt (MINPACK, fast) from ``p0``; when its answer leaves ``bounds``
+    (a negative width, eta outside [0, 1], a line that wandered off), the bounded
+    trust-region fit instead."""
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        return _cluster_model(p, xs, n, x_mid) - ys
+
+    def jacobian(p: np.ndarray) -> np.ndarray:
+        return _cluster_jacobian(p, xs, n, x_mid)
+
+    fit = least_squares(residual, p0, jac=jacobian, method="lm", max_nfev=MAX_EVALUATIONS)
+    inside = np.all(fit.x >= bounds[0]) and np.all(fit.x <= bounds[1])
+    if fit.success and inside:
+        return fit
+    return least_squares(
+        residual, p0, jac=jacobian, bounds=bounds, max_nfev=MAX_EVALUATIONS, x_scale="jac"
+    )
+
+
+def _peaks_from_fit(
+    fit: object, n_points: int, group: list[LineGuess], step: float
+) -> list[ObservedPeak]:
+    """ObservedPeaks from a ``least_squares`` result: positions, covariance sigmas, heights;
+    lines with sigma > MAX_SIGMA_FWHM x FWHM keep their detected position (``_fallback``)."""
     p = fit.x  # type: ignore[attr-defined]
     jac = fit.jac  # type: ignore[attr-defined]
     residual = fit.fun  # type: ignore[attr-defined]
@@ -200,6 +232,9 @@ def _peaks_from_fit(fit: object, n_points: int, group: list[LineGuess], step: fl
         sigma = float(np.sqrt(variances[3 * k]))
         if not (np.isfinite(c) and np.isfinite(sigma) and a > 0.0):
             peaks.append(_fallback(guess, step))
+            continue
+        if sigma > MAX_SIGMA_FWHM * h:
+            peaks.append(_fallback(guess, step))  # the fit does not fix the position
             continue
         peaks.append(
             ObservedPeak(

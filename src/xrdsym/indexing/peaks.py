@@ -28,7 +28,7 @@ Steps of :func:`search_peaks` (angles in degrees 2theta, intensities in the file
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -53,11 +53,21 @@ DEFAULT_FWHM = 0.1
 #: Bounds of the rough FWHM, degrees (the lower one is raised to two steps).
 FWHM_BOUNDS = (0.005, 5.0)
 
+#: Width of the grey opening under the rough FWHM estimate, degrees (lines up to about 2.5
+#: degrees wide stand above it).
+OPENING_WIDTH = 3.0
+
+#: Largest window (points) of the opening and of SNIP; finer scans are block-averaged first.
+MAX_WINDOW_POINTS = 300
+
 #: Bounds of the SNIP half window, degrees.
 BACKGROUND_WINDOW_BOUNDS = (0.5, 5.0)
 
 #: Points per noise block (the last block takes the remainder).
 NOISE_BLOCK = 400
+
+#: A maximum narrower than this fraction of the rough FWHM is a noise spike, not a line.
+MIN_WIDTH_FRACTION = 0.35
 
 #: Prominence window of find_peaks, in rough FWHM (bounds the cost on noise to O(n wlen)).
 PROMINENCE_WINDOW_FWHM = 12.0
@@ -172,10 +182,38 @@ def noise_profile(net: np.ndarray, lag: int) -> np.ndarray:
     return np.maximum(out, floor)
 
 
+def count_noise(net: np.ndarray, background: np.ndarray, block_noise: np.ndarray) -> np.ndarray:
+    """Noise standard deviation at every point with the counting noise of the lines added.
+
+    Counts y = background + net with Poisson-like variance g y: g = median over the noise
+    blocks of sigma_block^2 / background (1 for raw counts, another value for scaled counts);
+    sigma(x)^2 = sigma_block(x)^2 + g max(net(x), 0). Without a positive background (a file
+    already background-subtracted) the block noise is used alone.
+    """
+    positive = background > 0.0
+    if not positive.any():
+        return block_noise
+    gain = float(np.median(block_noise[positive] ** 2 / background[positive]))
+    return np.sqrt(block_noise**2 + gain * np.clip(net, 0.0, None))
+
+
+def block_means(y: np.ndarray, factor: int) -> np.ndarray:
+    """Means of consecutive blocks of ``factor`` points (the last block may be shorter)."""
+    if factor <= 1:
+        return y
+    n = y.size // factor
+    head = y[: n * factor].reshape(n, factor).mean(axis=1)
+    return head if n * factor == y.size else np.append(head, y[n * factor :].mean())
+
+
 def rough_fwhm(y: np.ndarray, step: float) -> float:
-    """Median FWHM (degrees) of the ten most prominent maxima above a grey opening 2 degrees
-    wide (step 2 of the module docstring); :data:`DEFAULT_FWHM` without a clear maximum."""
-    size = max(3, min(int(2.0 / step), y.size // 2))
+    """Median FWHM (degrees) of the ten most prominent maxima above a grey opening
+    :data:`OPENING_WIDTH` wide (step 2 of the module docstring); :data:`DEFAULT_FWHM` without
+    a clear maximum. Fine scans are block-averaged first so that the opening spans at most
+    :data:`MAX_WINDOW_POINTS` points (its cost is points x window)."""
+    factor = max(1, int(np.ceil(OPENING_WIDTH / step / MAX_WINDOW_POINTS)))
+    y, step = block_means(y, factor), step * factor
+    size = max(3, min(int(OPENING_WIDTH / step), y.size // 2))
     net = y - grey_opening(y, size=size)
     noise = float(np.median(noise_profile(net, 1)))
     low, high = max(FWHM_BOUNDS[0], 2.0 * step), FWHM_BOUNDS[1]
@@ -194,13 +232,22 @@ def rough_fwhm(y: np.ndarray, step: float) -> float:
 def snip_background(
     x: np.ndarray, y: np.ndarray, half_window_deg: float, step: float
 ) -> tuple[np.ndarray, str]:
-    """SNIP background (pybaselines) with a half window in degrees, and its description."""
+    """SNIP background (pybaselines) with a half window in degrees, and its description.
+
+    When the half window would span more than :data:`MAX_WINDOW_POINTS` points, SNIP runs on
+    block means of the profile and is interpolated back (its cost is points x window)."""
     from pybaselines import Baseline
 
-    half = int(np.clip(round(half_window_deg / step), 2, max(2, (y.size - 1) // 2)))
+    half_points = half_window_deg / step
+    factor = max(1, int(np.ceil(half_points / MAX_WINDOW_POINTS)))
+    coarse_x, coarse_y = block_means(x, factor), block_means(y, factor)
+    half = int(np.clip(round(half_points / factor), 2, max(2, (coarse_y.size - 1) // 2)))
     smooth = max(0, min(half // 8, 20))
-    baseline, _ = Baseline(x).snip(y, max_half_window=half, smooth_half_window=smooth)
-    return baseline, f"pybaselines snip, half window {half * step:.3g} deg ({half} points)"
+    baseline, _ = Baseline(coarse_x).snip(coarse_y, max_half_window=half, smooth_half_window=smooth)
+    if factor > 1:
+        baseline = np.interp(x, coarse_x, baseline)
+    width = half * factor * step
+    return baseline, f"pybaselines snip, half window {width:.3g} deg ({half * factor} points)"
 
 
 def _smoothed(net: np.ndarray, fwhm_points: float) -> np.ndarray:
@@ -214,12 +261,19 @@ def _smoothed(net: np.ndarray, fwhm_points: float) -> np.ndarray:
 def detect_lines(
     x: np.ndarray,
     net: np.ndarray,
+    background: np.ndarray,
     noise: np.ndarray,
     fwhm: float,
     step: float,
     options: PeakSearchOptions,
 ) -> list[LineGuess]:
-    """Lines of the net profile (step 5 of the module docstring), increasing 2theta."""
+    """Lines of the net profile (step 5 of the module docstring), increasing 2theta.
+
+    A line needs a net height and a prominence of ``min_snr`` x sigma, sigma the
+    :func:`count_noise` at its top (block noise plus the counting noise of the line), a net
+    height of ``min_relative_height`` of the strongest line, and a FWHM of at least
+    :data:`MIN_WIDTH_FRACTION` of the rough FWHM (narrower maxima are noise spikes).
+    """
     fwhm_points = fwhm / step
     smooth = _smoothed(net, fwhm_points)
     top = float(smooth.max())
@@ -228,11 +282,16 @@ def detect_lines(
     floor = options.min_relative_height * top
     wlen = max(3, int(PROMINENCE_WINDOW_FWHM * fwhm_points) | 1)
     index, props = find_peaks(smooth, height=floor, prominence=floor, wlen=wlen)
-    keep = props["prominences"] >= options.min_snr * noise[index]
+    sigma = count_noise(smooth[index], background[index], noise[index])
+    keep = (props["prominences"] >= options.min_snr * sigma) & (
+        smooth[index] >= options.min_snr * sigma
+    )
     index = index[keep]
     if index.size == 0:
         return []
     widths = peak_widths(smooth, index, rel_height=0.5, wlen=wlen)[0] * step
+    wide = widths >= MIN_WIDTH_FRACTION * fwhm
+    index, widths = index[wide], widths[wide]
     positions = x[index] + _vertex_offsets(smooth, index) * step
     return [
         LineGuess(float(c), float(smooth[i]), float(max(w, step)))
@@ -260,6 +319,23 @@ def strongest(guesses: list[LineGuess], n: int) -> tuple[list[LineGuess], str | 
     return kept, f"kept the {n} strongest of {len(guesses)} lines"
 
 
+@dataclass(frozen=True, eq=False)
+class SearchedProfile:
+    """A peak search with the profile it ran on (what the powder-quality gate reads).
+
+    Attributes:
+        result: the lines and what the search did.
+        two_theta: the angles searched (evenly stepped), degrees.
+        background: the SNIP background at those angles, counts.
+        net: counts above the background, K-alpha2 stripped when ``result.kalpha2`` says so.
+    """
+
+    result: PeakSearchResult
+    two_theta: np.ndarray
+    background: np.ndarray
+    net: np.ndarray
+
+
 def search_peaks(
     two_theta: np.ndarray,
     counts: np.ndarray,
@@ -282,9 +358,22 @@ def search_peaks(
         PatternFileError: non-finite values, 2theta not increasing, too few or too many
             points, a wavelength outside the accepted limits.
     """
+    return search_profile(two_theta, counts, wavelength, options=options, source=source).result
+
+
+def search_profile(
+    two_theta: np.ndarray,
+    counts: np.ndarray,
+    wavelength: float,
+    *,
+    options: PeakSearchOptions | None = None,
+    source: str = "profile",
+) -> SearchedProfile:
+    """:func:`search_peaks` with the background and net profile it ran on."""
     opts = options or DEFAULT_OPTIONS
     x, y, lam = checked_profile(two_theta, counts, wavelength, source, opts.max_points)
-    x, y, resampled = even_steps(x, y)
+    scale = float(np.max(np.abs(y))) or 1.0  # counts of any size (1e300) work in units of 1
+    x, y, resampled = even_steps(x, y / scale)
     events = [resampled] if resampled else []
     step = float(np.median(np.diff(x)))
     fwhm = rough_fwhm(y, step)
@@ -294,7 +383,7 @@ def search_peaks(
     background, method = snip_background(x, y, half_window, step)
     net = y - background
     noise = noise_profile(net, int(round(fwhm / step / 4.0)))
-    guesses = detect_lines(x, net, noise, fwhm, step, opts)
+    guesses = detect_lines(x, net, background, noise, fwhm, step, opts)
     kalpha2: Literal["absent", "stripped"] = "absent"
     ratio = wavelength_ratio(lam)
     if ratio is not None and opts.kalpha2 != "off":
@@ -305,20 +394,26 @@ def search_peaks(
             events.append(_vote_event(votes))
         if strip:
             net = rachinger_strip(x, net, ratio, opts.kalpha2_ratio)
-            guesses = detect_lines(x, net, noise, fwhm, step, opts)
+            guesses = detect_lines(x, net, background, noise, fwhm, step, opts)
             kalpha2 = "stripped"
     guesses, dropped = strongest(guesses, opts.max_peaks)
     if dropped:
         events.append(dropped)
     peaks = sorted(fit_lines(x, net, guesses, step), key=lambda p: p.two_theta)
-    return PeakSearchResult(
-        peaks=tuple(_inside(peaks, x)),
+    result = PeakSearchResult(
+        peaks=tuple(_in_counts(p, scale) for p in _inside(peaks, x)),
         wavelength=lam,
         kalpha2=kalpha2,
         background=method,
-        noise=float(np.median(noise)),
+        noise=float(np.median(noise)) * scale,
         events=tuple(events),
     )
+    return SearchedProfile(result, x, background * scale, net * scale)
+
+
+def _in_counts(peak: ObservedPeak, scale: float) -> ObservedPeak:
+    """A line fitted on counts / scale, with its height and area back in counts."""
+    return replace(peak, height=peak.height * scale, area=peak.area * scale)
 
 
 def _vote_event(votes: list[float]) -> str:

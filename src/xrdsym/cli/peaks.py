@@ -1,0 +1,240 @@
+"""``xrdsym peaks FILE...``: the lines of measured patterns, K-alpha2 and the powder verdict.
+
+Each file is read with the pattern readers (any supported format); its wavelength comes from
+the file, else from ``--wavelength``. A file that cannot be read or searched is reported with
+its name and the batch goes on; the command then ends with ``N of M files failed`` and exit
+code 1. The powder verdict (:mod:`xrdsym.indexing.quality`) is reported, not an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from xrdsym.cli.progress import progress_bar
+from xrdsym.errors import XrdsymError
+
+#: Columns of the CSV output: one row per line of each file.
+CSV_COLUMNS = (
+    "file",
+    "wavelength",
+    "kalpha2",
+    "verdict",
+    "line",
+    "two_theta",
+    "d",
+    "sigma",
+    "height",
+    "area",
+    "fwhm",
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``peaks`` sub-command."""
+    parser = subparsers.add_parser(
+        "peaks",
+        help="find the lines of measured powder patterns",
+        description="Background (SNIP), K-alpha2 detection and stripping, line positions with "
+        "standard uncertainties, heights, areas and widths, and whether the scan is a powder "
+        "pattern of a crystalline phase. Any supported format; unreadable files are reported "
+        "and skipped (exit code 1).",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="pattern files")
+    parser.add_argument(
+        "--wavelength",
+        default=None,
+        metavar="W",
+        help="CuKa, MoKa, CoKa, CrKa, FeKa, AgKa or Angstrom, used where a file states none "
+        "(default: the file's, else an error)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per file per line (default: text)"
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="OUT.csv",
+        default=None,
+        help="also write one row per line to this CSV file ('-': standard output)",
+    )
+    parser.add_argument(
+        "--max-peaks", type=int, default=150, metavar="N", help="keep the N strongest lines"
+    )
+    parser.add_argument(
+        "--min-snr",
+        type=float,
+        default=4.0,
+        metavar="S",
+        help="least line prominence in noise standard deviations",
+    )
+    parser.add_argument(
+        "--kalpha2",
+        choices=("auto", "strip", "off"),
+        default="auto",
+        help="K-alpha2: detect and strip when present, always strip, or leave",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown on a terminal for several files)",
+    )
+    parser.set_defaults(handler=run_peaks)
+
+
+def search_file(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Read one file, search its lines and judge it: the JSON-ready record.
+
+    Raises:
+        XrdsymError: unreadable file, no wavelength, a stick pattern, a bad profile.
+    """
+    from xrdsym.classify.samples import looks_like_peak_list
+    from xrdsym.indexing.peaks import PeakSearchOptions
+    from xrdsym.indexing.quality import check_powder
+    from xrdsym.io import read_pattern
+    from xrdsym.patterns.grid import wavelength_from_name
+
+    pattern = read_pattern(name)
+    if pattern.wavelength is not None:
+        wavelength, origin = float(pattern.wavelength), "file"
+    elif args.wavelength is not None:
+        try:
+            wavelength, origin = wavelength_from_name(args.wavelength), "--wavelength"
+        except ValueError as exc:
+            raise XrdsymError(f"{name}: {exc}") from None
+    else:
+        raise XrdsymError(f"{name}: the file states no wavelength; give --wavelength")
+    if looks_like_peak_list(pattern.two_theta, pattern.intensity):
+        raise XrdsymError(
+            f"{name}: this looks like a peak list (uneven 2theta steps or isolated spikes), "
+            "not a measured profile"
+        )
+    options = PeakSearchOptions(
+        max_peaks=args.max_peaks, min_snr=args.min_snr, kalpha2=args.kalpha2
+    )
+    result, verdict = check_powder(
+        pattern.two_theta, pattern.intensity, wavelength, options=options, source=name
+    )
+    record: dict[str, Any] = {"source": name, "wavelength_source": origin}
+    record.update(result.to_dict())
+    for line, peak in zip(record["peaks"], result.peaks, strict=True):
+        line["d"] = round(peak.d_spacing(wavelength), 5)
+    record["points"] = len(pattern)
+    record["two_theta_range"] = [float(pattern.two_theta[0]), float(pattern.two_theta[-1])]
+    record["powder"] = verdict is None
+    record["verdict"] = None if verdict is None else verdict.to_dict()
+    return record
+
+
+def _origin(record: dict[str, Any]) -> str:
+    """Where the wavelength came from, in words."""
+    return "the file" if record["wavelength_source"] == "file" else "--wavelength"
+
+
+def format_record(record: dict[str, Any]) -> str:
+    """The text report of one file: provenance, K-alpha2, verdict and the table of lines."""
+    low, high = record["two_theta_range"]
+    lines = [
+        f"{record['source']}",
+        f"  wavelength {record['wavelength']:g} A from {_origin(record)}; "
+        f"{record['points']} points, 2theta {low:g}-{high:g} deg",
+        f"  K-alpha2 {record['kalpha2']}; background {record['background']}; "
+        f"noise {record['noise']:g}",
+    ]
+    lines += [f"  {event}" for event in record["events"]]
+    verdict = record["verdict"]
+    lines.append(
+        "  powder pattern of a crystalline phase"
+        if verdict is None
+        else f"  not a powder pattern ({verdict['code']}): {verdict['reason']}"
+    )
+    lines.append(
+        f"  {'#':>4} {'2theta':>9} {'d (A)':>9} {'sigma':>8} {'height':>11} {'area':>11} "
+        f"{'fwhm':>7}"
+    )
+    for i, p in enumerate(record["peaks"], start=1):
+        lines.append(
+            f"  {i:>4} {p['two_theta']:9.4f} {p['d']:9.5f} {p['sigma']:8.4f} "
+            f"{p['height']:11.1f} {p['area']:11.2f} {p['fwhm']:7.4f}"
+        )
+    lines.append(f"  {len(record['peaks'])} lines")
+    return "\n".join(lines)
+
+
+def csv_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One CSV row per line of a file (one row with empty line columns when none)."""
+    verdict = record["verdict"]
+    common = {
+        "file": record["source"],
+        "wavelength": record["wavelength"],
+        "kalpha2": record["kalpha2"],
+        "verdict": "powder" if verdict is None else verdict["code"],
+    }
+    rows = [{**common, "line": i, **p} for i, p in enumerate(record["peaks"], start=1)]
+    return rows or [common]
+
+
+class _CsvOut:
+    """A CSV writer opened on the first row ('-': standard output)."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.handle: TextIO | None = None
+        self.writer: Any = None
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if self.target is None:
+            return
+        if self.writer is None:
+            if self.target == "-":
+                self.handle = sys.stdout
+            else:
+                try:
+                    self.handle = Path(self.target).open("w", newline="")  # noqa: SIM115
+                except OSError as exc:
+                    raise XrdsymError(f"{self.target}: cannot write ({exc.strerror})") from None
+            self.writer = csv.DictWriter(self.handle, fieldnames=list(CSV_COLUMNS))
+            self.writer.writeheader()
+        self.writer.writerows(rows)
+
+    def close(self) -> None:
+        if self.handle is not None and self.handle is not sys.stdout:
+            self.handle.close()
+
+
+def run_peaks(args: argparse.Namespace) -> int:
+    """Search every file; report failures and go on."""
+    if args.max_peaks < 1:
+        raise XrdsymError("--max-peaks must be at least 1")
+    if args.min_snr <= 0:
+        raise XrdsymError("--min-snr must be positive")
+    out = _CsvOut(args.csv)
+    failures = 0
+    bar = progress_bar(len(args.files), "file", args.no_progress or len(args.files) < 2)
+    try:
+        for name in args.files:
+            try:
+                record = search_file(name, args)
+            except XrdsymError as exc:
+                record, error = None, str(exc)
+            except Exception as exc:  # noqa: BLE001 - one hostile file must not end the batch
+                record, error = None, f"{name}: cannot be searched ({type(exc).__name__}: {exc})"
+            bar.update(1)
+            if record is None:
+                failures += 1
+                bar.write(f"xrdsym: error: {error}", file=sys.stderr)
+                continue
+            if args.json:
+                print(json.dumps(record, allow_nan=False))
+            elif args.csv != "-":
+                print(format_record(record))
+            out.write(csv_rows(record))
+    finally:
+        bar.close()
+        out.close()
+    if failures:
+        print(f"xrdsym: {failures} of {len(args.files)} files failed", file=sys.stderr)
+    return 1 if failures else 0
