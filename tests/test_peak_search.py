@@ -87,14 +87,25 @@ def test_kalpha2_is_detected_and_stripped() -> None:
     error = np.abs(truth[:, None] - found[None, :]).min(axis=1)
     assert np.mean(error < POSITION_TOLERANCE) >= MIN_RECALL
     # no K-alpha2 companion survives as a line of its own
-    from xrdsym.indexing.kalpha2 import companion_angle, wavelength_ratio
+    from xrdsym.indexing.kalpha2 import anode_doublet, companion_angle
 
-    ratio = wavelength_ratio(CU_KA1)
-    assert ratio is not None
+    lines = anode_doublet(CU_KA1)
+    assert lines is not None
+    ratio = lines[1] / lines[0]
     strong = peaks.two_theta[(peaks.intensity >= 10.0) & (peaks.two_theta > 40.0)]
     companions = companion_angle(strong, ratio)
     near = np.abs(companions[:, None] - found[None, :]).min(axis=1)
     assert np.mean(near < 0.02) < 0.2
+
+
+def test_kalpha_average_given_strips_to_kalpha1() -> None:
+    from xrdsym.wavelengths import WAVELENGTHS
+
+    x, y = _render(_peaks("NaCl.cif"), ka2=True)
+    result = search_peaks(x, y, WAVELENGTHS["CuKa"])
+    assert result.kalpha2 == "stripped"
+    assert result.wavelength == CU_KA1
+    assert any("refer to K-alpha1" in e for e in result.events)
 
 
 def test_nan_counts_raise_a_clear_error() -> None:
@@ -262,6 +273,7 @@ def test_cli_text_json_csv_on_a_measured_scan(
     assert main(["peaks", scan, "--wavelength", "CuKa", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["wavelength_source"] == "--wavelength" and record["powder"] is True
+    assert record["wavelength"] == CU_KA1  # CuKa (the average) given; K-alpha2 stripped
     # PbSe (rock salt, a = 6.12 A): 111, 200 and 220 at d = 3.53, 3.06 and 2.164 A
     spacings = np.array([p["d"] for p in record["peaks"]])
     for d in (3.533, 3.060, 2.164):

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from xrdsym.cli.progress import progress_bar
 from xrdsym.errors import XrdsymError
+from xrdsym.wavelengths import WAVELENGTH_HELP
 
 #: Columns of the CSV output: one row per line of each file.
 CSV_COLUMNS = (
@@ -49,8 +50,8 @@ def register(subparsers: Any) -> None:
         "--wavelength",
         default=None,
         metavar="W",
-        help="CuKa, MoKa, CoKa, CrKa, FeKa, AgKa or Angstrom, used where a file states none "
-        "(default: the file's, else an error)",
+        help=f"used where a file states none: {WAVELENGTH_HELP} (default: the file's, else an "
+        "error)",
     )
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per file per line (default: text)"
@@ -95,7 +96,7 @@ def search_file(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from xrdsym.indexing.peaks import PeakSearchOptions
     from xrdsym.indexing.quality import check_powder
     from xrdsym.io import read_pattern
-    from xrdsym.patterns.grid import wavelength_from_name
+    from xrdsym.wavelengths import wavelength_from_name
 
     pattern = read_pattern(name)
     if pattern.wavelength is not None:
@@ -121,7 +122,7 @@ def search_file(name: str, args: argparse.Namespace) -> dict[str, Any]:
     record: dict[str, Any] = {"source": name, "wavelength_source": origin}
     record.update(result.to_dict())
     for line, peak in zip(record["peaks"], result.peaks, strict=True):
-        line["d"] = round(peak.d_spacing(wavelength), 5)
+        line["d"] = round(peak.d_spacing(result.wavelength), 5)
     record["points"] = len(pattern)
     record["two_theta_range"] = [float(pattern.two_theta[0]), float(pattern.two_theta[-1])]
     record["powder"] = verdict is None

@@ -22,7 +22,13 @@ from scipy.optimize import least_squares
 
 from xrdsym.indexing.peak_fit import START_ETA, LineGuess, height_to_area, pseudo_voigt
 from xrdsym.patterns.bragg import bragg_shift
-from xrdsym.wavelengths import KA2_RATIO, ka2_wavelength
+from xrdsym.wavelengths import (
+    ANODE_MATCH_TOL,
+    K_ALPHA1,
+    K_ALPHA2,
+    KA2_RATIO,
+    k_alpha_average,
+)
 
 #: A line takes part in the vote only when its companion lies at least this many FWHM away
 #: (closer doublets fit a single broadened line as well as a doublet).
@@ -41,13 +47,15 @@ VOTE_EVALUATIONS = 60
 VOTE_WINDOW_FWHM = 2.5
 
 
-def wavelength_ratio(wavelength: float) -> float | None:
-    """lambda_2 / lambda_1 when ``wavelength`` (Angstrom) is the K-alpha1 line of a known anode
-    (``wavelengths.K_ALPHA1``), else None (synchrotron, filtered beams, ...)."""
-    try:
-        return ka2_wavelength(wavelength) / wavelength
-    except ValueError:
-        return None
+def anode_doublet(wavelength: float) -> tuple[float, float] | None:
+    """(lambda_1, lambda_2) in Angstrom when ``wavelength`` is the K-alpha1 line or the K-alpha
+    average of a known anode (``wavelengths.K_ALPHA1``, ``k_alpha_average``, to
+    ``ANODE_MATCH_TOL``), else None (synchrotron, K-beta, filtered beams, ...)."""
+    for anode, lam1 in K_ALPHA1.items():
+        for line in (lam1, k_alpha_average(anode)):
+            if abs(line - wavelength) <= ANODE_MATCH_TOL:
+                return lam1, K_ALPHA2[anode]
+    return None
 
 
 def companion_angle(two_theta: np.ndarray | float, ratio: float) -> np.ndarray:

@@ -19,9 +19,10 @@ Steps of :func:`search_peaks` (angles in degrees 2theta, intensities in the file
 5. Lines: ``scipy.signal.find_peaks`` on the (Savitzky-Golay smoothed) net profile with a
    prominence of at least ``min_snr`` local noise deviations and ``min_relative_height`` of
    the strongest line.
-6. K-alpha2 (K-alpha1 wavelength of a known anode only): detected by the doublet vote of
-   :mod:`xrdsym.indexing.kalpha2`; when present the net profile is stripped (Rachinger) and
-   the lines are found again.
+6. K-alpha2 (a known anode's K-alpha1 line or K-alpha average only): detected by the doublet
+   vote of :mod:`xrdsym.indexing.kalpha2`; when present the net profile is stripped
+   (Rachinger), the lines are found again and their positions refer to K-alpha1 (the
+   result's wavelength is then the K-alpha1 line, also when the K-alpha average was given).
 7. The strongest ``max_peaks`` lines are fitted (:mod:`xrdsym.indexing.peak_fit`): position,
    its standard uncertainty, height, area and FWHM.
 """
@@ -36,7 +37,7 @@ from scipy.ndimage import grey_opening
 from scipy.signal import find_peaks, peak_widths, savgol_filter
 
 from xrdsym.errors import PatternFileError
-from xrdsym.indexing.kalpha2 import doublet_votes, rachinger_strip, wavelength_ratio
+from xrdsym.indexing.kalpha2 import anode_doublet, doublet_votes, rachinger_strip
 from xrdsym.indexing.peak_fit import LineGuess, fit_lines
 from xrdsym.indexing.results import ObservedPeak, PeakSearchResult
 from xrdsym.wavelengths import KA2_RATIO, check_wavelength
@@ -385,8 +386,9 @@ def search_profile(
     noise = noise_profile(net, int(round(fwhm / step / 4.0)))
     guesses = detect_lines(x, net, background, noise, fwhm, step, opts)
     kalpha2: Literal["absent", "stripped"] = "absent"
-    ratio = wavelength_ratio(lam)
-    if ratio is not None and opts.kalpha2 != "off":
+    doublet = anode_doublet(lam)
+    if doublet is not None and opts.kalpha2 != "off":
+        ratio = doublet[1] / doublet[0]
         strip = opts.kalpha2 == "strip"
         if not strip:
             votes = doublet_votes(x, net, guesses, float(np.median(noise)), ratio)
@@ -396,6 +398,12 @@ def search_profile(
             net = rachinger_strip(x, net, ratio, opts.kalpha2_ratio)
             guesses = detect_lines(x, net, background, noise, fwhm, step, opts)
             kalpha2 = "stripped"
+            if lam != doublet[0]:
+                events.append(
+                    f"positions refer to K-alpha1 ({doublet[0]:g} A) once K-alpha2 is stripped, "
+                    f"not to the {lam:g} A given"
+                )
+                lam = doublet[0]
     guesses, dropped = strongest(guesses, opts.max_peaks)
     if dropped:
         events.append(dropped)
