@@ -119,8 +119,8 @@ def test_save_and_load_pretrained_roundtrip(tmp_path: Path) -> None:
     }
     save_pretrained(model, config, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]
-    loaded, loaded_config = load_pretrained(tmp_path)
-    assert loaded_config["model_kwargs"]["widths"] == [8, 16]
+    loaded, spec = load_pretrained(tmp_path)
+    assert spec.kwargs["widths"] == [8, 16]
     x = torch.rand(2, 1, 5001)
     with torch.no_grad():
         a, b = model(x), loaded(x)
@@ -132,21 +132,29 @@ def test_load_pretrained_names_the_bad_file(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="model.json"):
         load_pretrained(tmp_path)
     model = create_model("xrdnet_tiny")
-    save_pretrained(model, {"architecture": "xrdnet_tiny"}, tmp_path)
+    grid = {"n_points": model.input_length}
+    save_pretrained(model, {"architecture": "xrdnet_tiny", "grid": grid}, tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ModelFileError, match="model.safetensors"):
         load_pretrained(tmp_path)
-    save_pretrained(model, {"architecture": "xrdnet_tiny"}, tmp_path)
+    save_pretrained(model, {"architecture": "xrdnet_tiny", "grid": grid}, tmp_path)
     (tmp_path / "model.json").write_text(
-        json.dumps({"architecture": "xrdnet_tiny", "model_kwargs": {"widths": [8, 16]}})
+        json.dumps(
+            {"architecture": "xrdnet_tiny", "model_kwargs": {"widths": [8, 16]}, "grid": grid}
+        )
     )
     with pytest.raises(ModelFileError, match="do not match|wrong shape"):
         load_pretrained(tmp_path)
     (tmp_path / "model.json").write_text(json.dumps({"architecture": "resnet50"}))
     with pytest.raises(ModelFileError, match="unknown model"):
         load_pretrained(tmp_path)
-    (tmp_path / "model.safetensors").unlink()
+    # Without a grid, model.json means the paper's grid (10,001 points): a network reading
+    # another length is refused as inconsistent.
     (tmp_path / "model.json").write_text(json.dumps({"architecture": "xrdnet_tiny"}))
+    with pytest.raises(ModelFileError, match="the grid has 10001 points but the network reads"):
+        load_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    (tmp_path / "model.json").write_text(json.dumps({"architecture": "xrdnet_tiny", "grid": grid}))
     with pytest.raises(ModelFileError, match="model.safetensors"):
         load_pretrained(tmp_path)
 

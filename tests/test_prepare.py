@@ -258,6 +258,7 @@ def test_training_inputs_are_what_classification_makes_of_the_same_counts(
     training input exactly (up to the file's printed precision).
     """
     from xrdsym.classify import Classifier
+    from xrdsym.model_config import model_spec
     from xrdsym.models import create_model
     from xrdsym.patterns.lab import lab_renderer
     from xrdsym.training.data import PatternPreparer
@@ -268,8 +269,9 @@ def test_training_inputs_are_what_classification_makes_of_the_same_counts(
     training_input = PatternPreparer()(counts, grid, rng)
     scan = tmp_path / "scan.xy"
     np.savetxt(scan, np.column_stack([grid.two_theta(), counts]), fmt="%.6f %.3f")
-    config = {"grid": {"start": grid.start, "stop": grid.stop, "n_points": grid.n_points}}
-    classifier = Classifier(create_model("xrdnet_tiny", input_length=grid.n_points), config)
+    grid_record = {"start": grid.start, "stop": grid.stop, "n_points": grid.n_points}
+    spec = model_spec({"architecture": "xrdnet_tiny", "grid": grid_record})
+    classifier = Classifier(create_model("xrdnet_tiny", input_length=grid.n_points), spec)
     prepared = classifier.prepare_file(scan, wavelength="CuKa1")
     assert prepared.mask.all()
     np.testing.assert_allclose(prepared.values, training_input, atol=1e-5)

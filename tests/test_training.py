@@ -82,9 +82,10 @@ def test_training_lowers_loss_checkpoints_and_resumes(tmp_path: Path) -> None:
     # A checkpoint of another architecture is an expected error naming the file.
     with pytest.raises(ModelFileError, match="checkpoint does not fit"):
         train(small_config(model="xrdnet_small"), run, source=source, progress=False)
-    model, config = load_pretrained(run)
-    assert config["architecture"] == "xrdnet_tiny"
-    assert config["grid"]["n_points"] == SMALL_GRID_POINTS
+    model, spec = load_pretrained(run)
+    config = spec.record
+    assert spec.architecture == "xrdnet_tiny"
+    assert spec.grid.n_points == config["grid"]["n_points"] == SMALL_GRID_POINTS
     # Every architecture argument is recorded, so later default changes cannot break loading.
     assert config["model_kwargs"]["widths"] == [16, 32]
     assert config["model_kwargs"]["input_length"] == SMALL_GRID_POINTS
@@ -308,7 +309,8 @@ def test_export_holds_the_best_weights_not_the_last(
     steps_done = [row["step"] for row in result.history]
     assert steps_done[0] == 1 and steps_done[-1] == result.step > 1
     ckpt = load_checkpoint(run / CHECKPOINT_NAME)
-    model, config = load_pretrained(run)
+    model, spec = load_pretrained(run)
+    config = spec.record
     exported = model.state_dict()
     assert config["metrics"]["best_validation_top1"] == result.history[0]["val_top1_space_group"]
     first = result.history[0]

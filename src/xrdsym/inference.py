@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xrdsym.model_config import ModelSpec
+
 #: File name of the exported network beside ``model.safetensors``.
 ONNX_NAME = "model.onnx"
 
@@ -108,12 +110,12 @@ class OnnxBackend:
         return np.asarray(session.run(None, feed)[0], dtype=np.float64)
 
 
-def onnx_is_current(folder: Path, config: dict[str, Any]) -> bool:
+def onnx_is_current(folder: Path, spec: ModelSpec) -> bool:
     """True when ``model.onnx`` exists and was exported from the folder's current weights."""
-    record = config.get("onnx")
+    record = spec.onnx
     onnx_path = folder / ONNX_NAME
     weights = folder / "model.safetensors"
-    if not isinstance(record, dict) or not onnx_path.is_file() or not weights.is_file():
+    if record is None or not onnx_path.is_file() or not weights.is_file():
         return False
     return record.get("weights_sha256") == file_sha256(weights)
 

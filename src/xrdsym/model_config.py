@@ -1,18 +1,26 @@
 """Reading and checking ``model.json``, the description of a model folder, without torch.
 
-The classifier reads it before choosing a backend (ONNX Runtime needs no torch), and
-:mod:`xrdsym.models.pretrained` reads it before building the network; both use these
-functions.
+:func:`read_model_config` parses the file once into a frozen :class:`ModelSpec`
+(architecture, its keyword arguments, the input :class:`~xrdsym.patterns.grid.Grid`,
+calibration, ONNX record, version). The classifier reads it before choosing a backend (ONNX
+Runtime needs no torch), :mod:`xrdsym.models.pretrained` before building the network, and
+calibration and evaluation take the model's grid from ``spec.grid``; the grid defaults are
+those of :class:`~xrdsym.patterns.grid.Grid`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from xrdsym.errors import ModelFileError
+from xrdsym.patterns.grid import Grid
 
 CONFIG_NAME = "model.json"
 
@@ -20,7 +28,82 @@ CONFIG_NAME = "model.json"
 MAX_GRID_POINTS = 1 << 20
 
 
-def read_model_config(folder: str | Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model folder's ``model.json``, parsed and checked once.
+
+    Attributes:
+        architecture: registered model name (``xrdsym.models.registry``).
+        kwargs: keyword arguments of the architecture (JSON values, read-only).
+        grid: the 2theta grid the network reads (missing fields: the defaults of ``Grid``).
+        calibration: the ``calibration`` record, or None (uncalibrated).
+        onnx: the ``onnx`` export record, or None.
+        version: the stated ``version``, or None (the loader then names the weights' digest).
+        record: the whole file as read (metrics, training data, licence, ...), read-only.
+        path: the file it was read from (None when built from a dict).
+    """
+
+    architecture: str
+    kwargs: Mapping[str, Any]
+    grid: Grid
+    calibration: Mapping[str, Any] | None
+    onnx: Mapping[str, Any] | None
+    version: str | None
+    record: Mapping[str, Any]
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep, mutable copy of the record with this spec's calibration (for writers)."""
+        out = copy.deepcopy(dict(self.record))
+        out["calibration"] = (
+            None if self.calibration is None else copy.deepcopy(dict(self.calibration))
+        )
+        return out
+
+    def uncalibrated(self) -> ModelSpec:
+        """The same spec without its calibration record."""
+        return replace(self, calibration=None)
+
+
+def grid_of(grid: Mapping[str, Any]) -> Grid:
+    """The :class:`Grid` of a ``model.json`` ``grid`` object; absent fields take the defaults
+    of ``Grid`` (the grid of Park et al. 2017 at Cu K-alpha1)."""
+    default = Grid()
+    return Grid(
+        start=float(grid.get("start", default.start)),
+        stop=float(grid.get("stop", default.stop)),
+        n_points=int(grid.get("n_points", default.n_points)),
+        wavelength=float(grid.get("wavelength", default.wavelength)),
+    )
+
+
+def _optional_record(config: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = config.get(key)
+    return MappingProxyType(dict(value)) if isinstance(value, dict) else None
+
+
+def model_spec(config: Any, path: Path | None = None) -> ModelSpec:
+    """The :class:`ModelSpec` of a ``model.json`` object (checked by
+    :func:`check_model_config`; ``path`` names the file in errors).
+
+    Raises:
+        ModelFileError: the object fails the schema.
+    """
+    check_model_config(config, path or Path(CONFIG_NAME))
+    version = config.get("version")
+    return ModelSpec(
+        architecture=config["architecture"],
+        kwargs=MappingProxyType(dict(config.get("model_kwargs", {}))),
+        grid=grid_of(config.get("grid", {})),
+        calibration=_optional_record(config, "calibration"),
+        onnx=_optional_record(config, "onnx"),
+        version=str(version) if version else None,
+        record=MappingProxyType(copy.deepcopy(config)),
+        path=path,
+    )
+
+
+def read_model_config(folder: str | Path) -> ModelSpec:
     """The parsed and checked ``model.json`` of ``folder`` (see :func:`check_model_config`).
 
     Raises:
@@ -33,8 +116,7 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: not a valid JSON model config ({exc})") from None
-    check_model_config(config, path)
-    return config
+    return model_spec(config, path)
 
 
 def _is_number(value: Any) -> bool:
@@ -61,10 +143,11 @@ def check_model_config(config: Any, path: Path) -> None:
     grid = config.get("grid", {})
     if not isinstance(grid, dict):
         raise ModelFileError(f"{path}: 'grid' must be an object")
-    start, stop = grid.get("start", 10.0), grid.get("stop", 110.0)
+    default = Grid()
+    start, stop = grid.get("start", default.start), grid.get("stop", default.stop)
     if not (_is_number(start) and _is_number(stop) and 0.0 <= start < stop <= 180.0):
         raise ModelFileError(f"{path}: grid start/stop must satisfy 0 <= start < stop <= 180")
-    n_points = grid.get("n_points", 2)
+    n_points = grid.get("n_points", default.n_points)
     if not (isinstance(n_points, int) and not isinstance(n_points, bool)) or not (
         2 <= n_points <= MAX_GRID_POINTS
     ):

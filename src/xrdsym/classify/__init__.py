@@ -32,7 +32,6 @@ from xrdsym.classify.loading import (
     BUNDLED_MODEL_PACKAGE,
     bundled_model_dir,
     load_model,
-    read_config,
 )
 from xrdsym.classify.samples import (
     COARSE_STEP,
@@ -66,7 +65,6 @@ __all__ = [
     "looks_like_peak_list",
     "measurement_warnings",
     "predictions_frame",
-    "read_config",
     "reader_events",
     "top_k_prediction",
 ]

@@ -26,7 +26,7 @@ from xrdsym.classify.samples import (
 )
 from xrdsym.errors import PatternFileError, XrdsymError
 from xrdsym.inference import Backend, TorchBackend
-from xrdsym.patterns.grid import Grid
+from xrdsym.model_config import ModelSpec
 from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
 
 
@@ -35,7 +35,7 @@ class Classifier:
 
     Attributes:
         backend: the forward pass (ONNX Runtime or torch).
-        config: the model's JSON config (architecture, grid, labels, calibration, metrics).
+        spec: the model's ``model.json`` (architecture, grid, calibration, metrics).
         grid: the 2theta grid the model reads.
         calibration: per-level temperatures and conformal thresholds (identity when
             uncalibrated).
@@ -45,25 +45,20 @@ class Classifier:
     def __init__(
         self,
         model: Any,
-        config: dict[str, Any],
+        spec: ModelSpec,
         backend: Backend | None = None,
         version: str | None = None,
     ) -> None:
         if backend is None and model is None:
             raise ValueError("a Classifier needs a torch model or a backend")
         self.backend: Backend = backend if backend is not None else TorchBackend(model)
-        self.config = config
-        grid = config.get("grid", {})
-        self.grid = Grid(
-            start=float(grid.get("start", 10.0)),
-            stop=float(grid.get("stop", 110.0)),
-            n_points=int(grid.get("n_points", 10001)),
-            wavelength=float(grid.get("wavelength", Grid().wavelength)),
-        )
-        self.calibration = Calibration.from_config(config.get("calibration"))
+        self.spec = spec
+        self.grid = spec.grid
+        calibration = None if spec.calibration is None else dict(spec.calibration)
+        self.calibration = Calibration.from_config(calibration)
         self.table = load_space_group_table()
         self.classes_ = np.arange(1, 231)
-        self.version = version or str(config.get("version") or "unversioned")
+        self.version = version or spec.version or "unversioned"
 
     @property
     def model(self) -> Any:
@@ -73,7 +68,7 @@ class Classifier:
     def model_info(self) -> dict[str, Any]:
         """Name, version, backend and calibration state, as reported in every answer."""
         info: dict[str, Any] = {
-            "name": str(self.config.get("architecture", "?")),
+            "name": self.spec.architecture,
             "version": self.version,
             "backend": self.backend.name,
             "calibrated": self.calibration.calibrated,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from xrdsym.classify.classifier import Classifier
 from xrdsym.errors import ModelFileError, XrdsymError
@@ -16,9 +15,9 @@ from xrdsym.inference import (
     onnx_is_current,
     onnxruntime_available,
 )
-from xrdsym.model_config import read_model_config as read_config
+from xrdsym.model_config import ModelSpec, read_model_config
 
-__all__ = ["BUNDLED_MODEL_PACKAGE", "bundled_model_dir", "load_model", "read_config"]
+__all__ = ["BUNDLED_MODEL_PACKAGE", "bundled_model_dir", "load_model"]
 
 #: Folder of the bundled pretrained model inside the package.
 BUNDLED_MODEL_PACKAGE = "xrdsym.pretrained"
@@ -29,10 +28,10 @@ def bundled_model_dir() -> Path:
     return Path(str(resources.files(BUNDLED_MODEL_PACKAGE)))
 
 
-def _check_onnx_grid(folder: Path, config: dict[str, Any]) -> None:
+def _check_onnx_grid(folder: Path, spec: ModelSpec) -> None:
     """The exported input length must be the grid's."""
-    record = config.get("onnx", {})
-    n_points = int(config.get("grid", {}).get("n_points", 10001))
+    record = spec.onnx or {}
+    n_points = spec.grid.n_points
     if int(record.get("input_length", n_points)) != n_points:
         raise ModelFileError(
             f"{folder / ONNX_NAME}: exported for {record.get('input_length')} grid points, "
@@ -59,22 +58,22 @@ def load_model(path: str | Path | None = None, backend: str = "auto") -> Classif
         raise ModelFileError(f"{folder}: model folder not found")
     if backend not in ("auto", "onnx", "torch"):
         raise XrdsymError(f"unknown backend {backend!r}; use auto, onnx or torch")
-    config = read_config(folder)
+    spec = read_model_config(folder)
     weights = folder / "model.safetensors"
     digest = file_sha256(weights) if weights.is_file() else ""
-    version = str(config.get("version") or "") or f"sha256:{digest[:12]}"
-    calibration = config.get("calibration")
-    if isinstance(calibration, dict) and calibration.get("weights_sha256") not in (None, digest):
-        config = {**config, "calibration": None}
-    current = onnx_is_current(folder, config)
+    version = spec.version or f"sha256:{digest[:12]}"
+    calibration = spec.calibration
+    if calibration is not None and calibration.get("weights_sha256") not in (None, digest):
+        spec = spec.uncalibrated()
+    current = onnx_is_current(folder, spec)
     if backend == "onnx" or (backend == "auto" and current and onnxruntime_available()):
         if not current:
             raise ModelFileError(
                 f"{folder}: no model.onnx exported from the current weights; run "
                 f"'xrdsym calibrate {folder} --dataset DATASET' or use the torch backend"
             )
-        _check_onnx_grid(folder, config)
-        return Classifier(None, config, backend=OnnxBackend(folder / ONNX_NAME), version=version)
+        _check_onnx_grid(folder, spec)
+        return Classifier(None, spec, backend=OnnxBackend(folder / ONNX_NAME), version=version)
     try:  # torch is deferred: the light install has only ONNX Runtime
         from xrdsym.models import load_pretrained
     except ImportError as exc:
@@ -83,4 +82,4 @@ def load_model(path: str | Path | None = None, backend: str = "auto") -> Classif
             "install them with: pip install 'xrdsym[train]'"
         ) from None
     model, _ = load_pretrained(folder)
-    return Classifier(model, config, version=version)
+    return Classifier(model, spec, version=version)

@@ -56,22 +56,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def grid_of(config: dict[str, Any], path: Path) -> Any:
-    """The model's input grid from its ``model.json``."""
-    from xrdsym.patterns.grid import Grid
-
-    grid = config.get("grid")
-    if not isinstance(grid, dict) or "n_points" not in grid:
-        raise XrdsymError(f"{path / 'model.json'}: no 'grid' with 'n_points'")
-    default = Grid()
-    return Grid(
-        float(grid.get("start", default.start)),
-        float(grid.get("stop", default.stop)),
-        int(grid["n_points"]),
-        float(grid.get("wavelength", default.wavelength)),
-    )
-
-
 def summary_lines(results: dict[str, Any]) -> list[str]:
     """A small text table of the headline numbers."""
     lines = [f"{'task':18s} {'top-1':>7s} {'top-5':>7s} {'macro':>7s} {'baseline':>9s}"]
@@ -90,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from xrdsym.spacegroups import CRYSTAL_SYSTEMS
     from xrdsym.training.evaluate import evaluate, plot_confusion
 
-    model, config = load_pretrained(args.model_dir)
-    grid = grid_of(config, args.model_dir)
+    model, spec = load_pretrained(args.model_dir)
+    grid = spec.grid
     dataset = open_dataset(args.dataset)
     indices = np.asarray(dataset.split_indices(args.split, args.part))
     if args.limit > 0:
@@ -115,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     results.update(
         {
             "model": str(args.model_dir),
-            "architecture": config["architecture"],
+            "architecture": spec.architecture,
             "dataset": str(args.dataset),
             "dataset_fingerprint": dataset.fingerprint(),
             "split": args.split,

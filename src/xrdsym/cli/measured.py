@@ -45,12 +45,12 @@ def run_measured(args: argparse.Namespace) -> int:
     from xrdsym.training.measured import format_measured, score_measured_sets
 
     classifier = load_model(args.model)
-    split = args.split or classifier.config.get("training_data", {}).get("split", "random")
+    split = args.split or classifier.spec.record.get("training_data", {}).get("split", "random")
     dataset = open_dataset(args.dataset)
     results = score_measured_sets(classifier, args.labels, dataset, split, args.wavelength)
     for result in results:
         result["floor_split"] = split
-        result["model"] = classifier.config.get("architecture", "")
+        result["model"] = classifier.spec.architecture
         result["model_dir"] = str(args.model) if args.model else "bundled"
         result["name"] = args.name or Path(result["model_dir"]).name
         print(format_measured(result))

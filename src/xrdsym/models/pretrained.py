@@ -21,6 +21,7 @@ from xrdsym.errors import ModelFileError
 from xrdsym.model_config import (
     CONFIG_NAME,
     MAX_GRID_POINTS,
+    ModelSpec,
     check_model_config,
     read_model_config,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "CONFIG_NAME",
     "MAX_GRID_POINTS",
     "MAX_PARAMETERS",
+    "ModelSpec",
     "WEIGHTS_NAME",
     "check_model_config",
     "load_pretrained",
@@ -80,14 +82,14 @@ def save_pretrained(model: nn.Module, config: dict[str, Any], folder: str | Path
     return out
 
 
-def _build_model(config: dict[str, Any], config_path: Path) -> nn.Module:
+def _build_model(spec: ModelSpec, config_path: Path) -> nn.Module:
     """The architecture of ``config``, sized on the ``meta`` device before it is allocated.
 
     Raises:
         ModelFileError: unknown architecture, bad arguments, a network above
             ``MAX_PARAMETERS``, or an input length other than the grid's ``n_points``.
     """
-    name, kwargs = config["architecture"], _kwargs_from_json(config.get("model_kwargs", {}))
+    name, kwargs = spec.architecture, _kwargs_from_json(dict(spec.kwargs))
     try:
         with torch.device("meta"):
             sizing = create_model(name, **kwargs)
@@ -101,8 +103,8 @@ def _build_model(config: dict[str, Any], config_path: Path) -> nn.Module:
     except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise ModelFileError(f"{config_path}: cannot build the model: {exc}") from None
     input_length = getattr(model, "input_length", None)
-    n_points = config.get("grid", {}).get("n_points")
-    if n_points is not None and input_length is not None and int(input_length) != n_points:
+    n_points = spec.grid.n_points
+    if input_length is not None and int(input_length) != n_points:
         raise ModelFileError(
             f"{config_path}: the grid has {n_points} points but the network reads "
             f"{input_length}: the model folder is inconsistent"
@@ -110,8 +112,8 @@ def _build_model(config: dict[str, Any], config_path: Path) -> nn.Module:
     return model
 
 
-def load_pretrained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model of ``folder`` and load its weights; returns (model in eval mode, config).
+def load_pretrained(folder: str | Path) -> tuple[nn.Module, ModelSpec]:
+    """Rebuild the model of ``folder`` and load its weights; returns (model in eval mode, spec).
 
     Raises:
         ModelFileError: a file is missing or unreadable, ``model.json`` fails its schema, the
@@ -119,9 +121,9 @@ def load_pretrained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
             weights do not match it (missing, unexpected or mis-shaped tensors, NaN values).
     """
     root = Path(folder)
-    config = read_model_config(root)
+    spec = read_model_config(root)
     config_path = root / CONFIG_NAME
-    model = _build_model(config, config_path)
+    model = _build_model(spec, config_path)
     weights = root / WEIGHTS_NAME
     if not weights.is_file():
         raise ModelFileError(f"{weights}: model weights file not found")
@@ -134,7 +136,7 @@ def load_pretrained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ModelFileError(
-            f"{weights}: weights do not match architecture {config['architecture']!r} "
+            f"{weights}: weights do not match architecture {spec.architecture!r} "
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
     wrong = [k for k, v in expected.items() if tuple(v.shape) != tuple(state[k].shape)]
@@ -150,4 +152,4 @@ def load_pretrained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     with torch.no_grad():
         model.load_state_dict(state)
     model.eval()
-    return model, config
+    return model, spec

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from xrdsym.patterns.grid import PAPER_GRID
+
 #: Number of classes of each classification task.
 TASK_CLASSES: dict[str, int] = {
     "crystal_system": 7,
@@ -19,7 +21,7 @@ TASK_CLASSES: dict[str, int] = {
 }
 
 #: Input length of the paper's grid: 10-110 deg 2theta in 0.01 deg steps.
-DEFAULT_INPUT_LENGTH = 10001
+DEFAULT_INPUT_LENGTH = PAPER_GRID.n_points
 
 ModelFactory = TypeVar("ModelFactory", bound=Callable[..., nn.Module])
 

@@ -22,6 +22,7 @@ import numpy as np
 from xrdsym.errors import StructureError
 from xrdsym.patterns import scattering
 from xrdsym.patterns.bragg import bragg_two_theta
+from xrdsym.patterns.grid import PAPER_GRID
 from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.reader import check_crystal_limits
@@ -366,7 +367,7 @@ def equivalent_reflections(hkl: np.ndarray, rotations: np.ndarray) -> tuple[np.n
 def compute_peaks(
     crystal: Crystal,
     wavelength: float = CU_KA1,
-    two_theta_range: tuple[float, float] = (10.0, 110.0),
+    two_theta_range: tuple[float, float] = (PAPER_GRID.start, PAPER_GRID.stop),
     polarization: str = "graphite_monochromator",
     monochromator_two_theta: float = GRAPHITE_MONOCHROMATOR_TWO_THETA_CU,
     form_factors: str = "it92",

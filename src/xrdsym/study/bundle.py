@@ -80,10 +80,9 @@ def bundle_model(
     if (run_dir / WEIGHTS_NAME).resolve() != (output / WEIGHTS_NAME).resolve():
         shutil.copyfile(run_dir / WEIGHTS_NAME, output / WEIGHTS_NAME)
     (output / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-    model, _ = load_pretrained(output)
+    model, spec = load_pretrained(output)
     if onnx:
-        n_points = int(config.get("grid", {}).get("n_points", 10001))
-        config["onnx"] = export_onnx(model, output, n_points)
+        config["onnx"] = export_onnx(model, output, spec.grid.n_points)
     else:
         config.pop("onnx", None)
     (output / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.model_config import model_spec
 from xrdsym.spacegroups import LEVELS as TASKS
 from xrdsym.training.calibration import reliability_rows
 
@@ -346,14 +347,15 @@ def model_card_lines(config: dict[str, Any]) -> list[str]:
     """Markdown model card of a bundled model from its ``model.json``."""
     data = config.get("training_data", {})
     training = config.get("training", {})
-    grid = config.get("grid", {})
-    kwargs = ", ".join(f"{k}={v}" for k, v in sorted(config.get("model_kwargs", {}).items()))
+    spec = model_spec(config)
+    grid = spec.grid
+    kwargs = ", ".join(f"{k}={v}" for k, v in sorted(spec.kwargs.items()))
     lines = [
         "### Model card: the bundled model",
         "",
-        f"- Architecture: `{config['architecture']}` ({kwargs}).",
-        f"- Input: {grid.get('n_points')} points over {grid.get('start')}-{grid.get('stop')} "
-        f"degrees 2theta at {grid.get('wavelength')} A, normalised to [0, 1] by "
+        f"- Architecture: `{spec.architecture}` ({kwargs}).",
+        f"- Input: {grid.n_points} points over {grid.start}-{grid.stop} "
+        f"degrees 2theta at {grid.wavelength} A, normalised to [0, 1] by "
         "`xrdsym.patterns.prepare.normalize_intensity`; outside a measured range the input is 0.",
         f"- Training data: {data.get('sources', data.get('dataset'))}; dataset fingerprint "
         f"`{data.get('fingerprint')}`, {data.get('n_train')} training structures of the "

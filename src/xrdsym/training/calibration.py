@@ -40,6 +40,7 @@ from xrdsym.calibration import (
 )
 from xrdsym.errors import XrdsymError
 from xrdsym.inference import file_sha256
+from xrdsym.model_config import ModelSpec
 from xrdsym.patterns.grid import Grid
 from xrdsym.spacegroups import LEVELS, level_labels, level_probabilities
 
@@ -142,13 +143,13 @@ def choose(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
 
 
 def measured_logits(
-    model: Any, config: dict[str, Any], labels_csv: Path, wavelength: str
+    model: Any, spec: ModelSpec, labels_csv: Path, wavelength: str
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Logits and space-group indices of the readable labelled files; also the file count."""
     from xrdsym.classify import Classifier
     from xrdsym.training.measured import read_labels
 
-    classifier = Classifier(model, {**config, "calibration": None})
+    classifier = Classifier(model, spec.uncalibrated())
     pairs = read_labels(labels_csv)
     values, truths = [], []
     for path, group in pairs:
@@ -199,15 +200,10 @@ def calibrate_model(
 
     if not 0.0 < alpha < 1.0:
         raise XrdsymError(f"--alpha must be in (0, 1), got {alpha}")
-    model, config = load_pretrained(folder)
-    grid_cfg = config.get("grid", {})
-    grid = Grid(
-        float(grid_cfg.get("start", 10.0)),
-        float(grid_cfg.get("stop", 110.0)),
-        int(grid_cfg.get("n_points", 10001)),
-        float(grid_cfg.get("wavelength", Grid().wavelength)),
-    )
-    name = renderer or str(config.get("training_data", {}).get("renderer", "paper"))
+    model, spec = load_pretrained(folder)
+    grid = spec.grid
+    training_data = spec.record.get("training_data", {})
+    name = renderer or str(training_data.get("renderer", "paper"))
     dataset = open_dataset(dataset_path)
     val = choose(dataset.split_indices(split, "val"), n_val, seed)
     if val.size == 0:
@@ -226,7 +222,7 @@ def calibrate_model(
             "renderer": name,
             "seed": seed,
             "weights_sha256": file_sha256(folder / "model.safetensors"),
-            "training_fingerprint": config.get("training_data", {}).get("fingerprint"),
+            "training_fingerprint": training_data.get("fingerprint"),
         }
     )
     record["held_out"] = record["training_fingerprint"] in (None, record["dataset_fingerprint"])
@@ -236,7 +232,7 @@ def calibrate_model(
         record["test"] = score_reliability(torch_logits(model, test_patterns), test_sg, record)
     record["measured"] = []
     for labels_csv in measured:
-        logits, truth, files = measured_logits(model, config, Path(labels_csv), measured_wavelength)
+        logits, truth, files = measured_logits(model, spec, Path(labels_csv), measured_wavelength)
         if len(truth):
             scores = score_reliability(logits, truth, record)
             record["measured"].append(
@@ -247,6 +243,7 @@ def calibrate_model(
                     **scores,
                 }
             )
+    config = spec.to_dict()
     config["calibration"] = record
     if onnx:
         from xrdsym.training.onnx_export import export_onnx

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from xrdsym.errors import XrdsymError
+from xrdsym.patterns.grid import PAPER_GRID
 
 #: Optimizers and learning-rate schedules that :func:`xrdsym.training.loop.train` knows.
 OPTIMIZERS = ("adamw", "adam")
@@ -187,8 +188,8 @@ class TrainConfig:
     seed: int = 0
     dataset: str = ""
     split: str = "random"
-    grid_start: float = 10.0
-    grid_stop: float = 110.0
+    grid_start: float = PAPER_GRID.start
+    grid_stop: float = PAPER_GRID.stop
     grid_points: int = 0
     renderer: str = "paper"
     profile: dict[str, Any] = field(default_factory=dict)

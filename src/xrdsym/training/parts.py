@@ -15,7 +15,7 @@ from torch import nn
 from xrdsym.datasets.protocol import IndexedPeaks, PeakSource
 from xrdsym.datasets.stream import KINDS
 from xrdsym.patterns import renderers
-from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.protocols import PatternRenderer
 from xrdsym.training.config import TrainConfig
 from xrdsym.training.distributed import Distributed
@@ -105,7 +105,7 @@ def model_grid(config: TrainConfig, source: PeakSource) -> Grid:
     n_points = config.grid_points
     if n_points <= 0:
         default = create_model(config.model, **config.model_kwargs)
-        n_points = int(getattr(default, "input_length", 10001))
+        n_points = int(getattr(default, "input_length", PAPER_GRID.n_points))
     wavelength = float(getattr(source, "wavelength", CU_KA1))
     return Grid(config.grid_start, config.grid_stop, n_points, wavelength)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xrdsym.patterns.grid import PAPER_GRID
 from xrdsym.patterns.profile import ProfileRanges, caglioti_fwhm, sample_profile_params
 from xrdsym.study.gap.result import GapFit
 
@@ -122,7 +123,7 @@ def plot_width_summary(
 
     figure = _figure(11, 4.2)
     ax_w, ax_r = figure.subplots(1, 2)
-    grid = np.linspace(10.0, 110.0, 201)
+    grid = np.linspace(PAPER_GRID.start, PAPER_GRID.stop, 201)
     lowest, low, high, highest = paper_fwhm_band(grid, ranges, 2000, seed)
     ax_w.fill_between(grid, lowest, highest, color="0.88", label="PAPER_RANGES min-max")
     ax_w.fill_between(grid, low, high, color="0.75", label="PAPER_RANGES 5-95 %")
