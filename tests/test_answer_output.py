@@ -115,3 +115,27 @@ def test_a_prediction_prints_as_the_command_text(capsys: pytest.CaptureFixture[s
     assert len(repr(prediction)) < 200 and prediction.space_group[0].symbol in repr(prediction)
     html = prediction._repr_html_()
     assert html.count("<tr>") == 4 and prediction.space_group[0].symbol in html
+
+
+def test_figure_bars_on_a_fixed_axis_with_readable_labels() -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.colors import to_hex
+
+    from xrdsym.plotting import extinction_label, mathtext_symbol
+
+    assert mathtext_symbol("P-1") == r"$P\bar{1}$"
+    assert mathtext_symbol("P2_1/c") == "$P2_1/c$"
+    assert extinction_label("P3, P-3, P312, P321") == r"$P3$, $P\bar{3}$, $P312$ (+1)"
+    classifier = load_model()
+    sample = classifier.read_sample(str(EXAMPLE), "CuKa")
+    prediction = classifier.classify_samples([sample])[0]
+    figure = classifier.figure(prediction, sample)
+    panels = figure.axes[1:]
+    assert len(panels) == 3
+    for panel in panels:
+        assert panel.get_xlim() == (0.0, 1.0)
+        colours = {to_hex(bar.get_facecolor()) for bar in panel.patches}
+        title = panel.get_title(loc="left")
+        # two colours only where the panel holds members and non-members of the set
+        assert (len(colours) == 2) == ("dark: in the 90% set" in title)
+    assert "\u00c5" in figure.axes[0].get_xlabel()

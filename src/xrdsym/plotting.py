@@ -7,6 +7,7 @@ Agg canvas.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from xrdsym.spacegroups import LEVELS
 
 #: Bars shown per level.
 BARS = {"crystal_system": 7, "extinction_group": 8, "space_group": 10}
+
+#: The Angstrom sign (U+00C5), drawn by matplotlib's default DejaVu fonts.
+ANGSTROM = "\u00c5"
 
 IN_SET = "#1f6fb4"
 OUT_OF_SET = "#b9c4cf"
@@ -68,14 +72,41 @@ def _shade_unmeasured(ax: Any, grid: Grid, mask: np.ndarray) -> None:
         )
 
 
-def _bars(ax: Any, labels: list[str], probs: list[float], in_set: list[bool], title: str) -> None:
-    """Horizontal probability bars, members of the prediction set in blue."""
+def mathtext_symbol(symbol: str) -> str:
+    """A Hermann-Mauguin symbol as matplotlib mathtext: ``P2_1/c`` -> ``$P2_1/c$``,
+    ``P-1`` -> ``$P\\bar{1}$`` (a minus before a digit is an overbar on it)."""
+    body = re.sub(r"-(\d)", r"\\bar{\1}", symbol)
+    return f"${body}$"
+
+
+def extinction_label(members: str, shown: int = 3) -> str:
+    """An extinction group (its members, ``Pna2_1, Pnma``) as mathtext, at most ``shown``
+    members and the count of the others: ``$P3$, $P\\bar{3}$, $P312$ (+5)``."""
+    names = [m.strip() for m in members.split(",")]
+    text = ", ".join(mathtext_symbol(m) for m in names[:shown])
+    return text + (f" (+{len(names) - shown})" if len(names) > shown else "")
+
+
+def _bars(
+    ax: Any, labels: list[str], probs: list[float], in_set: list[bool], title: str, set_name: str
+) -> None:
+    """Horizontal probability bars on a fixed 0-1 axis; members of the prediction set in a
+    darker colour only where the panel holds both members and non-members."""
     y = np.arange(len(labels))[::-1]
-    colors = [IN_SET if s else OUT_OF_SET for s in in_set]
+    distinguishes = any(in_set) and not all(in_set)
+    colors = [IN_SET if s or not distinguishes else OUT_OF_SET for s in in_set]
     ax.barh(y, probs, color=colors, height=0.7)
     ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlim(0, max(0.05, max(probs) * 1.15) if probs else 1)
-    ax.set_title(title, fontsize=8, loc="left")
+    ax.set_xlim(0, 1)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "", "50%", "", "100%"])
+    ax.grid(axis="x", color="0.9", lw=0.5)
+    ax.set_axisbelow(True)
+    note = ""
+    if set_name and in_set and all(in_set):
+        note = f" (all in {set_name})"
+    elif set_name and distinguishes:
+        note = f" (dark: in {set_name})"
+    ax.set_title(title + note, fontsize=8, loc="left")
     ax.tick_params(axis="x", labelsize=7)
     for yi, p in zip(y, probs, strict=True):
         ax.text(p, yi, f" {p:.0%}" if p >= 0.1 else f" {p:.1%}", va="center", fontsize=6)
@@ -84,39 +115,31 @@ def _bars(ax: Any, labels: list[str], probs: list[float], in_set: list[bool], ti
 def _level_rows(
     prediction: Any, table: Any
 ) -> dict[str, tuple[list[str], list[float], list[bool]]]:
-    """Per level: labels, probabilities and set membership of the most probable classes."""
+    """Per level: labels (mathtext), probabilities and set membership of the most probable
+    classes."""
     system, extinction, p = (
         np.asarray(prediction.levels[level], dtype=np.float64) for level in LEVELS
     )
-    sets = prediction.prediction_sets
+    names = {
+        "crystal_system": list(table.crystal_systems),
+        "extinction_group": list(table.extinction_symbols),
+        "space_group": [int(i) + 1 for i in range(len(p))],
+    }
+    shown = {
+        "crystal_system": lambda i: table.crystal_systems[i],
+        "extinction_group": lambda i: extinction_label(table.extinction_symbols[i]),
+        "space_group": lambda i: f"{mathtext_symbol(table.symbols[i])} ({i + 1})",
+    }
     rows: dict[str, tuple[list[str], list[float], list[bool]]] = {}
-    order = np.argsort(-system, kind="stable")[: BARS["crystal_system"]]
-    members = set(sets.get("crystal_system", ()))
-    rows["crystal_system"] = (
-        [table.crystal_systems[i] for i in order],
-        [float(system[i]) for i in order],
-        [table.crystal_systems[i] in members for i in order],
-    )
-    order = np.argsort(-extinction, kind="stable")[: BARS["extinction_group"]]
-    members = set(sets.get("extinction_group", ()))
-    rows["extinction_group"] = (
-        [_short(table.extinction_symbols[i]) for i in order],
-        [float(extinction[i]) for i in order],
-        [table.extinction_symbols[i] in members for i in order],
-    )
-    order = np.argsort(-p, kind="stable")[: BARS["space_group"]]
-    members = set(sets.get("space_group", ()))
-    rows["space_group"] = (
-        [f"{table.symbols[i]} ({i + 1})" for i in order],
-        [float(p[i]) for i in order],
-        [int(i) + 1 in members for i in order],
-    )
+    for level, probs in zip(LEVELS, (system, extinction, p), strict=True):
+        order = np.argsort(-probs, kind="stable")[: BARS[level]]
+        members = set(prediction.prediction_sets.get(level, ()))
+        rows[level] = (
+            [shown[level](int(i)) for i in order],
+            [float(probs[i]) for i in order],
+            [names[level][int(i)] in members for i in order],
+        )
     return rows
-
-
-def _short(symbol: str, width: int = 22) -> str:
-    """An extinction-group symbol cut to ``width`` characters."""
-    return symbol if len(symbol) <= width else symbol[: width - 3] + "..."
 
 
 def prediction_figure(
@@ -144,20 +167,17 @@ def prediction_figure(
     _shade_unmeasured(ax, grid, np.asarray(sample.prepared.mask))
     ax.plot(x, np.sqrt(y) if sqrt else y, lw=0.6, color="k", label="measured")
     ax.set_xlim(grid.start, grid.stop)
-    ax.set_xlabel(f"2theta (degrees at {grid.wavelength:.4f} A)")
-    ax.set_ylabel("sqrt(intensity / max)" if sqrt else "intensity / max")
+    ax.set_xlabel(rf"$2\theta$ (degrees at $\lambda$ = {grid.wavelength:.4f} {ANGSTROM})")
+    ax.set_ylabel(r"$\sqrt{I / I_\mathrm{max}}$" if sqrt else r"$I / I_\mathrm{max}$")
     ax.set_title(_title(prediction), fontsize=8, loc="left")
     ax.legend(fontsize=7, loc="upper right", frameon=False)
     rows = _level_rows(prediction, table)
-    titles = {
-        "crystal_system": "crystal system",
-        "extinction_group": "extinction group",
-        "space_group": "space group",
-    }
-    coverage = f" (blue: {prediction.coverage:.0%} set)" if prediction.prediction_sets else ""
+    set_name = f"the {prediction.coverage:.0%} set" if prediction.prediction_sets else ""
     for i, level in enumerate(("crystal_system", "extinction_group", "space_group")):
         labels, probs, in_set = rows[level]
-        _bars(figure.add_subplot(spec[i, 1]), labels, probs, in_set, titles[level] + coverage)
+        _bars(
+            figure.add_subplot(spec[i, 1]), labels, probs, in_set, level.replace("_", " "), set_name
+        )
     return figure
 
 
@@ -167,7 +187,11 @@ def _title(prediction: Any) -> str:
     prov = prediction.provenance
     if prov is None:
         return name
-    lam = "" if prov.wavelength is None else f"{prov.wavelength:g} A ({prov.wavelength_source})"
+    lam = (
+        ""
+        if prov.wavelength is None
+        else f"{prov.wavelength:g} {ANGSTROM} ({prov.wavelength_source})"
+    )
     flag = "; low confidence" if prediction.low_confidence else ""
     return f"{name}: {prov.model['name']} {prov.model['version']}; {lam}{flag}"
 

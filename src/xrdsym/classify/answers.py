@@ -336,13 +336,6 @@ def percent(p: float) -> str:
     return f"{p:.0%}" if p >= 0.1 else f"{p:.1%}"
 
 
-LEVEL_TITLES = {
-    "crystal_system": "crystal system",
-    "extinction_group": "extinction group",
-    "space_group": "space group",
-}
-
-
 def format_prediction(prediction: Prediction) -> str:
     """The text answer of ``xrdsym classify``: the three levels, the sets and provenance."""
     lines = [prediction.source]
@@ -351,7 +344,7 @@ def format_prediction(prediction: Prediction) -> str:
             body = "no answer (below --min-confidence)"
         else:
             body = "  ".join(f"{label} {percent(p)}" for label, p in prediction._shown(level))
-        lines.append(f"  {LEVEL_TITLES[level]:<20}{body}")
+        lines.append(f"  {level.replace('_', ' '):<20}{body}")
     lines += set_lines(prediction)
     if prediction.low_confidence:
         lines.append("  low confidence: the top space group is more likely wrong than right")
@@ -411,7 +404,7 @@ def prediction_html(prediction: Prediction) -> str:
             )
         members = prediction.prediction_sets.get(level)
         size = "" if members is None else str(len(members))
-        rows.append(f"<tr><td>{LEVEL_TITLES[level]}</td><td>{answer}</td><td>{size}</td></tr>")
+        rows.append(f"<tr><td>{level.replace('_', ' ')}</td><td>{answer}</td><td>{size}</td></tr>")
     notes = []
     if prediction.set_guarantee:
         notes.append(f"a set holds the truth for {html.escape(prediction.set_guarantee)}")
