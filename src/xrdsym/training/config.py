@@ -17,7 +17,7 @@ from xrdsym.patterns.grid import PAPER_GRID
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("fp32", "bf16")
-PREFETCH_MODES = ("workers", "thread", "none")
+PREFETCH_MODES = ("workers", "thread", "none", "batched")
 SPLITS = ("random", "structure_type")
 
 
@@ -158,8 +158,9 @@ class TrainConfig:
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
         num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
         prefetch: ``workers`` (DataLoader processes), ``thread`` (one background thread in
-            this process) or ``none`` (render in the training loop). Worker processes are
-            fastest; the thread contends with the training step for the GIL.
+            this process), ``none`` (render in the training loop) or ``batched`` (whole
+            batches drawn by torch on the training device from peak lists held in memory,
+            :mod:`xrdsym.training.batched`; lab renderer, corpus and perturbed kinds only).
         checkpoint_interval_s: seconds of training between checkpoints (and at each epoch end).
         eval_interval_s: seconds of training between validation passes (history.csv rows).
         val_size: validation patterns evaluated (a seeded random subset of the val part).
@@ -242,6 +243,8 @@ class TrainConfig:
         if self.max_epochs <= 0 and self.max_minutes <= 0:
             raise ConfigError("set max_epochs or max_minutes (or both)")
         self._validate_model()
+        if self.prefetch == "batched":
+            self._validate_batched()
         if self.lab_off:
             self._validate_lab_off()
         try:
@@ -321,6 +324,21 @@ class TrainConfig:
                 kind(**table).validate()
             except TypeError as exc:
                 raise ConfigError(f"{name}: {exc}") from None
+
+    def _validate_batched(self) -> None:
+        """``prefetch = "batched"`` draws lab patterns of corpus and perturbed structures.
+
+        Raises:
+            ConfigError: another renderer, synthetic structures or a ramp of the stream.
+        """
+        if self.renderer != "lab":
+            raise ConfigError(f"prefetch = 'batched' needs renderer = 'lab', got {self.renderer!r}")
+        kinds = {k for mix in (self.stream, self.stream_start) for k, w in mix.items() if w > 0}
+        if not kinds <= {"corpus", "perturbed"} or self.stream_ramp_epochs > 0:
+            raise ConfigError(
+                "prefetch = 'batched' draws corpus and perturbed structures with a fixed mix; "
+                f"got stream={self.stream!r}, stream_ramp_epochs={self.stream_ramp_epochs}"
+            )
 
     def _validate_lab_off(self) -> None:
         """``lab_off`` needs the lab renderer and names only its families."""

@@ -183,6 +183,11 @@ def after_step(run: Run, session: Session) -> None:
 def epoch_loader(run: Run) -> Iterable[Any]:
     """Batches of the current epoch from its current position (resumes inside an epoch)."""
     config, state = run.config, run.state
+    if config.prefetch == "batched":
+        # One thread draws the next batches (torch releases the GIL) while this one trains.
+        order = [item[1] for item in EpochSampler(run.base_sampler, run.train_idx, state.epoch)]
+        batches = run.batched.epoch(state.epoch, order, config.batch_size, state.batch_in_epoch)
+        return ThreadPrefetcher(batches, depth=2)
     sampler = EpochSampler(
         run.base_sampler, run.train_idx, state.epoch, state.batch_in_epoch * config.batch_size
     )

@@ -102,6 +102,8 @@ class Run:
     best_state: dict[str, torch.Tensor] | None = None
     resumes: list[dict[str, Any]] = field(default_factory=list)
     forced_resume: bool = False
+    #: The batch renderer of ``prefetch = "batched"`` (:mod:`xrdsym.training.batched`).
+    batched: Any = None
     net: nn.Module = field(init=False)
     val_patterns: np.ndarray = field(init=False)
     val_labels: dict[str, np.ndarray] = field(init=False)
@@ -187,6 +189,11 @@ def setup_run(
         else RenderedPatterns(source, grid, config.seed, render, preparer)
     )
     val_dataset = RenderedPatterns(source, grid, config.seed + 1, render, PatternPreparer())
+    batched = None
+    if config.prefetch == "batched":
+        from xrdsym.training.batched import make_batched
+
+        batched = make_batched(config, source, grid, render, ddp.device)
     torch.manual_seed(config.seed)
     model_kwargs = {"input_length": grid.n_points, **config.model_kwargs}
     model = create_model(config.model, **model_kwargs).to(ddp.device)
@@ -206,6 +213,7 @@ def setup_run(
         optimizer=build_optimizer(model, config),
         labels=LabelMaps(ddp.device),
         fingerprint=source_fingerprint(source),
+        batched=batched,
     )
 
 
