@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from xrdsym.indexing.results import CellCandidate, ObservedPeak, PeakSearchResult
-from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.structures.crystal import crystal_from_pymatgen
+from xrdsym.wavelengths import CU_KA1
 
 _FAMILY = {
     "cubic": "c",
