@@ -1,0 +1,165 @@
+"""From refined trial cells to candidate lattices: centring, Bravais lattice, settings.
+
+A trial refined as a primitive cell of one family may be
+
+- the conventional cell of a centred lattice (every indexed line obeys a centring condition):
+  each centring of the family is refined in turn and kept when it indexes as many lines with a
+  better M20 (fewer possible lines);
+- a cell of a lattice of higher symmetry (a cubic lattice found as tetragonal, a face-centred
+  cubic one found as its rhombohedral primitive cell): the Bravais lattice of the primitive
+  lattice's metric is found with spglib (:func:`xrdsym.indexing.settings.bravais_of`) and the
+  cell refined again in its conventional setting, kept when its M20 stays within
+  ``PROMOTION_M20_RATIO`` of the lower-symmetry fit and it indexes as many lines.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from xrdsym.indexing import metric, settings
+from xrdsym.indexing.refine import Refined, refine
+
+#: A higher-symmetry setting is kept when its M20 is at least this fraction of the fit it came
+#: from (the extra constraints cost a little precision, never many lines).
+PROMOTION_M20_RATIO = 0.6
+
+#: A centred setting is kept when its M20 exceeds the primitive fit's by this factor.
+CENTRING_M20_GAIN = 1.2
+
+#: Ranking factor per free cell parameter fewer (see :func:`merit`).
+SYMMETRY_PREFERENCE = 1.25
+
+
+@dataclass(frozen=True)
+class Found:
+    """A refined cell with its Bravais lattice and reduced cell."""
+
+    refined: Refined
+    pearson: str
+    crystal_system: str
+    conventional: np.ndarray
+    reduced: tuple[float, float, float, float, float, float]
+
+
+def conventional_lattice(refined: Refined) -> np.ndarray:
+    """Conventional cell rows of a refined cell (a along x)."""
+    return metric.lattice_from_cell(metric.cell_from_metric(refined.gstar))
+
+
+def best_centring(
+    refined: Refined, two_theta: np.ndarray, wavelength: float, tolerance: float
+) -> Refined:
+    """The centring of the family that keeps every indexed line with the best M20."""
+    best = refined
+    for centring in metric.CENTRINGS[refined.system]:
+        if centring == refined.centring:
+            continue
+        trial = refine(
+            two_theta,
+            wavelength,
+            refined.params,
+            refined.system,
+            centring,
+            tolerance,
+            refined.zero_shift,
+        )
+        if (
+            trial is not None
+            and trial.n_indexed >= best.n_indexed
+            and trial.m20 >= CENTRING_M20_GAIN * best.m20
+        ):
+            best = trial
+    return best
+
+
+def _in_setting(
+    lattice: np.ndarray, system: str, centring: str, like: Refined,
+    two_theta: np.ndarray, wavelength: float, tolerance: float,
+) -> Refined | None:
+    """Refine the cell ``lattice`` (conventional rows) in a family and centring."""
+    family = settings.family_of(system)
+    params = metric.params_from_metric(metric.metric_from_lattice(lattice), family)
+    return refine(two_theta, wavelength, params, family, centring, tolerance, like.zero_shift)
+
+
+def promote(
+    refined: Refined, two_theta: np.ndarray, wavelength: float, tolerance: float
+) -> Found:
+    """Bravais lattice and conventional setting of a refined cell (module docstring)."""
+    refined = best_centring(refined, two_theta, wavelength, tolerance)
+    primitive = settings.primitive_lattice(conventional_lattice(refined), refined.centring)
+    reduced_rows = settings.niggli(primitive)
+    symprec = settings.default_symprec(refined.volume)
+    for precision in (symprec, symprec / 5.0):
+        pearson, system, centring, conventional = settings.bravais_of(reduced_rows, precision)
+        candidate = _in_setting(
+            conventional, system, centring, refined, two_theta, wavelength, tolerance
+        )
+        if (
+            candidate is not None
+            and candidate.n_indexed >= refined.n_indexed
+            and candidate.m20 >= PROMOTION_M20_RATIO * refined.m20
+        ):
+            candidate = best_family_centring(candidate, two_theta, wavelength, tolerance)
+            return _found(candidate, system)
+    fallback_system = refined.system
+    return Found(
+        refined,
+        metric.PEARSON[(refined.system, refined.centring)],
+        fallback_system,
+        conventional_lattice(refined),
+        settings.cell_of_lattice(reduced_rows),
+    )
+
+
+def best_family_centring(
+    refined: Refined, two_theta: np.ndarray, wavelength: float, tolerance: float
+) -> Refined:
+    """Centring check after promotion for cells that came in primitive (the I or F absences of
+    a cubic cell found as primitive tetragonal are only visible in the cubic setting)."""
+    if refined.centring != "P":
+        return refined
+    return best_centring(refined, two_theta, wavelength, tolerance)
+
+
+def _found(refined: Refined, system: str) -> Found:
+    lattice = conventional_lattice(refined)
+    reduced = settings.reduced_cell(lattice, refined.centring)
+    pearson = metric.PEARSON[(refined.system, refined.centring)]
+    crystal_system = "trigonal" if pearson == "hR" else system
+    if refined.system == "hexagonal" and pearson == "hP":
+        crystal_system = "hexagonal"
+    return Found(refined, pearson, crystal_system, lattice, reduced)
+
+
+def merit(found: Found, n_first: int = 20) -> float:
+    """Ranking figure: M20 times the cube of the indexed fraction of the first lines, times
+    SYMMETRY_PREFERENCE^(6 - free parameters) (cubic 1 parameter ... triclinic 6), so that a
+    lower symmetry must index clearly better to outrank a higher one (more free parameters fit
+    a few lines more easily)."""
+    indexed = found.refined.indexed[:n_first]
+    fraction = float(np.count_nonzero(indexed)) / max(indexed.size, 1)
+    n_params = len(metric.BASIS[found.refined.system])
+    return found.refined.m20 * fraction**3 * SYMMETRY_PREFERENCE ** (6 - n_params)
+
+
+def distinct(found: list[Found]) -> list[Found]:
+    """Best-merit representative of each lattice (equal reduced cells), best first."""
+    ordered = sorted(found, key=merit, reverse=True)
+    kept: list[Found] = []
+    for item in ordered:
+        if not any(settings.same_lattice(item.reduced, k.reduced, 0.002, 0.2) for k in kept):
+            kept.append(item)
+    return kept
+
+
+def volume(found: Found) -> float:
+    """Conventional cell volume in Angstrom^3."""
+    return float(abs(np.linalg.det(found.conventional)))
+
+
+def isfinite_cell(found: Found) -> bool:
+    return all(math.isfinite(x) for x in found.reduced)

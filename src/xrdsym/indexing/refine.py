@@ -1,0 +1,269 @@
+"""Least-squares refinement of a trial cell with a 2theta zero shift, and its figures of merit.
+
+Model: an observed line at 2theta_obs is the reflection h of the cell shifted by the zero
+offset z (degrees), 2theta_obs = 2theta_calc(h) + z, so
+
+    Q(2theta_obs - z) = design(h) . p,
+
+linearised around the current z0 as
+    Q(2theta_obs - z0) = design(h) . p + (z - z0) g,   g = dQ/d(2theta) at 2theta_obs - z0,
+
+and solved by weighted linear least squares with every row divided by g (residuals in degrees
+2theta). Three rounds of (assign the nearest allowed reflection within the tolerance, solve)
+converge from a trial cell. Standard uncertainties come from s^2 (J^T J)^-1 with
+s^2 = sum(residual^2) / (n - n_parameters), propagated to the cell by a numerical Jacobian.
+
+Figures of merit:
+- de Wolff (1968) M_N = Q_N / (2 <|dQ|> N_calc) on the first N = min(20, n) lines: Q_N of the
+  N-th line, <|dQ|> the mean |Q_obs - Q_calc| of the indexed ones among them, N_calc the number
+  of distinct allowed Q up to Q_N;
+- Smith & Snyder (1979) F_N = N / (<|d2theta|> N_poss) on the first N = min(30, n) lines,
+  N_poss the number of distinct allowed lines up to the N-th line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xrdsym.indexing import metric
+
+#: Lower bound of the mean 2theta discrepancy in the figures of merit, degrees: exact
+#: (calculated) positions would otherwise give infinite M20 and F_N.
+MIN_DISCREPANCY = 0.002
+
+#: The zero shift is kept within +- this many degrees (else fixed at 0).
+MAX_ZERO_SHIFT = 0.35
+
+
+@dataclass(frozen=True)
+class Refined:
+    """A refined cell: parameters, zero shift, assignments and figures of merit.
+
+    Attributes:
+        system, centring: family and centring letter (see :mod:`xrdsym.indexing.metric`).
+        params: cell parameters p (1/Angstrom^2), ``covariance`` their covariance matrix.
+        zero_shift: degrees 2theta (observed = calculated + zero_shift).
+        hkl: (n, 3) assigned indices of each line (rows of zeros where unindexed).
+        indexed: (n,) True where the line is indexed within the tolerance.
+        m20, f_n, f_n_lines: figures of merit (module docstring).
+        rms: root-mean-square 2theta residual of the indexed lines, degrees.
+    """
+
+    system: str
+    centring: str
+    params: np.ndarray
+    covariance: np.ndarray
+    zero_shift: float
+    hkl: np.ndarray
+    indexed: np.ndarray
+    m20: float
+    f_n: float
+    f_n_lines: int
+    rms: float
+
+    @property
+    def n_indexed(self) -> int:
+        return int(np.count_nonzero(self.indexed))
+
+    @property
+    def gstar(self) -> np.ndarray:
+        return metric.reciprocal_metric(self.params, self.system)
+
+    @property
+    def volume(self) -> float:
+        return metric.volume_from_metric(self.gstar)
+
+
+def assign(
+    two_theta: np.ndarray,
+    wavelength: float,
+    params: np.ndarray,
+    system: str,
+    centring: str,
+    zero_shift: float,
+    tolerance: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest allowed reflection of each line in 2theta (after removing the zero shift).
+
+    Returns hkl (n, 3), calculated 2theta (n,), indexed mask (n,) (|difference| <= tolerance
+    degrees) and the ascending calculated 2theta of all allowed reflections up to the last line.
+    """
+    corrected = two_theta - zero_shift
+    q_max = float(metric.q_from_two_theta(np.array([corrected.max() + 3 * tolerance]), wavelength)[0])
+    hkl_all, q_all = metric.reflections(params, system, centring, q_max)
+    tt_all = metric.two_theta_from_q(q_all, wavelength)
+    if tt_all.size == 0:
+        n = two_theta.shape[0]
+        return np.zeros((n, 3), dtype=np.int64), np.full(n, np.nan), np.zeros(n, bool), tt_all
+    pos = np.clip(np.searchsorted(tt_all, corrected), 1, tt_all.size - 1)
+    left, right = tt_all[pos - 1], tt_all[np.minimum(pos, tt_all.size - 1)]
+    nearest = np.where(np.abs(corrected - left) <= np.abs(corrected - right), pos - 1, pos)
+    if tt_all.size == 1:
+        nearest = np.zeros_like(nearest)
+    calc = tt_all[nearest]
+    indexed = np.abs(corrected - calc) <= tolerance
+    return hkl_all[nearest], calc, indexed, tt_all
+
+
+def _solve(
+    two_theta: np.ndarray,
+    wavelength: float,
+    hkl: np.ndarray,
+    system: str,
+    zero_shift: float,
+    fit_zero: bool,
+) -> tuple[np.ndarray, float, np.ndarray, float]:
+    """One weighted least-squares step (module docstring): parameters, zero shift, parameter
+    covariance (zero shift included last when fitted) and the residual variance s^2."""
+    corrected = two_theta - zero_shift
+    g = metric.dq_d2theta(corrected, wavelength)
+    rows = metric.design(hkl, system)
+    if fit_zero:
+        rows = np.hstack([rows, g[:, None]])
+    target = metric.q_from_two_theta(corrected, wavelength)
+    weighted = rows / g[:, None]
+    solution, *_ = np.linalg.lstsq(weighted, target / g, rcond=None)
+    residual = target / g - weighted @ solution
+    dof = max(rows.shape[0] - rows.shape[1], 1)
+    s2 = float(residual @ residual) / dof
+    try:
+        covariance = s2 * np.linalg.inv(weighted.T @ weighted)
+    except np.linalg.LinAlgError:
+        covariance = np.full((rows.shape[1], rows.shape[1]), np.nan)
+    n_params = len(metric.BASIS[system])
+    shift = zero_shift + (float(solution[n_params]) if fit_zero else 0.0)
+    return solution[:n_params], shift, covariance, s2
+
+
+def refine(
+    two_theta: np.ndarray,
+    wavelength: float,
+    params: np.ndarray,
+    system: str,
+    centring: str,
+    tolerance: float,
+    zero_shift: float = 0.0,
+    fit_zero: bool = True,
+    rounds: int = 3,
+) -> Refined | None:
+    """Refine a trial cell against the lines (2theta ascending, degrees); None when the cell
+    indexes too few lines to determine its parameters or turns non-positive-definite."""
+    n_params = len(metric.BASIS[system])
+    params = np.asarray(params, dtype=np.float64)
+    covariance = np.zeros((n_params, n_params))
+    tol = tolerance
+    for _ in range(rounds):
+        hkl, calc, indexed, _ = assign(
+            two_theta, wavelength, params, system, centring, zero_shift, tol
+        )
+        n_used = int(np.count_nonzero(indexed))
+        if n_used < n_params + 1:
+            return None
+        use_zero = fit_zero and n_used >= n_params + 3
+        new_params, new_zero, covariance, s2 = _solve(
+            two_theta[indexed], wavelength, hkl[indexed], system, zero_shift, use_zero
+        )
+        if abs(new_zero) > MAX_ZERO_SHIFT:
+            new_params, new_zero, covariance, s2 = _solve(
+                two_theta[indexed], wavelength, hkl[indexed], system, 0.0, False
+            )
+        if np.any(np.linalg.eigvalsh(metric.reciprocal_metric(new_params, system)) <= 0):
+            return None
+        params, zero_shift = new_params, new_zero
+        tol = float(np.clip(4.0 * np.sqrt(s2), 0.5 * tolerance, tolerance))
+    return _finish(two_theta, wavelength, params, covariance, system, centring, zero_shift, tol)
+
+
+def _finish(
+    two_theta: np.ndarray,
+    wavelength: float,
+    params: np.ndarray,
+    covariance: np.ndarray,
+    system: str,
+    centring: str,
+    zero_shift: float,
+    tolerance: float,
+) -> Refined:
+    """Final assignment and figures of merit of a refined cell."""
+    hkl, calc, indexed, tt_all = assign(
+        two_theta, wavelength, params, system, centring, zero_shift, tolerance
+    )
+    corrected = two_theta - zero_shift
+    m20 = de_wolff(corrected, calc, indexed, tt_all, wavelength, 20)
+    f_n, f_lines = smith_snyder(corrected, calc, indexed, tt_all, 30)
+    diff = (corrected - calc)[indexed]
+    rms = float(np.sqrt(np.mean(diff**2))) if diff.size else float("nan")
+    n_params = len(metric.BASIS[system])
+    hkl = np.where(indexed[:, None], hkl, 0)
+    return Refined(
+        system,
+        centring,
+        params,
+        covariance[:n_params, :n_params],
+        zero_shift,
+        hkl,
+        indexed,
+        m20,
+        f_n,
+        f_lines,
+        rms,
+    )
+
+
+def de_wolff(
+    corrected: np.ndarray,
+    calc: np.ndarray,
+    indexed: np.ndarray,
+    all_calc: np.ndarray,
+    wavelength: float,
+    n_max: int = 20,
+) -> float:
+    """de Wolff M_N on the first N = min(n_max, n) lines (module docstring); 2theta in degrees."""
+    n = min(n_max, corrected.shape[0])
+    first = slice(0, n)
+    ok = indexed[first]
+    if not np.any(ok):
+        return 0.0
+    q_obs = metric.q_from_two_theta(corrected[first][ok], wavelength)
+    q_calc = metric.q_from_two_theta(calc[first][ok], wavelength)
+    floor = metric.dq_d2theta(corrected[first][ok], wavelength) * MIN_DISCREPANCY
+    mean_dq = float(np.mean(np.maximum(np.abs(q_obs - q_calc), floor)))
+    q_n = float(metric.q_from_two_theta(corrected[n - 1 : n], wavelength)[0])
+    n_calc = metric.distinct_count(all_calc[all_calc <= corrected[n - 1] + 1e-9], 1e-6)
+    return q_n / (2.0 * mean_dq * max(n_calc, 1))
+
+
+def smith_snyder(
+    corrected: np.ndarray,
+    calc: np.ndarray,
+    indexed: np.ndarray,
+    all_calc: np.ndarray,
+    n_max: int = 30,
+) -> tuple[float, int]:
+    """Smith-Snyder F_N on the first N = min(n_max, n) lines: (F_N, N); 2theta in degrees."""
+    n = min(n_max, corrected.shape[0])
+    ok = indexed[:n]
+    if not np.any(ok):
+        return 0.0, n
+    mean_d = max(float(np.mean(np.abs(corrected[:n][ok] - calc[:n][ok]))), MIN_DISCREPANCY)
+    n_poss = metric.distinct_count(all_calc[all_calc <= corrected[n - 1] + 1e-9], 1e-6)
+    return n / (mean_d * max(n_poss, 1)), n
+
+
+def cell_sigma(refined: Refined) -> tuple[float, ...]:
+    """Standard uncertainties of (a, b, c, alpha, beta, gamma): sigma^2 = diag(J C J^T) with C
+    the parameter covariance and J the central-difference Jacobian of the cell."""
+    params = refined.params
+    jacobian = np.zeros((6, params.size))
+    for i in range(params.size):
+        step = max(abs(params[i]) * 1e-6, 1e-12)
+        up, down = params.copy(), params.copy()
+        up[i] += step
+        down[i] -= step
+        cu = np.array(metric.cell_from_metric(metric.reciprocal_metric(up, refined.system)))
+        cd = np.array(metric.cell_from_metric(metric.reciprocal_metric(down, refined.system)))
+        jacobian[:, i] = (cu - cd) / (2 * step)
+    variance = np.einsum("ij,jk,ik->i", jacobian, np.nan_to_num(refined.covariance), jacobian)
+    return tuple(float(x) for x in np.sqrt(np.clip(variance, 0.0, None)))

@@ -1,0 +1,216 @@
+"""Trial cells from low-angle lines, and their fast screening against the observed lines.
+
+Trials (in the spirit of TREOR's "base lines"): a family with p parameters is fixed by p lines.
+Every choice of p lines among the first ``n_base`` observed lines, each given one of the family's
+low-index reflections, is a linear system design(hkl) . p = Q_obs solved for p. Systems that are
+singular, give a metric that is not positive definite, or a cell larger than the volume bound are
+dropped; duplicates (equal within 0.2 % in every parameter, after putting equivalent settings in
+one order) are merged. An impurity among the base lines only removes the choices that use it.
+
+Screening: each trial's reflections up to the last screened line (a fixed index box per family)
+are compared with the observed Q windows (2theta +- tolerance). The score rewards indexed lines
+and penalises the density of calculated lines (the bias of big cells that M20 also corrects):
+
+    score = n_indexed - DENSITY_PENALTY * n_calc / n_lines.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from xrdsym.indexing import metric
+
+#: Weight of the calculated-line density in the screening score (see module docstring).
+DENSITY_PENALTY = 0.5
+
+#: Index box (|h|, |k|, |l| limits) of the screening reflections per family.
+SCREEN_BOX: dict[str, tuple[int, int, int]] = {
+    "cubic": (12, 12, 12),
+    "tetragonal": (10, 10, 10),
+    "hexagonal": (10, 10, 10),
+    "orthorhombic": (7, 7, 7),
+    "monoclinic": (6, 6, 6),
+    "triclinic": (4, 4, 4),
+}
+
+#: How many low-index reflections (the simplest by h^2 + k^2 + l^2) a base line may take.
+N_BASE_REFLECTIONS: dict[str, int] = {
+    "cubic": 40,
+    "tetragonal": 24,
+    "hexagonal": 24,
+    "orthorhombic": 19,
+    "monoclinic": 12,
+    "triclinic": 7,
+}
+
+#: Trials solved and screened per block (bounds memory: block x box entries).
+BLOCK = 4096
+
+#: Pre-screen (orthorhombic and lower): the first PRESCREEN_LINES lines against the reflections
+#: of the index box PRESCREEN_BOX; a trial goes on to the full screen when it misses at most
+#: PRESCREEN_MISSES of them.
+PRESCREEN_LINES = 10
+PRESCREEN_BOX = (3, 3, 3)
+PRESCREEN_MISSES = 3
+
+
+def design_rows(system: str, limits: tuple[int, int, int]) -> np.ndarray:
+    """Distinct design rows (coefficients of p in Q) of the index box, simplest first."""
+    hkl = metric.hkl_box(limits, system)
+    order = np.argsort((hkl**2).sum(axis=1), kind="stable")
+    rows = metric.design(hkl[order], system)
+    _, first = np.unique(np.round(rows, 9), axis=0, return_index=True)
+    return rows[np.sort(first)]
+
+
+def base_reflections(system: str) -> np.ndarray:
+    """Design rows a base line may take: the family's simplest distinct reflections."""
+    return design_rows(system, (3, 3, 3))[: N_BASE_REFLECTIONS[system]]
+
+
+def canonical(params: np.ndarray, system: str) -> np.ndarray:
+    """One representative of equivalent parameter sets: orthorhombic A >= B >= C
+    (a <= b <= c); monoclinic E >= 0 and A >= C (the h <-> l and h -> -h settings)."""
+    params = params.copy()
+    if system == "orthorhombic":
+        params = -np.sort(-params, axis=1)
+    elif system == "monoclinic":
+        params[:, 3] = np.abs(params[:, 3])
+        swap = params[:, 0] < params[:, 2]
+        params[swap, 0], params[swap, 2] = params[swap, 2], params[swap, 0].copy()
+    return params
+
+
+def _positive_definite(params: np.ndarray, system: str) -> np.ndarray:
+    """(T,) True where the trial metric G* is positive definite (Sylvester's criterion)."""
+    g = metric.reciprocal_metric(params, system)
+    m1 = g[:, 0, 0]
+    m2 = g[:, 0, 0] * g[:, 1, 1] - g[:, 0, 1] ** 2
+    m3 = np.linalg.det(g)
+    return (m1 > 0) & (m2 > 0) & (m3 > 0)
+
+
+@functools.lru_cache(maxsize=None)
+def inverse_assignments(system: str) -> np.ndarray:
+    """(T, p, p) inverses of every non-singular assignment of base reflections to p lines
+    (row i: the reflection of line i), so that a trial is p = inverse @ Q of the p lines."""
+    base = base_reflections(system)
+    n_params = base.shape[1]
+    index = np.array(
+        list(itertools.product(range(base.shape[0]), repeat=n_params)), dtype=np.int64
+    )
+    matrices = base[index]
+    good = np.abs(np.linalg.det(matrices)) > 1e-9
+    return np.linalg.inv(matrices[good])
+
+
+def solve_trials(
+    q_obs: np.ndarray, system: str, n_base: int, max_volume: float
+) -> Iterator[np.ndarray]:
+    """Blocks of distinct canonical trial parameters from the first ``n_base`` lines."""
+    inverses = inverse_assignments(system)
+    n_params = inverses.shape[1]
+    n_base = min(n_base, q_obs.shape[0])
+    seen: set[bytes] = set()
+    for lines in itertools.combinations(range(n_base), n_params):
+        params = inverses @ q_obs[list(lines)]
+        params = params[_positive_definite(params, system)]
+        if params.shape[0] == 0:
+            continue
+        volume = 1.0 / np.sqrt(np.linalg.det(metric.reciprocal_metric(params, system)))
+        params = canonical(params[volume <= max_volume], system)
+        scale = np.abs(params).max(axis=1, keepdims=True) * 1e-3
+        keys = np.round(params / scale).astype(np.int64)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        fresh = [i for i in first if keys[i].tobytes() not in seen]
+        seen.update(keys[i].tobytes() for i in fresh)
+        if fresh:
+            yield params[np.sort(fresh)]
+
+
+def screen(
+    params: np.ndarray,
+    system: str,
+    rows: np.ndarray,
+    q_low: np.ndarray,
+    q_high: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lines indexed and calculated-line count of each trial.
+
+    Args:
+        params: (T, p) trial parameters.
+        rows: (H, p) design rows of the screening box.
+        q_low, q_high: (N,) Q window of each observed line (2theta +- tolerance).
+
+    Returns:
+        (T,) number of lines with a calculated Q inside their window, and (T,) number of
+        calculated Q up to the last window (distinct box rows; equal Q of different rows count
+        separately, a mild extra penalty on special metrics).
+    """
+    q_calc = params @ rows.T  # (T, H)
+    q_top = float(q_high[-1])
+    n_calc = np.count_nonzero(q_calc <= q_top, axis=1)
+    offset = 2.0 * q_top + 1.0
+    base = (np.arange(params.shape[0]) * offset)[:, None]
+    flat = np.sort(np.minimum(q_calc, q_top * 1.5 + 0.5), axis=1) + base
+    flat = flat.ravel()
+    upper = np.searchsorted(flat, (q_high[None, :] + base).ravel(), side="right")
+    lower = np.searchsorted(flat, (q_low[None, :] + base).ravel(), side="left")
+    hits = (upper - lower).reshape(params.shape[0], -1) > 0
+    return hits.sum(axis=1), n_calc
+
+
+def best_trials(
+    q_obs: np.ndarray,
+    q_low: np.ndarray,
+    q_high: np.ndarray,
+    system: str,
+    n_base: int,
+    max_volume: float,
+    keep: int,
+    deadline: float,
+) -> tuple[np.ndarray, bool]:
+    """The ``keep`` best-screened trials of one family, and whether the search finished before
+    the deadline (``time.monotonic()`` value)."""
+    rows = design_rows(system, SCREEN_BOX[system])
+    n_lines = q_low.shape[0]
+    best = np.zeros((0, rows.shape[1]))
+    best_score = np.zeros(0)
+    for block in solve_trials(q_obs, system, n_base, max_volume):
+        for start in range(0, block.shape[0], BLOCK):
+            part = prescreen(block[start : start + BLOCK], system, q_low, q_high)
+            if part.shape[0] == 0:
+                continue
+            hits, n_calc = screen(part, system, rows, q_low, q_high)
+            score = hits - DENSITY_PENALTY * n_calc / n_lines
+            best = np.vstack([best, part])
+            best_score = np.concatenate([best_score, score])
+            if best_score.size > 4 * keep:
+                top = np.argsort(-best_score, kind="stable")[:keep]
+                best, best_score = best[top], best_score[top]
+        if time.monotonic() > deadline:
+            return _top(best, best_score, keep), False
+    return _top(best, best_score, keep), True
+
+
+def prescreen(
+    params: np.ndarray, system: str, q_low: np.ndarray, q_high: np.ndarray
+) -> np.ndarray:
+    """Trials that index all but PRESCREEN_MISSES of the first PRESCREEN_LINES lines with the
+    reflections of PRESCREEN_BOX (families with three or more parameters; others pass)."""
+    if len(metric.BASIS[system]) < 3 or params.shape[0] == 0:
+        return params
+    rows = design_rows(system, PRESCREEN_BOX)
+    n = min(PRESCREEN_LINES, q_low.shape[0])
+    q_calc = (params @ rows.T)[:, :, None]
+    hits = ((q_calc >= q_low[:n]) & (q_calc <= q_high[:n])).any(axis=1).sum(axis=1)
+    return params[hits >= n - PRESCREEN_MISSES]
+
+
+def _top(params: np.ndarray, score: np.ndarray, keep: int) -> np.ndarray:
+    return params[np.argsort(-score, kind="stable")[:keep]]
