@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xrdsym.indexing import metric, settings
-from xrdsym.indexing.refine import Refined, refine
+from xrdsym.indexing.refine import MIN_DISCREPANCY, Refined, refine
 
 #: A higher-symmetry setting is kept when its M20 is at least this fraction of the fit it came
 #: from (the extra constraints cost a little precision, never many lines).
@@ -76,8 +76,13 @@ def best_centring(
 
 
 def _in_setting(
-    lattice: np.ndarray, system: str, centring: str, like: Refined,
-    two_theta: np.ndarray, wavelength: float, tolerance: float,
+    lattice: np.ndarray,
+    system: str,
+    centring: str,
+    like: Refined,
+    two_theta: np.ndarray,
+    wavelength: float,
+    tolerance: float,
 ) -> Refined | None:
     """Refine the cell ``lattice`` (conventional rows) in a family and centring."""
     family = settings.family_of(system)
@@ -85,9 +90,7 @@ def _in_setting(
     return refine(two_theta, wavelength, params, family, centring, tolerance, like.zero_shift)
 
 
-def promote(
-    refined: Refined, two_theta: np.ndarray, wavelength: float, tolerance: float
-) -> Found:
+def promote(refined: Refined, two_theta: np.ndarray, wavelength: float, tolerance: float) -> Found:
     """Bravais lattice and conventional setting of a refined cell (module docstring)."""
     refined = best_centring(refined, two_theta, wavelength, tolerance)
     primitive = settings.primitive_lattice(conventional_lattice(refined), refined.centring)
@@ -136,14 +139,24 @@ def _found(refined: Refined, system: str) -> Found:
 
 
 def merit(found: Found, n_first: int = 20) -> float:
-    """Ranking figure: M20 times the cube of the indexed fraction of the first lines, times
-    SYMMETRY_PREFERENCE^(6 - free parameters) (cubic 1 parameter ... triclinic 6), so that a
-    lower symmetry must index clearly better to outrank a higher one (more free parameters fit
-    a few lines more easily)."""
-    indexed = found.refined.indexed[:n_first]
+    """Ranking figure: M20 x (e_indexed / e_all) x f^2 x SYMMETRY_PREFERENCE^(6 - p).
+
+    e_indexed is the mean |2theta residual| of the indexed lines among the first ``n_first``
+    (as in M20), e_all the same mean over all of them with each unindexed line counted at the
+    tolerance, and f the indexed fraction of those lines: M20 alone ignores unindexed lines
+    (a cell indexing four lines of twenty has a tiny N_calc and a huge M20). The preference
+    factor (p free parameters: cubic 1 ... triclinic 6) makes a lower symmetry index clearly
+    better to outrank a higher one (more free parameters fit a few lines more easily)."""
+    ref = found.refined
+    indexed = ref.indexed[:n_first]
+    residual = np.abs(ref.residual[:n_first])
+    floor = MIN_DISCREPANCY
+    e_indexed = max(float(residual[indexed].mean()), floor) if np.any(indexed) else ref.tolerance
+    e_all = float(np.where(indexed, np.maximum(residual, floor), ref.tolerance).mean())
+    n_params = len(metric.BASIS[ref.system])
     fraction = float(np.count_nonzero(indexed)) / max(indexed.size, 1)
-    n_params = len(metric.BASIS[found.refined.system])
-    return found.refined.m20 * fraction**3 * SYMMETRY_PREFERENCE ** (6 - n_params)
+    preference = SYMMETRY_PREFERENCE ** (6 - n_params)
+    return ref.m20 * e_indexed / e_all * fraction**2 * preference
 
 
 def distinct(found: list[Found]) -> list[Found]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xrdsym.indexing import metric
-from xrdsym.indexing.candidates import Found, distinct, merit, promote, volume
+from xrdsym.indexing.candidates import Found, distinct, promote, volume
 from xrdsym.indexing.refine import Refined, cell_sigma, refine
 from xrdsym.indexing.results import CellCandidate, IndexingResult, PeakSearchResult
 from xrdsym.indexing.trials import best_trials
@@ -44,12 +44,20 @@ DEFAULT_SYSTEMS: tuple[str, ...] = (
 #: higher-symmetry families are always searched).
 GATED_FAMILIES = ("orthorhombic", "monoclinic", "triclinic")
 
+#: Lines whose median spacing is below this many search tolerances cannot be told apart from
+#: noise (any cell indexes them): not indexable.
+DENSE_GAP = 3.0
+
+#: A cell must index at least this many lines per free parameter to be reported.
+LINES_PER_PARAMETER = 3
+
 
 @dataclass(frozen=True)
 class IndexingOptions:
     """Settings of the lattice search.
 
     Attributes:
+        systems: families searched (default cubic to monoclinic).
         triclinic: also search triclinic cells (slow; bounded by ``max_seconds``).
         system_order: families in the order to try (e.g. by the network's probabilities);
             None: highest symmetry first. Families missing from it are tried last.
@@ -60,13 +68,18 @@ class IndexingOptions:
         max_volume: largest conventional cell volume tried, Angstrom^3.
         base_lines: trial cells come from the first this many lines, per family.
         keep: best-screened trials refined per family.
-        min_m20: acceptance: M20 of the best cell at least this.
+        min_m20: acceptance: M20 of the best cell at least this, per family (more free
+            parameters fit random lines better, so they need more).
         max_unindexed: acceptance: at most this fraction of the lines left unindexed.
+        max_unindexed_height: acceptance: the unindexed lines hold at most this fraction of
+            the summed line heights.
+        min_height: lines weaker than this fraction of the strongest are not used.
         stop_m20: stop searching lower families once a cell reaches this M20 with at most
             ``max_unindexed`` lines unindexed.
         n_candidates: cells reported.
     """
 
+    systems: tuple[str, ...] = DEFAULT_SYSTEMS
     triclinic: bool = False
     system_order: tuple[str, ...] | None = None
     max_seconds: float = 10.0
@@ -83,32 +96,64 @@ class IndexingOptions:
         ("triclinic", 7),
     )
     keep: int = 30
-    min_m20: float = 10.0
-    max_unindexed: float = 0.15
+    min_m20: tuple[tuple[str, float], ...] = (
+        ("cubic", 10.0),
+        ("tetragonal", 12.0),
+        ("hexagonal", 12.0),
+        ("orthorhombic", 15.0),
+        ("monoclinic", 30.0),
+        ("triclinic", 40.0),
+    )
+    max_unindexed: float = 0.25
+    max_unindexed_height: float = 0.1
+    min_height: float = 0.01
     stop_m20: float = 30.0
     n_candidates: int = 5
 
     def families(self) -> list[str]:
         """Families to search, in order."""
-        enabled = list(DEFAULT_SYSTEMS) + (["triclinic"] if self.triclinic else [])
+        enabled = list(self.systems)
+        if self.triclinic and "triclinic" not in enabled:
+            enabled.append("triclinic")
         order = [s for s in (self.system_order or ()) if s in enabled]
         return order + [s for s in enabled if s not in order]
 
 
-def _lines(peaks: PeakSearchResult, max_lines: int) -> np.ndarray:
-    """2theta of the first ``max_lines`` distinct lines, ascending, degrees."""
-    two_theta = np.sort(np.array([p.two_theta for p in peaks.peaks], dtype=np.float64))
-    two_theta = two_theta[np.isfinite(two_theta) & (two_theta > 0) & (two_theta < 180)]
+def _lines(peaks: PeakSearchResult, options: IndexingOptions) -> tuple[np.ndarray, np.ndarray]:
+    """2theta (ascending, degrees) and heights of the lines used: the first ``max_lines``
+    distinct lines of at least ``min_height`` times the strongest."""
+    two_theta = np.array([p.two_theta for p in peaks.peaks], dtype=np.float64)
+    heights = np.array([p.height for p in peaks.peaks], dtype=np.float64)
+    good = np.isfinite(two_theta) & (two_theta > 0) & (two_theta < 180) & np.isfinite(heights)
+    two_theta, heights = two_theta[good], np.clip(heights[good], 0.0, None)
     if two_theta.size:
-        two_theta = two_theta[np.concatenate([[True], np.diff(two_theta) > 1e-4])]
-    return two_theta[:max_lines]
+        strong = heights >= options.min_height * heights.max()
+        two_theta, heights = two_theta[strong], heights[strong]
+        order = np.argsort(two_theta, kind="stable")
+        two_theta, heights = two_theta[order], heights[order]
+        fresh = np.concatenate([[True], np.diff(two_theta) > 1e-4])
+        two_theta, heights = two_theta[fresh], heights[fresh]
+    return two_theta[: options.max_lines], heights[: options.max_lines]
 
 
-def _acceptable(found: Found, options: IndexingOptions) -> bool:
-    """The acceptance rule: M20 and the unindexed fraction."""
+def _determined(found: Found) -> bool:
+    """Whether the cell indexes enough lines for its free parameters (LINES_PER_PARAMETER
+    each): a few lines fit any low-symmetry cell."""
+    n_params = len(metric.BASIS[found.refined.system])
+    return found.refined.n_indexed >= LINES_PER_PARAMETER * n_params
+
+
+def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> bool:
+    """The acceptance rule: M20, the unindexed fraction of the lines by count and by height."""
     ref = found.refined
     unindexed = 1.0 - ref.n_indexed / ref.indexed.size
-    return ref.m20 >= options.min_m20 and unindexed <= options.max_unindexed
+    total = float(heights.sum())
+    unindexed_height = float(heights[~ref.indexed].sum()) / total if total > 0 else unindexed
+    return (
+        ref.m20 >= dict(options.min_m20)[ref.system]
+        and unindexed <= options.max_unindexed
+        and unindexed_height <= options.max_unindexed_height
+    )
 
 
 def _search_family(
@@ -193,38 +238,49 @@ def index_peaks(
         options = _with_order(options, tuple(system_order))
     start = time.monotonic()
     deadline = start + options.max_seconds
-    two_theta = _lines(peaks, options.max_lines)
+    two_theta, heights = _lines(peaks, options)
     n_lines = int(two_theta.size)
     if n_lines < options.min_lines:
         reason = f"{n_lines} lines found; the search needs at least {options.min_lines}"
         return IndexingResult("not indexable", reason, (), peaks, time.monotonic() - start)
+    gap = float(np.median(np.diff(two_theta)))
+    if gap < DENSE_GAP * options.tolerance:
+        reason = (
+            f"lines too dense for one phase: median spacing {gap:.3f} deg over the first "
+            f"{n_lines} lines, below {DENSE_GAP:g} x the {options.tolerance:g} deg tolerance"
+        )
+        return IndexingResult("not indexable", reason, (), peaks, time.monotonic() - start)
     found: list[Found] = []
     timed_out = False
     for family in options.families():
-        if family in GATED_FAMILIES and _solved(found, options):
+        if family in GATED_FAMILIES and _solved(found, heights, options):
             break
-        refined, finished = _search_family(
-            family, two_theta, peaks.wavelength, options, deadline
-        )
+        refined, finished = _search_family(family, two_theta, peaks.wavelength, options, deadline)
         for item in _unique_refined(refined, 8):
             if time.monotonic() > deadline:
                 finished = False
                 break
-            found.append(promote(item, two_theta, peaks.wavelength, options.tolerance))
+            candidate = promote(item, two_theta, peaks.wavelength, options.tolerance)
+            if _determined(candidate):
+                found.append(candidate)
         timed_out = timed_out or not finished
         if timed_out:
             break
     ranked = distinct(found)[: options.n_candidates]
     candidates = tuple(to_candidate(f, n_lines) for f in ranked)
     seconds = time.monotonic() - start
-    if ranked and _acceptable(ranked[0], options):
+    if ranked and _acceptable(ranked[0], heights, options):
         return IndexingResult("indexed", "", candidates, peaks, seconds)
-    return IndexingResult("not indexable", _reason(ranked, options, timed_out), candidates, peaks, seconds)
+    return IndexingResult(
+        "not indexable", _reason(ranked, options, timed_out), candidates, peaks, seconds
+    )
 
 
-def _solved(found: list[Found], options: IndexingOptions) -> bool:
+def _solved(found: list[Found], heights: np.ndarray, options: IndexingOptions) -> bool:
     """Whether some cell already indexes the lines so well that lower families are skipped."""
-    return any(_acceptable(f, options) and f.refined.m20 >= options.stop_m20 for f in found)
+    return any(
+        _acceptable(f, heights, options) and f.refined.m20 >= options.stop_m20 for f in found
+    )
 
 
 def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> str:
@@ -236,7 +292,9 @@ def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> s
     text = (
         f"no cell passes the acceptance rule (best: {ranked[0].pearson}, M20 {best.m20:.1f}, "
         f"{best.n_indexed} of {best.indexed.size} lines indexed; needs M20 >= "
-        f"{options.min_m20:g} and at most {math.floor(options.max_unindexed * 100)} % unindexed)"
+        f"{dict(options.min_m20)[best.system]:g}, at most "
+        f"{math.floor(options.max_unindexed * 100)} % of the lines and "
+        f"{math.floor(options.max_unindexed_height * 100)} % of their height unindexed)"
     )
     return f"{budget}; {text}" if timed_out else text
 

@@ -148,7 +148,10 @@ def hkl_box(limits: tuple[int, int, int], system: str) -> np.ndarray:
 def index_limits(gstar: np.ndarray, q_max: float) -> tuple[int, int, int]:
     """Largest |h|, |k|, |l| with Q <= q_max: |h_i| <= sqrt(q_max G_ii), G = (G*)^-1."""
     direct = np.linalg.inv(gstar)
-    return tuple(int(math.floor(math.sqrt(q_max * max(direct[i, i], 0.0)) + 1e-9)) for i in range(3))  # type: ignore[return-value]
+    h, k, ell = (
+        int(math.floor(math.sqrt(q_max * max(direct[i, i], 0.0)) + 1e-9)) for i in range(3)
+    )
+    return h, k, ell
 
 
 def reflections(

@@ -49,6 +49,9 @@ class Refined:
         indexed: (n,) True where the line is indexed within the tolerance.
         m20, f_n, f_n_lines: figures of merit (module docstring).
         rms: root-mean-square 2theta residual of the indexed lines, degrees.
+        residual: (n,) observed - calculated 2theta of each line after the zero shift,
+            degrees (to the nearest allowed reflection, indexed or not).
+        tolerance: the final assignment window, degrees.
     """
 
     system: str
@@ -62,6 +65,8 @@ class Refined:
     f_n: float
     f_n_lines: int
     rms: float
+    residual: np.ndarray
+    tolerance: float
 
     @property
     def n_indexed(self) -> int:
@@ -91,7 +96,9 @@ def assign(
     degrees) and the ascending calculated 2theta of all allowed reflections up to the last line.
     """
     corrected = two_theta - zero_shift
-    q_max = float(metric.q_from_two_theta(np.array([corrected.max() + 3 * tolerance]), wavelength)[0])
+    q_max = float(
+        metric.q_from_two_theta(np.array([corrected.max() + 3 * tolerance]), wavelength)[0]
+    )
     hkl_all, q_all = metric.reflections(params, system, centring, q_max)
     tt_all = metric.two_theta_from_q(q_all, wavelength)
     if tt_all.size == 0:
@@ -209,6 +216,8 @@ def _finish(
         f_n,
         f_lines,
         rms,
+        corrected - calc,
+        tolerance,
     )
 
 

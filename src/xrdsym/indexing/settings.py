@@ -96,7 +96,7 @@ def bravais_of(lattice: np.ndarray, symprec: float) -> tuple[str, str, str, np.n
     """Bravais lattice of a (primitive or conventional, P-described) lattice: Pearson symbol,
     crystal system, centring letter and the conventional cell rows (spglib, symprec in Angstrom).
     Falls back to aP and the Niggli cell when spglib finds nothing."""
-    cell = (np.asarray(lattice, dtype=np.float64), [[0.0, 0.0, 0.0]], [1])
+    cell = (np.asarray(lattice, dtype=np.float64).tolist(), [[0.0, 0.0, 0.0]], [1])
     dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
     standard = spglib.standardize_cell(cell, to_primitive=False, no_idealize=False, symprec=symprec)
     if dataset is None or standard is None:

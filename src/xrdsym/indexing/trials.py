@@ -95,18 +95,23 @@ def _positive_definite(params: np.ndarray, system: str) -> np.ndarray:
     return (m1 > 0) & (m2 > 0) & (m3 > 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def inverse_assignments(system: str) -> np.ndarray:
     """(T, p, p) inverses of every non-singular assignment of base reflections to p lines
     (row i: the reflection of line i), so that a trial is p = inverse @ Q of the p lines."""
     base = base_reflections(system)
     n_params = base.shape[1]
-    index = np.array(
-        list(itertools.product(range(base.shape[0]), repeat=n_params)), dtype=np.int64
-    )
+    index = np.array(list(itertools.product(range(base.shape[0]), repeat=n_params)), dtype=np.int64)
     matrices = base[index]
     good = np.abs(np.linalg.det(matrices)) > 1e-9
     return np.linalg.inv(matrices[good])
+
+
+def dedupe_keys(params: np.ndarray) -> np.ndarray:
+    """Integer keys equal for parameter sets equal within ~0.1 % each: sign(p) round(log(|p| +
+    floor) / 1e-3), floor = 1e-4 of the largest parameter (for cross terms near zero)."""
+    floor = np.abs(params).max(axis=1, keepdims=True) * 1e-4
+    return (np.sign(params) * np.round(np.log(np.abs(params) + floor) / 1e-3)).astype(np.int64)
 
 
 def solve_trials(
@@ -124,8 +129,7 @@ def solve_trials(
             continue
         volume = 1.0 / np.sqrt(np.linalg.det(metric.reciprocal_metric(params, system)))
         params = canonical(params[volume <= max_volume], system)
-        scale = np.abs(params).max(axis=1, keepdims=True) * 1e-3
-        keys = np.round(params / scale).astype(np.int64)
+        keys = dedupe_keys(params)
         _, first = np.unique(keys, axis=0, return_index=True)
         fresh = [i for i in first if keys[i].tobytes() not in seen]
         seen.update(keys[i].tobytes() for i in fresh)
@@ -198,9 +202,7 @@ def best_trials(
     return _top(best, best_score, keep), True
 
 
-def prescreen(
-    params: np.ndarray, system: str, q_low: np.ndarray, q_high: np.ndarray
-) -> np.ndarray:
+def prescreen(params: np.ndarray, system: str, q_low: np.ndarray, q_high: np.ndarray) -> np.ndarray:
     """Trials that index all but PRESCREEN_MISSES of the first PRESCREEN_LINES lines with the
     reflections of PRESCREEN_BOX (families with three or more parameters; others pass)."""
     if len(metric.BASIS[system]) < 3 or params.shape[0] == 0:

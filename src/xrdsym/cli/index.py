@@ -1,0 +1,256 @@
+"""``xrdsym index FILE...``: unit cells that index the lines of measured patterns.
+
+Each file is read (any supported format), its lines are found by
+:func:`xrdsym.indexing.peaks.search_peaks` and indexed by
+:func:`xrdsym.indexing.lattice.index_peaks`. The ranked candidate cells are printed (text, JSON
+lines, CSV), or ``not indexable: <reason>``. A file that cannot be read is reported with its
+name and the batch goes on; the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from xrdsym.cli.progress import progress_bar
+from xrdsym.errors import XrdsymError
+
+if TYPE_CHECKING:
+    from xrdsym.indexing.results import CellCandidate, IndexingResult
+
+#: CSV columns, one row per candidate (or one row for a file with none).
+CSV_FIELDS = (
+    "file",
+    "status",
+    "reason",
+    "rank",
+    "bravais",
+    "crystal_system",
+    "a",
+    "b",
+    "c",
+    "alpha",
+    "beta",
+    "gamma",
+    "sigma_a",
+    "sigma_b",
+    "sigma_c",
+    "sigma_alpha",
+    "sigma_beta",
+    "sigma_gamma",
+    "reduced_a",
+    "reduced_b",
+    "reduced_c",
+    "reduced_alpha",
+    "reduced_beta",
+    "reduced_gamma",
+    "volume",
+    "zero_shift",
+    "m20",
+    "f_n",
+    "f_n_lines",
+    "n_indexed",
+    "n_lines",
+    "seconds",
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``index`` sub-command."""
+    parser = subparsers.add_parser(
+        "index",
+        help="unit cell of a pattern from its peak positions",
+        description="Find the peaks of each pattern file and the unit cells that index them "
+        "(cubic to monoclinic, every centring; triclinic with --triclinic). Prints the ranked "
+        "cells with their uncertainties, reduced cell, zero shift, M20, F_N and lines indexed, "
+        "or 'not indexable' with the reason.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="pattern files")
+    parser.add_argument(
+        "--wavelength",
+        default=None,
+        metavar="W",
+        help="CuKa, MoKa, CoKa, CrKa, FeKa, AgKa or Angstrom; default: from the file, else an "
+        "error",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    parser.add_argument(
+        "--csv",
+        metavar="OUT.csv",
+        default=None,
+        help="also write one row per candidate to this CSV file ('-': standard output)",
+    )
+    parser.add_argument(
+        "--triclinic", action="store_true", help="also search triclinic cells (slower)"
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="time budget of the lattice search per file, seconds",
+    )
+    parser.add_argument(
+        "--candidates", type=int, default=3, metavar="N", help="cells printed per file"
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown on a terminal for several files)",
+    )
+    parser.set_defaults(handler=run_index)
+
+
+def index_file(
+    path: str, wavelength: str | None, options: Any
+) -> tuple[IndexingResult | None, str | None]:
+    """(result, None), or (None, the error message naming the file): nothing escapes."""
+    from xrdsym.indexing.lattice import index_peaks
+    from xrdsym.indexing.peaks import search_peaks
+    from xrdsym.io import read_pattern
+    from xrdsym.patterns.grid import wavelength_from_name
+
+    try:
+        pattern = read_pattern(path)
+        try:
+            lam = wavelength_from_name(wavelength) if wavelength else pattern.wavelength
+        except ValueError as exc:
+            raise XrdsymError(f"{path}: {exc}") from None
+        if lam is None:
+            raise XrdsymError(f"{path}: the file states no wavelength; give --wavelength")
+        peaks = search_peaks(pattern.two_theta, pattern.intensity, lam, source=path)
+        return index_peaks(peaks, options=options), None
+    except XrdsymError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one hostile file must not end the batch
+        return None, f"{path}: cannot be indexed ({type(exc).__name__}: {exc})"
+
+
+def _cell_text(cell: tuple[float, ...], sigma: tuple[float, ...]) -> str:
+    """a b c alpha beta gamma with their uncertainties, e.g. ``a=5.6012(4)``."""
+    names = ("a", "b", "c", "alpha", "beta", "gamma")
+    return " ".join(f"{n}={_with_sigma(v, s)}" for n, v, s in zip(names, cell, sigma, strict=True))
+
+
+def _with_sigma(value: float, sigma: float) -> str:
+    """Value with its uncertainty in parentheses on the last digits (``5.6012(4)``)."""
+    if not sigma > 1e-7 * max(abs(value), 1.0):
+        return f"{value:.4f}"
+    decimals = max(0, min(6, -math.floor(math.log10(sigma))))
+    digits = round(sigma * 10**decimals)
+    return f"{value:.{decimals}f}({digits})"
+
+
+def format_candidate(rank: int, cand: CellCandidate) -> list[str]:
+    """Text lines of one candidate."""
+    reduced = " ".join(f"{x:.4f}" if i < 3 else f"{x:.3f}" for i, x in enumerate(cand.reduced_cell))
+    return [
+        f"  {rank}. {cand.bravais} {cand.crystal_system}: {_cell_text(cand.cell, cand.cell_sigma)}",
+        f"     V={cand.volume:.2f} A^3  zero shift={cand.zero_shift:+.4f} deg  "
+        f"M20={cand.m20:.1f}  F{cand.f_n_lines}={cand.f_n:.1f}  "
+        f"{cand.n_indexed}/{cand.n_lines} lines indexed",
+        f"     reduced cell: {reduced}",
+    ]
+
+
+def format_result(path: str, result: IndexingResult, n_candidates: int) -> str:
+    """The text answer of one file."""
+    n_peaks = len(result.peaks.peaks)
+    if result.status != "indexed":
+        return f"{path}: not indexable: {result.reason} ({n_peaks} lines, {result.seconds:.2f} s)"
+    lines = [f"{path}: indexed ({n_peaks} lines, {result.seconds:.2f} s)"]
+    for rank, cand in enumerate(result.candidates[:n_candidates], start=1):
+        lines.extend(format_candidate(rank, cand))
+    return "\n".join(lines)
+
+
+def csv_rows(path: str, result: IndexingResult, n_candidates: int) -> list[dict[str, Any]]:
+    """CSV rows of one file: one per candidate, or one empty row when there is none."""
+    base: dict[str, Any] = {"file": path, "status": result.status, "reason": result.reason}
+    base["seconds"] = round(result.seconds, 3)
+    if not result.candidates:
+        return [base]
+    rows = []
+    for rank, cand in enumerate(result.candidates[:n_candidates], start=1):
+        row = dict(base, rank=rank, bravais=cand.bravais, crystal_system=cand.crystal_system)
+        for i, name in enumerate(("a", "b", "c", "alpha", "beta", "gamma")):
+            row[name] = round(cand.cell[i], 5)
+            row[f"sigma_{name}"] = round(cand.cell_sigma[i], 5)
+            row[f"reduced_{name}"] = round(cand.reduced_cell[i], 5)
+        row.update(
+            volume=round(cand.volume, 3),
+            zero_shift=round(cand.zero_shift, 5),
+            m20=round(cand.m20, 2),
+            f_n=round(cand.f_n, 2),
+            f_n_lines=cand.f_n_lines,
+            n_indexed=cand.n_indexed,
+            n_lines=cand.n_lines,
+        )
+        rows.append(row)
+    return rows
+
+
+class _CsvOut:
+    """The CSV file (or standard output), opened on the first row."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.handle: TextIO | None = None
+        self.writer: Any = None
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if self.target is None:
+            return
+        if self.writer is None:
+            if self.target == "-":
+                self.handle = sys.stdout
+            else:
+                try:
+                    self.handle = Path(self.target).open("w", newline="")  # noqa: SIM115
+                except OSError as exc:
+                    raise XrdsymError(f"{self.target}: cannot write ({exc.strerror})") from None
+            self.writer = csv.DictWriter(self.handle, fieldnames=list(CSV_FIELDS))
+            self.writer.writeheader()
+        self.writer.writerows(rows)
+
+    def close(self) -> None:
+        if self.handle is not None and self.handle is not sys.stdout:
+            self.handle.close()
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Index every file; report failures and go on."""
+    from xrdsym.indexing.lattice import IndexingOptions
+
+    if args.max_seconds <= 0:
+        raise XrdsymError("--max-seconds must be positive")
+    if args.candidates < 1:
+        raise XrdsymError("--candidates must be at least 1")
+    options = IndexingOptions(triclinic=args.triclinic, max_seconds=args.max_seconds)
+    out = _CsvOut(args.csv)
+    failures = 0
+    bar = progress_bar(len(args.files), "file", args.no_progress or len(args.files) < 2)
+    try:
+        for path in args.files:
+            result, error = index_file(path, args.wavelength, options)
+            bar.update(1)
+            if result is None:
+                failures += 1
+                bar.write(f"xrdsym: error: {error}", file=sys.stderr)
+                continue
+            if args.json:
+                print(json.dumps({"file": path, **result.to_dict()}))
+            elif args.csv != "-":
+                bar.write(format_result(path, result, args.candidates))
+            out.write(csv_rows(path, result, args.candidates))
+    finally:
+        bar.close()
+        out.close()
+    if failures:
+        print(f"xrdsym: {failures} of {len(args.files)} files failed", file=sys.stderr)
+    return 1 if failures else 0

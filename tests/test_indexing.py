@@ -1,0 +1,175 @@
+"""Lattice search: known cells of the 14 Bravais lattices index back, impurity lines, zero
+shift, wrong systems, bad and hostile input."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from xrdsym.indexing import metric, settings
+from xrdsym.indexing.lattice import IndexingOptions, index_peaks
+from xrdsym.indexing.results import BRAVAIS_LATTICES, ObservedPeak, PeakSearchResult
+from xrdsym.indexing.simulated import crystal_lines, line_list
+from xrdsym.structures.crystal import Crystal
+
+#: Conventional cells (a, b, c, alpha, beta, gamma) and centring of each Bravais lattice.
+CELLS: dict[str, tuple[tuple[float, ...], str]] = {
+    "cP": ((4.1, 4.1, 4.1, 90, 90, 90), "P"),
+    "cI": ((6.3, 6.3, 6.3, 90, 90, 90), "I"),
+    "cF": ((5.6, 5.6, 5.6, 90, 90, 90), "F"),
+    "tP": ((4.6, 4.6, 3.0, 90, 90, 90), "P"),
+    "tI": ((5.8, 5.8, 12.1, 90, 90, 90), "I"),
+    "hP": ((3.2, 3.2, 5.2, 90, 90, 120), "P"),
+    "hR": ((4.9, 4.9, 13.1, 90, 90, 120), "R"),
+    "oP": ((8.5, 5.4, 6.9, 90, 90, 90), "P"),
+    "oC": ((5.1, 8.3, 4.6, 90, 90, 90), "C"),
+    "oI": ((4.2, 5.9, 9.4, 90, 90, 90), "I"),
+    "oF": ((5.9, 8.1, 10.7, 90, 90, 90), "F"),
+    "mP": ((7.3, 7.5, 7.7, 90, 96.5, 90), "P"),
+    "mC": ((9.8, 5.6, 7.1, 90, 112.0, 90), "C"),
+    "aP": ((5.1, 6.2, 7.3, 82.0, 95.0, 103.0), "P"),
+}
+
+#: Lattice translations of each centring (fractions of the conventional cell).
+TRANSLATIONS = {
+    "P": [[0, 0, 0]],
+    "I": [[0, 0, 0], [0.5, 0.5, 0.5]],
+    "F": [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
+    "C": [[0, 0, 0], [0.5, 0.5, 0]],
+    "R": [[0, 0, 0], [2 / 3, 1 / 3, 1 / 3], [1 / 3, 2 / 3, 2 / 3]],
+}
+
+
+def crystal_of(name: str, seed: int = 0) -> Crystal:
+    """Three atoms at random positions, repeated by the lattice centring: the only systematic
+    absences are those of the centring."""
+    cell, centring = CELLS[name]
+    rng = np.random.default_rng(seed + sum(map(ord, name)))
+    base = rng.random((3, 3))
+    frac = np.concatenate([(base + np.array(t)) % 1.0 for t in TRANSLATIONS[centring]])
+    elements = ("Fe", "O", "Si") * len(TRANSLATIONS[centring])
+    n = len(elements)
+    return Crystal(
+        metric.lattice_from_cell(cell), frac, elements, np.ones(n), np.full(n, 0.5), name=name
+    )
+
+
+def true_reduced(name: str) -> tuple[float, ...]:
+    cell, centring = CELLS[name]
+    return settings.reduced_cell(metric.lattice_from_cell(cell), centring)
+
+
+def lines_of(name: str, seed: int = 0, **kwargs: object) -> PeakSearchResult:
+    kwargs.setdefault("position_sigma", 0.01)
+    kwargs.setdefault("rng", np.random.default_rng(seed))
+    return crystal_lines(crystal_of(name, seed), two_theta_range=(5.0, 100.0), **kwargs)
+
+
+def test_cells_cover_the_14_bravais_lattices() -> None:
+    assert sorted(CELLS) == sorted(BRAVAIS_LATTICES)
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_each_bravais_lattice_indexes_back_to_its_cell(name: str) -> None:
+    options = IndexingOptions(triclinic=name == "aP", max_seconds=30.0)
+    result = index_peaks(lines_of(name), options=options)
+    assert result.status == "indexed", result.reason
+    best = result.candidates[0]
+    assert settings.same_lattice(true_reduced(name), best.reduced_cell), (
+        best.bravais,
+        best.cell,
+    )
+    assert best.bravais == name
+    assert best.hkl and len(best.hkl) == best.n_lines
+    assert best.m20 > 20 and best.f_n > 20
+    assert all(s >= 0 for s in best.cell_sigma)
+
+
+def test_impurity_lines_are_tolerated() -> None:
+    clean = lines_of("oP", seed=3)
+    extra = [ObservedPeak(t, 0.01, 15.0, 1.5, 0.1) for t in (14.37, 27.91, 33.05)]
+    peaks = tuple(sorted(clean.peaks + tuple(extra), key=lambda p: p.two_theta))
+    result = index_peaks(PeakSearchResult(peaks, clean.wavelength, "absent", "test", 0.0))
+    assert result.status == "indexed", result.reason
+    best = result.candidates[0]
+    assert settings.same_lattice(true_reduced("oP"), best.reduced_cell)
+    assert len(best.unindexed) >= 2  # the impurities stay unindexed
+
+
+@pytest.mark.parametrize("shift", [-0.12, 0.08])
+def test_zero_shift_is_recovered(shift: float) -> None:
+    result = index_peaks(lines_of("tI", seed=1, zero_shift=shift))
+    assert result.status == "indexed", result.reason
+    best = result.candidates[0]
+    assert settings.same_lattice(true_reduced("tI"), best.reduced_cell)
+    assert best.zero_shift == pytest.approx(shift, abs=0.01)
+
+
+def test_cell_uncertainties_cover_the_error() -> None:
+    best = index_peaks(lines_of("hP", seed=2)).candidates[0]
+    true_cell = CELLS["hP"][0]
+    for i in (0, 2):
+        assert abs(best.cell[i] - true_cell[i]) < 5 * best.cell_sigma[i] + 1e-4
+
+
+def test_a_wrong_crystal_system_is_not_accepted() -> None:
+    """A monoclinic pattern searched only among cubic, tetragonal and hexagonal cells."""
+    options = IndexingOptions(systems=("cubic", "tetragonal", "hexagonal"))
+    result = index_peaks(lines_of("mP", seed=4), options=options)
+    assert result.status == "not indexable"
+    assert "acceptance rule" in result.reason
+
+
+def test_a_cubic_cell_is_reported_cubic_when_searched_first_as_monoclinic() -> None:
+    options = IndexingOptions(system_order=("monoclinic",))
+    result = index_peaks(lines_of("cF", seed=5), options=options)
+    assert result.status == "indexed"
+    assert result.candidates[0].bravais == "cF"
+
+
+def test_too_few_lines_are_not_indexable() -> None:
+    peaks = tuple(ObservedPeak(t, 0.01, 100.0, 10.0, 0.1) for t in (28.4, 47.3, 56.1))
+    result = index_peaks(PeakSearchResult(peaks, 1.5406, "absent", "test", 0.0))
+    assert result.status == "not indexable"
+    assert result.reason == "3 lines found; the search needs at least 5"
+    assert result.candidates == ()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_lines_are_not_indexed(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    two_theta = np.sort(rng.uniform(10.0, 80.0, 25))
+    peaks = line_list(two_theta, rng.uniform(5, 100, 25), 1.5406, resolution=0.0)
+    result = index_peaks(peaks)
+    assert result.status == "not indexable", result.candidates[0]
+
+
+def test_thousands_of_lines_finish_within_the_bound() -> None:
+    rng = np.random.default_rng(7)
+    two_theta = np.sort(rng.uniform(5.0, 120.0, 5000))
+    peaks = line_list(two_theta, rng.uniform(1, 100, 5000), 1.5406, resolution=0.0)
+    start = time.monotonic()
+    result = index_peaks(peaks, options=IndexingOptions(max_seconds=5.0))
+    assert time.monotonic() - start < 7.0
+    assert result.status == "not indexable"
+
+
+def test_the_time_budget_is_reported() -> None:
+    rng = np.random.default_rng(8)
+    two_theta = np.sort(rng.uniform(10.0, 80.0, 30))
+    peaks = line_list(two_theta, rng.uniform(5, 100, 30), 1.5406, resolution=0.0)
+    options = IndexingOptions(max_seconds=0.05, triclinic=True)
+    start = time.monotonic()
+    result = index_peaks(peaks, options=options)
+    assert time.monotonic() - start < 2.0
+    assert result.status == "not indexable"
+    assert "time budget of 0.05 s exhausted" in result.reason
+
+
+def test_same_lattice_sees_through_reduced_forms() -> None:
+    fcc = (3.96, 3.96, 3.96, 60.0, 60.0, 60.0)
+    assert settings.same_lattice(fcc, (3.96, 3.96, 3.96, 90.018, 119.99, 119.99))
+    assert not settings.same_lattice(fcc, (3.96, 3.96, 3.96, 90.0, 90.0, 90.0))
+    assert not settings.same_lattice(fcc, (3.99, 3.96, 3.96, 60.0, 60.0, 60.0))
