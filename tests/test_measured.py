@@ -40,3 +40,20 @@ def test_known_accuracy_and_floor(tmp_path: Path) -> None:
     # The floor always answers 225 first, then 14, then 62: top-1 1/4, top-5 3/4.
     assert result["space_group"]["floor_top1"] == pytest.approx(0.25)
     assert result["space_group"]["floor_top5"] == pytest.approx(0.75)
+
+
+def test_confidence_figures_count_right_answers_above_and_below_the_flag() -> None:
+    from xrdsym.calibration import Calibration
+    from xrdsym.training.measured import confidence_figures
+
+    p = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.4, 0.35, 0.25], [0.2, 0.45, 0.35]])
+    truth = np.array([0, 1, 0, 0])  # right, wrong (confident); right, wrong (unsure)
+    calibration = Calibration(thresholds={"crystal_system": 0.3}, low_confidence_below=0.5)
+    levels = {"crystal_system": p, "extinction_group": p, "space_group": p}
+    figures = confidence_figures(levels, dict.fromkeys(levels, truth), calibration)
+    system = figures["crystal_system"]
+    assert (system["confident"], system["confident_right"]) == (2, 1)
+    assert (system["unsure"], system["unsure_right"]) == (2, 1)
+    # sets {p >= 0.3}: {0}, {0, 1}, {0, 1}, {1, 2} hold the truth in 3 of 4, size 7 / 4
+    assert system["set_coverage"] == 0.75 and system["set_size"] == 1.75
+    assert "set_coverage" not in figures["space_group"]  # no threshold: no set figures

@@ -24,6 +24,7 @@ import numpy as np
 from xrdsym.model_config import model_spec
 from xrdsym.spacegroups import LEVELS as TASKS
 from xrdsym.training.calibration import reliability_rows
+from xrdsym.training.measured import confidence_table
 
 #: Test accuracies of Park et al. (2017) on a random 80/20 split of 150,000 ICSD patterns.
 PAPER_TOP1 = {"crystal_system": 0.9499, "extinction_group": 0.8383, "space_group": 0.8114}
@@ -468,6 +469,7 @@ def write_report(
             "",
             *measured_table(measured),
             "",
+            *confidence_table(measured),
         ]
     if model_dir is not None:
         card = json.loads((model_dir / "model.json").read_text())
