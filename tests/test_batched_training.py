@@ -49,7 +49,7 @@ def batched_config(**changes: object) -> TrainConfig:
 def test_batches_are_a_function_of_seed_epoch_and_position() -> None:
     table = PeakTable.from_source(SyntheticPeaks(32))
     patterns = BatchedPatterns(
-        table, Grid(n_points=SMALL_GRID_POINTS), BatchLabRenderer(), seed=1, perturbed_fraction=0.5
+        table, Grid(n_points=SMALL_GRID_POINTS), BatchLabRenderer(), seed=1, mix=(0.5, 0.5, 0.0)
     )
     order = np.arange(32)
     first = list(patterns.epoch(0, order, 8))
@@ -116,5 +116,73 @@ def test_batched_training_runs_checkpoints_and_resumes_exactly(
 def test_batched_prefetch_refuses_what_it_cannot_draw() -> None:
     with pytest.raises(ConfigError, match="renderer"):
         batched_config(renderer="paper")
-    with pytest.raises(ConfigError, match="stream"):
-        batched_config(stream={"corpus": 0.5, "synthetic": 0.5})
+    with pytest.raises(ConfigError, match="num_workers"):
+        batched_config(stream={"corpus": 0.5, "synthetic": 0.5}, num_workers=0)
+    with pytest.raises(ConfigError, match="ramp"):
+        batched_config(stream_start={"corpus": 1.0}, stream_ramp_epochs=2)
+
+
+def test_synthetic_items_come_from_crystal_making_workers(tmp_path: Path) -> None:
+    """With synthetic items in the stream, a worker process makes their crystals: the batches
+    are the same on a second pass (crystals are functions of their keys) and carry the
+    crystals' space groups."""
+    config = batched_config(
+        stream={"corpus": 0.5, "synthetic": 0.5}, num_workers=1, synthetic_patterns_per_crystal=2
+    )
+    from xrdsym.training.batched import make_batched
+    from xrdsym.training.parts import make_renderer
+
+    source = SyntheticPeaks(16)
+    grid = Grid(n_points=SMALL_GRID_POINTS)
+    renderer = make_renderer(config, source, np.arange(16))
+    patterns = make_batched(config, source, grid, renderer, torch.device("cpu"))
+    try:
+        first = list(patterns.epoch(0, np.arange(16), 8))
+        second = list(patterns.epoch(0, np.arange(16), 8))
+    finally:
+        patterns.fresh.close()
+    kinds = patterns.kinds(0, 0, 8)
+    assert (kinds == 2).any()
+    labels = first[0][1].numpy() + 1
+    corpus = [source.space_group(i) for i in range(8)]
+    assert all(labels[k] == corpus[k] for k in np.flatnonzero(kinds == 0))
+    assert any(labels[k] != corpus[k] for k in np.flatnonzero(kinds == 2))
+    for (x1, y1), (x2, y2) in zip(first, second, strict=True):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_gpu_script_continues_a_worker_run_on_the_batched_path(tmp_path: Path) -> None:
+    """The GPU script's CPU smoke test (seconds): a run trained on the worker path is copied
+    and continued on the batched path; the original folder is left as it was."""
+    import importlib.util
+    import json
+
+    dataset = write_dataset(tmp_path / "ds", SyntheticPeaks(48))
+    original = tmp_path / "original"
+    config = batched_config(
+        dataset=str(dataset),
+        prefetch="none",
+        num_workers=0,
+        stream={"corpus": 1.0},
+        max_epochs=0,
+        max_minutes=0.03,
+        eval_interval_s=1e9,
+    )
+    before = train(config, original, progress=False)
+    spec = importlib.util.spec_from_file_location(
+        "train_gpu", Path(__file__).resolve().parents[1] / "scripts" / "train_gpu.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    run = tmp_path / "gpu"
+    script.main(
+        ["--minutes", "0.03", "--run-dir", str(run), "--continue-from", str(original)]
+        + ["--device", "cpu", "--workers", "1", "--checkpoint-minutes", "0.01"]
+    )
+    assert load_checkpoint(original / CHECKPOINT_NAME)["loop"]["step"] == before.step
+    after = load_checkpoint(run / CHECKPOINT_NAME)
+    assert after["loop"]["step"] > before.step
+    assert after["config"]["prefetch"] == "batched" and after["config"]["model"] == "xrdnet_tiny"
+    resumes = json.loads((run / "config.json").read_text())["resumes"]
+    assert "prefetch" in resumes[-1]["changed"] and not resumes[-1]["forced"]

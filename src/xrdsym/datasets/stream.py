@@ -225,6 +225,16 @@ class StructureStream:
             return two_theta, intensity, self.source.space_group(index)
         return made
 
+    def synthetic_crystal(
+        self, crystal_key: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """(two_theta, intensity, space group) of the synthetic crystal of
+        ``numpy.random.default_rng(crystal_key)``; None when it cannot be made."""
+        try:
+            return self._synthetic(np.random.default_rng(list(crystal_key)))
+        except XrdsymError:
+            return None
+
     def _peaks(
         self, crystal: Any, operations: tuple[np.ndarray, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray] | None:

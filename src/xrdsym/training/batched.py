@@ -38,6 +38,10 @@ from xrdsym.patterns.batch_strain import (
 from xrdsym.patterns.grid import Grid
 from xrdsym.structures.perturb import PerturbationConfig
 from xrdsym.structures.symmetry import cell_parameters
+from xrdsym.training.data import SHARED_CRYSTAL_TAG
+
+#: Tags the generator of a batch's item kinds apart from the other seeds of the batch.
+KIND_TAG = 11
 
 #: Default spread of the intensity jitter of perturbed items: sigma of log10(I) uniform in
 #: this range (see ``docs/training_speed.md`` for its measurement on perturbed structures).
@@ -124,6 +128,33 @@ class PeakTable:
             self.hkl[lo:hi], self.matched[lo:hi] = hkl, matched
             self.ready[i] = True
 
+    def prepare_all(self, rows: np.ndarray, workers: int) -> None:
+        """:meth:`prepare_rows` of ``rows`` in ``workers`` processes (chunks of structures)."""
+        todo = np.unique(np.asarray(rows)[~self.ready[np.asarray(rows)]])
+        if todo.size == 0 or self.lattice is None:
+            return
+        if workers <= 1:
+            self.prepare_rows(todo)
+            return
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        chunks = np.array_split(todo, workers * 4)
+        tasks = [
+            (
+                [self.two_theta[self.offsets[i] : self.offsets[i + 1]] for i in chunk],
+                self.lattice[chunk],
+                self.wavelength,
+            )
+            for chunk in chunks
+        ]
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for chunk, found in zip(chunks, pool.map(_conventional_chunk, tasks), strict=True):
+                for i, (hkl, matched) in zip(chunk, found, strict=True):
+                    lo, hi = self.offsets[i], self.offsets[i + 1]
+                    self.hkl[lo:hi], self.matched[lo:hi] = hkl, matched
+                    self.ready[i] = True
+
     def gather(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Padded arrays of structures ``rows`` (B,): two_theta, intensity (B, P) with
         intensity 0 as padding, hkl (B, P, 3), matched (B, P), cells (B, 6), space_group."""
@@ -142,6 +173,16 @@ class PeakTable:
         }
 
 
+def _conventional_chunk(
+    task: tuple[list[np.ndarray], np.ndarray, float],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`conventional_hkl` of a chunk of structures (in a worker process)."""
+    positions, lattices, wavelength = task
+    return [
+        conventional_hkl(tt, lat, wavelength) for tt, lat in zip(positions, lattices, strict=True)
+    ]
+
+
 def batch_generator(seed: int, epoch: int, batch: int, device: torch.device) -> torch.Generator:
     """The generator of batch ``batch`` of ``epoch``: seeded by SeedSequence([seed, epoch + 1,
     batch]) (a function of the three numbers only)."""
@@ -158,8 +199,9 @@ class BatchedPatterns:
         grid: the model grid.
         renderer: the batch renderer (ranges and families of the run's lab renderer).
         seed: the run's seed.
-        perturbed_fraction: chance that an item is a perturbed structure (the stream's
-            ``perturbed`` weight over the sum of ``corpus`` and ``perturbed``).
+        mix: probabilities of the kinds corpus, perturbed, synthetic (the stream's weights).
+        fresh: the workers making synthetic crystals (needed when ``mix[2]`` > 0).
+        per_crystal: synthetic items sharing one crystal (``synthetic_patterns_per_crystal``).
         perturbation: strain and angle bounds of the cell (``PerturbationConfig``).
         jitter: range of sigma of log10 of the intensity factors of perturbed items.
         truncate_probability, truncate_min_span: ``PatternPreparer``'s range truncation.
@@ -170,26 +212,55 @@ class BatchedPatterns:
     grid: Grid
     renderer: BatchLabRenderer
     seed: int
-    perturbed_fraction: float = 0.0
+    mix: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    fresh: Any = None
+    per_crystal: int = 1
     perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     jitter: tuple[float, float] = JITTER_LOG10_SIGMA
     truncate_probability: float = 0.0
     truncate_min_span: float = 40.0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
-    def draw(self, rows: np.ndarray, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def kinds(self, epoch: int, batch: int, n: int) -> np.ndarray:
+        """Kind of each item of a batch (0 corpus, 1 perturbed, 2 synthetic), from
+        SeedSequence([seed, epoch + 1, batch, KIND_TAG])."""
+        rng = np.random.default_rng([self.seed, epoch + 1, batch, KIND_TAG])
+        p = np.asarray(self.mix, dtype=np.float64)
+        return rng.choice(3, size=n, p=p / p.sum())
+
+    def crystal_keys(self, epoch: int, batch: int, n: int) -> list[tuple[int, ...]]:
+        """Keys of the synthetic crystals of a batch: one per ``per_crystal`` synthetic items."""
+        count = int((self.kinds(epoch, batch, n) == 2).sum())
+        blocks = -(-count // self.per_crystal)
+        return [(self.seed, epoch + 1, batch, c, SHARED_CRYSTAL_TAG) for c in range(blocks)]
+
+    def draw(
+        self,
+        rows: np.ndarray,
+        g: torch.Generator,
+        kinds: np.ndarray | None = None,
+        made: list[Any] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(patterns (B, 1, L) float32 in [0, 1], space-group indices (B,) 0-229) of the
-        structures ``rows``."""
+        structures ``rows`` with item ``kinds`` (corpus when None); synthetic items take the
+        crystals ``made`` (``per_crystal`` items each; one not made falls back to its row)."""
         n, dev = len(rows), self.device
-        perturbed = torch.rand(n, generator=g, device=dev) < self.perturbed_fraction
-        chosen = rows[perturbed.cpu().numpy()]
+        rows = np.asarray(rows)
+        kinds = np.zeros(n, dtype=np.int64) if kinds is None else np.asarray(kinds).copy()
+        chosen = rows[kinds == 1]
         if chosen.size:
             self.table.prepare_rows(chosen)
-        arrays = self.table.gather(np.asarray(rows))
+        arrays = self.table.gather(rows)
+        slots = np.flatnonzero(kinds == 2)
+        if slots.size:
+            lists = [(made or [None])[k // self.per_crystal] for k in range(slots.size)]
+            kinds[slots[[m is None for m in lists]]] = 0
+            arrays = with_crystals(arrays, slots, lists)
         tt = torch.from_numpy(arrays["two_theta"]).to(dev)
         inten = torch.from_numpy(arrays["intensity"]).to(dev)
         sg = torch.from_numpy(arrays["space_group"]).to(dev)
         if chosen.size:
+            perturbed = torch.from_numpy(kinds == 1).to(dev)
             tt, inten = self.perturb(arrays, tt, inten, sg, perturbed, g)
         counts = self.renderer(tt, inten, self.grid, g)
         keep = truncation_mask(
@@ -224,21 +295,70 @@ class BatchedPatterns:
         """Batches ``first_batch``, ... of an epoch whose structures come in ``order`` (dataset
         indices); the last incomplete batch is dropped."""
         order = np.asarray(order, dtype=np.int64)
-        for j in range(first_batch, len(order) // batch_size):
+        batches = range(first_batch, len(order) // batch_size)
+        made: Iterator[list[Any] | None] = iter(lambda: None, 0)  # no synthetic items
+        if self.mix[2] > 0:
+            if self.fresh is None:
+                raise ValueError("synthetic items need the workers of FreshCrystals")
+            keys = (self.crystal_keys(epoch, j, batch_size) for j in batches)
+            made = self.fresh.made_in_order(keys)
+        for j, crystals in zip(batches, made, strict=False):
             rows = order[j * batch_size : (j + 1) * batch_size]
-            yield self.draw(rows, batch_generator(self.seed, epoch, j, self.device))
+            g = batch_generator(self.seed, epoch, j, self.device)
+            yield self.draw(rows, g, self.kinds(epoch, j, batch_size), crystals)
+
+
+def with_crystals(
+    arrays: dict[str, np.ndarray], slots: np.ndarray, lists: list[Any]
+) -> dict[str, np.ndarray]:
+    """``arrays`` of :meth:`PeakTable.gather` with the rows ``slots`` replaced by made crystals
+    ((two_theta, intensity, space group), or None to keep the row), widened as needed; the
+    replaced rows have no conventional hkl."""
+    width = max([arrays["two_theta"].shape[1]] + [len(m[0]) for m in lists if m is not None])
+    out = {key: value.copy() for key, value in arrays.items()}
+    for key in ("two_theta", "intensity", "hkl", "matched"):
+        pad = [(0, 0), (0, width - out[key].shape[1])] + [(0, 0)] * (out[key].ndim - 2)
+        out[key] = np.pad(out[key], pad)
+    for slot, made in zip(slots, lists, strict=True):
+        if made is None:
+            continue
+        tt, inten, space_group = made
+        out["two_theta"][slot] = 0.0
+        out["intensity"][slot] = 0.0
+        out["two_theta"][slot, : len(tt)] = tt
+        out["intensity"][slot, : len(tt)] = inten
+        out["matched"][slot] = False
+        out["space_group"][slot] = space_group
+    return out
 
 
 def make_batched(
-    config: Any, source: PeakSource, grid: Grid, renderer: Any, device: torch.device
+    config: Any,
+    source: PeakSource,
+    grid: Grid,
+    renderer: Any,
+    device: torch.device,
+    train_idx: np.ndarray | None = None,
 ) -> BatchedPatterns:
     """The batch renderer of a run: the ranges and families of its lab renderer
     (``renderer``, a ``LabRenderer``; impurities when it has an impurity pool), the stream's
-    share of perturbed items and its perturbation bounds, the range truncation."""
-    weights = {kind: float(config.stream.get(kind, 0.0)) for kind in ("corpus", "perturbed")}
-    total = sum(weights.values())
+    kind weights and perturbation bounds, ``num_workers`` processes making synthetic crystals
+    when the stream has them, the range truncation. With perturbed items, the conventional hkl
+    of the training structures ``train_idx`` are found first, on every core."""
+    weights = [float(config.stream.get(kind, 0.0)) for kind in ("corpus", "perturbed", "synthetic")]
+    total = sum(weights)
+    fresh = None
+    if weights[2] > 0:
+        from xrdsym.training.fresh import FreshCrystals
+
+        fresh = FreshCrystals(config, grid.wavelength, config.num_workers)
+    table = PeakTable.from_source(source, grid.wavelength)
+    if weights[1] > 0 and train_idx is not None:
+        from xrdsym.training.parts import available_cores
+
+        table.prepare_all(np.asarray(train_idx), available_cores())
     return BatchedPatterns(
-        table=PeakTable.from_source(source, grid.wavelength),
+        table=table,
         grid=grid,
         renderer=BatchLabRenderer(
             ranges=renderer.ranges,
@@ -246,7 +366,9 @@ def make_batched(
             impurities=renderer.impurity_pool is not None,
         ),
         seed=config.seed,
-        perturbed_fraction=weights["perturbed"] / total if total > 0 else 0.0,
+        mix=(weights[0] / total, weights[1] / total, weights[2] / total),
+        fresh=fresh,
+        per_crystal=config.synthetic_patterns_per_crystal,
         perturbation=PerturbationConfig(**config.perturbation),
         truncate_probability=config.truncate_probability,
         truncate_min_span=config.truncate_min_span,

@@ -156,11 +156,13 @@ class TrainConfig:
             each with its own profile, background and noise).
         truncate_probability: probability of zero-filling outside a random measured range.
         truncate_min_span: narrowest measured range kept by that augmentation, degrees.
-        num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``).
+        num_workers: DataLoader worker processes rendering patterns (``prefetch="workers"``),
+            or processes making synthetic crystals (``prefetch="batched"``).
         prefetch: ``workers`` (DataLoader processes), ``thread`` (one background thread in
             this process), ``none`` (render in the training loop) or ``batched`` (whole
             batches drawn by torch on the training device from peak lists held in memory,
-            :mod:`xrdsym.training.batched`; lab renderer, corpus and perturbed kinds only).
+            :mod:`xrdsym.training.batched`; lab renderer, fixed stream weights, synthetic
+            crystals made by ``num_workers`` processes).
         checkpoint_interval_s: seconds of training between checkpoints (and at each epoch end).
         eval_interval_s: seconds of training between validation passes (history.csv rows).
         val_size: validation patterns evaluated (a seeded random subset of the val part).
@@ -326,18 +328,20 @@ class TrainConfig:
                 raise ConfigError(f"{name}: {exc}") from None
 
     def _validate_batched(self) -> None:
-        """``prefetch = "batched"`` draws lab patterns of corpus and perturbed structures.
+        """``prefetch = "batched"`` draws lab patterns of a stream with fixed kind weights.
 
         Raises:
-            ConfigError: another renderer, synthetic structures or a ramp of the stream.
+            ConfigError: another renderer, a ramp of the stream, or synthetic structures
+                without a worker to make them.
         """
         if self.renderer != "lab":
             raise ConfigError(f"prefetch = 'batched' needs renderer = 'lab', got {self.renderer!r}")
-        kinds = {k for mix in (self.stream, self.stream_start) for k, w in mix.items() if w > 0}
-        if not kinds <= {"corpus", "perturbed"} or self.stream_ramp_epochs > 0:
+        if self.stream_ramp_epochs > 0:
+            raise ConfigError("prefetch = 'batched' draws a stream with fixed weights (no ramp)")
+        if self.stream.get("synthetic", 0.0) > 0 and self.num_workers < 1:
             raise ConfigError(
-                "prefetch = 'batched' draws corpus and perturbed structures with a fixed mix; "
-                f"got stream={self.stream!r}, stream_ramp_epochs={self.stream_ramp_epochs}"
+                "prefetch = 'batched' makes synthetic crystals in num_workers processes; "
+                "set num_workers >= 1"
             )
 
     def _validate_lab_off(self) -> None:

@@ -281,13 +281,17 @@ def train(
     """
     with preserved_torch_state():
         run = setup_run(config, run_dir, source, renderer)
-        start_or_resume(run, resume, force_resume)
-        prepare_loop(run)
-        rescore_best(run)
-        write_resolved_config(run)
-        session = start_session(run, progress)
-        train_epochs(run, session)
-        finish(run, session)
+        try:
+            start_or_resume(run, resume, force_resume)
+            prepare_loop(run)
+            rescore_best(run)
+            write_resolved_config(run)
+            session = start_session(run, progress)
+            train_epochs(run, session)
+            finish(run, session)
+        finally:
+            if run.batched is not None and run.batched.fresh is not None:
+                run.batched.fresh.close()
     state = run.state
     return TrainResult(
         run.out,

@@ -71,11 +71,13 @@ def torch_threads(config: TrainConfig) -> int:
     """Torch intra-op threads of a run: ``config.threads``, or for 0 the cores left by the
     rendering workers, max(1, cores / local processes - workers), local processes being
     torchrun's ``LOCAL_WORLD_SIZE`` (1 without it) and workers ``num_workers`` when
-    ``prefetch = "workers"``, 1 (the drawing thread) when ``prefetch = "batched"``, else 0."""
+    ``prefetch = "workers"``, 1 (the drawing thread) plus the crystal makers when
+    ``prefetch = "batched"`` (``num_workers`` if the stream has synthetic items), else 0."""
     if config.threads > 0:
         return config.threads
     local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    workers = {"workers": config.num_workers, "batched": 1}.get(config.prefetch, 0)
+    makers = config.num_workers if config.stream.get("synthetic", 0.0) > 0 else 0
+    workers = {"workers": config.num_workers, "batched": 1 + makers}.get(config.prefetch, 0)
     return max(1, available_cores() // local_processes - workers)
 
 

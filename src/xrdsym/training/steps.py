@@ -193,7 +193,7 @@ def setup_run(
     if config.prefetch == "batched":
         from xrdsym.training.batched import make_batched
 
-        batched = make_batched(config, source, grid, render, ddp.device)
+        batched = make_batched(config, source, grid, render, ddp.device, train_idx)
     torch.manual_seed(config.seed)
     model_kwargs = {"input_length": grid.n_points, **config.model_kwargs}
     model = create_model(config.model, **model_kwargs).to(ddp.device)
