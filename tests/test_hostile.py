@@ -9,20 +9,26 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import gemmi
+import numpy as np
 import pytest
 from hostile import (
     MIB,
     rasx_profile_bomb,
     read_pattern_limited,
+    run_limited,
     write_brml,
     write_rasx,
     write_text_bomb,
 )
 
-from xrdsym.errors import PatternFileError
+from xrdsym.errors import PatternFileError, StructureError
 from xrdsym.io import MAX_POINTS, read_pattern
 from xrdsym.io.archive import MAX_XML_ELEMENTS, parse_xml_rows
 from xrdsym.io.numeric import MAX_LINES, line_count
+from xrdsym.patterns.peaks import compute_peaks
+from xrdsym.structures.crystal import Crystal, crystal_from_pymatgen
+from xrdsym.structures.reader import read_cif_text
 
 #: Address space of a reading child: the interpreter with numpy takes ~100 MiB of it.
 READ_LIMIT_MB = 500
@@ -121,7 +127,174 @@ def test_point_limit_applies_to_every_reader(tmp_path: Path) -> None:
     from xrdsym.io import validated_pattern
 
     n = MAX_POINTS + 1
-    import numpy as np
-
     with pytest.raises(PatternFileError, match="more than the 2,000,000 limit"):
         validated_pattern(np.linspace(1, 100, n), np.ones(n), "big")
+
+
+# --- crystals: one validation whatever the source --------------------------------------------
+
+
+def _crystal(cell: np.ndarray, coords: list[list[float]], **changes: object) -> Crystal:
+    """A crystal of Na atoms at ``coords`` (occupancy 1, B 0) with ``changes`` applied."""
+    n = len(coords)
+    fields: dict[str, object] = {
+        "lattice": cell,
+        "frac_coords": np.array(coords, dtype=float),
+        "elements": ("Na",) * n,
+        "occupancies": np.ones(n),
+        "b_iso": np.zeros(n),
+        "name": "api",
+    }
+    fields.update(changes)
+    return Crystal(**fields)
+
+
+CUBE = 4.0 * np.eye(3)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"frac_coords": np.array([[np.nan, 0, 0], [0.5, 0.5, 0.5]])}, "not finite"),
+        ({"frac_coords": np.array([[np.inf, 0, 0], [0.5, 0.5, 0.5]])}, "not finite"),
+        ({"lattice": np.diag([4.0, 4.0, np.nan])}, "non-finite"),
+        ({"b_iso": np.array([0.0, np.nan])}, "B factor of site 2 is not finite"),
+        ({"occupancies": np.array([3.0, 1.0])}, "invalid occupancy 3"),
+        ({"occupancies": np.array([1.0, -2.0])}, "invalid occupancy -2"),
+        ({"b_iso": np.array([0.0, -1.0])}, "negative B factor"),
+        ({"occupancies": np.ones(3)}, "shape"),
+    ],
+)
+def test_crystal_constructor_refuses_impossible_values(
+    changes: dict[str, object], problem: str
+) -> None:
+    """NaN/inf (a segfault inside spglib before), occupancies 3 and -2, bad shapes."""
+    with pytest.raises(StructureError, match=problem):
+        _crystal(CUBE, [[0, 0, 0], [0.5, 0.5, 0.5]], **changes)
+
+
+def test_pymatgen_structure_with_nan_is_refused_not_a_segfault() -> None:
+    """crystal_from_pymatgen goes through the same constructor check."""
+    from pymatgen.core import Lattice, Structure
+
+    coords = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]])
+    structure = Structure(Lattice.cubic(4.0), ["Na", "Cl"], coords)
+    structure.replace(1, "Cl", [np.nan, 0.5, 0.5])
+    with pytest.raises(StructureError, match="not finite"):
+        crystal_from_pymatgen(structure, "nan")
+
+
+@pytest.mark.parametrize("a", [1e-5, 1e-3, 0.01])
+def test_tiny_cells_are_refused_at_once_within_memory(tmp_path: Path, a: float) -> None:
+    """Tiny cells (a hang, 3.6 GB, 3.1 GB before) are refused in seconds under 500 MB,
+    through the CIF reader and through the constructor."""
+    from test_bad_structures import cif
+
+    path = tmp_path / "tiny.cif"
+    path.write_text(cif(a, ["Na1 Na 0 0 0 1", "Cl1 Cl 0.5 0.5 0.5 1"], "F m -3 m"))
+    run = run_limited(
+        "from xrdsym.structures.reader import read_cif_file",
+        f"read_cif_file({str(path)!r})",
+        READ_LIMIT_MB + 300,
+        timeout_s=60,
+    )
+    assert run.outcome == "StructureError" and "cell too thin" in run.message, run
+    assert run.seconds < 5
+    with pytest.raises(StructureError, match="cell too thin"):
+        _crystal(a * np.eye(3), [[0, 0, 0]])
+
+
+def test_volume_per_site_is_checked_before_any_neighbour_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """10,000 sites in a 4 A cube are refused before the neighbour search is reached."""
+    import xrdsym.structures.validation as validation
+
+    def no_search(*args: object) -> None:
+        raise AssertionError("the neighbour search ran")
+
+    monkeypatch.setattr(validation, "crowded_site", no_search)
+    crystal = _crystal(CUBE, np.random.default_rng(0).random((10_000, 3)).tolist())
+    with pytest.raises(StructureError, match="per site, below"):
+        compute_peaks(crystal)
+
+
+@pytest.mark.parametrize(
+    ("coords", "problem"),
+    [
+        ([[0, 0, 0], [0, 0, 0]], "sites 1 \\(Na\\) and 2 \\(Na\\) are 0.000 A apart"),
+        ([[0, 0, 0], [0.025, 0, 0]], "are 0.100 A apart"),
+    ],
+)
+def test_api_crystal_with_overlapping_sites_is_refused_by_compute_peaks(
+    coords: list[list[float]], problem: str
+) -> None:
+    """Two atoms on one site, atoms 0.1 A apart: accepted through the API before."""
+    crystal = _crystal(CUBE, coords)
+    with pytest.raises(StructureError, match=problem):
+        compute_peaks(crystal)
+
+
+def test_split_site_through_the_api_is_accepted() -> None:
+    """Two half-occupied positions 0.1 A apart are one atom's split site, not an overlap."""
+    crystal = _crystal(CUBE, [[0, 0, 0], [0.025, 0, 0]], occupancies=np.array([0.5, 0.5]))
+    assert len(compute_peaks(crystal)) > 0
+
+
+# --- symmetry operators: each parsed, together the named group -------------------------------
+
+
+def _nacl_with_operators(operators: list[str], named: bool) -> str:
+    """NaCl's CIF listing ``operators`` (and naming F m -3 m when ``named``)."""
+    lines = [
+        "data_NaCl",
+        *(f"_cell_length_{x} 5.6402" for x in "abc"),
+        *(f"_cell_angle_{x} 90" for x in ("alpha", "beta", "gamma")),
+        *(["_symmetry_space_group_name_H-M 'F m -3 m'"] if named else []),
+        "loop_",
+        "_symmetry_equiv_pos_as_xyz",
+        *(f"'{op}'" for op in operators),
+        "loop_",
+        "_atom_site_label",
+        "_atom_site_type_symbol",
+        "_atom_site_fract_x",
+        "_atom_site_fract_y",
+        "_atom_site_fract_z",
+        "Na1 Na 0 0 0",
+        "Cl1 Cl 0.5 0.5 0.5",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+FM3M = [op.triplet() for op in gemmi.SpaceGroup("F m -3 m").operations()]
+
+
+@pytest.mark.parametrize("named", [True, False])
+@pytest.mark.parametrize(
+    ("typo", "problem"),
+    [
+        ("x+1/0,y,z", "operator 6 'x\\+1/0,y,z' cannot be read"),
+        ("foo,bar,baz", "operator 6 'foo,bar,baz' cannot be read"),
+        ("x,y,-z+1/3", "operator 6 'x,y,-z\\+1/3' does not belong to a group"),
+    ],
+)
+def test_one_bad_operator_among_192_is_refused(typo: str, problem: str, named: bool) -> None:
+    """One typo among NaCl's 192 operators made a P1 cell (30 peaks, Pm-3m) before."""
+    operators = list(FM3M)
+    operators[5] = typo
+    with pytest.raises(StructureError, match=problem):
+        read_cif_text(_nacl_with_operators(operators, named), "NaCl")
+
+
+def test_operators_of_another_group_than_the_named_one_are_refused() -> None:
+    """A file naming F m -3 m but listing the operators of P 21/c is refused."""
+    operators = [op.triplet() for op in gemmi.SpaceGroup("P 1 21/c 1").operations()]
+    with pytest.raises(StructureError, match="form P 1 21/c 1 \\(14\\), but the file names"):
+        read_cif_text(_nacl_with_operators(operators, True), "NaCl")
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_correct_operators_give_rock_salt(named: bool) -> None:
+    """The 192 operators as listed expand NaCl to its 8 sites (4 + 4)."""
+    crystal = read_cif_text(_nacl_with_operators(FM3M, named), "NaCl")
+    assert crystal.n_sites == 8

@@ -290,7 +290,7 @@ def read_pattern(path: str | Path, format: str | None = None) -> Pattern:
     """
     file = Path(path)
     content = read_regular_file(file)
-    if not content.strip():
+    if not content or content.isspace():  # isspace: no copy of a large file
         raise PatternFileError(f"{file}: the file is empty")
     fmt = get_format(format) if format is not None else detect_format(file, content)
     if fmt.name in TEXT_FORMATS:

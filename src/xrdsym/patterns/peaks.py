@@ -25,9 +25,9 @@ from xrdsym.patterns.bragg import bragg_two_theta
 from xrdsym.patterns.grid import PAPER_GRID
 from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
-from xrdsym.structures.reader import check_crystal_limits
 from xrdsym.structures.symmetry import rotation_codes
 from xrdsym.structures.symmetry import symmetry_operations as symmetry_operations
+from xrdsym.structures.validation import check_crystal, check_limits
 from xrdsym.wavelengths import CU_KA1
 
 #: Reflections whose 2theta differ by at most this many degrees merge into one peak. Equivalent
@@ -53,7 +53,7 @@ MAX_BLOCK_ENTRIES = 1 << 22
 
 #: Most reflections (one of each Friedel pair) a peak list is computed from; at Cu K-alpha1 over
 #: 5-115 degrees this admits cells up to about 700,000 A^3 (the structure readers stop at
-#: 250,000 A^3, see ``xrdsym.structures.reader.MAX_CELL_VOLUME``).
+#: 250,000 A^3, see ``xrdsym.structures.validation.MAX_CELL_VOLUME``).
 MAX_REFLECTIONS = 2_000_000
 
 #: Most hkl index triples scanned for one peak list (in blocks of MAX_BLOCK_ENTRIES).
@@ -408,13 +408,17 @@ def compute_peaks(
     Raises:
         StructureError: the crystal has no sites, an element without form factor, a cell
             spglib cannot analyse, or a cell above the limits of volume, sites
-            (``xrdsym.structures.reader.check_crystal_limits``) or reflections
+            or overlapping sites (``xrdsym.structures.validation.check_crystal``, when the
+            operations are not given) or reflections
             (``MAX_REFLECTIONS``).
     """
     name = crystal.name or "structure"
     if crystal.n_sites == 0:
         raise StructureError(f"{name}: no atoms to diffract")
-    check_crystal_limits(crystal)
+    if operations is None:
+        check_crystal(crystal)
+    else:
+        check_limits(crystal)
     g_min = reciprocal_radius(two_theta_range[0], wavelength)
     g_max = reciprocal_radius(two_theta_range[1], wavelength)
     try:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xrdsym.structures.validation import check_sites
+
 
 @dataclass(frozen=True)
 class Crystal:
@@ -28,6 +30,12 @@ class Crystal:
     b_iso: np.ndarray
     name: str = ""
     metadata: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        """Refuse what no crystal can be (:func:`xrdsym.structures.validation.check_sites`):
+        non-finite values, occupancies outside [0, 1], a flat or too thin cell, or more
+        sites than the cell has room for."""
+        check_sites(self)
 
     @property
     def n_sites(self) -> int:

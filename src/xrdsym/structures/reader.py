@@ -23,35 +23,24 @@ import numpy as np
 
 from xrdsym.errors import StructureError
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.operators import check_operators
+from xrdsym.structures.validation import (
+    MIN_RELATIVE_VOLUME,
+    MIN_SITE_DISTANCE,
+    OCCUPANCY_TOLERANCE,
+    check_cell,
+    check_site_count,
+    check_volume,
+    check_volume_per_site,
+    crowded_site,
+)
 
 #: B = 8 pi^2 U converts an isotropic mean-square displacement U (A^2) into B (A^2).
 U_TO_B = 8.0 * math.pi**2
 
-#: Occupancies may be printed as e.g. 1.0001 after rounding; larger excesses are errors.
-OCCUPANCY_TOLERANCE = 1e-3
-
-#: Occupancies of sites sharing one position (or closer than MIN_SITE_DISTANCE) may sum to
-#: 1 + this, for printed values such as 0.34 + 0.33 + 0.34.
-OCCUPANCY_SUM_TOLERANCE = 0.02
-
-#: Sites closer than this (Angstrom) cannot both be occupied (pymatgen's ``is_valid`` bound):
-#: their occupancies must sum to at most 1, as for the split positions of one atom.
-MIN_SITE_DISTANCE = 0.5
-
 #: Symmetry images of one site closer than this (Angstrom) are one atom on a special
 #: position; sites of different labels this close share one position (mixed occupancy).
 SAME_POSITION_DISTANCE = 0.05
-
-#: Largest cell volume accepted (Angstrom^3; a cube of 63 Angstrom). Larger cells hold more
-#: reflections than a powder pattern resolves and cost minutes to simulate.
-MAX_CELL_VOLUME = 250_000.0
-
-#: Largest number of sites in the unit cell after the symmetry expansion.
-MAX_SITES = 10_000
-
-#: A cell whose volume is below this fraction of a*b*c is degenerate (coplanar vectors):
-#: real cells have V / (abc) = sqrt(1 - cos^2 a - ...) above ~0.1 even for very oblique cells.
-MIN_RELATIVE_VOLUME = 1e-3
 
 #: Fractional coordinates within this distance of 1 are wrapped to 0, so that rounding noise
 #: (e.g. 0.99999999999) does not produce two listed positions for one site.
@@ -111,7 +100,7 @@ def read_cif_text(text: str, name: str) -> Crystal:
     lattice = _lattice(small, name)
     _check_sites(small, name)
     _check_symmetry(small, block, name)
-    _check_site_count(len(small.sites) * (len(small.cell.images) + 1), name, bound=True)
+    check_site_count(len(small.sites) * (len(small.cell.images) + 1), name, bound=True)
     _check_site_distances(small, lattice, name)
     return _expand(small, lattice, name)
 
@@ -293,7 +282,9 @@ def _lattice(small: gemmi.SmallStructure, name: str) -> np.ndarray:
     ):
         raise StructureError(f"{name}: zero-volume cell: a, b, c = {lengths}, angles = {angles}")
     check_volume(volume, name)
-    return np.array(cell.orth.mat.tolist(), dtype=np.float64).T
+    lattice = np.array(cell.orth.mat.tolist(), dtype=np.float64).T
+    check_cell(lattice, name)
+    return lattice
 
 
 def _check_sites(small: gemmi.SmallStructure, name: str) -> None:
@@ -314,43 +305,6 @@ def _check_sites(small: gemmi.SmallStructure, name: str) -> None:
             )
     if all(site.occ <= 0.0 for site in small.sites):
         raise StructureError(f"{name}: no atoms: every site has zero occupancy")
-
-
-def check_volume(volume: float, name: str) -> None:
-    """Refuse a cell larger than :data:`MAX_CELL_VOLUME`.
-
-    Raises:
-        StructureError: naming the structure, its volume and the limit.
-    """
-    if volume > MAX_CELL_VOLUME:
-        raise StructureError(
-            f"{name}: cell too large: volume {volume:.4g} A^3 above the limit of "
-            f"{MAX_CELL_VOLUME:.4g} A^3"
-        )
-
-
-def _check_site_count(n_sites: int, name: str, bound: bool = False) -> None:
-    """Refuse more than :data:`MAX_SITES` sites in the unit cell.
-
-    With ``bound``, ``n_sites`` is an upper bound (asymmetric sites times operations, before
-    special positions are merged): refused only above four times the limit, before any work.
-    """
-    if n_sites > (4 * MAX_SITES if bound else MAX_SITES):
-        raise StructureError(
-            f"{name}: too many sites: {'up to ' if bound else ''}{n_sites} in the unit cell, "
-            f"above the limit of {MAX_SITES}"
-        )
-
-
-def check_crystal_limits(crystal: Crystal) -> None:
-    """Refuse a crystal whose cell volume or site count is above the limits.
-
-    Raises:
-        StructureError: naming the structure, the value and the limit.
-    """
-    name = crystal.name or "structure"
-    check_volume(crystal.volume, name)
-    _check_site_count(crystal.n_sites, name)
 
 
 def _symmetry_images(
@@ -382,26 +336,6 @@ def _symmetry_images(
     return np.asarray(positions).reshape(-1, 3), np.asarray(occupancies), labels
 
 
-def _close_pairs(
-    frac: np.ndarray, lattice: np.ndarray, radius: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, distance) of every pair of positions closer than ``radius`` Angstrom, periodic
-    images included (a position with its own image as well), the trivial i = i left out."""
-    from pymatgen.optimization.neighbors import find_points_in_spheres
-
-    cart = np.ascontiguousarray(frac @ lattice, dtype=np.float64)
-    centre, neighbour, images, distance = find_points_in_spheres(
-        cart,
-        cart,
-        r=float(radius),
-        pbc=np.ones(3, dtype=np.int64),
-        lattice=np.ascontiguousarray(lattice, dtype=np.float64),
-        tol=1e-8,
-    )
-    trivial = (centre == neighbour) & np.all(images == 0, axis=1)
-    return centre[~trivial], neighbour[~trivial], distance[~trivial]
-
-
 def _check_site_distances(small: gemmi.SmallStructure, lattice: np.ndarray, name: str) -> None:
     """Refuse atoms that cannot coexist: sites (or symmetry images of one site) closer than
     :data:`MIN_SITE_DISTANCE` whose occupancies sum to more than 1 + tolerance.
@@ -413,20 +347,15 @@ def _check_site_distances(small: gemmi.SmallStructure, lattice: np.ndarray, name
         StructureError: naming the site(s), their distance and the occupancy sum.
     """
     frac, occupancy, labels = _symmetry_images(small, lattice)
-    _check_site_count(len(labels), name)
-    centre, neighbour, distance = _close_pairs(frac, lattice, MIN_SITE_DISTANCE)
-    totals = occupancy.copy()
-    np.add.at(totals, centre, occupancy[neighbour])
-    crowded = np.flatnonzero(totals > 1.0 + OCCUPANCY_SUM_TOLERANCE)
-    if crowded.size == 0:
+    check_site_count(len(labels), name)
+    check_volume_per_site(abs(float(np.linalg.det(lattice))), len(labels), name)
+    found = crowded_site(frac, occupancy, lattice)
+    if found is None:
         return
-    i = int(crowded[0])
-    here = centre == i
-    j = int(neighbour[here][np.argmin(distance[here])])
-    d = float(distance[here].min())
+    i, j, d, total = found
     if d < SAME_POSITION_DISTANCE:
         raise StructureError(
-            f"{name}: occupancies sum to {totals[i]:.3g} (above 1) at the position of site "
+            f"{name}: occupancies sum to {total:.3g} (above 1) at the position of site "
             f"{labels[i]} (shared with site {labels[j]})"
         )
     where = (
@@ -436,22 +365,44 @@ def _check_site_distances(small: gemmi.SmallStructure, lattice: np.ndarray, name
     )
     raise StructureError(
         f"{name}: atoms too close: {where} are {d:.3f} A apart (below {MIN_SITE_DISTANCE} A) "
-        f"with occupancies summing to {totals[i]:.3g}"
+        f"with occupancies summing to {total:.3g}"
     )
 
 
+#: Tags naming a file's space group, by Hermann-Mauguin symbol or by number.
+_NAME_TAGS = ("_symmetry_space_group_name_H-M", "_space_group_name_H-M_alt")
+_NUMBER_TAGS = ("_space_group_IT_number", "_symmetry_Int_Tables_number")
+
+
+def _named_group(block: gemmi.cif.Block) -> tuple[str | None, gemmi.SpaceGroup | None]:
+    """(the symbol the file names, the space group gemmi finds for it), or for a file that
+    names none, (None, the group of its number)."""
+    symbol = None
+    for tag in _NAME_TAGS:
+        value = block.find_value(tag)
+        if value is not None and gemmi.cif.as_string(value).strip() not in ("", "?", "."):
+            symbol = gemmi.cif.as_string(value).strip()
+            group = gemmi.find_spacegroup_by_name(symbol)
+            return symbol, group
+    for tag in _NUMBER_TAGS:
+        value = block.find_value(tag)
+        if value is not None and gemmi.cif.as_string(value).strip().isdigit():
+            number = int(gemmi.cif.as_string(value).strip())
+            if 1 <= number <= 230:
+                return symbol, gemmi.find_spacegroup_by_number(number)
+    return symbol, None
+
+
 def _check_symmetry(small: gemmi.SmallStructure, block: gemmi.cif.Block, name: str) -> None:
-    """Refuse a file whose space group is named but neither recognised nor given as operators."""
+    """Refuse listed operators that are unreadable, not a group or not the named group
+    (:func:`xrdsym.structures.operators.check_operators`), and a file whose space group is
+    named but neither recognised nor given as operators."""
+    symbol, named = _named_group(block)
+    check_operators(list(small.symops), named, name)
     if small.spacegroup is not None or len(small.symops) > 0:
         return
-    for tag in ("_symmetry_space_group_name_H-M", "_space_group_name_H-M_alt"):
-        value = block.find_value(tag)
-        if value is not None:
-            symbol = gemmi.cif.as_string(value).strip()
-            if symbol not in ("", "?", ".") and symbol.replace(" ", "").upper() != "P1":
-                raise StructureError(
-                    f"{name}: unknown space group: {symbol!r} and no symmetry operators"
-                )
+    if symbol is not None and named is None and symbol.replace(" ", "").upper() != "P1":
+        raise StructureError(f"{name}: unknown space group: {symbol!r} and no symmetry operators")
 
 
 def _u_iso(small: gemmi.SmallStructure, site: gemmi.SmallStructure.Site) -> float:
