@@ -21,14 +21,48 @@ bounded whatever the positions: after the width and volume checks, a cell holds 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from xrdsym.errors import StructureError
 
-if TYPE_CHECKING:
-    from xrdsym.structures.crystal import Crystal
+
+class Crystal(Protocol):
+    """What the checks read of a :class:`xrdsym.structures.crystal.Crystal` (which imports
+    this module)."""
+
+    @property
+    def lattice(self) -> np.ndarray:
+        """Cell vectors as rows, Angstrom."""
+
+    @property
+    def frac_coords(self) -> np.ndarray:
+        """Fractional coordinates (n, 3)."""
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Element of each site."""
+
+    @property
+    def occupancies(self) -> np.ndarray:
+        """Occupancy of each site."""
+
+    @property
+    def b_iso(self) -> np.ndarray:
+        """B factor of each site, Angstrom^2."""
+
+    @property
+    def name(self) -> str:
+        """The structure's name."""
+
+    @property
+    def n_sites(self) -> int:
+        """Number of listed sites."""
+
+    @property
+    def volume(self) -> float:
+        """Cell volume, Angstrom^3."""
 
 #: Occupancies may be printed as e.g. 1.0001 after rounding; larger excesses are errors.
 OCCUPANCY_TOLERANCE = 1e-3
