@@ -64,6 +64,7 @@ class Crystal(Protocol):
     def volume(self) -> float:
         """Cell volume, Angstrom^3."""
 
+
 #: Occupancies may be printed as e.g. 1.0001 after rounding; larger excesses are errors.
 OCCUPANCY_TOLERANCE = 1e-3
 
