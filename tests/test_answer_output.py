@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import xrdsym
-from xrdsym.classify import load_model
+from xrdsym.classify import load_model, read_sample
 from xrdsym.cli import main
 from xrdsym.spacegroups.table import LEVELS, load_space_group_table
 
@@ -39,7 +39,8 @@ def classify_both(
 def test_abstention_empties_the_same_levels_in_json_and_csv(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    answer = load_model().classify_file(EXAMPLE, "CuKa")
+    classifier = load_model()
+    answer = classifier.classify(read_sample(EXAMPLE, classifier.grid, "CuKa"))[0]
     top_system = answer.crystal_system[0].probability
     top_group = answer.space_group[0].probability
     assert top_system > top_group  # a sum over a crystal system's groups
@@ -109,8 +110,8 @@ def test_a_prediction_prints_as_the_command_text(capsys: pytest.CaptureFixture[s
     assert main(["classify", str(EXAMPLE), "--wavelength", "CuKa"]) == 0
     text = capsys.readouterr().out.strip()
     classifier = load_model()
-    sample = classifier.read_sample(str(EXAMPLE), "CuKa", origin="command line")
-    prediction = classifier.classify_samples([sample])[0]
+    sample = read_sample(str(EXAMPLE), classifier.grid, fallback="CuKa", origin="command line")
+    prediction = classifier.classify(sample)[0]
     assert str(prediction) == text
     assert len(repr(prediction)) < 200 and prediction.space_group[0].symbol in repr(prediction)
     html = prediction._repr_html_()
@@ -127,8 +128,8 @@ def test_figure_bars_on_a_fixed_axis_with_readable_labels() -> None:
     assert mathtext_symbol("P2_1/c") == "$P2_1/c$"
     assert extinction_label("P3, P-3, P312, P321") == r"$P3$, $P\bar{3}$, $P312$ (+1)"
     classifier = load_model()
-    sample = classifier.read_sample(str(EXAMPLE), "CuKa")
-    prediction = classifier.classify_samples([sample])[0]
+    sample = read_sample(str(EXAMPLE), classifier.grid, "CuKa")
+    prediction = classifier.classify(sample)[0]
     figure = classifier.figure(prediction, sample)
     panels = figure.axes[1:]
     assert len(panels) == 3

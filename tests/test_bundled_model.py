@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import xrdsym
-from xrdsym.classify import bundled_model_dir
+from xrdsym.classify import bundled_model_dir, read_sample
 from xrdsym.cli import main
 
 
@@ -25,7 +25,7 @@ def test_bundled_model_card_states_data_split_and_accuracy() -> None:
 def test_load_model_and_classify_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
     classifier = xrdsym.load_model()
     example = bundled_model_dir().parent / "examples" / "PbSO4_CuKa.csv"
-    p = classifier.predict_proba_file(example, wavelength="CuKa1")
+    p = classifier.predict_proba(read_sample(example, classifier.grid, "CuKa1"))[0]
     assert p.shape == (230,) and np.isfinite(p).all()
     assert p.sum() == pytest.approx(1.0, abs=1e-4)
     assert main(["classify", str(example), "--wavelength", "CuKa1", "--json"]) == 0

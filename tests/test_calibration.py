@@ -20,7 +20,7 @@ from xrdsym.calibration import (
     softmax,
     tempered,
 )
-from xrdsym.classify import load_model
+from xrdsym.classify import load_model, sample_from_peaks
 from xrdsym.cli import main
 from xrdsym.models import create_model, save_pretrained
 from xrdsym.spacegroups import LEVELS, level_labels, level_probabilities
@@ -135,11 +135,9 @@ def test_calibrate_writes_the_record_and_a_checked_onnx_export(
     classifier = load_model(folder)
     assert classifier.backend.name == "onnx" and classifier.calibration.calibrated
     values = np.random.default_rng(0).uniform(0, 1, (3, SMALL_GRID_POINTS)).astype(np.float32)
-    levels = classifier.predict_levels_prepared(values)
-    prediction = classifier.answer(
-        classifier.peaks_sample([28.4, 47.3, 56.1], [100, 60, 35]),
-        {level: p[0] for level, p in levels.items()},
-    )
+    levels = classifier.predict_levels(values)
+    peaks = sample_from_peaks([28.4, 47.3, 56.1], [100, 60, 35], classifier.grid)
+    prediction = classifier.classify(peaks)[0]
     assert prediction.coverage == pytest.approx(0.9) and prediction.prediction_sets["space_group"]
     assert np.array_equal(levels["space_group"], classifier.predict_proba(values))
     raw = level_probabilities(softmax(classifier.predict_logits(values)))
@@ -155,9 +153,9 @@ def test_an_older_calibration_record_is_reported_in_every_answer(
     config = json.loads((folder / "model.json").read_text())
     config["calibration"] = {"temperature": 1.8, "alpha": 0.1, "thresholds": {"space_group": 0.1}}
     (folder / "model.json").write_text(json.dumps(config))
-    prediction = load_model(folder, backend="torch").classify_peaks(
-        [28.4, 47.3, 56.1], [100, 60, 35]
-    )
+    classifier = load_model(folder, backend="torch")
+    peaks = sample_from_peaks([28.4, 47.3, 56.1], [100, 60, 35], classifier.grid)
+    prediction = classifier.classify(peaks)[0]
     assert not prediction.prediction_sets and prediction.provenance is not None
     assert any("older layout" in w for w in prediction.provenance.warnings)
     assert "calibration_problem" in prediction.provenance.model

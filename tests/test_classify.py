@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from xrdsym.classify import Classifier, load_model, top_k_prediction
+from xrdsym.classify import (
+    Classifier,
+    load_model,
+    read_sample,
+    sample_from_arrays,
+    top_k_prediction,
+)
 from xrdsym.cli import main
 from xrdsym.errors import ModelFileError
 from xrdsym.models import create_model, save_pretrained
@@ -49,11 +55,15 @@ def test_top_k_levels_are_consistent() -> None:
 def test_predict_proba_sums_to_one_and_reads_files(model_dir: Path) -> None:
     classifier = load_model(model_dir)
     assert isinstance(classifier, Classifier)
-    p_file = classifier.predict_proba_file(PATTERNS / "si_reference.xy", wavelength="CuKa1")
-    assert p_file.shape == (230,) and p_file.sum() == pytest.approx(1.0, abs=1e-5)
+    p_file = classifier.predict_proba(
+        read_sample(PATTERNS / "si_reference.xy", classifier.grid, "CuKa1")
+    )
+    assert p_file.shape == (1, 230) and p_file.sum() == pytest.approx(1.0, abs=1e-5)
     data = np.loadtxt(PATTERNS / "si_reference.xy", comments="#")
-    p_arrays = classifier.predict_proba(data[:, 0], data[:, 1], wavelength=1.540562)
-    assert np.allclose(p_file, p_arrays, atol=1e-6)
+    arrays = sample_from_arrays(data[:, 0], data[:, 1], classifier.grid, wavelength=1.540562)
+    assert np.allclose(p_file, classifier.predict_proba([arrays]), atol=1e-6)
+    assert list(classifier.predict([arrays, arrays])) == [int(np.argmax(p_file)) + 1] * 2
+    assert list(classifier.classes_) == list(range(1, 231))
 
 
 def test_wavelength_conversion_moves_the_prediction_input(model_dir: Path) -> None:

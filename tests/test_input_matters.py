@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from xrdsym.classify import bundled_model_dir, load_model
+from xrdsym.classify import bundled_model_dir, load_model, read_sample
 from xrdsym.spacegroups import label_maps, reconcile_probabilities
 
 EXAMPLE = bundled_model_dir().parent / "examples" / "PbSO4_CuKa.csv"
@@ -25,7 +25,7 @@ def _rank(p: np.ndarray, number: int) -> int:
 
 def test_pbso4_scan_ranks_pnma_near_the_top_and_above_a_blank_input() -> None:
     classifier = load_model()
-    p = classifier.predict_proba_file(EXAMPLE, wavelength="CuKa1")
+    p = classifier.predict_proba(read_sample(EXAMPLE, classifier.grid, "CuKa1"))[0]
     blank = classifier.predict_proba(np.zeros(classifier.grid.n_points))[0]
     assert _rank(p, PNMA) <= 5
     assert _rank(p, PNMA) < _rank(blank, PNMA)
@@ -81,6 +81,6 @@ def test_simulated_set_beats_the_same_model_fed_zeros(shared_dir: Path) -> None:
 @pytest.mark.parametrize("backend", ["torch"])
 def test_blank_input_is_not_what_the_scan_gives(backend: str) -> None:
     classifier = load_model(backend=backend)
-    p = classifier.predict_proba_file(EXAMPLE, wavelength="CuKa1")
+    p = classifier.predict_proba(read_sample(EXAMPLE, classifier.grid, "CuKa1"))[0]
     blank = classifier.predict_proba(np.zeros(classifier.grid.n_points))[0]
     assert np.abs(p - blank).max() > 0.01

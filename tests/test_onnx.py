@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from xrdsym.classify import bundled_model_dir, load_model
+from xrdsym.classify import bundled_model_dir, load_model, read_sample
 from xrdsym.errors import ModelFileError
 from xrdsym.models import create_model, save_pretrained
 from xrdsym.training.onnx_export import export_onnx
@@ -61,6 +61,8 @@ def test_bundled_onnx_matches_torch_on_the_example(tmp_path: Path) -> None:
     config = json.loads((folder / "model.json").read_text())
     if "onnx" not in config or load_model(folder).backend.name != "onnx":
         pytest.skip("the bundled model has no current ONNX export (run xrdsym calibrate)")
-    p_onnx = load_model(folder, backend="onnx").predict_proba_file(EXAMPLE, "CuKa1")
-    p_torch = load_model(folder, backend="torch").predict_proba_file(EXAMPLE, "CuKa1")
+    with_onnx = load_model(folder, backend="onnx")
+    with_torch = load_model(folder, backend="torch")
+    sample = read_sample(EXAMPLE, with_onnx.grid, "CuKa1")
+    p_onnx, p_torch = with_onnx.predict_proba(sample), with_torch.predict_proba(sample)
     assert np.abs(p_onnx - p_torch).max() <= 1e-5

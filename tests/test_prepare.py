@@ -253,11 +253,11 @@ def test_training_inputs_are_what_classification_makes_of_the_same_counts(
     """A rendered training pattern, written as a scan and classified, gives the same input.
 
     Training normalises rendered counts with ``PatternPreparer``; classification reads a file
-    and runs ``prepare_pattern`` (``Classifier.prepare_file``). Both end in
+    and runs ``prepare_pattern`` (``xrdsym.classify.read_sample``). Both end in
     ``normalize_intensity`` on the grid, so a scan on the grid points prepares to the
     training input exactly (up to the file's printed precision).
     """
-    from xrdsym.classify import Classifier
+    from xrdsym.classify import Classifier, read_sample
     from xrdsym.model_config import model_spec
     from xrdsym.models import create_model
     from xrdsym.patterns.lab import lab_renderer
@@ -272,6 +272,6 @@ def test_training_inputs_are_what_classification_makes_of_the_same_counts(
     grid_record = {"start": grid.start, "stop": grid.stop, "n_points": grid.n_points}
     spec = model_spec({"architecture": "xrdnet_tiny", "grid": grid_record})
     classifier = Classifier(create_model("xrdnet_tiny", input_length=grid.n_points), spec)
-    prepared = classifier.prepare_file(scan, wavelength="CuKa1")
+    prepared = read_sample(scan, classifier.grid, "CuKa1").prepared
     assert prepared.mask.all()
     np.testing.assert_allclose(prepared.values, training_input, atol=1e-5)

@@ -15,7 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from xrdsym.classify import load_model, reader_events
+from xrdsym.classify import (
+    load_model,
+    predictions_frame,
+    read_sample,
+    reader_events,
+    sample_from_arrays,
+    sample_from_peaks,
+    sample_from_structure,
+)
 from xrdsym.cli import main
 from xrdsym.errors import PatternFileError, XrdsymError
 from xrdsym.io import read_pattern
@@ -97,10 +105,10 @@ def test_negative_two_theta_and_peak_lists_are_refused(model_dir: Path, tmp_path
     negative.write_text("".join(f"{-5 + 0.05 * i} {100 + i % 5}\n" for i in range(2000)))
     classifier = load_model(model_dir)
     with pytest.raises(PatternFileError, match="a powder scan lies within 0-180"):
-        classifier.read_sample(negative, "CuKa1")
+        read_sample(negative, classifier.grid, "CuKa1")
     sticks_x = np.sort(np.random.default_rng(0).uniform(10, 100, 60))
     with pytest.raises(PatternFileError, match="looks like a peak list"):
-        classifier.classify_pattern(sticks_x, np.ones(60), "CuKa1")
+        sample_from_arrays(sticks_x, np.ones(60), classifier.grid, "CuKa1")
 
 
 def test_batch_survives_hostile_files(
@@ -155,20 +163,21 @@ def test_api_batches_structures_and_peak_lists(model_dir: Path, shared_dir: Path
     nacl = Structure.from_spacegroup(
         "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
     )
-    from_structure = classifier.classify_structure(nacl)
+    from_structure = classifier.classify(sample_from_structure(nacl, classifier.grid))[0]
     assert from_structure.provenance is not None
     assert from_structure.provenance.wavelength_source == "simulation"
-    cif = classifier.classify_structure(shared_dir / "data" / "experimental" / "xred" / "PbSe.cif")
+    cif_path = shared_dir / "data" / "experimental" / "xred" / "PbSe.cif"
+    cif = classifier.classify(sample_from_structure(cif_path, classifier.grid))[0]
     assert len(cif.space_group) == 3
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
 
     sticks = XRDCalculator("CuKa1").get_pattern(nacl)
-    peaks = classifier.classify_peaks(sticks.x, sticks.y, wavelength="CuKa1")
+    peaks = classifier.classify(sample_from_peaks(sticks.x, sticks.y, classifier.grid, "CuKa1"))[0]
     assert peaks.to_dict()["provenance"]["format"] == "peak list"
     with pytest.raises(XrdsymError, match="peak list"):
-        classifier.classify_pattern(sticks.x, sticks.y, "CuKa1")
-    frame = classifier.classify_files([PATTERNS / "si_reference.xy"], wavelength="CuKa1")
+        sample_from_arrays(sticks.x, sticks.y, classifier.grid, "CuKa1")
+    sample = read_sample(PATTERNS / "si_reference.xy", classifier.grid, "CuKa1")
+    frame = predictions_frame(classifier.classify([sample]))
     assert list(frame["file"]) == [str(PATTERNS / "si_reference.xy")]
-    sample = classifier.read_sample(PATTERNS / "si_reference.xy", "CuKa1")
-    figure = classifier.figure(classifier.classify_samples([sample])[0], sample)
+    figure = classifier.figure(classifier.classify(sample)[0], sample)
     assert isinstance(figure, Figure) and len(figure.axes) == 4

@@ -42,7 +42,12 @@ from xrdsym.classify.samples import (
     Sample,
     looks_like_peak_list,
     measurement_warnings,
+    read_sample,
     reader_events,
+    sample_from_arrays,
+    sample_from_pattern,
+    sample_from_peaks,
+    sample_from_structure,
 )
 
 __all__ = [
@@ -65,6 +70,11 @@ __all__ = [
     "looks_like_peak_list",
     "measurement_warnings",
     "predictions_frame",
+    "read_sample",
     "reader_events",
+    "sample_from_arrays",
+    "sample_from_pattern",
+    "sample_from_peaks",
+    "sample_from_structure",
     "top_k_prediction",
 ]

@@ -1,14 +1,35 @@
-"""A pattern prepared for the model and the checks of a measurement: reader events, stick
-patterns, coarse, short or partial scans and wavelength clashes."""
+"""The classifier's inputs: a :class:`Sample` is a pattern on the model grid with the
+wavelength chosen for it (once, by :func:`xrdsym.patterns.prepare.measurement_wavelength`)
+and where that came from. One function per kind of input puts it on a grid:
+
+* :func:`read_sample`: a pattern file of any supported format;
+* :func:`sample_from_arrays`: a measured profile given as arrays;
+* :func:`sample_from_peaks`: a peak list, rendered with a sharp laboratory profile;
+* :func:`sample_from_structure`: a crystal structure, simulated.
+
+Also the checks of a measurement: reader events, stick patterns, coarse, short or partial
+scans and wavelength clashes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xrdsym.errors import PatternFileError, XrdsymError
+from xrdsym.io import Pattern, read_pattern, validated_pattern
+from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.prepare import (
+    PreparedPattern,
+    measurement_wavelength,
+    normalize_intensity,
+    prepare_pattern,
+)
+from xrdsym.wavelengths import wavelength_from_name
 
 #: A measured step coarser than this (degrees 2theta at the grid wavelength) draws a warning:
 #: the training patterns are sampled every 0.02 degrees and lab peaks are 0.03-0.1 degrees wide.
@@ -33,16 +54,18 @@ class Sample:
     """A pattern on the model grid with what is known about where it came from.
 
     Attributes:
-        prepared: the :class:`~xrdsym.patterns.prepare.PreparedPattern` (values, mask, source).
-        pattern: the measured pattern as read (None for simulated input).
+        prepared: the pattern on the grid (values, mask, source).
+        pattern: the measured pattern as read (None for a peak list or a structure).
         wavelength: the measurement wavelength used, Angstrom.
-        wavelength_source: where that wavelength came from.
+        wavelength_source: where that wavelength came from: ``file``, the caller's origin
+            (``argument``, ``command line``), ``grid`` (a peak list at the grid wavelength)
+            or ``simulation``.
         warnings: warnings raised while preparing.
     """
 
-    prepared: Any
-    pattern: Any
-    wavelength: float | None
+    prepared: PreparedPattern
+    pattern: Pattern | None
+    wavelength: float
     wavelength_source: str
     warnings: tuple[str, ...] = ()
 
@@ -110,13 +133,167 @@ def measurement_warnings(
     return warnings
 
 
-# --------------------------------------------------------------------------- classifier
-
-
 def peak_list_message(source: str) -> str:
     """The error for a stick pattern passed as a profile."""
     return (
         f"{source}: this looks like a peak list (stick pattern: uneven 2theta steps or "
-        "isolated spikes), not a measured profile; classify it with Classifier.classify_peaks, "
-        "which renders the peaks"
+        "isolated spikes), not a measured profile; classify it with "
+        "xrdsym.classify.sample_from_peaks, which renders the peaks"
     )
+
+
+def _line(value: float | str | None, source: str | Path) -> float | None:
+    """A wavelength given by name or number (Angstrom), or None; errors name ``source``."""
+    if value is None:
+        return None
+    try:
+        return wavelength_from_name(value)
+    except ValueError as exc:
+        raise XrdsymError(f"{source}: {exc}") from None
+
+
+def sample_from_pattern(
+    pattern: Pattern,
+    grid: Grid,
+    override: float | None = None,
+    fallback: float | None = None,
+    origin: str = "argument",
+) -> Sample:
+    """A measured pattern on ``grid``, its wavelength chosen once (``override``, else the
+    file's, else ``fallback``: :func:`~xrdsym.patterns.prepare.measurement_wavelength`).
+
+    Raises:
+        PatternFileError: a stick pattern, no wavelength, too short a range (names the file).
+    """
+    if looks_like_peak_list(pattern.two_theta, pattern.intensity):
+        raise PatternFileError(peak_list_message(pattern.source))
+    lam, stated = measurement_wavelength(pattern, override, fallback)
+    prepared = prepare_pattern(pattern, grid, wavelength=lam)
+    coverage = float(np.mean(prepared.mask))
+    warnings = measurement_warnings(pattern, lam, pattern.wavelength, grid, coverage)
+    return Sample(prepared, pattern, lam, "file" if stated else origin, tuple(warnings))
+
+
+def read_sample(
+    path: str | Path,
+    grid: Grid,
+    wavelength: float | str | None = None,
+    fallback: float | str | None = None,
+    origin: str = "argument",
+) -> Sample:
+    """Read a pattern file (any supported format) and put it on ``grid``.
+
+    ``wavelength`` (Angstrom or a line name) overrides the file's; ``fallback`` is used only
+    where the file states none; ``origin`` names where either came from in the provenance
+    (``command line`` for the CLI).
+
+    Raises:
+        XrdsymError: unreadable file, unknown wavelength, too short a range (names the file).
+    """
+    override, default = _line(wavelength, path), _line(fallback, path)
+    return sample_from_pattern(read_pattern(path), grid, override, default, origin)
+
+
+def sample_from_arrays(
+    two_theta: Any,
+    intensity: Any,
+    grid: Grid,
+    wavelength: float | str,
+    source: str = "<array>",
+) -> Sample:
+    """A measured profile given as arrays (degrees, counts), checked like a file and put on
+    ``grid``; ``wavelength`` in Angstrom or a line name.
+
+    Raises:
+        XrdsymError: an unknown wavelength, a peak list, or what a file would be refused for.
+    """
+    lam = _line(wavelength, source)
+    x = np.asarray(two_theta, dtype=np.float64).ravel()
+    y = np.asarray(intensity, dtype=np.float64).ravel()
+    if x.shape == y.shape and x.size >= 3 and looks_like_peak_list(np.sort(x), y):
+        raise PatternFileError(peak_list_message(source))
+    return sample_from_pattern(validated_pattern(x, y, source, wavelength=lam), grid, lam)
+
+
+def sample_from_peaks(
+    two_theta: Any,
+    intensity: Any,
+    grid: Grid,
+    wavelength: float | str | None = None,
+    source: str = "<peaks>",
+    origin: str = "argument",
+) -> Sample:
+    """A peak list rendered on ``grid`` with a sharp laboratory profile, as training does.
+
+    Positions (degrees at ``wavelength``; default the grid's) are moved to the grid wavelength
+    by Bragg's law, then pseudo-Voigt peaks (FWHM^2 = U tan^2 theta + V tan theta + W,
+    U = 0.01, V = -0.005, W = 0.004 deg^2, eta = 0.5, integrated intensities conserved:
+    :data:`xrdsym.simulate.CLEAN_PARAMS`) are drawn without background or noise.
+
+    Raises:
+        XrdsymError: unequal or non-finite columns, or no positive peak inside the grid.
+    """
+    # Deferred on purpose: the simulator pulls in the structure stack (spglib), which reading
+    # and classifying a measured file never needs.
+    from xrdsym.patterns.profile import render_pattern
+    from xrdsym.simulate import CLEAN_PARAMS
+
+    x = np.asarray(two_theta, dtype=np.float64).ravel()
+    y = np.asarray(intensity, dtype=np.float64).ravel()
+    if x.shape != y.shape or x.size == 0 or not np.all(np.isfinite(x) & np.isfinite(y)):
+        raise XrdsymError(
+            f"{source}: a peak list needs finite 2theta and intensities of equal length"
+        )
+    lam = _line(wavelength, source)
+    shifted = bragg_shift(x, grid.wavelength / (grid.wavelength if lam is None else lam))
+    keep = (y > 0.0) & np.isfinite(shifted)
+    positions, heights = shifted[keep], y[keep]
+    inside = (positions >= grid.start) & (positions <= grid.stop)
+    if not np.any(inside):
+        raise XrdsymError(f"{source}: no peak with positive intensity inside the model range")
+    counts = render_pattern(
+        positions[inside], heights[inside], grid, CLEAN_PARAMS, None, noise=False
+    )
+    prepared = PreparedPattern(
+        values=normalize_intensity(counts), mask=np.ones(grid.n_points, dtype=bool), source=source
+    )
+    if lam is None:
+        return Sample(prepared, None, grid.wavelength, "grid")
+    return Sample(prepared, None, lam, origin)
+
+
+def sample_from_structure(structure: Any, grid: Grid, source: str | None = None) -> Sample:
+    """A crystal structure's simulated pattern on ``grid`` (clean laboratory profile).
+
+    ``structure`` is a pymatgen ``Structure``, an xrdsym ``Crystal``, or a CIF file path.
+    Peaks: |F_hkl|^2 with multiplicities and the Lorentz-polarization factor of a
+    Bragg-Brentano instrument with a graphite monochromator
+    (:func:`xrdsym.patterns.peaks.compute_peaks`).
+
+    Raises:
+        StructureError: an unreadable CIF or a structure without symmetry.
+        XrdsymError: no reflection inside the grid.
+    """
+    # Deferred on purpose: gemmi, spglib and pymatgen, which measured files never need.
+    from xrdsym.patterns.peaks import compute_peaks
+    from xrdsym.patterns.scattering import graphite_monochromator_two_theta
+    from xrdsym.structures.crystal import Crystal, crystal_from_pymatgen
+    from xrdsym.structures.reader import read_cif_file
+
+    if isinstance(structure, str | Path):
+        crystal, name = read_cif_file(structure), source or str(structure)
+    elif isinstance(structure, Crystal):
+        crystal, name = structure, source or "<crystal>"
+    else:
+        crystal = crystal_from_pymatgen(structure, name=source or "<structure>")
+        name = source or str(getattr(structure, "formula", "<structure>"))
+    peaks = compute_peaks(
+        crystal,
+        wavelength=grid.wavelength,
+        two_theta_range=(grid.start, grid.stop),
+        monochromator_two_theta=graphite_monochromator_two_theta(grid.wavelength),
+    )
+    if len(peaks) == 0:
+        raise XrdsymError(f"{name}: no reflection inside the model range")
+    sample = sample_from_peaks(peaks.two_theta, peaks.intensity, grid, source=name)
+    return Sample(sample.prepared, None, grid.wavelength, "simulation")

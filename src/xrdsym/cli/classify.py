@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from xrdsym.classify.samples import read_sample
 from xrdsym.cli.progress import progress_bar
 from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
@@ -96,7 +97,7 @@ def read_isolated(
     ``override`` replaces the file's wavelength; ``fallback`` is used where it states none.
     """
     try:
-        sample = classifier.read_sample(name, override, origin="command line", fallback=fallback)
+        sample = read_sample(name, classifier.grid, override, fallback, origin="command line")
         return sample, None
     except XrdsymError as exc:
         return None, str(exc)
@@ -182,7 +183,7 @@ def run_classify(args: argparse.Namespace) -> int:
                     bar.write(f"xrdsym: error: {error}", file=sys.stderr)
                     continue
                 samples.append(sample)
-            answers = classifier.classify_samples(samples, args.top_k, args.min_confidence)
+            answers = classifier.classify(samples, args.top_k, args.min_confidence)
             for sample, prediction in zip(samples, answers, strict=True):
                 outputs.write(classifier, sample, prediction)
     finally:

@@ -113,7 +113,7 @@ def index_file(
     from xrdsym.indexing.lattice import index_peaks
     from xrdsym.indexing.peaks import search_peaks
     from xrdsym.io import read_pattern
-    from xrdsym.patterns.grid import wavelength_from_name
+    from xrdsym.wavelengths import wavelength_from_name
 
     try:
         pattern = read_pattern(path)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from xrdsym.indexing.results import ObservedPeak, PeakSearchResult
-from xrdsym.patterns.grid import CU_KA1
 from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.structures.crystal import Crystal
+from xrdsym.wavelengths import CU_KA1
 
 
 def merge_close(

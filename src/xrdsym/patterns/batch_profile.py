@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 import torch
 
-from xrdsym.patterns.effects import KA2_RATIO, SCHERRER_K, ka2_wavelength
+from xrdsym.patterns.effects import SCHERRER_K
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.profile import GAUSS_EXPONENT, GAUSS_NORM, LORENTZ_NORM, MIN_FWHM
+from xrdsym.wavelengths import KA2_RATIO, ka2_wavelength
 
 #: Points of the warped axis per FWHM (see the module docstring).
 POINTS_PER_FWHM = 6.0

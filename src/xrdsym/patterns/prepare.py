@@ -2,7 +2,8 @@
 
 Steps of :func:`prepare_pattern`:
 
-1. Wavelength: the ``wavelength`` argument if given, else the one the file states, else an
+1. Wavelength (:func:`measurement_wavelength`, the one rule, which the classifier's samples
+   apply once): the ``wavelength`` argument if given, else the one the file states, else an
    error (a 2theta scale without its wavelength cannot be put on the model grid).
 2. 2theta is converted to the grid wavelength with Bragg's law
    (:func:`xrdsym.patterns.bragg.bragg_shift`, as :func:`convert_two_theta`); angles that
@@ -147,16 +148,27 @@ class PreparedPattern:
     source: str
 
 
-def _measurement_wavelength(pattern: Pattern, wavelength: float | None) -> float:
-    """Explicit wavelength, else the file's, else PatternFileError; checked against limits."""
-    chosen = wavelength if wavelength is not None else pattern.wavelength
+def measurement_wavelength(
+    pattern: Pattern, override: float | None = None, fallback: float | None = None
+) -> tuple[float, bool]:
+    """The one rule for the wavelength of a measured pattern (Angstrom): ``override`` if given,
+    else the one the file states, else ``fallback``, else PatternFileError; checked against
+    ``WAVELENGTH_LIMITS``.
+
+    Returns:
+        (wavelength, True when it is the one the file states).
+    """
+    stated = override is None and pattern.wavelength is not None
+    chosen = override if override is not None else pattern.wavelength
+    if chosen is None:
+        chosen = fallback
     if chosen is None:
         raise PatternFileError(
             f"{pattern.source}: the file does not state its X-ray wavelength; give it "
             "explicitly (e.g. --wavelength CuKa1 or a value in Angstrom)"
         )
     try:
-        return check_wavelength(chosen)
+        return check_wavelength(chosen), stated
     except ValueError:
         raise PatternFileError(
             f"{pattern.source}: wavelength {chosen!r} A is outside {WAVELENGTH_LIMITS} A"
@@ -203,7 +215,7 @@ def prepare_pattern(
             after conversion, or a pattern without contrast in that range.
     """
     x, y = _check_columns(pattern)
-    lam = _measurement_wavelength(pattern, wavelength)
+    lam, _ = measurement_wavelength(pattern, wavelength)
     converted, keep = bragg_shift_kept(x, grid.wavelength / lam)
     y = y[keep]
     grid_x = grid.two_theta()

@@ -121,7 +121,7 @@ def run_part(
         rng = pattern_rng(seed, -1, index)
         two_theta, intensity = dataset.peaks(index)
         counts = renderer(two_theta, intensity, grid, rng)
-        levels = classifier.predict_levels_prepared(preparer(counts, grid, rng)[None, :])
+        levels = classifier.predict_levels(preparer(counts, grid, rng)[None, :])
         network = {level: p[0] for level, p in levels.items()}
         indexing = index_pattern(x, counts, grid.wavelength)
         true_cell = true_reduced_cell(dataset.prototype(index))

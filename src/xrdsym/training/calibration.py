@@ -38,6 +38,7 @@ from xrdsym.calibration import (
     reliability,
     softmax,
 )
+from xrdsym.classify.samples import read_sample
 from xrdsym.errors import XrdsymError
 from xrdsym.inference import file_sha256
 from xrdsym.model_config import ModelSpec
@@ -146,15 +147,13 @@ def measured_logits(
     model: Any, spec: ModelSpec, labels_csv: Path, wavelength: str
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Logits and space-group indices of the readable labelled files; also the file count."""
-    from xrdsym.classify import Classifier
     from xrdsym.training.measured import read_labels
 
-    classifier = Classifier(model, spec.uncalibrated())
     pairs = read_labels(labels_csv)
     values, truths = [], []
     for path, group in pairs:
         try:
-            values.append(classifier.read_sample(path, wavelength).prepared.values)
+            values.append(read_sample(path, spec.grid, wavelength).prepared.values)
         except XrdsymError:
             continue
         truths.append(group - 1)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from xrdsym.calibration import Calibration, set_membership
+from xrdsym.classify.samples import read_sample
 from xrdsym.errors import XrdsymError
 from xrdsym.spacegroups import LEVELS as TASKS
 from xrdsym.spacegroups import level_labels, level_probabilities
@@ -150,7 +151,12 @@ def score_measured_sets(
     prior = prior_from_counts(dataset.space_groups()[dataset.split_indices(split, "train")])
     return [
         evaluate_measured(
-            lambda path: classifier.predict_levels_file(path, wavelength=wavelength),
+            lambda path: {
+                level: p[0]
+                for level, p in classifier.predict_levels(
+                    read_sample(path, classifier.grid, wavelength)
+                ).items()
+            },
             labels,
             prior,
             classifier.calibration,
