@@ -298,3 +298,95 @@ def test_correct_operators_give_rock_salt(named: bool) -> None:
     """The 192 operators as listed expand NaCl to its 8 sites (4 + 4)."""
     crystal = read_cif_text(_nacl_with_operators(FM3M, named), "NaCl")
     assert crystal.n_sites == 8
+
+
+# --- non-finite values never become answers --------------------------------------------------
+
+
+def _measured(scale: float, n: int = 40_000) -> tuple[np.ndarray, np.ndarray]:
+    """A finely stepped scan (10-110 deg) with two peaks on a flat background, counts at most
+    1.8 x ``scale``."""
+    x = np.linspace(10.0, 110.0, n)
+    y = 1.0 + 0.5 * np.exp(-(((x - 30.0) / 0.1) ** 2)) + 0.3 * np.exp(-(((x - 60.0) / 0.1) ** 2))
+    return x, y * scale
+
+
+def test_huge_finite_intensities_are_resampled_to_finite_values() -> None:
+    """Counts near 1e306 overflowed the running integral (inf - inf = NaN) before."""
+    from xrdsym.io import validated_pattern
+    from xrdsym.patterns.grid import Grid
+    from xrdsym.patterns.prepare import prepare_pattern
+
+    x, y = _measured(1e308)
+    with np.errstate(over="ignore"):
+        assert not np.all(np.isfinite(np.cumsum(y * 0.0025)))  # the overflow guarded against
+    prepared = prepare_pattern(validated_pattern(x, y, "huge", wavelength=1.5406), Grid())
+    reference = prepare_pattern(
+        validated_pattern(*_measured(1.0), "one", wavelength=1.5406), Grid()
+    )
+    assert np.all(np.isfinite(prepared.values))
+    np.testing.assert_allclose(prepared.values, reference.values, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"temperatures": {"crystal_system": 5e-324}}, "malformed calibration temperatures"),
+        ({"temperatures": {"space_group": 1e9}}, "malformed calibration temperatures"),
+        ({"alpha": "x"}, "malformed calibration field alpha"),
+        ({"low_confidence_below": [1]}, "malformed calibration field low_confidence_below"),
+        ({"thresholds": [0.5]}, "malformed calibration thresholds"),
+    ],
+)
+def test_malformed_calibration_is_not_used(change: dict[str, object], problem: str) -> None:
+    """A subnormal temperature made every probability NaN; malformed fields were tracebacks."""
+    from xrdsym.calibration import Calibration
+
+    record: dict[str, object] = {
+        "temperatures": {"crystal_system": 1.2, "extinction_group": 1.4, "space_group": 1.5},
+        "alpha": 0.1,
+    }
+    for key, value in change.items():
+        if key == "temperatures":
+            record[key] = {**record["temperatures"], **value}  # type: ignore[dict-item]
+        else:
+            record[key] = value
+    calibration = Calibration.from_config(record)
+    assert problem in calibration.problem
+    assert not calibration.calibrated
+
+
+class _NanForSecond:
+    """A backend whose logits are NaN for the second pattern of a batch (a damaged model)."""
+
+    name = "nan"
+
+    def logits(self, values: np.ndarray) -> np.ndarray:
+        out = np.zeros((values.shape[0], 230))
+        out[:, 224] = 5.0
+        if values.shape[0] > 1:
+            out[1, :] = np.nan
+        return out
+
+
+def test_nan_logits_are_an_error_for_that_pattern_and_the_batch_goes_on() -> None:
+    """NaN scores read as P1 with the set {P1} before; now that pattern has no answer."""
+    from xrdsym.classify import Classifier
+    from xrdsym.classify.loading import bundled_model_dir
+    from xrdsym.classify.samples import sample_from_arrays
+    from xrdsym.errors import XrdsymError
+    from xrdsym.model_config import read_model_config
+
+    classifier = Classifier(None, read_model_config(bundled_model_dir()), backend=_NanForSecond())
+    samples = [
+        sample_from_arrays(*_measured(1.0), classifier.grid, 1.5406, source=name) for name in "abc"
+    ]
+    answers = classifier.classify_each(samples)
+    assert isinstance(answers[1], XrdsymError) and str(answers[1]).startswith("b: ")
+    assert not isinstance(answers[0], XrdsymError) and not isinstance(answers[2], XrdsymError)
+    assert answers[0].to_dict()  # a finite answer serialises as strict JSON
+    import json
+
+    json.dumps(answers[0].to_dict(), allow_nan=False)
+    with pytest.raises(XrdsymError, match="^b: the model gives non-finite scores"):
+        classifier.classify(samples)

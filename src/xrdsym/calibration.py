@@ -41,7 +41,8 @@ LOW_CONFIDENCE_BELOW = 0.5
 #: Bins of the expected calibration error.
 ECE_BINS = 15
 
-#: Search interval of log T for the temperature fit.
+#: Search interval of log T for the temperature fit; a recorded temperature outside it is
+#: refused (a subnormal T turns log q / T into infinities and every probability into NaN).
 LOG_T_BOUNDS = (-3.0, 3.0)
 
 #: Probabilities are clipped here before their logarithm (float64 underflow).
@@ -259,20 +260,33 @@ class Calibration:
             values = {str(k): float(v) for k, v in temperatures.items()}
         except (TypeError, ValueError):
             values = {}
+        low, high = (math.exp(bound) for bound in LOG_T_BOUNDS)
         if set(values) != set(LEVELS) or not all(
-            math.isfinite(t) and t > 0.0 for t in values.values()
+            math.isfinite(t) and low <= t <= high for t in values.values()
         ):
             return cls(problem=f"malformed calibration temperatures {temperatures}" + rerun)
+        listed = record.get("thresholds", {})
+        if not isinstance(listed, dict):
+            return cls(problem=f"malformed calibration thresholds {str(listed)[:80]}" + rerun)
         thresholds = {
             str(k): float(v)
-            for k, v in dict(record.get("thresholds", {})).items()
+            for k, v in listed.items()
             if isinstance(v, int | float) and 0.0 <= float(v) <= 1.0
         }
+        fractions = {}
+        for key, default in (
+            ("alpha", DEFAULT_ALPHA),
+            ("low_confidence_below", LOW_CONFIDENCE_BELOW),
+        ):
+            value = record.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                return cls(problem=f"malformed calibration field {key}: {str(value)[:80]}" + rerun)
+            fractions[key] = float(value)
         return cls(
             temperatures=values,
-            alpha=float(record.get("alpha", DEFAULT_ALPHA)),
+            alpha=fractions["alpha"],
             thresholds=thresholds,
-            low_confidence_below=float(record.get("low_confidence_below", LOW_CONFIDENCE_BELOW)),
+            low_confidence_below=fractions["low_confidence_below"],
             record=dict(record),
         )
 

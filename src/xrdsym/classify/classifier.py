@@ -25,6 +25,16 @@ from xrdsym.inference import Backend, TorchBackend
 from xrdsym.model_config import ModelSpec
 from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
 
+
+def non_finite_message(source: str) -> str:
+    """The error of a pattern whose network output is not finite."""
+    return (
+        f"{source}: the model gives non-finite scores for this pattern (NaN or infinite "
+        "logits or probabilities); no answer is given. A damaged model or calibration "
+        "record is the likely cause"
+    )
+
+
 #: What the classifier reads: prepared patterns (n, L) or (L,), one sample or several.
 Inputs = np.ndarray | Sample | Sequence[Sample]
 
@@ -106,14 +116,35 @@ class Classifier:
             return np.zeros((0, len(self.classes_)))
         return self.backend.logits(batch)
 
-    def predict_levels(self, X: Inputs) -> dict[str, np.ndarray]:
-        """Calibrated distributions (n, C) of the three levels.
+    def levels_and_failures(self, X: Inputs) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Calibrated level distributions (n, C), and a mask (n,) of the patterns whose
+        logits or probabilities are not all finite (no answer is given for those).
 
         Crystal-system and extinction-group distributions are sums of the network's space-group
         distribution softmax(z) over member groups; each level is then calibrated with its own
         temperature (:meth:`Calibration.levels`), which keeps its ranking.
         """
-        return self.calibration.levels(level_probabilities(softmax(self.predict_logits(X))))
+        logits = self.predict_logits(X)
+        failed = ~np.all(np.isfinite(logits), axis=1)
+        probabilities = softmax(np.where(failed[:, None], 0.0, logits))
+        failed |= ~np.all(np.isfinite(probabilities), axis=1)
+        probabilities[failed] = 1.0 / probabilities.shape[1]  # placeholder, never an answer
+        levels = self.calibration.levels(level_probabilities(probabilities))
+        for p in levels.values():
+            failed |= ~np.all(np.isfinite(p), axis=1)
+        return levels, failed
+
+    def predict_levels(self, X: Inputs) -> dict[str, np.ndarray]:
+        """Calibrated distributions (n, C) of the three levels (see
+        :meth:`levels_and_failures`).
+
+        Raises:
+            XrdsymError: a pattern whose logits or probabilities are not finite.
+        """
+        levels, failed = self.levels_and_failures(X)
+        if np.any(failed):
+            raise XrdsymError(non_finite_message(f"pattern {int(np.argmax(failed)) + 1}"))
+        return levels
 
     def predict_proba(self, X: Inputs) -> np.ndarray:
         """Calibrated space-group probabilities (n, 230), columns in the order of ``classes_``.
@@ -131,22 +162,38 @@ class Classifier:
     # ---- answers
 
     def classify(
-        self, X: Inputs, k: int = 3, min_confidence: float | None = None
+        self, X: Sample | Sequence[Sample], k: int = 3, min_confidence: float | None = None
     ) -> list[Prediction]:
         """The full answer of each sample, in one batched forward pass.
 
         ``X``: one sample or several; prepared arrays have no provenance and are refused.
         ``k`` answers per level; ``min_confidence`` abstains at each level whose top
         probability is below it.
+
+        Raises:
+            XrdsymError: naming the first sample without a finite answer.
         """
+        answers = self.classify_each(X, k, min_confidence)
+        for answer in answers:
+            if isinstance(answer, XrdsymError):
+                raise answer
+        return answers  # type: ignore[return-value]
+
+    def classify_each(
+        self, X: Sample | Sequence[Sample], k: int = 3, min_confidence: float | None = None
+    ) -> list[Prediction | XrdsymError]:
+        """As :meth:`classify`, but a sample whose network output is not finite gets the
+        error naming its source in place of an answer, and the others are answered."""
         samples = [X] if isinstance(X, Sample) else list(X)
         if not all(isinstance(s, Sample) for s in samples):
             raise XrdsymError("classify takes samples (xrdsym.classify.read_sample, ...)")
         if not samples:
             return []
-        levels = self.predict_levels(samples)
+        levels, failed = self.levels_and_failures(samples)
         return [
-            self._answer(s, {level: p[i] for level, p in levels.items()}, k, min_confidence)
+            XrdsymError(non_finite_message(s.prepared.source))
+            if failed[i]
+            else self._answer(s, {level: p[i] for level, p in levels.items()}, k, min_confidence)
             for i, s in enumerate(samples)
         ]
 

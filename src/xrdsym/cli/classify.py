@@ -122,7 +122,7 @@ class _Outputs:
     def write(self, classifier: Any, sample: Any, prediction: Any) -> None:
         """Print one answer and save its CSV row and figure."""
         if self.args.json:
-            print(json.dumps(prediction.to_dict()))
+            print(json.dumps(prediction.to_dict(), allow_nan=False))
         elif self.args.csv != "-":
             print(prediction)
         if self.args.csv:
@@ -183,8 +183,12 @@ def run_classify(args: argparse.Namespace) -> int:
                     bar.write(f"xrdsym: error: {error}", file=sys.stderr)
                     continue
                 samples.append(sample)
-            answers = classifier.classify(samples, args.top_k, args.min_confidence)
+            answers = classifier.classify_each(samples, args.top_k, args.min_confidence)
             for sample, prediction in zip(samples, answers, strict=True):
+                if isinstance(prediction, XrdsymError):
+                    failures += 1
+                    bar.write(f"xrdsym: error: {prediction}", file=sys.stderr)
+                    continue
                 outputs.write(classifier, sample, prediction)
     finally:
         bar.close()

@@ -122,14 +122,18 @@ def resample_to_grid(
     if float(np.median(np.diff(x))) >= step:
         values[covered] = np.interp(g, x, y)
         return values, covered
+    # The running integral is taken of y / max|y|: finite for any finite y (a sum of huge
+    # counts overflows to inf, and inf - inf is NaN); the means are scaled back at the end.
+    scale = float(np.max(np.abs(y))) or 1.0
     edges = _cell_edges(x)
-    integral = np.concatenate([[0.0], np.cumsum(y * np.diff(edges))])
+    integral = np.concatenate([[0.0], np.cumsum((y / scale) * np.diff(edges))])
     low = np.maximum(g - 0.5 * step, x[0])
     high = np.minimum(g + 0.5 * step, x[-1])
     width = high - low
     area = np.interp(high, edges, integral) - np.interp(low, edges, integral)
     at_point = np.interp(g, x, y)
-    values[covered] = np.where(width > 0.0, area / np.where(width > 0.0, width, 1.0), at_point)
+    mean = scale * (area / np.where(width > 0.0, width, 1.0))
+    values[covered] = np.where(width > 0.0, mean, at_point)
     return values, covered
 
 
@@ -237,6 +241,11 @@ def prepare_pattern(
         raise PatternFileError(f"{pattern.source}: the pattern is flat over the grid range")
     out = np.zeros(grid.n_points, dtype=np.float32)
     out[mask] = normalize_intensity(covered)
+    if not np.all(np.isfinite(out)):
+        raise PatternFileError(
+            f"{pattern.source}: the intensities give non-finite values on the grid "
+            f"(largest {float(np.max(np.abs(y))):g}); rescale the counts"
+        )
     return PreparedPattern(values=out, mask=mask, source=pattern.source)
 
 
