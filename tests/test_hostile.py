@@ -6,6 +6,8 @@ child process under ``RLIMIT_AS`` and must end with a clear refusal or an answer
 
 from __future__ import annotations
 
+import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -390,3 +392,125 @@ def test_nan_logits_are_an_error_for_that_pattern_and_the_batch_goes_on() -> Non
     json.dumps(answers[0].to_dict(), allow_nan=False)
     with pytest.raises(XrdsymError, match="^b: the model gives non-finite scores"):
         classifier.classify(samples)
+
+
+# --- model folders: the ONNX path checks as much as the torch path ----------------------------
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path) -> Path:
+    """A copy of the bundled model folder."""
+    import shutil
+
+    from xrdsym.classify.loading import bundled_model_dir
+
+    folder = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), folder, ignore=shutil.ignore_patterns("__*"))
+    return folder
+
+
+def _edit_config(folder: Path, **changes: object) -> None:
+    """Set top-level fields (or ``onnx_<key>`` fields of the ONNX record) of model.json."""
+    import json
+
+    path = folder / "model.json"
+    config = json.loads(path.read_text())
+    for key, value in changes.items():
+        if key.startswith("onnx_"):
+            config["onnx"][key.removeprefix("onnx_")] = value
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config))
+
+
+def _load_onnx(folder: Path) -> None:
+    from xrdsym.classify import load_model
+
+    load_model(folder, backend="onnx")
+
+
+def test_bundled_model_passes_the_onnx_checks(model_copy: Path) -> None:
+    """The checks accept the bundled export (its SHA-256 is recorded in model.json)."""
+    _load_onnx(model_copy)
+
+
+def test_swapped_onnx_file_is_refused(model_copy: Path) -> None:
+    """model.onnx was never hashed: a swapped export ran silently."""
+    from xrdsym.errors import ModelFileError
+
+    with open(model_copy / "model.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelFileError, match="not the export model.json records"):
+        _load_onnx(model_copy)
+
+
+def test_nan_initializer_is_refused_even_with_its_hash_recorded(model_copy: Path) -> None:
+    """A NaN export with an updated record: refused by the initializer check."""
+    import onnx
+    from onnx import numpy_helper
+
+    from xrdsym.errors import ModelFileError
+    from xrdsym.inference import file_sha256
+
+    model = onnx.load(str(model_copy / "model.onnx"))
+    tensor = next(t for t in model.graph.initializer if numpy_helper.to_array(t).dtype.kind == "f")
+    values = numpy_helper.to_array(tensor).copy()
+    values.flat[0] = np.nan
+    tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
+    onnx.save(model, str(model_copy / "model.onnx"))
+    _edit_config(model_copy, onnx_sha256=file_sha256(model_copy / "model.onnx"))
+    with pytest.raises(ModelFileError, match="holds non-finite values"):
+        _load_onnx(model_copy)
+
+
+def test_onnx_garbage_with_its_hash_is_a_clean_error(model_copy: Path) -> None:
+    """Random bytes as model.onnx (record updated): one-line error, no traceback."""
+    from xrdsym.errors import ModelFileError
+    from xrdsym.inference import file_sha256
+
+    (model_copy / "model.onnx").write_bytes(np.random.default_rng(0).bytes(4096))
+    _edit_config(model_copy, onnx_sha256=file_sha256(model_copy / "model.onnx"))
+    with pytest.raises(ModelFileError, match="not a readable ONNX file|cannot run it"):
+        _load_onnx(model_copy)
+
+
+def test_architecture_must_be_a_registered_model(model_copy: Path) -> None:
+    """The architecture name os.system was accepted on the ONNX path."""
+    from xrdsym.errors import ModelFileError
+
+    _edit_config(model_copy, architecture="os.system")
+    with pytest.raises(ModelFileError, match="unknown model 'os.system'"):
+        _load_onnx(model_copy)
+
+
+def test_torch_free_architecture_list_is_the_registry() -> None:
+    """model_config.ARCHITECTURES names exactly the built-in registered models."""
+    from xrdsym.model_config import ARCHITECTURES
+    from xrdsym.models.registry import list_models
+
+    assert set(list_models()) == ARCHITECTURES
+
+
+def test_huge_sparse_weights_are_refused_before_hashing(model_copy: Path) -> None:
+    """A 20 GiB sparse safetensors file: 56 s of hashing then a MemoryError before."""
+    from xrdsym.classify import load_model
+    from xrdsym.errors import ModelFileError
+
+    os.truncate(model_copy / "model.safetensors", 20 * 2**30)
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match="20.0 GiB, above the 1.0 GiB limit"):
+        load_model(model_copy)
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("[" * 100_000 + "]" * 100_000, "nested too deep|not a valid JSON"), ("1" * 5000, "digits")],
+)
+def test_hostile_model_json_is_a_clean_error(model_copy: Path, text: str, problem: str) -> None:
+    """JSON nested 100k deep or holding a 5,000-digit integer: tracebacks before."""
+    from xrdsym.errors import ModelFileError
+
+    (model_copy / "model.json").write_text(text)
+    with pytest.raises(ModelFileError, match=problem):
+        _load_onnx(model_copy)

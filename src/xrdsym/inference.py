@@ -4,8 +4,10 @@ A backend maps prepared patterns (n, L) float32 on the model grid to space-group
 (n, 230) float64. :class:`OnnxBackend` runs ``model.onnx`` (written beside the weights by
 ``xrdsym calibrate`` or ``xrdsym bundle``) and never imports torch, so one file is classified
 in a fraction of a second. The ONNX file is used only while ``model.json`` records the SHA-256
-of the very ``model.safetensors`` it was exported from: weights replaced later fall back to
-:class:`TorchBackend` instead of running a stale export.
+of the very ``model.safetensors`` it was exported from and the SHA-256 of ``model.onnx``
+itself: weights replaced later fall back to :class:`TorchBackend` instead of running a stale
+export, and a swapped or damaged ``model.onnx`` is refused (:func:`check_onnx_model` also
+refuses non-finite initializers and a network whose output on probe patterns is not finite).
 
 Thread counts follow the batch: one thread below :data:`PATTERNS_PER_THREAD` patterns (a
 second thread costs more in synchronisation than it saves on a small batch), then one more per
@@ -21,10 +23,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xrdsym.errors import ModelFileError
 from xrdsym.model_config import ModelSpec
 
 #: File name of the exported network beside ``model.safetensors``.
 ONNX_NAME = "model.onnx"
+
+#: Largest model file hashed or loaded, bytes (a network of models.MAX_PARAMETERS float32
+#: parameters is 800 MB).
+MAX_MODEL_FILE_BYTES = 1 << 30
 
 #: Patterns per extra inference thread.
 PATTERNS_PER_THREAD = 64
@@ -46,8 +53,18 @@ def threads_for(batch: int, cores: int | None = None) -> int:
     return max(1, min(available, 1 + batch // PATTERNS_PER_THREAD))
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
+def file_sha256(path: Path, limit: int = MAX_MODEL_FILE_BYTES) -> str:
+    """Hex SHA-256 of a file's bytes.
+
+    Raises:
+        ModelFileError: the file is larger than ``limit`` bytes (checked before reading).
+    """
+    size = Path(path).stat().st_size
+    if size > limit:
+        raise ModelFileError(
+            f"{path}: {size / 2**30:.1f} GiB, above the {limit / 2**30:.1f} GiB limit of a "
+            "model file"
+        )
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -117,7 +134,56 @@ def onnx_is_current(folder: Path, spec: ModelSpec) -> bool:
     weights = folder / "model.safetensors"
     if record is None or not onnx_path.is_file() or not weights.is_file():
         return False
+    if not isinstance(record.get("sha256"), str):  # an export from before the file was hashed
+        return False
     return record.get("weights_sha256") == file_sha256(weights)
+
+
+def check_onnx_model(path: Path, spec: ModelSpec) -> None:
+    """Refuse a ``model.onnx`` that is not the recorded export or cannot give finite answers.
+
+    Checks: the file's SHA-256 equals ``model.json``'s ``onnx.sha256``; with the ``onnx``
+    package installed, every initializer is finite; two probe patterns (all zeros, a ramp)
+    give finite logits.
+
+    Raises:
+        ModelFileError: naming the file and the failed check.
+    """
+    recorded = (spec.onnx or {}).get("sha256")
+    if not isinstance(recorded, str):
+        raise ModelFileError(
+            f"{path}: model.json records no SHA-256 of the ONNX export; export it again "
+            "(xrdsym calibrate) or use the torch backend"
+        )
+    if file_sha256(path) != recorded:
+        raise ModelFileError(f"{path}: the file is not the export model.json records (SHA-256)")
+    _check_initializers(path)
+    backend = OnnxBackend(path)
+    n_points = spec.grid.n_points
+    probes = np.stack([np.zeros(n_points), np.linspace(0.0, 1.0, n_points)]).astype(np.float32)
+    try:
+        logits = backend.logits(probes)
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own exception types
+        raise ModelFileError(f"{path}: ONNX Runtime cannot run it ({exc})"[:400]) from None
+    if logits.shape != (2, 230) or not np.all(np.isfinite(logits)):
+        raise ModelFileError(f"{path}: the network gives non-finite or misshaped logits")
+
+
+def _check_initializers(path: Path) -> None:
+    """Refuse non-finite initializers (weights) when the ``onnx`` package is installed."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    for tensor in graph.initializer:
+        values = numpy_helper.to_array(tensor)
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            raise ModelFileError(f"{path}: initializer {tensor.name!r} holds non-finite values")
 
 
 def onnxruntime_available() -> bool:

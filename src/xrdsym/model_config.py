@@ -27,6 +27,23 @@ CONFIG_NAME = "model.json"
 #: Largest input grid accepted (points).
 MAX_GRID_POINTS = 1 << 20
 
+#: Largest ``model.json`` read, bytes (the bundled one is ~20 kB).
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+#: The architectures of ``xrdsym.models`` by name, known here without importing torch
+#: (``tests/test_hostile.py`` checks that the registry holds exactly these).
+ARCHITECTURES = frozenset(
+    {
+        "park_crystal_system",
+        "park_extinction_group",
+        "park_multitask",
+        "park_space_group",
+        "xrdnet",
+        "xrdnet_small",
+        "xrdnet_tiny",
+    }
+)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -112,11 +129,28 @@ def read_model_config(folder: str | Path) -> ModelSpec:
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise ModelFileError(f"{path}: model config file not found")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelFileError(
+            f"{path}: {path.stat().st_size / 2**20:.0f} MiB, above the "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB limit of a model config"
+        )
     try:
         config = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, too many digits
         raise ModelFileError(f"{path}: not a valid JSON model config ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: not a valid JSON model config (nested too deep)") from None
     return model_spec(config, path)
+
+
+def known_architecture(name: str) -> bool:
+    """Whether ``name`` is a built-in architecture or one registered since (a registry
+    already imported; this never imports torch)."""
+    import sys
+
+    registry = sys.modules.get("xrdsym.models.registry")
+    registered = set(registry.list_models()) if registry is not None else set()
+    return name in ARCHITECTURES or name in registered
 
 
 def _is_number(value: Any) -> bool:
@@ -138,6 +172,11 @@ def check_model_config(config: Any, path: Path) -> None:
     """
     if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
         raise ModelFileError(f"{path}: no 'architecture' name in the model config")
+    if not known_architecture(config["architecture"]):
+        raise ModelFileError(
+            f"{path}: unknown model {config['architecture'][:80]!r}; registered models: "
+            f"{', '.join(sorted(ARCHITECTURES))}"
+        )
     if not isinstance(config.get("model_kwargs", {}), dict):
         raise ModelFileError(f"{path}: 'model_kwargs' must be an object")
     grid = config.get("grid", {})

@@ -11,6 +11,7 @@ from xrdsym.errors import ModelFileError, XrdsymError
 from xrdsym.inference import (
     ONNX_NAME,
     OnnxBackend,
+    check_onnx_model,
     file_sha256,
     onnx_is_current,
     onnxruntime_available,
@@ -73,6 +74,7 @@ def load_model(path: str | Path | None = None, backend: str = "auto") -> Classif
                 f"'xrdsym calibrate {folder} --dataset DATASET' or use the torch backend"
             )
         _check_onnx_grid(folder, spec)
+        check_onnx_model(folder / ONNX_NAME, spec)
         return Classifier(None, spec, backend=OnnxBackend(folder / ONNX_NAME), version=version)
     try:  # torch is deferred: the light install has only ONNX Runtime
         from xrdsym.models import load_pretrained

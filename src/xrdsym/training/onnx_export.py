@@ -55,8 +55,8 @@ def export_onnx(model: nn.Module, folder: Path, input_length: int) -> dict[str, 
     largest absolute difference must not exceed ``ONNX_TOLERANCE``.
 
     Returns:
-        The ``onnx`` record for ``model.json``: file, weights_sha256, input_length, opset,
-        max_abs_diff (probabilities), max_abs_diff_logits.
+        The ``onnx`` record for ``model.json``: file, weights_sha256, sha256 (of model.onnx),
+        input_length, opset, max_abs_diff (probabilities), max_abs_diff_logits.
 
     Raises:
         ModelFileError: the export fails or disagrees with torch.
@@ -109,6 +109,7 @@ def export_onnx(model: nn.Module, folder: Path, input_length: int) -> dict[str, 
     return {
         "file": ONNX_NAME,
         "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
+        "sha256": file_sha256(folder / ONNX_NAME),
         "input_length": int(input_length),
         "opset": ONNX_OPSET,
         "max_abs_diff": diff,
