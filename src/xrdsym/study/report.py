@@ -4,8 +4,7 @@ Reads finished run folders (``config.json``, ``history.csv``, ``model.json``, th
 evaluation ``test_results.json`` written by ``xrdsym evaluate --output`` and, when present,
 the validation-part evaluation ``val_results.json`` of ``xrdsym evaluate --part val``) and
 measured-set results (``xrdsym evaluate-measured --output``); writes one machine-readable
-``results.json``, a learning-curve figure, and a Markdown section placed in the README between
-two markers.
+``results.json``, a learning-curve figure, and a Markdown section between two markers.
 
 Runs continued from a copy of one another (the same run at 35, 60 and 120 minutes) share the
 beginning of their history: the test table lists each, the curves and the budget table the
@@ -16,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -400,6 +400,12 @@ def model_card_lines(config: dict[str, Any]) -> list[str]:
     return lines
 
 
+def figure_link(figure: Path, document: Path | None) -> str:
+    """The figure's path as a Markdown link from ``document`` (from the working folder)."""
+    start = document.resolve().parent if document is not None else Path.cwd()
+    return Path(os.path.relpath(figure.resolve(), start)).as_posix()
+
+
 def write_report(
     run_dirs: list[Path],
     measured_files: list[Path],
@@ -413,10 +419,9 @@ def write_report(
 
     The README section lies between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` for
     ``section_name`` NAME. With ``model_dir`` the section ends with the model card of that
-    (bundled) model. With
-    ``recorded`` (a ``results.json`` written earlier) its runs come first, before those of
-    ``run_dirs``: the report can then be rebuilt, with new measured figures, after the run
-    folders themselves are gone.
+    (bundled) model. With ``recorded`` (a ``results.json`` written earlier) its runs come
+    first, before those of ``run_dirs``: the report can then be rebuilt, with new measured
+    figures, after the run folders themselves are gone.
     """
     runs = json.loads(recorded.read_text())["runs"] if recorded is not None else []
     runs += [run_summary(run) for run in run_dirs]
@@ -444,7 +449,7 @@ def write_report(
         "",
         *budget_table(curves),
         "",
-        f"![learning curves]({figure.as_posix()})",
+        f"![learning curves]({figure_link(figure, readme)})",
         "",
     ]
     if any(run.get("validation") for run in runs):
