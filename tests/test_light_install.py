@@ -81,3 +81,15 @@ def test_help_lists_the_chemists_commands_first() -> None:
 def test_the_probe_sees_a_training_import() -> None:
     """The probe itself: an import of pandas is reported."""
     assert imported_after("import pandas")["heavy"] == ["pandas"]
+
+
+@pytest.mark.parametrize("command", [c for c in SUBCOMMANDS if c in ("index", "peaks")])
+def test_peak_search_and_indexing_import_no_training_package(command: str) -> None:
+    found = imported_after(
+        f"""
+from xrdsym.cli import main
+code = main(["{command}", "{EXAMPLE}", "--wavelength", "CuKa", "--json"])
+assert code == 0, code
+"""
+    )
+    assert found["heavy"] == []
