@@ -140,3 +140,32 @@ def test_figure_bars_on_a_fixed_axis_with_readable_labels() -> None:
         # two colours only where the panel holds members and non-members of the set
         assert (len(colours) == 2) == ("dark: in the 90% set" in title)
     assert "\u00c5" in figure.axes[0].get_xlabel()
+
+
+def test_the_indexed_cell_and_what_it_decided_are_printed() -> None:
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    classifier = load_model()
+    prediction = classifier.classify(read_sample(str(EXAMPLE), classifier.grid, "CuKa"))[0]
+    assert "cell" not in str(prediction)  # not indexed: no line
+    cell = SimpleNamespace(
+        bravais="oP",
+        cell=(5.397, 6.960, 8.483, 90.0, 90.0, 90.0),
+        cell_sigma=(0.001, 0.002, 0.002, 0.0, 0.0, 0.0),
+        m20=58.7,
+        n_indexed=25,
+        n_lines=25,
+    )
+    indexed = replace(
+        prediction,
+        indexing=SimpleNamespace(best=cell, reason=""),
+        cell_probability=0.93,
+        decided_by={**prediction.decided_by, "crystal_system": "indexing"},
+    )
+    text = str(indexed)
+    assert "oP 5.3970(10) 6.960(2) 8.483(2) 90 90 90; M20 58.7, 25/25 lines indexed" in text
+    assert "right with probability 93%" in text and "decided by the cell: crystal system" in text
+    assert "M20 58.7" in indexed._repr_html_()
+    failed = replace(prediction, indexing=SimpleNamespace(best=None, reason="8 lines found"))
+    assert "not indexable: 8 lines found" in str(failed)

@@ -345,11 +345,33 @@ def format_prediction(prediction: Prediction) -> str:
         else:
             body = "  ".join(f"{label} {percent(p)}" for label, p in prediction._shown(level))
         lines.append(f"  {level.replace('_', ' '):<20}{body}")
+    lines += indexing_lines(prediction)
     lines += set_lines(prediction)
     if prediction.low_confidence:
         lines.append("  low confidence: the top space group is more likely wrong than right")
     lines += provenance_lines(prediction.provenance)
     return "\n".join(lines)
+
+
+def indexing_lines(prediction: Prediction) -> list[str]:
+    """The indexed cell (Bravais lattice, cell with uncertainties, M20, lines indexed, the
+    fitted probability that it is right) and the levels it decided, or why the pattern could
+    not be indexed; nothing when it was not indexed at all."""
+    indexing = prediction.indexing
+    if indexing is None:
+        return []
+    best = indexing.best
+    if best is None:
+        return [f"  {'cell':<20}not indexable: {indexing.reason}"]
+    lines = [
+        f"  {'cell':<20}{best.bravais} {format_cell(best.cell, best.cell_sigma)}; "
+        f"M20 {best.m20:.1f}, {best.n_indexed}/{best.n_lines} lines indexed; "
+        f"right with probability {percent(prediction.cell_probability)}"
+    ]
+    decided = [level for level in LEVELS if prediction.decided_by.get(level) == "indexing"]
+    if decided:
+        lines.append(f"  {'':<20}decided by the cell: {', '.join(decided).replace('_', ' ')}")
+    return lines
 
 
 def set_lines(prediction: Prediction) -> list[str]:
@@ -405,7 +427,7 @@ def prediction_html(prediction: Prediction) -> str:
         members = prediction.prediction_sets.get(level)
         size = "" if members is None else str(len(members))
         rows.append(f"<tr><td>{level.replace('_', ' ')}</td><td>{answer}</td><td>{size}</td></tr>")
-    notes = []
+    notes = [html.escape(line.strip()) for line in indexing_lines(prediction)]
     if prediction.set_guarantee:
         notes.append(f"a set holds the truth for {html.escape(prediction.set_guarantee)}")
     if prediction.low_confidence:
