@@ -169,3 +169,17 @@ def test_the_indexed_cell_and_what_it_decided_are_printed() -> None:
     assert "M20 58.7" in indexed._repr_html_()
     failed = replace(prediction, indexing=SimpleNamespace(best=None, reason="8 lines found"))
     assert "not indexable: 8 lines found" in str(failed)
+
+
+def test_low_confidence_names_every_level_below_one_half(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    record, row = classify_both(capsys, tmp_path, "--top-k", "1")
+    unsure = [
+        level
+        for level in LEVELS
+        if record[level][0]["probability"] < load_model().calibration.low_confidence_below
+    ]
+    assert record["low_confidence_levels"] == unsure
+    assert record["low_confidence"] == ("space_group" in unsure)
+    assert row["low_confidence_levels"].split() == unsure

@@ -122,6 +122,7 @@ def test_cli_json_lines_with_consistent_levels(
             "coverage",
             "set_guarantee",
             "low_confidence",
+            "low_confidence_levels",
             "abstained",
             "provenance",
             "decided_by",

@@ -294,6 +294,11 @@ class Calibration:
         """Calibrated distributions of the levels from their uncalibrated (T = 1) ones."""
         return {level: tempered(p, self.temperature(level)) for level, p in raw.items()}
 
+    def low_confidence_levels(self, levels: dict[str, np.ndarray]) -> tuple[str, ...]:
+        """The levels whose top calibrated probability is below ``low_confidence_below``."""
+        unsure = [level for level, p in levels.items() if self.is_low_confidence(float(np.max(p)))]
+        return tuple(unsure)
+
     def is_low_confidence(self, top_probability: float) -> bool:
         """Whether an answer with this top space-group probability is flagged."""
         return top_probability < self.low_confidence_below

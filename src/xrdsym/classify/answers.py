@@ -115,6 +115,8 @@ class Prediction:
         set_guarantee: what that coverage rests on (``90% of simulated lab-rendered
             patterns ...``) and how often the sets held on measured scans.
         low_confidence: the top space group is more likely wrong than right (calibrated).
+        low_confidence_levels: every level whose top answer is more likely wrong than right
+            (calibrated top probability below ``low_confidence_below``, 0.5).
         abstained: the levels whose top probability is below ``min_confidence``; their answers
             are left out of ``to_dict()``, ``summary_row()`` and the text (their sets stay).
         levels: the full distribution of each level (7, 101 and 230 entries), for figures
@@ -133,6 +135,7 @@ class Prediction:
     prediction_sets: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     coverage: float | None = None
     low_confidence: bool = False
+    low_confidence_levels: tuple[str, ...] = ()
     abstained: tuple[str, ...] = ()
     provenance: Provenance | None = None
     levels: dict[str, np.ndarray] = field(default_factory=dict)
@@ -169,7 +172,7 @@ class Prediction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``file``, the three levels (lists of entries, empty where the level
         abstained), ``prediction_sets``, ``coverage``, ``set_guarantee``, ``low_confidence``,
-        ``abstained`` and ``provenance``."""
+        ``low_confidence_levels``, ``abstained`` and ``provenance``."""
         return {
             "file": self.source,
             **{level: self.answers(level) for level in LEVELS},
@@ -177,6 +180,7 @@ class Prediction:
             "coverage": self.coverage,
             "set_guarantee": self.set_guarantee,
             "low_confidence": self.low_confidence,
+            "low_confidence_levels": list(self.low_confidence_levels),
             "abstained": list(self.abstained),
             "provenance": None if self.provenance is None else self.provenance.to_dict(),
             "decided_by": dict(self.decided_by),
@@ -203,6 +207,7 @@ class Prediction:
         row["space_group_number"] = None if abstained else self.space_group[0].number
         row["set_guarantee"] = self.set_guarantee
         row["low_confidence"] = self.low_confidence
+        row["low_confidence_levels"] = " ".join(self.low_confidence_levels)
         row["abstained"] = " ".join(self.abstained)
         if self.provenance is not None:
             row.update(self.provenance.summary())
@@ -347,10 +352,21 @@ def format_prediction(prediction: Prediction) -> str:
         lines.append(f"  {level.replace('_', ' '):<20}{body}")
     lines += indexing_lines(prediction)
     lines += set_lines(prediction)
-    if prediction.low_confidence:
-        lines.append("  low confidence: the top space group is more likely wrong than right")
+    lines += [f"  {line}" for line in low_confidence_line(prediction)]
     lines += provenance_lines(prediction.provenance)
     return "\n".join(lines)
+
+
+def low_confidence_line(prediction: Prediction) -> list[str]:
+    """The levels whose answer is more likely wrong than right (calibrated top probability
+    below 0.5), or nothing."""
+    unsure = prediction.low_confidence_levels or (
+        ("space_group",) if prediction.low_confidence else ()
+    )
+    if not unsure:
+        return []
+    names = ", ".join(level.replace("_", " ") for level in unsure)
+    return [f"low confidence ({names}): more likely wrong than right"]
 
 
 def indexing_lines(prediction: Prediction) -> list[str]:
@@ -430,8 +446,7 @@ def prediction_html(prediction: Prediction) -> str:
     notes = [html.escape(line.strip()) for line in indexing_lines(prediction)]
     if prediction.set_guarantee:
         notes.append(f"a set holds the truth for {html.escape(prediction.set_guarantee)}")
-    if prediction.low_confidence:
-        notes.append("low confidence: the top space group is more likely wrong than right")
+    notes += low_confidence_line(prediction)
     if prediction.provenance is not None:
         notes += [f"warning: {html.escape(w)}" for w in prediction.provenance.warnings]
     return (

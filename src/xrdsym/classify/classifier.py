@@ -222,6 +222,7 @@ class Classifier:
             coverage=self.calibration.coverage if sets else None,
             set_guarantee=self.calibration.guarantee if sets else "",
             low_confidence=self.calibration.is_low_confidence(float(levels["space_group"].max())),
+            low_confidence_levels=self.calibration.low_confidence_levels(levels),
             abstained=abstained,
             provenance=self._provenance(sample),
             levels=levels,
