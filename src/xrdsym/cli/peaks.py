@@ -1,9 +1,10 @@
 """``xrdsym peaks FILE...``: the lines of measured patterns, K-alpha2 and the powder verdict.
 
 Each file is read with the pattern readers (any supported format); its wavelength comes from
-the file, else from ``--wavelength``. A file that cannot be read or searched is reported with
-its name and the batch goes on; the command then ends with ``N of M files failed`` and exit
-code 1. The powder verdict (:mod:`xrdsym.indexing.quality`) is reported, not an error.
+``--override-wavelength``, else the file, else ``--wavelength``. A file that cannot be read
+or searched is reported with its name and the batch goes on; the command then ends with
+``N of M files failed`` and exit code 1. The powder verdict (:mod:`xrdsym.indexing.quality`)
+is reported, not an error.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xrdsym.cli.progress import progress_bar
+from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
-from xrdsym.wavelengths import WAVELENGTH_HELP
 
 #: Columns of the CSV output: one row per line of each file.
 CSV_COLUMNS = (
@@ -46,13 +47,7 @@ def register(subparsers: Any) -> None:
         "and skipped (exit code 1).",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="pattern files")
-    parser.add_argument(
-        "--wavelength",
-        default=None,
-        metavar="W",
-        help=f"used where a file states none: {WAVELENGTH_HELP} (default: the file's, else an "
-        "error)",
-    )
+    add_wavelength_options(parser, "is reported as an error and the batch goes on")
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per file per line (default: text)"
     )
@@ -86,8 +81,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run_peaks)
 
 
-def search_file(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def search_file(
+    name: str, args: argparse.Namespace, override: float | None, fallback: float | None
+) -> dict[str, Any]:
     """Read one file, search its lines and judge it: the JSON-ready record.
+
+    The wavelength is ``override`` when given, else the file's, else ``fallback``.
 
     Raises:
         XrdsymError: unreadable file, no wavelength, a stick pattern, a bad profile.
@@ -96,16 +95,14 @@ def search_file(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from xrdsym.indexing.peaks import PeakSearchOptions
     from xrdsym.indexing.quality import check_powder
     from xrdsym.io import read_pattern
-    from xrdsym.wavelengths import wavelength_from_name
 
     pattern = read_pattern(name)
-    if pattern.wavelength is not None:
+    if override is not None:
+        wavelength, origin = override, "--override-wavelength"
+    elif pattern.wavelength is not None:
         wavelength, origin = float(pattern.wavelength), "file"
-    elif args.wavelength is not None:
-        try:
-            wavelength, origin = wavelength_from_name(args.wavelength), "--wavelength"
-        except ValueError as exc:
-            raise XrdsymError(f"{name}: {exc}") from None
+    elif fallback is not None:
+        wavelength, origin = fallback, "--wavelength"
     else:
         raise XrdsymError(f"{name}: the file states no wavelength; give --wavelength")
     if looks_like_peak_list(pattern.two_theta, pattern.intensity):
@@ -132,7 +129,8 @@ def search_file(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _origin(record: dict[str, Any]) -> str:
     """Where the wavelength came from, in words."""
-    return "the file" if record["wavelength_source"] == "file" else "--wavelength"
+    source = record["wavelength_source"]
+    return "the file" if source == "file" else source
 
 
 def format_record(record: dict[str, Any]) -> str:
@@ -212,13 +210,14 @@ def run_peaks(args: argparse.Namespace) -> int:
         raise XrdsymError("--max-peaks must be at least 1")
     if args.min_snr <= 0:
         raise XrdsymError("--min-snr must be positive")
+    override, fallback = wavelength_choice(args)
     out = _CsvOut(args.csv)
     failures = 0
     bar = progress_bar(len(args.files), "file", args.no_progress or len(args.files) < 2)
     try:
         for name in args.files:
             try:
-                record = search_file(name, args)
+                record = search_file(name, args, override, fallback)
             except XrdsymError as exc:
                 record, error = None, str(exc)
             except Exception as exc:  # noqa: BLE001 - one hostile file must not end the batch
