@@ -170,6 +170,12 @@ def simulated_scores(args: argparse.Namespace, options: PeakSearchOptions) -> li
         score = Score(*score_pattern(found, truth, rel, widths, args.min_intensity), seconds)
         score.kalpha2_true, score.kalpha2_found = ka2, result.kalpha2 == "stripped"
         scores.append(score)
+        if args.verbose:
+            print(
+                f"  {i:4d} true {score.n_true:3d} found {score.n_found:3d} recalled "
+                f"{score.recalled:3d} precise {score.found_true:3d} K-alpha2 {ka2}/"
+                f"{score.kalpha2_found} FWHM {np.median(widths):.3f} {seconds:.2f} s"
+            )
     return scores
 
 
@@ -261,6 +267,7 @@ def main() -> None:
     parser.add_argument("--min-relative-height", type=float, default=None)
     parser.add_argument("--kalpha2-vote", type=float, default=None)
     parser.add_argument("--output", type=Path, help="write the summary as JSON")
+    parser.add_argument("--verbose", action="store_true", help="one line per pattern")
     args = parser.parse_args()
     changes = {
         key: value

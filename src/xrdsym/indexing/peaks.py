@@ -9,13 +9,16 @@ Steps of :func:`search_peaks` (angles in degrees 2theta, intensities in the file
 1. Checks: finite values, strictly increasing 2theta inside (0, 180), at most
    ``max_points`` points, a wavelength inside ``wavelengths.WAVELENGTH_LIMITS``; anything
    else raises :class:`~xrdsym.errors.PatternFileError` naming the profile and the problem.
-   Uneven steps are resampled (linearly) to the median step.
+   A profile interpolated linearly from coarser steps is searched on its measured points
+   only; uneven steps are resampled (linearly) to the median step.
 2. A rough line width H0 (median FWHM of the most prominent maxima above a morphological
    opening), which sets the scales below.
 3. Background: SNIP of pybaselines (Morhac et al. 1997), half window ``background_fwhm`` x H0
    (bounded to [0.5, 5] degrees), so that broad humps (5-15 degrees) stay in the background.
 4. Noise: the robust standard deviation 1.4826 MAD(y[i+k] - y[i]) / sqrt(2) of differences at
-   a lag k of about H0 / 4, in blocks along the scan (Poisson noise grows with the counts).
+   the lag k (at most H0 / 2) where they are largest (:func:`noise_lag`: neighbours of an
+   interpolated scan are correlated), in blocks along the scan; the counting noise of each
+   line is added to it (:func:`count_noise`).
 5. Lines: ``scipy.signal.find_peaks`` on the (Savitzky-Golay smoothed) net profile with a
    prominence of at least ``min_snr`` local noise deviations and ``min_relative_height`` of
    the strongest line.
@@ -45,8 +48,15 @@ from xrdsym.wavelengths import KA2_RATIO, check_wavelength
 #: Fewest points a profile needs (as the file readers, ``io.pattern.MIN_POINTS``).
 MIN_POINTS = 20
 
-#: Steps differing by more than this factor (largest / smallest) are resampled to even steps.
+#: Steps differing from the median step by more than this factor are uneven ...
 UNEVEN_STEPS = 1.5
+
+#: ... and a profile with more than this share of uneven steps is resampled to even steps.
+UNEVEN_SHARE = 0.01
+
+#: Fewest points between the measured points of an interpolated profile for it to count as
+#: interpolated (finer interpolation changes little).
+MIN_KNOT_SPACING = 4
 
 #: Rough FWHM used when the profile shows no clear maximum, degrees.
 DEFAULT_FWHM = 0.1
@@ -151,15 +161,55 @@ def checked_profile(
 
 def even_steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None]:
     """The profile on even steps of its median step (linear interpolation), with an event
-    when it had to be resampled."""
+    when it had to be resampled: when more than :data:`UNEVEN_SHARE` of the steps differ from
+    the median step by more than a factor :data:`UNEVEN_STEPS`."""
     steps = np.diff(x)
-    if steps.max() <= UNEVEN_STEPS * steps.min():
-        return x, y, None
     step = float(np.median(steps))
+    uneven = (steps > UNEVEN_STEPS * step) | (steps < step / UNEVEN_STEPS)
+    if np.mean(uneven) <= UNEVEN_SHARE:
+        return x, y, None
     n = min(int(np.floor((x[-1] - x[0]) / step)) + 1, 4 * x.size)
     grid = np.linspace(x[0], x[0] + (n - 1) * step, n)
     event = f"uneven steps ({steps.min():.4g}-{steps.max():.4g} deg) resampled to {step:.4g} deg"
     return grid, np.interp(grid, x, y), event
+
+
+def interpolated_knots(y: np.ndarray) -> np.ndarray | None:
+    """Indices of the measured points of a profile interpolated linearly from coarser steps,
+    or None for a profile whose every point is measured.
+
+    Between two measured points an interpolated profile is straight: its second differences
+    y[i+1] - 2 y[i] + y[i-1] vanish (to float rounding, 1e-9 of the largest value) except at
+    the kinks next to each measured point. When most of them vanish and the kinks lie at
+    least :data:`MIN_KNOT_SPACING` points apart, the point of largest kink of each run is
+    taken as measured (with the first and last points).
+    """
+    if y.size < 3 * MIN_KNOT_SPACING:
+        return None
+    curvature = np.abs(np.diff(y, 2))
+    kinks = np.flatnonzero(curvature > 1e-9 * float(np.max(np.abs(y)))) + 1
+    if kinks.size == 0 or kinks.size > 0.5 * y.size:
+        return None
+    runs = np.split(kinks, np.flatnonzero(np.diff(kinks) > 1) + 1)
+    knots = np.array([run[np.argmax(curvature[run - 1])] for run in runs])
+    if np.median(np.diff(knots)) < MIN_KNOT_SPACING if knots.size > 1 else True:
+        return None
+    return np.unique(np.concatenate([[0], knots, [y.size - 1]]))
+
+
+def measured_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The measured points of the profile (:func:`interpolated_knots`) on even steps
+    (:func:`even_steps`), with the events of what was done."""
+    events = []
+    knots = interpolated_knots(y)
+    if knots is not None:
+        events.append(
+            f"profile interpolated from coarser steps (about {np.median(np.diff(x[knots])):.3g} "
+            f"deg): searched on its {knots.size} measured points"
+        )
+        x, y = x[knots], y[knots]
+    x, y, resampled = even_steps(x, y)
+    return x, y, events + ([resampled] if resampled else [])
 
 
 def robust_sigma(values: np.ndarray) -> float:
@@ -181,6 +231,22 @@ def noise_profile(net: np.ndarray, lag: int) -> np.ndarray:
         out[a:b] = robust_sigma(differences[a : min(b, differences.size)]) / np.sqrt(2.0)
     floor = max(float(np.median(out)) * 0.25, 1e-9 * (float(np.max(np.abs(net))) + 1.0))
     return np.maximum(out, floor)
+
+
+def noise_lag(net: np.ndarray, longest: int) -> int:
+    """The lag (points) at which differences of the net profile show its full noise.
+
+    Independent noise has the same robust_sigma(y[i+L] - y[i]) at every lag L; a profile
+    interpolated from coarser measured steps (or smoothed by the instrument software) has
+    correlated neighbours and smaller differences at short lags. The lag of the largest
+    spread among L = 1, 2, 4, ... <= ``longest`` (half a rough FWHM: longer lags would measure
+    the slopes of the lines) is taken.
+    """
+    lags = [1]
+    while lags[-1] * 2 <= min(longest, net.size // 4):
+        lags.append(lags[-1] * 2)
+    spreads = [robust_sigma(net[lag:] - net[:-lag]) for lag in lags]
+    return lags[int(np.argmax(spreads))]
 
 
 def count_noise(net: np.ndarray, background: np.ndarray, block_noise: np.ndarray) -> np.ndarray:
@@ -374,8 +440,7 @@ def search_profile(
     opts = options or DEFAULT_OPTIONS
     x, y, lam = checked_profile(two_theta, counts, wavelength, source, opts.max_points)
     scale = float(np.max(np.abs(y))) or 1.0  # counts of any size (1e300) work in units of 1
-    x, y, resampled = even_steps(x, y / scale)
-    events = [resampled] if resampled else []
+    x, y, events = measured_points(x, y / scale)
     step = float(np.median(np.diff(x)))
     fwhm = rough_fwhm(y, step)
     half_window = opts.background_half_window or float(
@@ -383,7 +448,7 @@ def search_profile(
     )
     background, method = snip_background(x, y, half_window, step)
     net = y - background
-    noise = noise_profile(net, int(round(fwhm / step / 4.0)))
+    noise = noise_profile(net, noise_lag(net, int(fwhm / step / 2.0)))
     guesses = detect_lines(x, net, background, noise, fwhm, step, opts)
     kalpha2: Literal["absent", "stripped"] = "absent"
     doublet = anode_doublet(lam)

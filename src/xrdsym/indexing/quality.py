@@ -13,7 +13,8 @@ whose ``reason`` says in plain words what the scan looks like instead. The check
    the strongest is at most :data:`WAFER_FWHM` wide: one or two reflections of an oriented
    crystal (a wafer, a substrate, an epitaxial film), not a powder.
 3. ``textured``: every line above :data:`TEXTURE_FLOOR` of the strongest is an order n of one
-   spacing d0 (1/d_i = n_i / d0, 2theta within :data:`ORDER_TOLERANCE` degrees), with at least
+   spacing d0 (1/d_i = n_i / d0, 2theta within :data:`ORDER_TOLERANCE` degrees after fitting
+   d0 and a zero shift), with at least
    :data:`TEXTURE_MIN_ORDERS` orders: a strongly textured film shows one family of planes,
    which no three-dimensional cell can be refined from.
 4. ``too_few_lines``: fewer than :data:`MIN_REFLECTIONS` lines above :data:`LINE_FLOOR` of
@@ -71,6 +72,9 @@ TEXTURE_FLOOR = 0.03
 
 #: ... within this many degrees 2theta (after a least-squares d0) ...
 ORDER_TOLERANCE = 0.1
+
+#: Rounds of the alternating fit of the spacing and the zero shift.
+ORDER_ITERATIONS = 5
 
 #: ... with at least this many distinct orders, the first at most :data:`MAX_FIRST_ORDER`.
 TEXTURE_MIN_ORDERS = 3
@@ -143,8 +147,9 @@ def _orders(peaks: list[ObservedPeak], wavelength: float) -> int:
     """Number of distinct orders when every line is an order of one spacing, else 0.
 
     The first line is taken as order m = 1 ... MAX_FIRST_ORDER; orders n_i = round(m q_i /
-    q_1) with q = 1/d; d0 by least squares (q_i = n_i / d0); all lines must lie within
-    ORDER_TOLERANCE degrees of 2 asin(lambda n_i / (2 d0)).
+    q_1) with q = 1/d; then q0 = 1/d0 and a zero shift z are fitted (2theta_i = 2 asin(lambda
+    n_i q0 / 2) + z, alternating least squares) and every line must lie within
+    ORDER_TOLERANCE degrees of its fitted angle.
     """
     tt = np.array([p.two_theta for p in peaks])
     q = 2.0 * np.sin(np.radians(tt / 2.0)) / wavelength
@@ -152,12 +157,23 @@ def _orders(peaks: list[ObservedPeak], wavelength: float) -> int:
         n = np.rint(first * q / q[0])
         if np.any(n < 1) or len(set(n.tolist())) < len(n):
             continue
+        residual = _order_residual(tt, n, wavelength)
+        if np.all(np.abs(residual) <= ORDER_TOLERANCE):
+            return len(n)
+    return 0
+
+
+def _order_residual(tt: np.ndarray, n: np.ndarray, wavelength: float) -> np.ndarray:
+    """2theta_i - (2 asin(lambda n_i q0 / 2) + z) after fitting q0 and z (degrees)."""
+    zero = 0.0
+    predicted = tt
+    for _ in range(ORDER_ITERATIONS):
+        q = 2.0 * np.sin(np.radians((tt - zero) / 2.0)) / wavelength
         q0 = float(n @ q / (n @ n))
         sine = np.clip(wavelength * n * q0 / 2.0, 0.0, 1.0)
         predicted = 2.0 * np.degrees(np.arcsin(sine))
-        if np.all(np.abs(predicted - tt) <= ORDER_TOLERANCE):
-            return len(n)
-    return 0
+        zero = float(np.mean(tt - predicted))
+    return tt - predicted - zero
 
 
 def gate_statistics(
