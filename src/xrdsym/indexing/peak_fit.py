@@ -14,6 +14,7 @@ residual variance.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +49,18 @@ MAX_SIGMA_FWHM = 0.5
 #: Narrowest fitted FWHM, in steps: a narrower line is not sampled well enough to fit.
 MIN_FWHM_STEPS = 1.0
 
+#: A cluster of n lines is fitted on at most this many points times (n + 1): broad lines are
+#: fitted on every k-th point of their window (their cost grows with the points).
+MAX_POINTS_PER_LINE = 60
+
 #: Starting Lorentzian fraction of the pseudo-Voigt.
 START_ETA = 0.5
 
-#: Function evaluations allowed per cluster fit.
-MAX_EVALUATIONS = 200
+#: Function evaluations allowed per cluster fit (Levenberg-Marquardt) ...
+MAX_EVALUATIONS = 100
+
+#: ... and per bounded fit when the first leaves its bounds (each costs about ten times more).
+MAX_BOUNDED_EVALUATIONS = 30
 
 
 @dataclass(frozen=True)
@@ -158,8 +166,9 @@ def fit_cluster(
     low = group[0].two_theta - halves[0]
     high = group[-1].two_theta + halves[-1]
     i0, i1 = np.searchsorted(x, [low, high])
-    xs, ys = x[i0:i1], y[i0:i1]
     n = len(group)
+    stride = max(1, int(np.ceil((i1 - i0) / (MAX_POINTS_PER_LINE * (n + 1)))))
+    xs, ys = x[i0:i1:stride], y[i0:i1:stride]
     if xs.size < 3 * n + 3 + 2:
         return [_fallback(g, step) for g in group]
     start, lower, upper = [], [], []
@@ -206,7 +215,7 @@ def _least_squares(
     if fit.success and inside:
         return fit
     return least_squares(
-        residual, p0, jac=jacobian, bounds=bounds, max_nfev=MAX_EVALUATIONS, x_scale="jac"
+        residual, p0, jac=jacobian, bounds=bounds, max_nfev=MAX_BOUNDED_EVALUATIONS, x_scale="jac"
     )
 
 
@@ -249,10 +258,21 @@ def _peaks_from_fit(
 
 
 def fit_lines(
-    x: np.ndarray, y: np.ndarray, guesses: list[LineGuess], step: float
-) -> list[ObservedPeak]:
-    """Fitted lines of every cluster of ``guesses`` (sorted by 2theta), in the same order."""
-    peaks: list[ObservedPeak] = []
-    for group in clusters(guesses, step):
-        peaks += fit_cluster(x, y, [guesses[i] for i in group], step)
-    return peaks
+    x: np.ndarray, y: np.ndarray, guesses: list[LineGuess], step: float, seconds: float
+) -> tuple[list[ObservedPeak], int]:
+    """Fitted lines of every cluster of ``guesses`` (sorted by 2theta), in the same order,
+    strongest clusters first until ``seconds`` have passed; the lines of the clusters left then
+    keep their detected maxima (``_fallback``). Returns (lines, number not fitted)."""
+    groups = clusters(guesses, step)
+    order = sorted(range(len(groups)), key=lambda k: -max(guesses[i].height for i in groups[k]))
+    deadline = time.perf_counter() + seconds
+    fitted: dict[int, list[ObservedPeak]] = {}
+    unfitted = 0
+    for k in order:
+        group = [guesses[i] for i in groups[k]]
+        if time.perf_counter() < deadline:
+            fitted[k] = fit_cluster(x, y, group, step)
+        else:
+            fitted[k] = [_fallback(g, step) for g in group]
+            unfitted += len(group)
+    return [p for k in range(len(groups)) for p in fitted[k]], unfitted

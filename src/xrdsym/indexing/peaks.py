@@ -14,14 +14,15 @@ Steps of :func:`search_peaks` (angles in degrees 2theta, intensities in the file
 2. A rough line width H0 (median FWHM of the most prominent maxima above a morphological
    opening), which sets the scales below.
 3. Background: SNIP of pybaselines (Morhac et al. 1997), half window ``background_fwhm`` x H0
-   (bounded to [0.5, 5] degrees), so that broad humps (5-15 degrees) stay in the background.
+   (bounded to [0.5, 5] degrees), so that broad humps (5-15 degrees) stay in the background;
+   raised by the offset of the noise above SNIP's lower envelope (:func:`envelope_offset`).
 4. Noise: the robust standard deviation 1.4826 MAD(y[i+k] - y[i]) / sqrt(2) of differences at
    the lag k (at most H0 / 2) where they are largest (:func:`noise_lag`: neighbours of an
    interpolated scan are correlated), in blocks along the scan; the counting noise of each
    line is added to it (:func:`count_noise`).
 5. Lines: ``scipy.signal.find_peaks`` on the (Savitzky-Golay smoothed) net profile with a
-   prominence of at least ``min_snr`` local noise deviations and ``min_relative_height`` of
-   the strongest line.
+   height and prominence of at least ``min_snr`` standard deviations of the smoothed noise
+   and ``min_relative_height`` of the strongest line.
 6. K-alpha2 (a known anode's K-alpha1 line or K-alpha average only): detected by the doublet
    vote of :mod:`xrdsym.indexing.kalpha2`; when present the net profile is stripped
    (Rachinger), the lines are found again and their positions refer to K-alpha1 (the
@@ -37,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 from scipy.ndimage import grey_opening
-from scipy.signal import find_peaks, peak_widths, savgol_filter
+from scipy.signal import find_peaks, peak_widths, savgol_coeffs, savgol_filter
 
 from xrdsym.errors import PatternFileError
 from xrdsym.indexing.kalpha2 import anode_doublet, doublet_votes, rachinger_strip
@@ -101,6 +102,8 @@ class PeakSearchOptions:
         kalpha2_vote: least median log(RSS_single / RSS_doublet) of the strong lines for
             K-alpha2 to count as present (default 0.1, a 10 % better doublet fit).
         max_points: most points accepted (default 2,000,000; measured scans hold <= 100k).
+        fit_seconds: time for the line fits, strongest first (default 3 s); lines left when
+            it is spent keep their detected maxima, with an event.
     """
 
     min_snr: float = 4.0
@@ -112,6 +115,7 @@ class PeakSearchOptions:
     kalpha2_ratio: float = KA2_RATIO
     kalpha2_vote: float = 0.1
     max_points: int = 2_000_000
+    fit_seconds: float = 3.0
 
 
 DEFAULT_OPTIONS = PeakSearchOptions()
@@ -249,6 +253,30 @@ def noise_lag(net: np.ndarray, longest: int) -> int:
     return lags[int(np.argmax(spreads))]
 
 
+def envelope_offset(net: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """How far SNIP's background lies below the middle of the noise, at every point.
+
+    SNIP follows the lower envelope of a noisy profile, so the net profile off the lines is
+    centred above zero. Per block of :data:`NOISE_BLOCK` points, the median of the net values
+    within 3 noise deviations of the running median (three rounds, which drops the lines)
+    estimates that offset; it is interpolated between block centres.
+    """
+    n_blocks = max(1, net.size // NOISE_BLOCK)
+    edges = np.linspace(0, net.size, n_blocks + 1).astype(int)
+    centres, offsets = [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        values, sigma = net[a:b], float(np.median(noise[a:b]))
+        middle = float(np.median(values))
+        for _ in range(3):
+            kept = values[np.abs(values - middle) < 3.0 * sigma]
+            if kept.size == 0:
+                break
+            middle = float(np.median(kept))
+        centres.append(0.5 * (a + b - 1))
+        offsets.append(max(middle, 0.0))
+    return np.interp(np.arange(net.size), centres, offsets)
+
+
 def count_noise(net: np.ndarray, background: np.ndarray, block_noise: np.ndarray) -> np.ndarray:
     """Noise standard deviation at every point with the counting noise of the lines added.
 
@@ -317,12 +345,15 @@ def snip_background(
     return baseline, f"pybaselines snip, half window {width:.3g} deg ({half * factor} points)"
 
 
-def _smoothed(net: np.ndarray, fwhm_points: float) -> np.ndarray:
-    """Savitzky-Golay (order 2) over about 3/4 of a FWHM, when that spans 5 points or more."""
+def smoothed(net: np.ndarray, fwhm_points: float) -> tuple[np.ndarray, float]:
+    """Savitzky-Golay (order 2) over about 3/4 of a FWHM when that spans 5 points or more,
+    and the factor sqrt(sum c_k^2) (c_k its coefficients) by which it scales the standard
+    deviation of independent noise (1 when not smoothed)."""
     window = int(round(0.75 * fwhm_points)) | 1
     if window < 5 or window >= net.size:
-        return net
-    return savgol_filter(net, window, 2)
+        return net, 1.0
+    factor = float(np.sqrt(np.sum(savgol_coeffs(window, 2) ** 2)))
+    return savgol_filter(net, window, 2), factor
 
 
 def detect_lines(
@@ -337,19 +368,20 @@ def detect_lines(
     """Lines of the net profile (step 5 of the module docstring), increasing 2theta.
 
     A line needs a net height and a prominence of ``min_snr`` x sigma, sigma the
-    :func:`count_noise` at its top (block noise plus the counting noise of the line), a net
+    :func:`count_noise` at its top (block noise plus the counting noise of the line) times the
+    noise factor of the smoothing, a net
     height of ``min_relative_height`` of the strongest line, and a FWHM of at least
     :data:`MIN_WIDTH_FRACTION` of the rough FWHM (narrower maxima are noise spikes).
     """
     fwhm_points = fwhm / step
-    smooth = _smoothed(net, fwhm_points)
+    smooth, factor = smoothed(net, fwhm_points)
     top = float(smooth.max())
-    if top <= options.min_snr * float(noise.min()):
+    if top <= options.min_snr * factor * float(noise.min()):
         return []
     floor = options.min_relative_height * top
     wlen = max(3, int(PROMINENCE_WINDOW_FWHM * fwhm_points) | 1)
     index, props = find_peaks(smooth, height=floor, prominence=floor, wlen=wlen)
-    sigma = count_noise(smooth[index], background[index], noise[index])
+    sigma = factor * count_noise(smooth[index], background[index], noise[index])
     keep = (props["prominences"] >= options.min_snr * sigma) & (
         smooth[index] >= options.min_snr * sigma
     )
@@ -449,6 +481,8 @@ def search_profile(
     background, method = snip_background(x, y, half_window, step)
     net = y - background
     noise = noise_profile(net, noise_lag(net, int(fwhm / step / 2.0)))
+    background = background + envelope_offset(net, noise)
+    net = y - background
     guesses = detect_lines(x, net, background, noise, fwhm, step, opts)
     kalpha2: Literal["absent", "stripped"] = "absent"
     doublet = anode_doublet(lam)
@@ -472,7 +506,13 @@ def search_profile(
     guesses, dropped = strongest(guesses, opts.max_peaks)
     if dropped:
         events.append(dropped)
-    peaks = sorted(fit_lines(x, net, guesses, step), key=lambda p: p.two_theta)
+    fitted, unfitted = fit_lines(x, net, guesses, step, opts.fit_seconds)
+    if unfitted:
+        events.append(
+            f"fit time ({opts.fit_seconds:g} s) spent: {unfitted} weaker lines kept at their "
+            "detected maxima"
+        )
+    peaks = sorted(fitted, key=lambda p: p.two_theta)
     result = PeakSearchResult(
         peaks=tuple(_in_counts(p, scale) for p in _inside(peaks, x)),
         wavelength=lam,
