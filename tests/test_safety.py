@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from xrdsym.datasets import shards
 from xrdsym.datasets.build import BuildConfig, build_dataset, build_shard, plan_tasks
 from xrdsym.datasets.store import SHARD_DIR, folder_lock, is_temporary_name, open_dataset
 from xrdsym.errors import DatasetError
@@ -92,12 +91,14 @@ def temporary_files(root: Path) -> list[str]:
 def _killed_at_rename(task: object, config: BuildConfig, shard_dir: Path) -> None:
     """Child process: write a shard and die (exit 137) just before its ``.npz`` is renamed."""
 
-    def publish(tmp: Path, path: Path) -> None:
-        if path.suffix == ".npz":
-            os._exit(137)
-        os.replace(tmp, path)
+    rename = os.replace
 
-    shards.publish = publish  # this process only (the shard writer publishes through it)
+    def replace(tmp: Path, path: Path) -> None:
+        if Path(path).suffix == ".npz":
+            os._exit(137)
+        rename(tmp, path)
+
+    os.replace = replace  # type: ignore[assignment]  # this forked child only (xrdsym.atomic)
     build_shard(task, config, shard_dir)  # type: ignore[arg-type]
 
 

@@ -30,6 +30,7 @@ from xrdsym.patterns.profile import (
 )
 from xrdsym.patterns.scattering import graphite_monochromator_two_theta
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC
 from xrdsym.wavelengths import wavelength_from_name
 
 #: Profile of clean patterns: a sharp laboratory instrument (FWHM 0.06 degrees at low angle,
@@ -44,9 +45,6 @@ CLEAN_PARAMS = ProfileParams(
     background_level=0.0,
     counts=1e4,
 )
-
-#: spglib tolerance in Angstrom for the systematic absences (as ``compute_peaks``).
-DEFAULT_SYMPREC = 0.01
 
 
 @dataclass(frozen=True, eq=False)

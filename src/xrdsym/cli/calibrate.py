@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from xrdsym.patterns.renderers import RENDERER_NAMES
 from xrdsym.wavelengths import WAVELENGTH_HELP
 
 
@@ -42,7 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="render seed (default: %(default)s)")
     parser.add_argument(
         "--renderer",
-        choices=("lab", "paper"),
+        choices=RENDERER_NAMES,
         default=None,
         help="pattern renderer (default: the one the model was trained with)",
     )

@@ -7,6 +7,9 @@ import json
 import os
 from typing import Any
 
+from xrdsym.datasets.build_config import GENERATORS
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC
+
 
 def register(subparsers: Any) -> None:
     """Add the ``dataset`` sub-command with ``build`` and ``summary``."""
@@ -41,8 +44,8 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument(
         "--generator",
-        choices=("pyxtal", "synthetic"),
-        default="pyxtal",
+        choices=GENERATORS,
+        default=GENERATORS[0],
         help="generator of the requested crystals: pyxtal (default) or the fast synthetic "
         "generator of `xrdsym generate` (fitted statistics)",
     )
@@ -56,7 +59,10 @@ def register(subparsers: Any) -> None:
         "--seed", type=int, default=0, help="seed of the generated crystals and of the splits"
     )
     build.add_argument(
-        "--symprec", type=float, default=0.01, help="spglib tolerance in Angstrom (default 0.01)"
+        "--symprec",
+        type=float,
+        default=DEFAULT_SYMPREC,
+        help=f"spglib tolerance in Angstrom (default {DEFAULT_SYMPREC})",
     )
     build.add_argument(
         "--shard-size",

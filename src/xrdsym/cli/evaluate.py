@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from xrdsym.errors import XrdsymError
+from xrdsym.patterns.renderers import RENDERER_NAMES
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +41,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the rendered test set")
     parser.add_argument(
         "--renderer",
-        choices=("paper", "lab"),
+        choices=RENDERER_NAMES,
         default="paper",
         help="how test patterns are rendered: the paper protocol or lab-like "
         "(impurity phases drawn from the same test part)",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from xrdsym.errors import XrdsymError
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC, MAX_SYMPREC, check_symprec
 from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_from_name
 
 
@@ -37,8 +38,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--symprec",
         type=float,
-        default=0.01,
-        help="spglib tolerance in Angstrom for the systematic absences, in (0, 1] (default 0.01)",
+        default=DEFAULT_SYMPREC,
+        help=f"spglib tolerance in Angstrom for the systematic absences, in (0, {MAX_SYMPREC:g}] "
+        f"(default {DEFAULT_SYMPREC})",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--clean", action="store_true", help="noise-free fixed profile (default)")
@@ -86,7 +88,6 @@ def write_peak_table(path: Path, peaks: Any) -> None:
 def run_simulate(args: argparse.Namespace) -> int:
     """Simulate the structure's pattern (:func:`xrdsym.simulate.simulate`) and write it."""
     from xrdsym.simulate import simulate
-    from xrdsym.structures.labelling import check_symprec
 
     symprec = check_symprec(args.symprec)
     try:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from xrdsym.atomic import atomic_write_json
 from xrdsym.datasets.build_config import (
     GENERATORS,
     MAX_GENERATED_PER_GROUP,
@@ -65,7 +66,6 @@ from xrdsym.datasets.shards import (
     REPORT_NAME,
     SHARD_DIR,
     SPLITS_NAME,
-    atomic_write_json,
     atomic_write_npz,
     folder_lock,
     read_shard_index,
@@ -144,7 +144,7 @@ def build_dataset(
             "wavelength": config.wavelength,
             "library_versions": library_versions(),
         }
-        atomic_write_json(root / MANIFEST_NAME, manifest)
+        atomic_write_json(root / MANIFEST_NAME, manifest, sort_keys=True)
         (root / SPLITS_NAME).unlink(missing_ok=True)
         planned = run_shards(root, config, index, legacy, workers, scheduler, progress, on_shard)
         write_shard_index(root, {name: index[name] for name in planned})
@@ -249,5 +249,5 @@ def finalize_dataset(root: Path, seed: int, rebuilt: list[str] | None = None) ->
         "rebuilt_shards": list(rebuilt or []),
     }
     atomic_write_npz(root / SPLITS_NAME, splits, compressed=False)
-    atomic_write_json(root / REPORT_NAME, report)
+    atomic_write_json(root / REPORT_NAME, report, sort_keys=True)
     return report

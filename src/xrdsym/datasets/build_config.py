@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from xrdsym.errors import DatasetError
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC, MAX_SYMPREC
 from xrdsym.wavelengths import CU_KA1
 
 #: Peaks are stored over a wider range than the model grid (10-110 deg) so that zero shifts,
@@ -39,7 +40,7 @@ class BuildConfig:
     generated_per_group: int = 0
     space_groups: tuple[int, ...] = tuple(range(1, 231))
     seed: int = 0
-    symprec: float = 0.01
+    symprec: float = DEFAULT_SYMPREC
     wavelength: float = CU_KA1
     polarization: str = "graphite_monochromator"
     shard_size: int = 250
@@ -97,7 +98,6 @@ def check_build_config(config: BuildConfig) -> None:
             2theta range, or an unknown polarization model.
     """
     from xrdsym.patterns.scattering import POLARIZATIONS
-    from xrdsym.structures.labelling import MAX_SYMPREC
 
     def refuse(name: str, rule: str, value: object) -> None:
         flag = f" (--{name.replace('_', '-')})" if name in _CLI_SETTINGS else ""

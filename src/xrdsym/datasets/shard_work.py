@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.atomic import atomic_write_bytes
 from xrdsym.datasets.build_config import BuildConfig
 from xrdsym.datasets.shards import (
     ShardData,
-    atomic_write_bytes,
     shard_checksums,
     write_shard,
 )
@@ -26,6 +26,7 @@ from xrdsym.structures.symmetry import (
     spglib_cell,
     symmetry_dataset,
 )
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class ShardResult:
 # The work of one shard (runs in a worker process).
 
 
-def niggli_cell(crystal: Crystal, symprec: float = 0.01) -> np.ndarray:
+def niggli_cell(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> np.ndarray:
     """The stored cell of a structure, float32 (6,): its Niggli-reduced primitive cell
     (a, b, c in Angstrom, alpha, beta, gamma in degrees) at ``symprec``, the cell of the
     duplicate rule (:func:`xrdsym.structures.symmetry.same_cell`)."""

@@ -31,18 +31,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from xrdsym.atomic import TEMP_MARK, atomic_write, atomic_write_json
 from xrdsym.errors import DatasetError
 
 FORMAT_VERSION = 2
@@ -55,8 +55,6 @@ SHARD_DIR = "shards"
 SHARD_INDEX_NAME = "index.json"
 LOCK_NAME = ".lock"
 
-#: Marks the name of a temporary file (``.<name>.tmp-<pid>``).
-TEMP_MARK = ".tmp-"
 #: Temporary names of earlier versions: ``<name>.tmp<pid>`` (+ ``.npz``) or ``<name>.tmp.npz``.
 _LEGACY_TEMP = re.compile(r"\.tmp\d*(\.npz)?$")
 
@@ -194,18 +192,9 @@ def empty_prototypes(n: int) -> dict[str, np.ndarray]:
     }
 
 
-def temporary_path(path: Path) -> Path:
-    """Hidden temporary name of ``path`` in its folder: ``.<name>.tmp-<pid>``.
-
-    It starts with a dot and does not end in ``.npz`` or ``.json``, so that no pattern a
-    reader uses for finished files matches it.
-    """
-    return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
-
-
 def is_temporary_name(name: str) -> bool:
-    """True for a temporary file name of :func:`temporary_path`, or of earlier versions
-    (``X.npz.tmp<pid>.npz``, ``X.json.tmp<pid>``, ``splits.npz.tmp.npz``)."""
+    """True for a temporary file name of :func:`xrdsym.atomic.temporary_path`, or of earlier
+    versions (``X.npz.tmp<pid>.npz``, ``X.json.tmp<pid>``, ``splits.npz.tmp.npz``)."""
     return TEMP_MARK in name or bool(_LEGACY_TEMP.search(name))
 
 
@@ -219,35 +208,6 @@ def remove_temporary_files(folder: Path) -> list[str]:
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed
-
-
-def publish(tmp: Path, path: Path) -> None:
-    """Move a fully written temporary file onto its final name (atomic on POSIX)."""
-    os.replace(tmp, path)
-
-
-def _write_via_temporary(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Run ``write`` on a temporary file, flush it to disk, then :func:`publish` it."""
-    tmp = temporary_path(path)
-    try:
-        with tmp.open("wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (atomic on POSIX)."""
-    _write_via_temporary(path, lambda handle: handle.write(data))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_json_file(path: Path, what: str, advice: str = "") -> Any:
@@ -266,7 +226,7 @@ def read_json_file(path: Path, what: str, advice: str = "") -> Any:
 def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray], compressed: bool = True) -> None:
     """Write arrays as an ``.npz`` archive, atomically (a crash leaves no partial archive)."""
     save = np.savez_compressed if compressed else np.savez
-    _write_via_temporary(path, lambda handle: save(handle, **arrays))  # type: ignore[arg-type]
+    atomic_write(path, lambda handle: save(handle, **arrays))  # type: ignore[arg-type]
 
 
 def write_shard(path: Path, shard: ShardData) -> None:
@@ -322,7 +282,7 @@ def read_shard_index(root: Path) -> dict[str, dict[str, str]] | None:
 def write_shard_index(root: Path, shards: dict[str, dict[str, str]]) -> None:
     """Record the finished shards (name -> checksums) of a dataset folder, atomically."""
     path = root / SHARD_DIR / SHARD_INDEX_NAME
-    atomic_write_json(path, {"shards": dict(sorted(shards.items()))})
+    atomic_write_json(path, {"shards": dict(sorted(shards.items()))}, sort_keys=True)
 
 
 def damaged_shards(root: Path, shards: dict[str, dict[str, str]]) -> dict[str, str]:

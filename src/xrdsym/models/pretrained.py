@@ -8,7 +8,6 @@ unchanged for the classifier and the model card.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from xrdsym.atomic import atomic_path, atomic_write_json
 from xrdsym.errors import ModelFileError
 from xrdsym.model_config import (
     CONFIG_NAME,
@@ -71,14 +71,11 @@ def save_pretrained(model: nn.Module, config: dict[str, Any], folder: str | Path
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp_weights = out / (WEIGHTS_NAME + ".tmp")
-    save_file(state, str(tmp_weights), metadata={"format": "pt"})
-    tmp_weights.replace(out / WEIGHTS_NAME)
+    with atomic_path(out / WEIGHTS_NAME) as tmp_weights:
+        save_file(state, str(tmp_weights), metadata={"format": "pt"})
     full = dict(config)
     full.setdefault("model_kwargs", {})
-    tmp_config = out / (CONFIG_NAME + ".tmp")
-    tmp_config.write_text(json.dumps(_jsonable(full), indent=2, sort_keys=True) + "\n")
-    tmp_config.replace(out / CONFIG_NAME)
+    atomic_write_json(out / CONFIG_NAME, _jsonable(full), sort_keys=True)
     return out
 
 

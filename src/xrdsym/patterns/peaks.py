@@ -27,6 +27,7 @@ from xrdsym.patterns.scattering import GRAPHITE_MONOCHROMATOR_TWO_THETA_CU
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.symmetry import rotation_codes
 from xrdsym.structures.symmetry import symmetry_operations as symmetry_operations
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC
 from xrdsym.structures.validation import check_crystal, check_limits
 from xrdsym.wavelengths import CU_KA1
 
@@ -371,7 +372,7 @@ def compute_peaks(
     polarization: str = "graphite_monochromator",
     monochromator_two_theta: float = GRAPHITE_MONOCHROMATOR_TWO_THETA_CU,
     form_factors: str = "it92",
-    symprec: float = 0.01,
+    symprec: float = DEFAULT_SYMPREC,
     min_relative_intensity: float = MIN_RELATIVE_INTENSITY,
     operations: tuple[np.ndarray, np.ndarray] | None = None,
     exact_operations: bool = False,

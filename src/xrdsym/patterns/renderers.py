@@ -10,15 +10,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from xrdsym.patterns.lab import lab_renderer
 from xrdsym.patterns.profile import ProfileRenderer
 from xrdsym.patterns.protocols import PatternRenderer, PeakSource
 
-#: Names :func:`make_renderer` knows (those of ``TrainConfig.renderer``).
-RENDERER_NAMES = ("paper", "lab")
+
+def _paper(
+    profile: dict[str, Any], lab_off: tuple[str, ...], impurity_pool: PeakSource | None
+) -> PatternRenderer:
+    """The protocol of Park et al. (2017), ``profile`` replacing fields of PAPER_RANGES."""
+    if lab_off or impurity_pool is not None:
+        raise ValueError("the paper renderer takes no lab_off or impurity_pool")
+    return ProfileRenderer(profile)
+
+
+def _lab(
+    profile: dict[str, Any], lab_off: tuple[str, ...], impurity_pool: PeakSource | None
+) -> PatternRenderer:
+    """Laboratory-like patterns without the families of ``lab_off``."""
+    if profile:
+        raise ValueError("the lab renderer takes no profile overrides (use lab_off)")
+    return lab_renderer(impurity_pool=impurity_pool, **dict.fromkeys(lab_off, False))
+
+
+#: The registry: renderer name -> builder (profile, lab_off, impurity_pool).
+RENDERERS: dict[str, Callable[..., PatternRenderer]] = {"paper": _paper, "lab": _lab}
+
+#: Names :func:`make_renderer` knows (the choices of ``TrainConfig.renderer`` and the CLI).
+RENDERER_NAMES = tuple(RENDERERS)
 
 
 def make_renderer(
@@ -39,13 +61,7 @@ def make_renderer(
     Raises:
         ValueError: an unknown name, an option of the other renderer, or an unknown family.
     """
-    off = tuple(lab_off)
-    if name == "paper":
-        if off or impurity_pool is not None:
-            raise ValueError("the paper renderer takes no lab_off or impurity_pool")
-        return ProfileRenderer(dict(profile or {}))
-    if name == "lab":
-        if profile:
-            raise ValueError("the lab renderer takes no profile overrides (use lab_off)")
-        return lab_renderer(impurity_pool=impurity_pool, **dict.fromkeys(off, False))
-    raise ValueError(f"unknown renderer {name!r}; known: {', '.join(RENDERER_NAMES)}")
+    build = RENDERERS.get(name)
+    if build is None:
+        raise ValueError(f"unknown renderer {name!r}; known: {', '.join(RENDERER_NAMES)}")
+    return build(dict(profile or {}), tuple(lab_off), impurity_pool)

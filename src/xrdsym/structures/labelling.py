@@ -26,14 +26,11 @@ from xrdsym.structures.reader import CifSource, iter_sources, read_cif_text
 from xrdsym.structures.symmetry import (
     CELL_ANGLE_TOLERANCE_DEG,
     CELL_LENGTH_TOLERANCE,
-    DEFAULT_SYMPREC,
     MAX_FORMULA_DENOMINATOR,
-    MAX_SYMPREC,
     OCCUPANCY_DECIMALS,
     SHARED_SITE_TOLERANCE,
     DuplicateFinder,
     anonymous_formula,
-    check_symprec,
     dedupe_key,
     duplicate_group,
     niggli_parameters,
@@ -42,6 +39,7 @@ from xrdsym.structures.symmetry import (
     spglib_cell,
     symmetry_dataset,
 )
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC, MAX_SYMPREC, check_symprec
 
 #: Relative tolerance on the Niggli-reduced primitive cell lengths for duplicates (the rule is
 #: :func:`xrdsym.structures.symmetry.same_cell`).

@@ -21,6 +21,7 @@ import numpy as np
 import spglib
 
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC
 
 #: Fractional positions are compared on this grid when orbits are formed and images deduplicated:
 #: idealized spglib positions agree to ~1e-10, and distinct atoms of a cell are >= 0.5 A apart
@@ -170,7 +171,7 @@ def prototype_from_dataset(dataset: object, species_names: list[str], name: str 
     )
 
 
-def prototype_of(crystal: Crystal, symprec: float = 0.01) -> Prototype:
+def prototype_of(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> Prototype:
     """The prototype of a crystal: spglib's standardized cell at ``symprec`` (Angstrom).
 
     Raises:

@@ -29,14 +29,7 @@ import spglib
 
 from xrdsym.errors import StructureError
 from xrdsym.structures.crystal import Crystal
-
-#: Default spglib distance tolerance (Angstrom): tight enough not to promote slightly distorted
-#: cells, loose enough for positions printed with 3-4 decimals.
-DEFAULT_SYMPREC = 0.01
-
-#: Largest spglib tolerance accepted (Angstrom): beyond it atoms of different sites merge and
-#: every cell looks more symmetric than it is; spglib itself crashes on negative or NaN values.
-MAX_SYMPREC = 1.0
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC, check_symprec
 
 #: Sites of partial occupancy closer than this (Angstrom) are one crystallographic site shared
 #: by several species; CIFs give such sites identical coordinates up to printing precision.
@@ -132,23 +125,6 @@ def _shared_site_groups(crystal: Crystal) -> list[list[int]]:
 
 
 # --------------------------------------------------------------------------- spglib calls
-
-
-def check_symprec(symprec: object) -> float:
-    """``symprec`` as a float, checked to be finite and within (0, MAX_SYMPREC] Angstrom.
-
-    Raises:
-        StructureError: any other value (spglib would crash on a negative or NaN tolerance).
-    """
-    try:
-        value = float(symprec)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(symprec, bool) or not (math.isfinite(value) and 0.0 < value <= MAX_SYMPREC):
-        raise StructureError(
-            f"symprec must be a number in (0, {MAX_SYMPREC:g}] Angstrom, got {symprec!r}"
-        )
-    return value
 
 
 def run_spglib(call: Callable[..., Any], cell: tuple[Any, ...], name: str, **kwargs: Any) -> Any:

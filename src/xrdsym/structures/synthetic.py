@@ -57,6 +57,7 @@ from xrdsym.structures.synthetic_statistics import (
     prototype_wyckoff_letters,
     statistics_from_json,
 )
+from xrdsym.structures.tolerance import DEFAULT_SYMPREC
 from xrdsym.structures.wyckoff import WyckoffPosition, WyckoffTable, load_wyckoff_table
 
 __all__ = [
@@ -412,7 +413,7 @@ def accidental_symmetry_rate(
     space_groups: Iterable[int],
     per_group: int,
     seed: int = 0,
-    symprec: float = 0.01,
+    symprec: float = DEFAULT_SYMPREC,
 ) -> dict[int, tuple[int, int]]:
     """group -> (crystals drawn, crystals whose spglib group differs from the requested one)."""
     from xrdsym.structures.labelling import symmetry_dataset
@@ -429,7 +430,7 @@ def accidental_symmetry_rate(
     return found
 
 
-def spglib_group(sample: SyntheticCrystal, symprec: float = 0.01) -> int:
+def spglib_group(sample: SyntheticCrystal, symprec: float = DEFAULT_SYMPREC) -> int:
     """The space-group number spglib finds in the crystal (0 when it finds none)."""
     from xrdsym.structures.labelling import symmetry_dataset
 
@@ -439,7 +440,7 @@ def spglib_group(sample: SyntheticCrystal, symprec: float = 0.01) -> int:
         return 0
 
 
-def spglib_agrees(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
+def spglib_agrees(sample: SyntheticCrystal, symprec: float = DEFAULT_SYMPREC) -> bool:
     """True when spglib finds the requested group in the crystal."""
     return spglib_group(sample, symprec) == sample.space_group
 
@@ -452,7 +453,7 @@ def has_maximal_point_group(space_group: int, rotations: np.ndarray) -> bool:
     return order == 48 or (order == 24 and crystal_family(space_group) == "hexagonal")
 
 
-def keeps_its_group(sample: SyntheticCrystal, symprec: float = 0.01) -> bool:
+def keeps_its_group(sample: SyntheticCrystal, symprec: float = DEFAULT_SYMPREC) -> bool:
     """True when the crystal has no more symmetry than its requested group (the stream's check).
 
     A group with a maximal point group (:func:`has_maximal_point_group`) can only gain
@@ -473,7 +474,10 @@ TRANSLATION_CHECK_ATOMS = 8
 
 
 def extra_translation(
-    crystal: Crystal, rotations: np.ndarray, translations: np.ndarray, symprec: float = 0.01
+    crystal: Crystal,
+    rotations: np.ndarray,
+    translations: np.ndarray,
+    symprec: float = DEFAULT_SYMPREC,
 ) -> bool:
     """True when a pure translation tau that is not one of the operations' own (W = I) maps
     every atom onto an atom of the same element within ``symprec`` Angstrom.

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.atomic import atomic_write_json
 from xrdsym.training.config import TrainConfig
 
 #: Ablation family -> the config settings that switch it off. The families follow the
@@ -170,7 +171,7 @@ def run_ablation(
     Each record: ``variant``, ``settings``, ``lab_off``, ``training`` (patterns seen, steps,
     wall seconds, stop reason), ``simulated`` and ``measured`` (see :func:`score_variant`).
     """
-    from xrdsym.datasets.store import atomic_write_json, open_dataset
+    from xrdsym.datasets.store import open_dataset
     from xrdsym.training.loop import train
 
     dataset = open_dataset(base.dataset)
@@ -199,7 +200,8 @@ def run_ablation(
             },
             **score_variant(run_dir, dataset, config.split, measured_labels, test_seed, test_limit),
         }
-        atomic_write_json(scores_path, record)  # its presence marks the variant finished
+        # Its presence marks the variant finished.
+        atomic_write_json(scores_path, record, sort_keys=True)
         records.append(record)
         log(f"{name}: {summary_line(record)}")
     return records

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from xrdsym.atomic import atomic_path, atomic_write_json
 from xrdsym.errors import ModelFileError
 from xrdsym.models.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_pretrained
 from xrdsym.training.onnx_export import export_onnx
@@ -78,12 +79,13 @@ def bundle_model(
         ]
     output.mkdir(parents=True, exist_ok=True)
     if (run_dir / WEIGHTS_NAME).resolve() != (output / WEIGHTS_NAME).resolve():
-        shutil.copyfile(run_dir / WEIGHTS_NAME, output / WEIGHTS_NAME)
-    (output / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        with atomic_path(output / WEIGHTS_NAME) as tmp:
+            shutil.copyfile(run_dir / WEIGHTS_NAME, tmp)
+    atomic_write_json(output / CONFIG_NAME, config)
     model, spec = load_pretrained(output)
     if onnx:
         config["onnx"] = export_onnx(model, output, spec.grid.n_points)
     else:
         config.pop("onnx", None)
-    (output / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    atomic_write_json(output / CONFIG_NAME, config)
     return config

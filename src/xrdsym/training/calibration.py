@@ -21,13 +21,13 @@ the same command.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xrdsym.atomic import atomic_write_json
 from xrdsym.calibration import (
     DEFAULT_ALPHA,
     LOW_CONFIDENCE_BELOW,
@@ -41,7 +41,7 @@ from xrdsym.calibration import (
 from xrdsym.classify.samples import read_sample
 from xrdsym.errors import XrdsymError
 from xrdsym.inference import file_sha256
-from xrdsym.model_config import ModelSpec
+from xrdsym.model_config import CONFIG_NAME, ModelSpec
 from xrdsym.patterns.grid import Grid
 from xrdsym.spacegroups import LEVELS, level_labels, level_probabilities
 
@@ -162,14 +162,6 @@ def measured_logits(
     return torch_logits(model, np.stack(values)), np.array(truths, np.int64), len(pairs)
 
 
-def write_config(folder: Path, config: dict[str, Any]) -> None:
-    """Replace ``model.json`` atomically."""
-    path = folder / "model.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def calibrate_model(
     folder: Path,
     dataset_path: Path,
@@ -248,7 +240,7 @@ def calibrate_model(
         from xrdsym.training.onnx_export import export_onnx
 
         config["onnx"] = export_onnx(model, folder, grid.n_points)
-    write_config(folder, config)
+    atomic_write_json(folder / CONFIG_NAME, config)
     return record
 
 

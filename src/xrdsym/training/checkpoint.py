@@ -7,7 +7,6 @@ pickle that would construct arbitrary objects.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import torch
 
+from xrdsym.atomic import atomic_path
 from xrdsym.errors import ModelFileError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -46,9 +46,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` via a temporary file and an atomic rename."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        torch.save(state, tmp)
     return target
 
 

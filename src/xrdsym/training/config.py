@@ -12,6 +12,7 @@ from typing import Any
 
 from xrdsym.errors import XrdsymError
 from xrdsym.patterns.grid import PAPER_GRID
+from xrdsym.patterns.renderers import RENDERER_NAMES
 
 #: Optimizers and learning-rate schedules that :func:`xrdsym.training.loop.train` knows.
 OPTIMIZERS = ("adamw", "adam")
@@ -19,10 +20,6 @@ SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("fp32", "bf16")
 PREFETCH_MODES = ("workers", "thread", "none", "batched")
 SPLITS = ("random", "structure_type")
-
-
-#: Pattern renderers selectable by ``TrainConfig.renderer``.
-RENDERERS = ("paper", "lab")
 DEVICES = ("auto", "cpu", "cuda")
 
 #: Python type of each kind of option, from the annotation's first word.
@@ -237,7 +234,7 @@ class TrainConfig:
             "precision": PRECISIONS,
             "prefetch": PREFETCH_MODES,
             "split": SPLITS,
-            "renderer": RENDERERS,
+            "renderer": RENDERER_NAMES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -6,14 +6,22 @@ and ``xrdsym bundle`` write it beside the weights.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import torch
 from torch import nn
 
+from xrdsym.atomic import atomic_path
+from xrdsym.calibration import softmax
 from xrdsym.errors import ModelFileError
+from xrdsym.inference import ONNX_NAME, file_sha256
 from xrdsym.models.pretrained import WEIGHTS_NAME
 
 #: Largest allowed difference between ONNX Runtime and torch probabilities on the check inputs.
@@ -61,24 +69,40 @@ def export_onnx(model: nn.Module, folder: Path, input_length: int) -> dict[str, 
     Raises:
         ModelFileError: the export fails or disagrees with torch.
     """
-    import contextlib
-    import io
-    import logging
-    import warnings
-
-    import onnxruntime as ort
-
-    from xrdsym.calibration import softmax
-    from xrdsym.inference import ONNX_NAME, file_sha256
-
     wrapped = _SpaceGroupLogits(model.eval()).eval()
     inputs = check_inputs(input_length)
-    tmp = folder / (ONNX_NAME + ".tmp")
+    with atomic_path(folder / ONNX_NAME) as tmp:
+        _write_onnx(wrapped, inputs, tmp, folder)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        ours = session.run(None, {"pattern": inputs})[0].astype(np.float64)
+        with torch.inference_mode():
+            reference = wrapped(torch.from_numpy(inputs)).float().numpy().astype(np.float64)
+        diff = float(np.abs(softmax(ours) - softmax(reference)).max())
+        if not diff <= ONNX_TOLERANCE:
+            raise ModelFileError(
+                f"{folder}: ONNX and torch probabilities differ by {diff:.2e} > {ONNX_TOLERANCE}"
+            )
+    return {
+        "file": ONNX_NAME,
+        "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
+        "sha256": file_sha256(folder / ONNX_NAME),
+        "input_length": int(input_length),
+        "opset": ONNX_OPSET,
+        "max_abs_diff": diff,
+        "max_abs_diff_logits": float(np.abs(ours - reference).max()),
+    }
+
+
+def _write_onnx(wrapped: nn.Module, inputs: np.ndarray, path: Path, folder: Path) -> None:
+    """Export ``wrapped`` to ``path`` with a dynamic batch axis, torch's messages silenced.
+
+    Raises:
+        ModelFileError: the export fails (names ``folder``).
+    """
     batch = torch.export.Dim("batch", min=1, max=65536)
-    quiet = io.StringIO()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapped,
@@ -92,26 +116,6 @@ def export_onnx(model: nn.Module, folder: Path, input_length: int) -> dict[str, 
                 verbose=False,
             )
             assert program is not None
-            program.save(str(tmp), external_data=False)
+            program.save(str(path), external_data=False)
     except Exception as exc:
         raise ModelFileError(f"{folder}: ONNX export failed ({type(exc).__name__}: {exc})") from exc
-    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    ours = session.run(None, {"pattern": inputs})[0].astype(np.float64)
-    with torch.inference_mode():
-        reference = wrapped(torch.from_numpy(inputs)).float().numpy().astype(np.float64)
-    diff = float(np.abs(softmax(ours) - softmax(reference)).max())
-    if not diff <= ONNX_TOLERANCE:
-        tmp.unlink(missing_ok=True)
-        raise ModelFileError(
-            f"{folder}: ONNX and torch probabilities differ by {diff:.2e} > {ONNX_TOLERANCE}"
-        )
-    tmp.replace(folder / ONNX_NAME)
-    return {
-        "file": ONNX_NAME,
-        "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
-        "sha256": file_sha256(folder / ONNX_NAME),
-        "input_length": int(input_length),
-        "opset": ONNX_OPSET,
-        "max_abs_diff": diff,
-        "max_abs_diff_logits": float(np.abs(ours - reference).max()),
-    }
