@@ -1,10 +1,13 @@
-"""The layering of the package: no import cycle among the modules of the sub-packages, nothing
-in patterns that imports datasets, models, training or the CLI, no import of the study tooling
-(``xrdsym.study``) in the library, and figures that leave matplotlib's global state alone."""
+"""The layering of the package, stated once here and drawn in ``docs/architecture.md``: every
+import between top-level units (sub-packages and top-level modules of ``xrdsym``) goes to the
+same layer or one below, there is no cycle between units nor among the modules of a
+sub-package, the classify path with the ONNX backend never imports torch, and figures leave
+matplotlib's global state alone."""
 
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +16,21 @@ import xrdsym
 
 PACKAGE = Path(xrdsym.__file__).parent
 
-#: The layers in order; a module may import its own layer and those before it.
-LAYERS = ("structures", "patterns", "datasets", "models", "training", "cli")
+#: The layers, bottom to top: a unit imports only from its own layer and those before it.
+#: Every sub-package and top-level module of xrdsym belongs to exactly one.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "wavelengths", "sampling", "atomic", "spacegroups", "pretrained"),  # leaves, data
+    ("io",),  # pattern file readers
+    ("structures",),  # crystals, CIF reading, spglib
+    ("patterns", "simulate", "model_config", "calibration", "plotting"),  # peaks, profiles, grid
+    ("indexing",),  # peak search, lattice search, extinction analysis
+    ("datasets",),  # sharded peak lists, splits, structure streams
+    ("models", "inference"),  # networks (torch), backends (ONNX Runtime, torch)
+    ("classify",),  # samples, the Classifier, answers
+    ("training",),  # training loop, evaluation, calibration, ONNX export
+    ("study",),  # research tooling: reports, ablation, bundle, gap analysis
+    ("cli", "__init__", "__main__"),  # the command and the package entry points
+)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -78,6 +94,8 @@ SUBPACKAGES = (
     "study/gap",
     "io",
     "classify",
+    "indexing",
+    "spacegroups",
 )
 
 
@@ -85,28 +103,71 @@ def test_no_import_cycle_in_the_subpackages() -> None:
     assert find_cycle(graph(SUBPACKAGES)) is None
 
 
-def test_patterns_import_nothing_above_them() -> None:
-    above = {f"xrdsym.{layer}" for layer in LAYERS[LAYERS.index("patterns") + 1 :]}
-    for path in sorted((PACKAGE / "patterns").glob("*.py")):
-        upward = {m for m in imports_of(path) if any(m.startswith(a) for a in above)}
-        assert not upward, f"{path.name} imports {sorted(upward)}"
+def unit_of(path: Path) -> str:
+    """The top-level unit of a file: its sub-package, or its module name."""
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else path.stem
 
 
-def library_files() -> list[Path]:
-    """Every module of the library: the package without the study tooling and the CLI."""
-    return [
-        path
-        for path in sorted(PACKAGE.rglob("*.py"))
-        if path.relative_to(PACKAGE).parts[0] not in ("study", "cli")
+def unit_graph() -> dict[str, set[str]]:
+    """Imports between top-level units (at module level or inside functions), self-edges off."""
+    edges: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        unit = unit_of(path)
+        targets = {m.split(".")[1] for m in imports_of(path) if m.count(".") >= 1}
+        edges.setdefault(unit, set()).update(targets - {unit})
+    return edges
+
+
+def layer_of(unit: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if unit in layer:
+            return index
+    raise AssertionError(f"{unit} belongs to no layer: add it to LAYERS and docs/architecture.md")
+
+
+def test_every_unit_has_one_layer() -> None:
+    names = [unit for layer in LAYERS for unit in layer]
+    assert len(names) == len(set(names))
+    assert set(unit_graph()) <= set(names)
+
+
+def test_units_import_only_their_layer_and_those_below() -> None:
+    upward = [
+        f"{unit} -> {target}"
+        for unit, targets in unit_graph().items()
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(unit)
     ]
+    assert not upward, upward
 
 
-def test_the_library_imports_nothing_of_the_study_tooling() -> None:
-    files = library_files()
-    assert {f.relative_to(PACKAGE).parts[0] for f in files} >= {*LAYERS[:-1], "classify"}
-    for path in files:
-        study = {m for m in imports_of(path) if m.startswith("xrdsym.study")}
-        assert not study, f"{path.relative_to(PACKAGE)} imports {sorted(study)}"
+def test_no_import_cycle_between_units() -> None:
+    assert find_cycle(unit_graph()) is None
+
+
+def test_the_layer_check_catches_an_upward_import() -> None:
+    edges = {**unit_graph(), "io": {"classify"}}
+    assert any(layer_of(t) > layer_of(u) for u, targets in edges.items() for t in targets)
+    assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
+
+
+def test_the_onnx_classify_path_never_imports_torch() -> None:
+    example = PACKAGE / "examples" / "PbSO4_CuKa.csv"
+    code = f"""
+import json, sys
+import xrdsym
+from xrdsym.classify import read_sample
+classifier = xrdsym.load_model(backend="onnx")
+sample = read_sample({str(example)!r}, classifier.grid, "CuKa1")
+answer = classifier.classify(sample)[0]
+assert classifier.predict_proba([sample]).shape == (1, 230)
+print(json.dumps([answer.space_group[0].number, "torch" in sys.modules]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    number, torch_imported = json.loads(out.stdout.strip().splitlines()[-1])
+    assert 1 <= number <= 230
+    assert torch_imported is False
 
 
 def test_registry_imports_no_model_file() -> None:

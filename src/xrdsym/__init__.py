@@ -1,18 +1,8 @@
 """xrdsym: crystal system, extinction group and space group from a powder XRD pattern.
 
-The package is layered as the data flows:
-
-``structures`` (CIF files -> :class:`~xrdsym.structures.crystal.Crystal` with a spglib label)
--> ``patterns`` (peak lists and rendered profiles)
--> ``datasets`` (sharded peak-list datasets and leakage-free splits)
--> ``models`` (registered CNNs)
--> ``training`` (training loop and evaluation)
--> ``io`` (measured pattern files) and ``classify`` (the pretrained classifier)
--> ``cli`` (the ``xrdsym`` command).
-
-``study`` (reports, ablation, bundling of the shipped model, the measured-versus-simulated gap
-analysis and the survey of the measured sets) sits beside the library: the CLI uses it, the
-library imports nothing from it.
+``xrdsym.load_model()`` gives the bundled :class:`~xrdsym.classify.Classifier`; the layers of
+the package and where each idea lives are drawn in ``docs/architecture.md`` (checked by
+``tests/test_layers.py``).
 """
 
 from __future__ import annotations
@@ -25,11 +15,13 @@ if TYPE_CHECKING:
     from xrdsym.classify import Classifier
 
 
-def load_model(path: Any = None) -> Classifier:
-    """Load the bundled pretrained classifier (or the one in folder ``path``), offline."""
+def load_model(path: Any = None, backend: str = "auto") -> Classifier:
+    """Load the bundled pretrained classifier (or the one in folder ``path``), offline, with
+    the ``backend`` of :func:`xrdsym.classify.load_model` (``auto``, ``onnx`` or ``torch``)."""
+    # Deferred on purpose: ``import xrdsym`` stays cheap (the CLI's help, the version).
     from xrdsym.classify import load_model as _load
 
-    return _load(path)
+    return _load(path, backend=backend)
 
 
 __all__ = ["__version__", "load_model"]
