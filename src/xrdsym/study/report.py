@@ -474,11 +474,11 @@ def write_report(
             "",
             *measured_table(measured),
             "",
-            *confidence_table(measured),
+            *([] if model_dir else confidence_table(measured)),
         ]
-    if model_dir is not None:
+    if model_dir is not None:  # the card ends with the measured confidence figures
         card = json.loads((model_dir / "model.json").read_text())
-        section += [*model_card_lines(card), ""]
+        section += [*model_card_lines(card), "", *confidence_table(measured)]
     if readme is not None:
         replace_section(
             readme, section, f"<!-- {section_name}:start -->", f"<!-- {section_name}:end -->"

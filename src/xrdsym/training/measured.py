@@ -209,8 +209,8 @@ def confidence_table(results: Sequence[dict[str, Any]]) -> list[str]:
         return []
     lines = [
         "Confidence on the measured sets (`xrdsym evaluate-measured`): the answers whose "
-        "calibrated top probability reaches 0.5 (at the space-group level, the answers without "
-        "the low-confidence flag) and how many of them are right, the same for the others, and "
+        "calibrated top probability reaches 0.5 (the answers without the low-confidence flag "
+        "of that level) and how many of them are right, the same for the flagged ones, and "
         "the share of patterns whose prediction set holds the truth (sets fitted to hold it for "
         "90 % of simulated patterns).",
         "",
