@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 from xrdsym.structures.generate import (
     MAX_ATOMS_PER_CELL,
     _AttemptTimeoutError,
@@ -21,15 +22,7 @@ from xrdsym.structures.generate import (
 from xrdsym.structures.labelling import Rejected, StructureRecord, crystal_system, label_crystal
 
 #: Crystal systems such that a supergroup never has a lower one.
-SYSTEM_ORDER = (
-    "triclinic",
-    "monoclinic",
-    "orthorhombic",
-    "tetragonal",
-    "trigonal",
-    "hexagonal",
-    "cubic",
-)
+SYSTEM_ORDER = CRYSTAL_SYSTEMS
 
 #: One or two groups of every crystal system.
 GROUPS_ACROSS_SYSTEMS = (2, 14, 62, 123, 136, 166, 191, 194, 221, 225)

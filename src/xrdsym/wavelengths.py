@@ -1,6 +1,6 @@
 """X-ray wavelengths of laboratory anodes, their names, and the limits of an accepted
 wavelength. A leaf module: ``io`` (a wavelength a file states) and ``patterns`` (grids, peak
-lists, K-alpha2 doublets) both import it, and it imports nothing of xrdsym.
+lists, K-alpha2 doublets) both import it, and it imports only ``xrdsym.errors``.
 
 Names follow pymatgen (``pymatgen.analysis.diffraction.xrd.WAVELENGTHS``), for each anode
 Cu, Mo, Cr, Fe, Co, Ag:
@@ -18,6 +18,8 @@ training patterns draw the K-alpha2 companion beside each K-alpha1 peak.
 from __future__ import annotations
 
 import math
+
+from xrdsym.errors import XrdsymError
 
 #: K-alpha1 lines in Angstrom (International Tables for Crystallography, Vol. C, 4.2.2).
 K_ALPHA1: dict[str, float] = {
@@ -123,6 +125,21 @@ def wavelength_from_name(name: str | float) -> float:
             "or a value in Angstrom"
         ) from None
     return check_wavelength(value)
+
+
+def wavelength_given(value: float | str | None, where: str | object) -> float | None:
+    """:func:`wavelength_from_name` of ``value``, None for None.
+
+    Raises:
+        XrdsymError: an unknown name or a value out of range, the message prefixed by ``where``
+            (a file or an option).
+    """
+    if value is None:
+        return None
+    try:
+        return wavelength_from_name(value)
+    except ValueError as exc:
+        raise XrdsymError(f"{where}: {exc}") from None
 
 
 def ka2_wavelength(wavelength: float) -> float:

@@ -29,7 +29,7 @@ from xrdsym.patterns.prepare import (
     normalize_intensity,
     prepare_pattern,
 )
-from xrdsym.wavelengths import wavelength_from_name
+from xrdsym.wavelengths import wavelength_given
 
 #: A measured step coarser than this (degrees 2theta at the grid wavelength) draws a warning:
 #: the training patterns are sampled every 0.02 degrees and lab peaks are 0.03-0.1 degrees wide.
@@ -142,16 +142,6 @@ def peak_list_message(source: str) -> str:
     )
 
 
-def _line(value: float | str | None, source: str | Path) -> float | None:
-    """A wavelength given by name or number (Angstrom), or None; errors name ``source``."""
-    if value is None:
-        return None
-    try:
-        return wavelength_from_name(value)
-    except ValueError as exc:
-        raise XrdsymError(f"{source}: {exc}") from None
-
-
 def sample_from_pattern(
     pattern: Pattern,
     grid: Grid,
@@ -190,7 +180,7 @@ def read_sample(
     Raises:
         XrdsymError: unreadable file, unknown wavelength, too short a range (names the file).
     """
-    override, default = _line(wavelength, path), _line(fallback, path)
+    override, default = wavelength_given(wavelength, path), wavelength_given(fallback, path)
     return sample_from_pattern(read_pattern(path), grid, override, default, origin)
 
 
@@ -207,7 +197,7 @@ def sample_from_arrays(
     Raises:
         XrdsymError: an unknown wavelength, a peak list, or what a file would be refused for.
     """
-    lam = _line(wavelength, source)
+    lam = wavelength_given(wavelength, source)
     x = np.asarray(two_theta, dtype=np.float64).ravel()
     y = np.asarray(intensity, dtype=np.float64).ravel()
     if x.shape == y.shape and x.size >= 3 and looks_like_peak_list(np.sort(x), y):
@@ -244,7 +234,7 @@ def sample_from_peaks(
         raise XrdsymError(
             f"{source}: a peak list needs finite 2theta and intensities of equal length"
         )
-    lam = _line(wavelength, source)
+    lam = wavelength_given(wavelength, source)
     shifted = bragg_shift(x, grid.wavelength / (grid.wavelength if lam is None else lam))
     keep = (y > 0.0) & np.isfinite(shifted)
     positions, heights = shifted[keep], y[keep]

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from xrdsym.errors import XrdsymError
-from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_from_name
+from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_given
 
 
 def add_wavelength_options(parser: argparse.ArgumentParser, otherwise: str) -> None:
@@ -31,23 +30,9 @@ def add_wavelength_options(parser: argparse.ArgumentParser, otherwise: str) -> N
     )
 
 
-def parse_wavelength(value: str | None, option: str) -> float | None:
-    """The wavelength in Angstrom of an option's value (None stays None).
-
-    Raises:
-        XrdsymError: an unknown line name or a value out of range, naming the option.
-    """
-    if value is None:
-        return None
-    try:
-        return wavelength_from_name(value)
-    except ValueError as exc:
-        raise XrdsymError(f"{option}: {exc}") from None
-
-
 def wavelength_choice(args: argparse.Namespace) -> tuple[float | None, float | None]:
     """(override, fallback) in Angstrom from the parsed options."""
     return (
-        parse_wavelength(args.override_wavelength, "--override-wavelength"),
-        parse_wavelength(args.wavelength, "--wavelength"),
+        wavelength_given(args.override_wavelength, "--override-wavelength"),
+        wavelength_given(args.wavelength, "--wavelength"),
     )
