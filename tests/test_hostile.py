@@ -514,3 +514,147 @@ def test_hostile_model_json_is_a_clean_error(model_copy: Path, text: str, proble
     (model_copy / "model.json").write_text(text)
     with pytest.raises(ModelFileError, match=problem):
         _load_onnx(model_copy)
+
+
+# --- special files, sizes, one-line errors, resumes ------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_cif_reader_refuses_fifos_and_devices(tmp_path: Path, kind: str) -> None:
+    """simulate on a FIFO blocked forever; on /dev/zero it read until memory ran out."""
+    path = tmp_path / "pipe.cif"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    kind_words = "named pipe" if kind == "fifo" else "character device"
+    run = run_limited(
+        "from xrdsym.structures.reader import read_cif_file",
+        f"read_cif_file({str(path)!r})",
+        READ_LIMIT_MB,
+        timeout_s=30,
+    )
+    assert run.outcome == "StructureError" and kind_words in run.message, run
+    run = run_limited(  # a folder or batch reports the entry and goes on
+        "from xrdsym.structures.reader import iter_sources",
+        f"[s.error for s in iter_sources({str(path)!r})]",
+        READ_LIMIT_MB,
+        timeout_s=30,
+    )
+    assert run.outcome == "ok" and kind_words in run.message, run
+
+
+def test_cif_table_on_a_fifo_is_refused(tmp_path: Path) -> None:
+    """A CIF table that is a FIFO is refused before it is opened."""
+    path = tmp_path / "table.csv"
+    os.mkfifo(path)
+    run = run_limited(
+        "from xrdsym.structures.reader import iter_sources",
+        f"list(iter_sources({str(path)!r}))",
+        READ_LIMIT_MB,
+        timeout_s=30,
+    )
+    assert run.outcome == "StructureError" and "named pipe" in run.message, run
+
+
+def test_oversized_training_model_is_refused_on_the_meta_device() -> None:
+    """A config asking for ~80 GB of parameters ended in an allocator traceback before."""
+    from xrdsym.models.pretrained import create_sized_model
+    from xrdsym.training.config import ConfigError
+
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="parameters, above the limit"):
+        create_sized_model(
+            "xrdnet", {"widths": (48, 96, 60_000)}, "the training config", ConfigError
+        )
+    assert time.perf_counter() - start < 10
+
+
+def test_dataset_build_onto_an_existing_file_is_a_clean_error(tmp_path: Path) -> None:
+    """`dataset build` onto a file was a FileExistsError traceback."""
+    from xrdsym.datasets.build import BuildConfig, build_dataset
+    from xrdsym.errors import DatasetError
+
+    target = tmp_path / "out.npz"
+    target.write_text("x")
+    with pytest.raises(DatasetError, match="exists and is not a folder"):
+        build_dataset(target, BuildConfig(generated_per_group=1, space_groups=(1,)), progress=False)
+
+
+def test_unexpected_error_is_one_line_and_a_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last-resort handler of main(): one line naming the log with the traceback."""
+    import xrdsym.structures.reader as reader
+    from xrdsym.cli import main
+
+    def broken(path: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(reader, "read_cif_file", broken)
+    cif_path = tmp_path / "x.cif"
+    cif_path.write_text("data_x\n")
+    code = main(["simulate", str(cif_path), "-o", str(tmp_path / "out.xy")])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1, error
+    assert error.startswith("xrdsym: internal error: RuntimeError: boom (traceback in ")
+    log = Path(error.rpartition("traceback in ")[2].rstrip(")"))
+    assert "RuntimeError: boom" in log.read_text()
+    log.unlink()
+
+
+@pytest.mark.parametrize(
+    ("key", "before", "after", "refused"),
+    [
+        ("max_epochs", 30, 3, True),
+        ("max_epochs", 3, 30, False),
+        ("max_minutes", 0, 10, True),  # 0 = no limit: any limit is smaller
+        ("max_minutes", 10, 0, False),
+    ],
+)
+def test_resume_refuses_a_smaller_budget_unless_forced(
+    tmp_path: Path, key: str, before: int, after: int, refused: bool
+) -> None:
+    """max_epochs 30 -> 3 was accepted on resume without --force-resume."""
+    from xrdsym.training.config import ConfigError, TrainConfig
+    from xrdsym.training.resume import resume_record
+
+    config = TrainConfig(**{key: after})
+    stored = {**TrainConfig().to_dict(), key: before}
+    if refused:
+        with pytest.raises(ConfigError, match=key):
+            resume_record(tmp_path, stored, None, config, "f", 5, force=False)
+        record = resume_record(tmp_path, stored, None, config, "f", 5, force=True)
+        assert record is not None and record["forced"]
+    else:
+        record = resume_record(tmp_path, stored, None, config, "f", 5, force=False)
+        assert record is not None and not record["forced"]
+
+
+def test_history_is_rolled_back_with_the_checkpoint(tmp_path: Path) -> None:
+    """After kill -9, rows of rolled-back steps stayed (step and time went backwards)."""
+    from xrdsym.training.history import append_history, read_history, rollback_history
+
+    path = tmp_path / "history.csv"
+    for step in (10, 20, 30, 40):
+        append_history(path, {"step": step, "wall_seconds": step / 10})
+    assert rollback_history(path, 20) == 2
+    assert [row["step"] for row in read_history(path)] == [10.0, 20.0]
+    assert rollback_history(path, 20) == 0
+
+
+def test_refused_checkpoint_names_the_object_it_holds(tmp_path: Path) -> None:
+    """A malicious checkpoint is refused unread, and the message names the callable."""
+    import torch
+
+    from xrdsym.errors import ModelFileError
+    from xrdsym.training.checkpoint import load_checkpoint
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, ("echo never run",))
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": Payload()}, path)
+    with pytest.raises(ModelFileError, match=r"\((posix|nt|os)\.system\); refused unread"):
+        load_checkpoint(path)

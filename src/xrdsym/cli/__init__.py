@@ -147,6 +147,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
         return 141
+    except MemoryError:
+        print(
+            "xrdsym: error: out of memory (the input or settings need more than is free)",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line and where the rest is
+        log = write_crash_log(exc)
+        print(
+            f"xrdsym: internal error: {type(exc).__name__}: {str(exc)[:200]} (traceback in {log})",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def write_crash_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to a file in the temporary folder; its path
+    (or ``not written`` when that fails)."""
+    import tempfile
+    import traceback
+
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="xrdsym-error-", suffix=".log", delete=False
+        ) as handle:
+            handle.write("".join(traceback.format_exception(exc)))
+            return handle.name
+    except OSError:
+        return "not written"
 
 
 if __name__ == "__main__":

@@ -133,6 +133,8 @@ def build_dataset(
     if not is_int(workers) or workers < 1:
         raise DatasetError(f"workers must be an integer >= 1, got {workers!r}")
     root = Path(output)
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"{root}: exists and is not a folder; a dataset is written to a folder")
     inputs = {source: input_digest(source) for source in config.cif_sources}
     with folder_lock(root):
         check_resumable(root, config, inputs)

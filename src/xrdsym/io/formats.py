@@ -29,8 +29,9 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from xrdsym.errors import PatternFileError
+from xrdsym.errors import PatternFileError, XrdsymError
 from xrdsym.io.archive import archive_kind
 from xrdsym.io.brml import read_brml
 from xrdsym.io.bruker_raw import MAGIC_V1, MAGIC_V2, MAGIC_V3, MAGIC_V4, read_bruker_raw
@@ -215,47 +216,66 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular_file(file: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes.
+def open_regular_file(
+    file: Path, what: str = "a pattern file", error: type[XrdsymError] = PatternFileError
+) -> BinaryIO:
+    """A regular file opened for reading in binary mode.
 
     The file is checked with ``stat`` before it is opened (opening a FIFO blocks), opened
     without following a FIFO swapped in since (``O_NONBLOCK``), and checked again on the open
     descriptor.
 
     Raises:
-        PatternFileError: missing, not a regular file, too large or unreadable.
+        error: missing, not a regular file (a directory, FIFO, device, socket) or unreadable;
+            the message names the file and ``what`` it should have been.
     """
     try:
         mode = os.stat(file).st_mode
     except FileNotFoundError:
-        raise PatternFileError(f"{file}: no such file") from None
+        raise error(f"{file}: no such file") from None
     except OSError as exc:
-        raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
+        raise error(f"{file}: cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(mode):
-        raise PatternFileError(f"{file}: is {_kind(mode)}, not a pattern file")
+        raise error(f"{file}: is {_kind(mode)}, not {what}")
     try:
         fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise PatternFileError(f"{file}: is {_kind(info.st_mode)}, not a pattern file")
-        if info.st_size > limit:
-            raise PatternFileError(
-                f"{file}: {info.st_size / 2**20:.0f} MiB is above the {limit // 2**20} MiB limit "
-                "for a pattern file"
+        raise error(f"{file}: cannot be read ({exc.strerror})") from None
+    handle = os.fdopen(fd, "rb")
+    info = os.fstat(handle.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        handle.close()
+        raise error(f"{file}: is {_kind(info.st_mode)}, not {what}")
+    return handle
+
+
+def read_regular_file(
+    file: Path,
+    limit: int = MAX_FILE_BYTES,
+    what: str = "a pattern file",
+    error: type[XrdsymError] = PatternFileError,
+) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (:func:`open_regular_file`).
+
+    Raises:
+        error: missing, not a regular file, too large or unreadable.
+    """
+    with open_regular_file(file, what, error) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise error(
+                f"{file}: {size / 2**20:.0f} MiB is above the {limit // 2**20} MiB limit for {what}"
             )
         try:
             # Ask for the stated size (read(n) reserves n bytes), then for what a growing
             # file added, up to the limit.
-            data = handle.read(info.st_size + 1)
-            if len(data) > info.st_size:
+            data = handle.read(size + 1)
+            if len(data) > size:
                 data += handle.read(limit + 1 - len(data))
         except OSError as exc:
-            raise PatternFileError(f"{file}: cannot be read ({exc.strerror})") from None
+            raise error(f"{file}: cannot be read ({exc.strerror})") from None
     if len(data) > limit:
-        raise PatternFileError(f"{file}: grew above the {limit // 2**20} MiB limit while read")
+        raise error(f"{file}: grew above the {limit // 2**20} MiB limit while read")
     return data
 
 

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xrdsym.atomic import atomic_path, atomic_write_json
-from xrdsym.errors import ModelFileError
+from xrdsym.errors import ModelFileError, XrdsymError
 from xrdsym.model_config import (
     CONFIG_NAME,
     MAX_GRID_POINTS,
@@ -79,6 +79,32 @@ def save_pretrained(model: nn.Module, config: dict[str, Any], folder: str | Path
     return out
 
 
+def create_sized_model(
+    name: str,
+    kwargs: dict[str, Any],
+    source: str,
+    error: type[XrdsymError] = ModelFileError,
+) -> nn.Module:
+    """``create_model(name, **kwargs)`` after building it on the ``meta`` device (no memory)
+    and counting its parameters: at most :data:`MAX_PARAMETERS`.
+
+    Raises:
+        error: too many parameters, or arguments the architecture refuses (names ``source``).
+    """
+    try:
+        with torch.device("meta"):
+            sizing = create_model(name, **kwargs)
+        parameters = sum(p.numel() for p in sizing.parameters())
+        if parameters > MAX_PARAMETERS:
+            raise error(
+                f"{source}: model_kwargs describe a network of {parameters:.3g} "
+                f"parameters, above the limit of {MAX_PARAMETERS:.3g}"
+            )
+        return create_model(name, **kwargs)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise error(f"{source}: cannot build the model: {str(exc)[:300]}") from None
+
+
 def _build_model(spec: ModelSpec, config_path: Path) -> nn.Module:
     """The architecture of ``config``, sized on the ``meta`` device before it is allocated.
 
@@ -87,18 +113,7 @@ def _build_model(spec: ModelSpec, config_path: Path) -> nn.Module:
             ``MAX_PARAMETERS``, or an input length other than the grid's ``n_points``.
     """
     name, kwargs = spec.architecture, _kwargs_from_json(dict(spec.kwargs))
-    try:
-        with torch.device("meta"):
-            sizing = create_model(name, **kwargs)
-        parameters = sum(p.numel() for p in sizing.parameters())
-        if parameters > MAX_PARAMETERS:
-            raise ModelFileError(
-                f"{config_path}: model_kwargs describe a network of {parameters:.3g} "
-                f"parameters, above the limit of {MAX_PARAMETERS:.3g}"
-            )
-        model = create_model(name, **kwargs)
-    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
-        raise ModelFileError(f"{config_path}: cannot build the model: {exc}") from None
+    model = create_sized_model(name, kwargs, str(config_path), ModelFileError)
     input_length = getattr(model, "input_length", None)
     n_points = spec.grid.n_points
     if input_length is not None and int(input_length) != n_points:

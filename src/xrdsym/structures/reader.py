@@ -182,11 +182,14 @@ def _file_source(path: Path, structure_id: str) -> CifSource:
 
 
 def _read_text_file(path: Path) -> str:
-    """File contents as text: UTF-8, falling back to Latin-1 (old CIF 1.1 files)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise StructureError(f"{path}: unreadable file: {exc.strerror or exc}") from exc
+    """File contents as text: UTF-8, falling back to Latin-1 (old CIF 1.1 files).
+
+    Only a regular file of at most :data:`MAX_CIF_CHARS` bytes is read (a FIFO would block,
+    ``/dev/zero`` never ends).
+    """
+    from xrdsym.io.formats import read_regular_file
+
+    data = read_regular_file(path, MAX_CIF_CHARS, "a CIF file", StructureError)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -205,7 +208,10 @@ def _csv_field_limit(limit: int) -> Iterator[None]:
 
 
 def _open_table(path: Path) -> IO[str]:
-    """Open a .csv or .csv.gz file as text for the csv module."""
+    """Open a .csv or .csv.gz file (a regular file only) as text for the csv module."""
+    from xrdsym.io.formats import open_regular_file
+
+    open_regular_file(path, "a CIF table", StructureError).close()  # refuses FIFOs, devices
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", newline="")
     return path.open("r", encoding="utf-8", newline="")

@@ -19,8 +19,9 @@ from xrdsym.errors import ModelFileError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
-#: The object torch names when it refuses a pickle, e.g. ``Unsupported global: GLOBAL print``.
-_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+#: The object torch names when it refuses a pickle: ``Unsupported global: GLOBAL print`` or
+#: ``Trying to load unsupported GLOBAL posix.system whose module posix is blocked``.
+_REFUSED_GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL ([\w.]+)", re.IGNORECASE)
 
 
 def refusal_reason(exc: BaseException) -> str:

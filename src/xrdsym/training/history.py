@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 HISTORY_NAME = "history.csv"
@@ -36,3 +37,33 @@ def read_history(path: Path) -> list[dict[str, float]]:
         return []
     with path.open(newline="") as fh:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+
+
+def rollback_history(path: Path, step: int) -> int:
+    """Drop the rows after ``step`` (those of steps a resume from a checkpoint at ``step``
+    trains again), rewriting the file atomically; the number of rows dropped.
+
+    Rows without a readable step are kept.
+    """
+    if not path.exists():
+        return 0
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    kept = [row for row in rows if not _after(row.get("step"), step)]
+    if len(kept) == len(rows):
+        return 0
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+    os.replace(tmp, path)
+    return len(rows) - len(kept)
+
+
+def _after(value: str | None, step: int) -> bool:
+    """Whether a row's step cell is a number above ``step``."""
+    try:
+        return float(value or "") > step
+    except ValueError:
+        return False

@@ -17,7 +17,7 @@ from xrdsym.datasets.stream import KINDS
 from xrdsym.patterns import renderers
 from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.protocols import PatternRenderer
-from xrdsym.training.config import TrainConfig
+from xrdsym.training.config import ConfigError, TrainConfig
 from xrdsym.training.distributed import Distributed
 from xrdsym.training.evaluate import TASKS
 from xrdsym.wavelengths import CU_KA1
@@ -102,11 +102,13 @@ def source_fingerprint(source: PeakSource) -> str:
 
 def model_grid(config: TrainConfig, source: PeakSource) -> Grid:
     """The input grid: configured range and length, the dataset's wavelength."""
-    from xrdsym.models import create_model
+    from xrdsym.models.pretrained import create_sized_model
 
     n_points = config.grid_points
     if n_points <= 0:
-        default = create_model(config.model, **config.model_kwargs)
+        default = create_sized_model(
+            config.model, dict(config.model_kwargs), "the training config", ConfigError
+        )
         n_points = int(getattr(default, "input_length", PAPER_GRID.n_points))
     wavelength = float(getattr(source, "wavelength", CU_KA1))
     return Grid(config.grid_start, config.grid_stop, n_points, wavelength)

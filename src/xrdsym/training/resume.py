@@ -16,8 +16,8 @@ from xrdsym.training.config import ConfigError, TrainConfig
 CONFIG_NAME = "config.json"
 
 #: Options a resume may change without ``force_resume``: how the run is executed and how long
-#: it goes on (a larger epoch or time budget continues the run). Changes are still recorded
-#: in ``config.json``.
+#: it goes on (a larger epoch or time budget continues the run; a smaller one is refused, see
+#: :data:`BUDGETS`). Changes are still recorded in ``config.json``.
 RESUMABLE_CHANGES = (
     "num_workers",
     "prefetch",
@@ -29,6 +29,17 @@ RESUMABLE_CHANGES = (
     "max_minutes",
     "patience",
 )
+
+
+#: Budgets a resume may only enlarge (0 means no limit); a smaller one needs ``force_resume``.
+BUDGETS = ("max_epochs", "max_minutes")
+
+
+def smaller_budget(before: Any, after: Any) -> bool:
+    """Whether budget ``after`` allows less than ``before`` (0 or None: no limit)."""
+    if not isinstance(after, int | float) or after <= 0:
+        return False
+    return not isinstance(before, int | float) or before <= 0 or after < before
 
 
 def _plain(value: Any) -> Any:
@@ -71,7 +82,11 @@ def resume_record(
         changes["dataset_fingerprint"] = [previous_fingerprint, fingerprint]
     if not changes:
         return None
-    blocking = [key for key in changes if key not in RESUMABLE_CHANGES]
+    blocking = [
+        key
+        for key, (before, after) in changes.items()
+        if key not in RESUMABLE_CHANGES or (key in BUDGETS and smaller_budget(before, after))
+    ]
     if blocking and not force:
         listed = "; ".join(f"{k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in blocking)
         raise ConfigError(

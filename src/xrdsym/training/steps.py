@@ -28,11 +28,11 @@ from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
 from xrdsym.spacegroups import level_labels
 from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from xrdsym.training.config import TrainConfig
+from xrdsym.training.config import ConfigError, TrainConfig
 from xrdsym.training.data import PatternPreparer, RenderedPatterns, StreamedPatterns, render_fixed
 from xrdsym.training.distributed import Distributed, setup_distributed, wrap_model
 from xrdsym.training.evaluate import predict_probabilities
-from xrdsym.training.history import HISTORY_NAME, append_history
+from xrdsym.training.history import HISTORY_NAME, append_history, rollback_history
 from xrdsym.training.metrics import top_k_accuracy
 from xrdsym.training.parts import (
     LabelMaps,
@@ -170,7 +170,7 @@ def setup_run(
 ) -> Run:
     """A fresh run: data split, grid, renderer, training stream, model (seeded by
     ``config.seed``) and optimizer; nothing is read from or written to ``run_dir``."""
-    from xrdsym.models import create_model
+    from xrdsym.models.pretrained import create_sized_model
 
     config.validate()
     ddp = setup_distributed(config.device)
@@ -196,7 +196,8 @@ def setup_run(
         batched = make_batched(config, source, grid, render, ddp.device, train_idx)
     torch.manual_seed(config.seed)
     model_kwargs = {"input_length": grid.n_points, **config.model_kwargs}
-    model = create_model(config.model, **model_kwargs).to(ddp.device)
+    model = create_sized_model(config.model, model_kwargs, "the training config", ConfigError)
+    model = model.to(ddp.device)
     return Run(
         config=config,
         out=Path(run_dir),
@@ -251,6 +252,8 @@ def restore_checkpoint(run: Run, force_resume: bool = False) -> None:
         run.resumes.append(record)
         run.forced_resume = bool(record["forced"])
     run.state = LoopState(**ckpt["loop"])
+    if run.ddp.is_main:  # rows of steps after the checkpoint are trained again
+        rollback_history(run.history_path, run.state.step)
     run.best_state = ckpt.get("best_model")
     torch.set_rng_state(ckpt["torch_rng"])
 
