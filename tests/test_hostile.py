@@ -619,7 +619,7 @@ def test_resume_refuses_a_smaller_budget_unless_forced(
     from xrdsym.training.config import ConfigError, TrainConfig
     from xrdsym.training.resume import resume_record
 
-    config = TrainConfig(**{key: after})
+    config = TrainConfig(**{key: after})  # type: ignore[arg-type]
     stored = {**TrainConfig().to_dict(), key: before}
     if refused:
         with pytest.raises(ConfigError, match=key):
