@@ -658,3 +658,20 @@ def test_refused_checkpoint_names_the_object_it_holds(tmp_path: Path) -> None:
     torch.save({"model": Payload()}, path)
     with pytest.raises(ModelFileError, match=r"\((posix|nt|os)\.system\); refused unread"):
         load_checkpoint(path)
+
+
+def test_symmetry_search_of_a_large_p1_cell_has_a_time_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 9,000-atom P1 cell was inside spglib at 500 s; here a 3,000-site one (32 s
+    unbounded on this machine) meets a 1 s budget and is refused in about that time."""
+    import xrdsym.structures.symmetry as symmetry
+
+    monkeypatch.setattr(symmetry, "SPGLIB_TIMEOUT_S", 1.0)
+    n = 3000
+    rng = np.random.default_rng(0)
+    crystal = _crystal((27.6 * n) ** (1 / 3) * np.eye(3), rng.random((n, 3)).tolist())
+    start = time.perf_counter()
+    with pytest.raises(StructureError, match="symmetry search of 3000 sites took more than 1 s"):
+        symmetry.symmetry_operations(crystal)
+    assert time.perf_counter() - start < 10

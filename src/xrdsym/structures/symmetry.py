@@ -127,13 +127,83 @@ def _shared_site_groups(crystal: Crystal) -> list[list[int]]:
 # --------------------------------------------------------------------------- spglib calls
 
 
+#: Cells with more sites than this are analysed by spglib in a child process with a time
+#: budget: its search for translations grows steeply with the sites of a low-symmetry cell
+#: (random one-element P1 cells at 27.6 A^3 per site, 2-core CPU: 500 sites 0.4 s, 1,000
+#: 2 s, 3,000 32 s; 9,000 more than 500 s, and spglib ignores Ctrl-C).
+SPGLIB_CHILD_SITES = 500
+
+#: Time budget of one spglib call in a child process, seconds.
+SPGLIB_TIMEOUT_S = 60.0
+
+
+def _spglib_quietly(call: Callable[..., Any], cell: tuple[Any, ...], kwargs: Any) -> Any:
+    """``call(cell, **kwargs)`` without spglib 2.x's error-mode notice."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return call(cell, **kwargs)
+
+
+def _spglib_child(connection: Any, call: Callable[..., Any], cell: Any, kwargs: Any) -> None:
+    """Run spglib in the child and send back ("ok", result) or ("error", message)."""
+    try:
+        result = _spglib_quietly(call, cell, kwargs)
+        if result is None:
+            connection.send(("error", spglib.get_error_message()))
+        else:
+            connection.send(("ok", result))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as text
+        connection.send(("error", str(exc)))
+
+
+def _spglib_with_budget(
+    call: Callable[..., Any], cell: tuple[Any, ...], name: str, kwargs: Any
+) -> Any:
+    """spglib in a forked child that is killed after :data:`SPGLIB_TIMEOUT_S` seconds.
+
+    Raises:
+        StructureError: the budget ran out, or spglib failed.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_spglib_child, args=(send, call, cell, kwargs), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(SPGLIB_TIMEOUT_S):
+            raise StructureError(
+                f"{name}: the symmetry search of {len(cell[1])} sites took more than "
+                f"{SPGLIB_TIMEOUT_S:g} s (spglib, symmetry unknown); refused"
+            )
+        status, value = receive.recv()
+    except EOFError:
+        status, value = "error", f"the child process ended ({child.exitcode})"
+    finally:
+        child.kill()
+        child.join()
+        receive.close()
+    if status != "ok":
+        raise StructureError(f"{name}: spglib failed: {value}")
+    return value
+
+
 def run_spglib(call: Callable[..., Any], cell: tuple[Any, ...], name: str, **kwargs: Any) -> Any:
     """``call(cell, **kwargs)`` of spglib, its failures (an exception or ``None``, by version)
-    raised as one :class:`StructureError` naming the structure."""
+    raised as one :class:`StructureError` naming the structure. A cell of more than
+    :data:`SPGLIB_CHILD_SITES` sites runs in a child process with a time budget (where
+    ``fork`` exists and this is not a daemonic pool worker)."""
+    import multiprocessing
+
+    if (
+        len(cell[1]) > SPGLIB_CHILD_SITES
+        and "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon  # a daemon may start no child
+    ):
+        return _spglib_with_budget(call, cell, name, kwargs)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # spglib 2.x error-mode notice
-            result = call(cell, **kwargs)
+        result = _spglib_quietly(call, cell, kwargs)
     except Exception as exc:  # spglib raises SpglibError (version dependent) on bad cells
         raise StructureError(f"{name}: spglib failed: {exc}") from exc
     if result is None:
