@@ -13,7 +13,10 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -97,6 +100,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--candidates", type=int, default=3, metavar="N", help="cells printed per file"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="files indexed in parallel (processes)",
     )
     parser.add_argument(
         "--no-progress",
@@ -223,6 +233,20 @@ class _CsvOut:
             self.handle.close()
 
 
+def _results(
+    files: list[str], wavelength: str | None, options: Any, jobs: int
+) -> Iterator[tuple[str, IndexingResult | None, str | None]]:
+    """(file, result, error) in the order of ``files``, on ``jobs`` processes."""
+    if jobs <= 1 or len(files) < 2:
+        for path in files:
+            yield (path, *index_file(path, wavelength, options))
+        return
+    with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
+        futures = [pool.submit(index_file, path, wavelength, options) for path in files]
+        for path, future in zip(files, futures, strict=True):
+            yield (path, *future.result())
+
+
 def run_index(args: argparse.Namespace) -> int:
     """Index every file; report failures and go on."""
     from xrdsym.indexing.lattice import IndexingOptions
@@ -231,13 +255,14 @@ def run_index(args: argparse.Namespace) -> int:
         raise XrdsymError("--max-seconds must be positive")
     if args.candidates < 1:
         raise XrdsymError("--candidates must be at least 1")
+    if args.jobs < 1:
+        raise XrdsymError("--jobs must be at least 1")
     options = IndexingOptions(triclinic=args.triclinic, max_seconds=args.max_seconds)
     out = _CsvOut(args.csv)
     failures = 0
     bar = progress_bar(len(args.files), "file", args.no_progress or len(args.files) < 2)
     try:
-        for path in args.files:
-            result, error = index_file(path, args.wavelength, options)
+        for path, result, error in _results(list(args.files), args.wavelength, options, args.jobs):
             bar.update(1)
             if result is None:
                 failures += 1

@@ -11,8 +11,9 @@ Steps (each family from cubic down to monoclinic by default, triclinic on reques
 4. ranking (M20 weighted by the indexed fraction, highest symmetry first among equals) and the
    acceptance rule (:data:`IndexingOptions.min_m20`, :data:`IndexingOptions.max_unindexed`).
 
-The search stops early once a cell indexes the lines with M20 at least
-``IndexingOptions.stop_m20``: lower families would only find the same lattice with more free
+The search starts from a zero-shift estimate of harmonic line pairs (:mod:`xrdsym.indexing.zero`)
+and then from zero. It skips the expensive low-symmetry families once a higher one is accepted
+with a high M20 (``IndexingOptions.stop_m20``): they would find the same lattice with more free
 parameters. Every loop checks the deadline ``max_seconds``.
 """
 
@@ -30,6 +31,7 @@ from xrdsym.indexing.candidates import Found, distinct, promote, volume
 from xrdsym.indexing.refine import Refined, cell_sigma, refine
 from xrdsym.indexing.results import CellCandidate, IndexingResult, PeakSearchResult
 from xrdsym.indexing.trials import best_trials
+from xrdsym.indexing.zero import zero_candidates
 
 DEFAULT_SYSTEMS: tuple[str, ...] = (
     "cubic",
@@ -40,13 +42,23 @@ DEFAULT_SYSTEMS: tuple[str, ...] = (
 )
 
 
-#: Families searched only while no cell has reached ``IndexingOptions.stop_m20`` (the cheap
-#: higher-symmetry families are always searched).
-GATED_FAMILIES = ("orthorhombic", "monoclinic", "triclinic")
-
 #: Lines whose median spacing is below this many search tolerances cannot be told apart from
 #: noise (any cell indexes them): not indexable.
-DENSE_GAP = 3.0
+DENSE_GAP = 1.0
+
+#: Factor of ``IndexingOptions.min_m20`` per family (fitted together with it by
+#: ``benchmarks/fit_indexing_acceptance.py``).
+FAMILY_M20_FACTOR = {
+    "cubic": 1.0,
+    "tetragonal": 1.2,
+    "hexagonal": 1.2,
+    "orthorhombic": 1.5,
+    "monoclinic": 3.0,
+    "triclinic": 4.0,
+}
+
+#: A zero-shift estimate below this (degrees) is searched as 0: the search window absorbs it.
+ZERO_NEGLIGIBLE = 0.02
 
 #: A cell must index at least this many lines per free parameter to be reported.
 LINES_PER_PARAMETER = 3
@@ -68,14 +80,15 @@ class IndexingOptions:
         max_volume: largest conventional cell volume tried, Angstrom^3.
         base_lines: trial cells come from the first this many lines, per family.
         keep: best-screened trials refined per family.
-        min_m20: acceptance: M20 of the best cell at least this, per family (more free
-            parameters fit random lines better, so they need more).
+        min_m20: acceptance: M20 of the best cell at least this times the family's
+            :data:`FAMILY_M20_FACTOR` (more free parameters fit random lines better).
         max_unindexed: acceptance: at most this fraction of the lines left unindexed.
         max_unindexed_height: acceptance: the unindexed lines hold at most this fraction of
             the summed line heights.
         min_height: lines weaker than this fraction of the strongest are not used.
-        stop_m20: stop searching lower families once a cell reaches this M20 with at most
-            ``max_unindexed`` lines unindexed.
+        stop_m20: skip the orthorhombic search once an accepted cell reaches this M20, the
+            monoclinic and triclinic ones from a third of it (:func:`_gate`); a second
+            zero-shift start is skipped once any cell is accepted.
         n_candidates: cells reported.
     """
 
@@ -89,25 +102,18 @@ class IndexingOptions:
     max_volume: float = 5000.0
     base_lines: tuple[tuple[str, int], ...] = (
         ("cubic", 4),
-        ("tetragonal", 6),
-        ("hexagonal", 6),
-        ("orthorhombic", 6),
+        ("tetragonal", 9),
+        ("hexagonal", 9),
+        ("orthorhombic", 7),
         ("monoclinic", 6),
         ("triclinic", 7),
     )
     keep: int = 30
-    min_m20: tuple[tuple[str, float], ...] = (
-        ("cubic", 10.0),
-        ("tetragonal", 12.0),
-        ("hexagonal", 12.0),
-        ("orthorhombic", 15.0),
-        ("monoclinic", 30.0),
-        ("triclinic", 40.0),
-    )
+    min_m20: float = 10.0
     max_unindexed: float = 0.25
     max_unindexed_height: float = 0.1
     min_height: float = 0.01
-    stop_m20: float = 30.0
+    stop_m20: float = 60.0
     n_candidates: int = 5
 
     def families(self) -> list[str]:
@@ -143,6 +149,11 @@ def _determined(found: Found) -> bool:
     return found.refined.n_indexed >= LINES_PER_PARAMETER * n_params
 
 
+def min_m20(family: str, options: IndexingOptions) -> float:
+    """The acceptance threshold of M20 for a family."""
+    return options.min_m20 * FAMILY_M20_FACTOR[family]
+
+
 def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> bool:
     """The acceptance rule: M20, the unindexed fraction of the lines by count and by height."""
     ref = found.refined
@@ -150,7 +161,7 @@ def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> 
     total = float(heights.sum())
     unindexed_height = float(heights[~ref.indexed].sum()) / total if total > 0 else unindexed
     return (
-        ref.m20 >= dict(options.min_m20)[ref.system]
+        ref.m20 >= min_m20(ref.system, options)
         and unindexed <= options.max_unindexed
         and unindexed_height <= options.max_unindexed_height
     )
@@ -162,12 +173,15 @@ def _search_family(
     wavelength: float,
     options: IndexingOptions,
     deadline: float,
+    zero: float = 0.0,
 ) -> tuple[list[Refined], bool]:
-    """Refined primitive cells of one family, and whether its search finished in time."""
+    """Refined primitive cells of one family, and whether its search finished in time; the
+    trials come from the lines corrected by the zero-shift candidate ``zero`` (degrees)."""
     tol = options.tolerance
-    q_obs = metric.q_from_two_theta(two_theta, wavelength)
-    q_low = metric.q_from_two_theta(two_theta - tol, wavelength)
-    q_high = metric.q_from_two_theta(two_theta + tol, wavelength)
+    corrected = two_theta - zero
+    q_obs = metric.q_from_two_theta(corrected, wavelength)
+    q_low = metric.q_from_two_theta(corrected - tol, wavelength)
+    q_high = metric.q_from_two_theta(corrected + tol, wavelength)
     n_base = dict(options.base_lines).get(family, 6)
     trials, finished = best_trials(
         q_obs, q_low, q_high, family, n_base, options.max_volume, options.keep, deadline
@@ -176,7 +190,7 @@ def _search_family(
     for params in trials:
         if time.monotonic() > deadline:
             return refined, False
-        result = refine(two_theta, wavelength, params, family, "P", tol)
+        result = refine(two_theta, wavelength, params, family, "P", tol, zero)
         if result is not None and result.volume <= options.max_volume:
             refined.append(result)
     return refined, finished
@@ -252,20 +266,25 @@ def index_peaks(
         return IndexingResult("not indexable", reason, (), peaks, time.monotonic() - start)
     found: list[Found] = []
     timed_out = False
-    for family in options.families():
-        if family in GATED_FAMILIES and _solved(found, heights, options):
+    for zero in _zero_list(two_theta):
+        if timed_out or _solved(found, heights, options, 0.0):
             break
-        refined, finished = _search_family(family, two_theta, peaks.wavelength, options, deadline)
-        for item in _unique_refined(refined, 8):
-            if time.monotonic() > deadline:
-                finished = False
+        for family in options.families():
+            if _solved(found, heights, options, _gate(family, options)):
                 break
-            candidate = promote(item, two_theta, peaks.wavelength, options.tolerance)
-            if _determined(candidate):
-                found.append(candidate)
-        timed_out = timed_out or not finished
-        if timed_out:
-            break
+            refined, finished = _search_family(
+                family, two_theta, peaks.wavelength, options, deadline, zero
+            )
+            for item in _unique_refined(refined, 8):
+                if time.monotonic() > deadline:
+                    finished = False
+                    break
+                candidate = promote(item, two_theta, peaks.wavelength, options.tolerance)
+                if _determined(candidate):
+                    found.append(candidate)
+            timed_out = timed_out or not finished
+            if timed_out:
+                break
     ranked = distinct(found)[: options.n_candidates]
     candidates = tuple(to_candidate(f, n_lines) for f in ranked)
     seconds = time.monotonic() - start
@@ -276,11 +295,31 @@ def index_peaks(
     )
 
 
-def _solved(found: list[Found], heights: np.ndarray, options: IndexingOptions) -> bool:
-    """Whether some cell already indexes the lines so well that lower families are skipped."""
-    return any(
-        _acceptable(f, heights, options) and f.refined.m20 >= options.stop_m20 for f in found
-    )
+def _zero_list(two_theta: np.ndarray) -> list[float]:
+    """Zero shifts the search starts from: the best-supported harmonic-pair estimate
+    (:func:`xrdsym.indexing.zero.zero_candidates`), then 0 when that is not near 0."""
+    estimates = zero_candidates(two_theta, 1)
+    if not estimates or abs(estimates[0]) < ZERO_NEGLIGIBLE:
+        return [0.0]
+    return [estimates[0], 0.0]
+
+
+def _gate(family: str, options: IndexingOptions) -> float:
+    """M20 of an accepted cell above which ``family`` is not searched: orthorhombic
+    ``stop_m20``, monoclinic and triclinic a third of it (they cost most and a lower symmetry
+    must index clearly better to outrank an accepted higher one); the cheap families always."""
+    if family == "orthorhombic":
+        return options.stop_m20
+    if family in ("monoclinic", "triclinic"):
+        return options.stop_m20 / 3.0
+    return math.inf
+
+
+def _solved(
+    found: list[Found], heights: np.ndarray, options: IndexingOptions, threshold: float
+) -> bool:
+    """Whether some cell is accepted with M20 at least ``threshold``."""
+    return any(_acceptable(f, heights, options) and f.refined.m20 >= threshold for f in found)
 
 
 def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> str:
@@ -292,7 +331,7 @@ def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> s
     text = (
         f"no cell passes the acceptance rule (best: {ranked[0].pearson}, M20 {best.m20:.1f}, "
         f"{best.n_indexed} of {best.indexed.size} lines indexed; needs M20 >= "
-        f"{dict(options.min_m20)[best.system]:g}, at most "
+        f"{min_m20(best.system, options):g}, at most "
         f"{math.floor(options.max_unindexed * 100)} % of the lines and "
         f"{math.floor(options.max_unindexed_height * 100)} % of their height unindexed)"
     )

@@ -15,6 +15,7 @@ A k+l even; B h+l even; C h+k even; R (obverse, hexagonal axes) -h+k+l = 3n.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -154,18 +155,29 @@ def index_limits(gstar: np.ndarray, q_max: float) -> tuple[int, int, int]:
     return h, k, ell
 
 
+@functools.lru_cache(maxsize=512)
+def _box_rows(limits: tuple[int, int, int], system: str, centring: str) -> tuple[np.ndarray, ...]:
+    """Allowed indices of an index box and their design rows (cached: refinement asks for the
+    same boxes again and again)."""
+    hkl = hkl_box(limits, system)
+    hkl = hkl[allowed(hkl, centring)]
+    rows = design(hkl, system)
+    hkl.setflags(write=False)
+    rows.setflags(write=False)
+    return hkl, rows
+
+
 def reflections(
     params: np.ndarray, system: str, centring: str, q_max: float, max_index: int = 60
 ) -> tuple[np.ndarray, np.ndarray]:
     """Allowed reflections of one cell with Q <= q_max: hkl (n, 3) and Q (n,), Q ascending."""
     gstar = reciprocal_metric(params, system)
-    limits = tuple(min(n, max_index) for n in index_limits(gstar, q_max))
-    hkl = hkl_box(limits, system)  # type: ignore[arg-type]
-    hkl = hkl[allowed(hkl, centring)]
-    q = design(hkl, system) @ np.asarray(params, dtype=np.float64)
-    keep = q <= q_max
-    order = np.argsort(q[keep], kind="stable")
-    return hkl[keep][order], q[keep][order]
+    h, k, ell = (min(n, max_index) for n in index_limits(gstar, q_max))
+    hkl, rows = _box_rows((h, k, ell), system, centring)
+    q = rows @ np.asarray(params, dtype=np.float64)
+    keep = np.flatnonzero(q <= q_max)
+    order = keep[np.argsort(q[keep], kind="stable")]
+    return hkl[order], q[order]
 
 
 def distinct_count(q_sorted: np.ndarray, relative: float = 1e-7) -> int:

@@ -34,7 +34,7 @@ from xrdsym.indexing import metric
 MIN_DISCREPANCY = 0.002
 
 #: The zero shift is kept within +- this many degrees (else fixed at 0).
-MAX_ZERO_SHIFT = 0.35
+MAX_ZERO_SHIFT = 0.5
 
 
 @dataclass(frozen=True)
@@ -161,10 +161,15 @@ def refine(
     params = np.asarray(params, dtype=np.float64)
     covariance = np.zeros((n_params, n_params))
     tol = tolerance
+    previous = b""
     for _ in range(rounds):
         hkl, calc, indexed, _ = assign(
             two_theta, wavelength, params, system, centring, zero_shift, tol
         )
+        key = indexed.tobytes() + hkl[indexed].tobytes()
+        if key == previous:  # same assignment as the last solve: converged
+            break
+        previous = key
         n_used = int(np.count_nonzero(indexed))
         if n_used < n_params + 1:
             return None

@@ -17,6 +17,7 @@ import numpy as np
 import spglib
 
 from xrdsym.indexing import metric
+from xrdsym.spacegroups import load_space_group_table
 
 _THIRD = 1.0 / 3.0
 
@@ -37,17 +38,6 @@ PRIMITIVE_FROM_CONVENTIONAL: dict[str, np.ndarray] = {
     ),
 }
 
-#: Crystal family of each space-group number range (upper bounds of the ranges).
-_SYSTEM_OF_NUMBER = (
-    (2, "triclinic"),
-    (15, "monoclinic"),
-    (74, "orthorhombic"),
-    (142, "tetragonal"),
-    (167, "trigonal"),
-    (194, "hexagonal"),
-    (230, "cubic"),
-)
-
 _PEARSON_LETTER = {
     "triclinic": "a",
     "monoclinic": "m",
@@ -57,14 +47,6 @@ _PEARSON_LETTER = {
     "hexagonal": "h",
     "cubic": "c",
 }
-
-
-def crystal_system_of(number: int) -> str:
-    """Crystal system of a space-group number 1-230."""
-    for top, name in _SYSTEM_OF_NUMBER:
-        if number <= top:
-            return name
-    raise ValueError(f"space group {number} out of range")
 
 
 def primitive_lattice(conventional: np.ndarray, centring: str) -> np.ndarray:
@@ -101,7 +83,8 @@ def bravais_of(lattice: np.ndarray, symprec: float) -> tuple[str, str, str, np.n
     standard = spglib.standardize_cell(cell, to_primitive=False, no_idealize=False, symprec=symprec)
     if dataset is None or standard is None:
         return "aP", "triclinic", "P", niggli(lattice)
-    system = crystal_system_of(int(dataset.number))
+    table = load_space_group_table()
+    system = table.crystal_systems[int(table.system_of[int(dataset.number) - 1])]
     centring = str(dataset.international)[0]
     pearson = _PEARSON_LETTER[system] + ("R" if centring == "R" else centring)
     return pearson, system, centring, np.asarray(standard[0])

@@ -51,21 +51,31 @@ N_BASE_REFLECTIONS: dict[str, int] = {
 #: Trials solved and screened per block (bounds memory: block x box entries).
 BLOCK = 4096
 
-#: Pre-screen (orthorhombic and lower): the first PRESCREEN_LINES lines against the reflections
-#: of the index box PRESCREEN_BOX; a trial goes on to the full screen when it misses at most
-#: PRESCREEN_MISSES of them.
+#: Pre-screen (all families but cubic): the first PRESCREEN_LINES lines against the reflections
+#: of the family's index box PRESCREEN_BOX; a trial goes on to the full screen when it misses at
+#: most PRESCREEN_MISSES of them.
 PRESCREEN_LINES = 10
-PRESCREEN_BOX = (3, 3, 3)
+PRESCREEN_BOX: dict[str, tuple[int, int, int]] = {
+    "tetragonal": (4, 4, 8),
+    "hexagonal": (4, 4, 8),
+    "orthorhombic": (3, 3, 3),
+    "monoclinic": (3, 3, 3),
+    "triclinic": (3, 3, 3),
+}
 PRESCREEN_MISSES = 3
 
 
+@functools.cache
 def design_rows(system: str, limits: tuple[int, int, int]) -> np.ndarray:
-    """Distinct design rows (coefficients of p in Q) of the index box, simplest first."""
+    """Distinct design rows (coefficients of p in Q) of the index box, simplest first (cached,
+    read-only)."""
     hkl = metric.hkl_box(limits, system)
     order = np.argsort((hkl**2).sum(axis=1), kind="stable")
     rows = metric.design(hkl[order], system)
     _, first = np.unique(np.round(rows, 9), axis=0, return_index=True)
-    return rows[np.sort(first)]
+    distinct = rows[np.sort(first)]
+    distinct.setflags(write=False)
+    return distinct
 
 
 def base_reflections(system: str) -> np.ndarray:
@@ -204,10 +214,10 @@ def best_trials(
 
 def prescreen(params: np.ndarray, system: str, q_low: np.ndarray, q_high: np.ndarray) -> np.ndarray:
     """Trials that index all but PRESCREEN_MISSES of the first PRESCREEN_LINES lines with the
-    reflections of PRESCREEN_BOX (families with three or more parameters; others pass)."""
-    if len(metric.BASIS[system]) < 3 or params.shape[0] == 0:
+    reflections of the family's PRESCREEN_BOX (cubic trials all pass)."""
+    if system not in PRESCREEN_BOX or params.shape[0] == 0:
         return params
-    rows = design_rows(system, PRESCREEN_BOX)
+    rows = design_rows(system, PRESCREEN_BOX[system])
     n = min(PRESCREEN_LINES, q_low.shape[0])
     q_calc = (params @ rows.T)[:, :, None]
     hits = ((q_calc >= q_low[:n]) & (q_calc <= q_high[:n])).any(axis=1).sum(axis=1)
