@@ -6,9 +6,10 @@ one pattern (accepted or not), its M20, lines indexed and the unindexed share of
 and the true reduced cell.
 
 The rule accepts the best cell when M20 >= base x FAMILY_M20_FACTOR[family], at most ``u`` of the
-lines and ``h`` of their summed height are unindexed. The grid search picks (base, u, h) with the
-most right cells accepted among those whose confidently wrong cells (accepted, not the true
-lattice) stay at most ``--max-wrong`` of the patterns.
+lines and ``h`` of their summed height are unindexed, and it indexes at least
+``L + LINES_PER_EXTRA_PARAMETER x (parameters - 1)`` lines. The grid search picks (base, u, h, L)
+with the most right cells accepted among those whose confidently wrong cells (accepted, not the
+true lattice) stay at most ``--max-wrong`` of the patterns.
 
     python benchmarks/fit_indexing_acceptance.py ROWS.json
 """
@@ -20,7 +21,7 @@ import itertools
 import json
 from pathlib import Path
 
-from xrdsym.indexing.lattice import FAMILY_M20_FACTOR
+from xrdsym.indexing.lattice import FAMILY_M20_FACTOR, LINES_PER_EXTRA_PARAMETER
 from xrdsym.indexing.settings import same_lattice
 
 #: Relative M20 threshold per Pearson family letter.
@@ -36,11 +37,15 @@ FAMILY_FACTOR = {
 BASES = (4.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0)
 UNINDEXED = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
 UNINDEXED_HEIGHT = (0.05, 0.1, 0.15, 0.2, 0.3)
+MIN_LINES = (5, 6, 7, 8, 9, 10, 12, 14)
+
+#: Free cell parameters per Pearson family letter.
+N_PARAMETERS = {"c": 1, "t": 2, "h": 2, "o": 3, "m": 4, "a": 6}
 
 
-def features(rows: list[dict]) -> list[tuple[str, float, float, float, bool]]:
-    """(family letter, M20, unindexed fraction, unindexed height share, right) per row with a
-    best cell."""
+def features(rows: list[dict]) -> list[tuple[str, float, float, float, bool, int]]:
+    """(family letter, M20, unindexed fraction, unindexed height share, right, lines indexed)
+    per row with a best cell."""
     out = []
     for row in rows:
         best = row.get("best")
@@ -50,15 +55,23 @@ def features(rows: list[dict]) -> list[tuple[str, float, float, float, bool]]:
         unindexed = 1.0 - best["n_indexed"] / max(best["n_lines"], 1)
         height = row.get("best_unindexed_height")
         height = unindexed if height is None else height
-        out.append((best["bravais"][0], best["m20"], unindexed, height, right))
+        out.append((best["bravais"][0], best["m20"], unindexed, height, right, best["n_indexed"]))
     return out
 
 
-def evaluate(data: list, n_patterns: int, base: float, u: float, h: float) -> tuple[float, float]:
+def evaluate(
+    data: list, n_patterns: int, base: float, u: float, h: float, lines: int
+) -> tuple[float, float]:
     """(right accepted, wrong accepted) as fractions of all patterns."""
     right = wrong = 0
-    for family, m20, unindexed, height, ok in data:
-        if m20 >= base * FAMILY_FACTOR[family] and unindexed <= u and height <= h:
+    for family, m20, unindexed, height, ok, n_indexed in data:
+        needed = lines + LINES_PER_EXTRA_PARAMETER * (N_PARAMETERS[family] - 1)
+        if (
+            m20 >= base * FAMILY_FACTOR[family]
+            and unindexed <= u
+            and height <= h
+            and n_indexed >= needed
+        ):
             right += ok
             wrong += not ok
     return right / n_patterns, wrong / n_patterns
@@ -73,22 +86,23 @@ def main() -> None:
     data = features(rows)
     n = len(rows)
     best = None
-    for base, u, h in itertools.product(BASES, UNINDEXED, UNINDEXED_HEIGHT):
-        right, wrong = evaluate(data, n, base, u, h)
+    for base, u, h, lines in itertools.product(BASES, UNINDEXED, UNINDEXED_HEIGHT, MIN_LINES):
+        right, wrong = evaluate(data, n, base, u, h, lines)
         if wrong <= args.max_wrong and (best is None or (right, -wrong) > (best[0], -best[1])):
-            best = (right, wrong, base, u, h)
+            best = (right, wrong, base, u, h, lines)
     print(f"{n} patterns, {len(data)} with a best cell")
     if best is None:
         print("no rule keeps the confident wrong cells under the limit")
         return
-    right, wrong, base, u, h = best
+    right, wrong, base, u, h, lines = best
     print(
         f"fitted: min M20 = {base:g} x {FAMILY_FACTOR}, max unindexed {u:g}, "
-        f"max unindexed height {h:g}: right accepted {right:.1%}, wrong accepted {wrong:.1%}"
+        f"max unindexed height {h:g}, min lines indexed {lines} (+{LINES_PER_EXTRA_PARAMETER} "
+        f"per extra parameter): right accepted {right:.1%}, wrong accepted {wrong:.1%}"
     )
-    for base_i in BASES:
-        r, w = evaluate(data, n, base_i, u, h)
-        print(f"  base {base_i:5g}: right {r:.1%}  wrong {w:.1%}")
+    for lines_i in MIN_LINES:
+        r, w = evaluate(data, n, base, u, h, lines_i)
+        print(f"  min lines {lines_i:3d}: right {r:.1%}  wrong {w:.1%}")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,10 @@ ZERO_NEGLIGIBLE = 0.02
 #: A cell must index at least this many lines per free parameter to be reported.
 LINES_PER_PARAMETER = 3
 
+#: Acceptance: the best cell indexes at least ``IndexingOptions.min_indexed`` lines plus this
+#: many per free parameter beyond the first.
+LINES_PER_EXTRA_PARAMETER = 2
+
 
 @dataclass(frozen=True)
 class IndexingOptions:
@@ -86,6 +90,10 @@ class IndexingOptions:
         max_unindexed_height: acceptance: the unindexed lines hold at most this fraction of
             the summed line heights.
         min_height: lines weaker than this fraction of the strongest are not used.
+        min_indexed: acceptance: the best cell indexes at least this many lines, plus
+            LINES_PER_EXTRA_PARAMETER per free parameter beyond the first. The acceptance
+            defaults were fitted by ``benchmarks/fit_indexing_acceptance.py`` on simulated
+            validation patterns (docs/indexing.md).
         stop_m20: skip the orthorhombic search once an accepted cell reaches this M20, the
             monoclinic and triclinic ones from a third of it (:func:`_gate`); a second
             zero-shift start is skipped once any cell is accepted.
@@ -109,9 +117,10 @@ class IndexingOptions:
         ("triclinic", 7),
     )
     keep: int = 30
-    min_m20: float = 10.0
-    max_unindexed: float = 0.25
-    max_unindexed_height: float = 0.1
+    min_m20: float = 30.0
+    max_unindexed: float = 0.2
+    max_unindexed_height: float = 0.05
+    min_indexed: int = 12
     min_height: float = 0.01
     stop_m20: float = 60.0
     n_candidates: int = 5
@@ -154,6 +163,11 @@ def min_m20(family: str, options: IndexingOptions) -> float:
     return options.min_m20 * FAMILY_M20_FACTOR[family]
 
 
+def min_indexed(family: str, options: IndexingOptions) -> int:
+    """The acceptance threshold of lines indexed for a family."""
+    return options.min_indexed + LINES_PER_EXTRA_PARAMETER * (len(metric.BASIS[family]) - 1)
+
+
 def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> bool:
     """The acceptance rule: M20, the unindexed fraction of the lines by count and by height."""
     ref = found.refined
@@ -162,6 +176,7 @@ def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> 
     unindexed_height = float(heights[~ref.indexed].sum()) / total if total > 0 else unindexed
     return (
         ref.m20 >= min_m20(ref.system, options)
+        and ref.n_indexed >= min_indexed(ref.system, options)
         and unindexed <= options.max_unindexed
         and unindexed_height <= options.max_unindexed_height
     )
@@ -331,7 +346,8 @@ def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> s
     text = (
         f"no cell passes the acceptance rule (best: {ranked[0].pearson}, M20 {best.m20:.1f}, "
         f"{best.n_indexed} of {best.indexed.size} lines indexed; needs M20 >= "
-        f"{min_m20(best.system, options):g}, at most "
+        f"{min_m20(best.system, options):g}, at least {min_indexed(best.system, options)} "
+        f"lines indexed, at most "
         f"{math.floor(options.max_unindexed * 100)} % of the lines and "
         f"{math.floor(options.max_unindexed_height * 100)} % of their height unindexed)"
     )
