@@ -37,7 +37,8 @@ from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.structures.labelling import symmetry_dataset
 from xrdsym.structures.perturb import PerturbationConfig, perturb_prototype
 from xrdsym.structures.prototype import hall_operations, prototype_crystal, read_prototypes
-from xrdsym.structures.synthetic import SyntheticGenerator, keeps_its_group, spglib_agrees
+from xrdsym.structures.synthetic import SyntheticGenerator
+from xrdsym.structures.synthetic_checks import keeps_its_group, spglib_agrees
 
 RANGE = (5.0, 115.0)
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/structures/mp_structures.csv.gz"

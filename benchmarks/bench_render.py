@@ -31,9 +31,9 @@ from xrdsym.patterns.profile import (
     peak_fwhm,
     pseudo_voigt_shape,
     render_peaks,
-    sample_profile_params,
     window_half_widths,
 )
+from xrdsym.patterns.profile_params import sample_profile_params
 
 #: Peak lists of one kind: (2theta, intensity, FWHM, eta) per pattern.
 Drawing = tuple[np.ndarray, np.ndarray, np.ndarray, float]

@@ -29,7 +29,8 @@ import numpy as np
 from xrdsym.patterns.compare import peak_list_mismatches
 from xrdsym.patterns.grid import PAPER_GRID
 from xrdsym.patterns.peaks import compute_peaks, symmetry_operations
-from xrdsym.patterns.profile import render_pattern, sample_profile_params
+from xrdsym.patterns.profile import render_pattern
+from xrdsym.patterns.profile_params import sample_profile_params
 from xrdsym.structures.crystal import Crystal, crystal_from_pymatgen
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -43,7 +43,8 @@ from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.lab import _SWITCH_ORDER, AUGMENTATION_FAMILIES, LabRenderer
-from xrdsym.patterns.profile import apply_effects, peak_fwhm, sample_profile_params
+from xrdsym.patterns.profile import apply_effects, peak_fwhm
+from xrdsym.patterns.profile_params import sample_profile_params
 from xrdsym.wavelengths import CU_KA1
 
 #: True lines closer than this many FWHM are one line.

@@ -10,7 +10,8 @@ import pytest
 from synthetic import SMALL_GRID_POINTS, SyntheticPeaks, write_dataset
 
 from xrdsym.patterns.grid import Grid
-from xrdsym.patterns.profile import ProfileParams, render_pattern
+from xrdsym.patterns.profile import render_pattern
+from xrdsym.patterns.profile_params import ProfileParams
 from xrdsym.study.ablation import (
     ABLATION_FAMILIES,
     PAPER_VARIANT,

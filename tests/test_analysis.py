@@ -13,13 +13,8 @@ import pytest
 from xrdsym.cli import main
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.peaks import compute_peaks, symmetry_operations
-from xrdsym.patterns.profile import (
-    ProfileParams,
-    apply_effects,
-    peak_fwhm,
-    render_pattern,
-    render_peaks,
-)
+from xrdsym.patterns.profile import apply_effects, peak_fwhm, render_pattern, render_peaks
+from xrdsym.patterns.profile_params import ProfileParams
 from xrdsym.structures.crystal import Crystal
 from xrdsym.study.gap.background import als_background, snip_background
 from xrdsym.study.gap.gap import fit_pattern

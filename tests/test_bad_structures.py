@@ -119,7 +119,7 @@ def test_dataset_build_reports_an_impossible_structure_by_name(tmp_path: Path) -
 
 
 def test_reflection_limit_and_bounded_index_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from xrdsym.patterns import peaks
+    from xrdsym.patterns import peaks, reflections
     from xrdsym.structures.crystal import Crystal
 
     crystal = Crystal(
@@ -133,9 +133,9 @@ def test_reflection_limit_and_bounded_index_blocks(monkeypatch: pytest.MonkeyPat
     with pytest.raises(StructureError, match="big-cell: too many reflections"):
         peaks.compute_peaks(crystal, wavelength=0.3)
     lattice = np.array([[7.0, 0.0, 0.0], [1.0, 9.0, 0.0], [0.5, -1.0, 11.0]])
-    whole = peaks.enumerate_reflections(lattice, 0.1, 1.0)
-    monkeypatch.setattr(peaks, "MAX_BLOCK_ENTRIES", 64)  # blocks smaller than one k-l plane
-    blocked = peaks.enumerate_reflections(lattice, 0.1, 1.0)
+    whole = reflections.enumerate_reflections(lattice, 0.1, 1.0)
+    monkeypatch.setattr(reflections, "MAX_BLOCK_ENTRIES", 64)  # blocks smaller than a k-l plane
+    blocked = reflections.enumerate_reflections(lattice, 0.1, 1.0)
     assert np.array_equal(whole[0], blocked[0]) and np.array_equal(whole[1], blocked[1])
 
 

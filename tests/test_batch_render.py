@@ -22,7 +22,8 @@ from xrdsym.patterns.batch_strain import (
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.lab import LAB_RANGES, lab_renderer
 from xrdsym.patterns.prepare import normalize_intensity
-from xrdsym.patterns.profile import PAPER_RANGES, render_pattern, sample_profile_params
+from xrdsym.patterns.profile import render_pattern
+from xrdsym.patterns.profile_params import PAPER_RANGES, sample_profile_params
 from xrdsym.structures.perturb import PerturbationConfig, lattice_from_parameters
 from xrdsym.structures.symmetry import cell_parameters
 

@@ -37,7 +37,8 @@ def _simulated_set(classifier: Any, shared: Path) -> tuple[np.ndarray, np.ndarra
 
     from xrdsym.patterns.peaks import compute_peaks
     from xrdsym.patterns.prepare import normalize_intensity
-    from xrdsym.patterns.profile import PAPER_RANGES, render_pattern, sample_profile_params
+    from xrdsym.patterns.profile import render_pattern
+    from xrdsym.patterns.profile_params import PAPER_RANGES, sample_profile_params
     from xrdsym.structures.reader import read_cif_file
 
     folder = shared / "data" / "experimental" / "xred"

@@ -29,13 +29,8 @@ from xrdsym.patterns.lab import (
     lab_renderer,
     render_expected,
 )
-from xrdsym.patterns.profile import (
-    PAPER_RANGES,
-    ProfileParams,
-    peak_fwhm,
-    render_pattern,
-    sample_profile_params,
-)
+from xrdsym.patterns.profile import peak_fwhm, render_pattern
+from xrdsym.patterns.profile_params import PAPER_RANGES, ProfileParams, sample_profile_params
 from xrdsym.wavelengths import CU_KA1, KA2_RATIO, ka2_wavelength
 
 GRID = PAPER_GRID

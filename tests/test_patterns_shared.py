@@ -21,14 +21,16 @@ from xrdsym.patterns.profile import (
     GAUSS_EXPONENT,
     GAUSS_NORM,
     LORENTZ_NORM,
+    ProfileRenderer,
+    background,
+    pseudo_voigt_shape,
+    render_pattern,
+)
+from xrdsym.patterns.profile_params import (
     PAPER_RANGES,
     REALISTIC_RANGES,
     ProfileParams,
-    ProfileRenderer,
-    background,
     log_uniform,
-    pseudo_voigt_shape,
-    render_pattern,
     sample_profile_params,
 )
 from xrdsym.patterns.renderers import RENDERER_NAMES, make_renderer

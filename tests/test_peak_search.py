@@ -11,7 +11,8 @@ from xrdsym.errors import PatternFileError, XrdsymError
 from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.peaks import PeakList
-from xrdsym.patterns.profile import ProfileParams, render_pattern
+from xrdsym.patterns.profile import render_pattern
+from xrdsym.patterns.profile_params import ProfileParams
 from xrdsym.simulate import simulate
 from xrdsym.wavelengths import CU_KA1
 

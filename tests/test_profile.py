@@ -12,20 +12,22 @@ from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.patterns.profile import (
     MIN_WINDOW_HALF_WIDTH_FWHM,
-    PAPER_RANGES,
-    REALISTIC_RANGES,
     WEAK_PEAK_CUT_FRACTION,
     WINDOW_HALF_WIDTH_FWHM,
-    ProfileParams,
     background,
     caglioti_fwhm,
     peak_fwhm,
     pseudo_voigt_shape,
     render_pattern,
     render_peaks,
-    sample_profile_params,
     window_area,
     window_half_widths,
+)
+from xrdsym.patterns.profile_params import (
+    PAPER_RANGES,
+    REALISTIC_RANGES,
+    ProfileParams,
+    sample_profile_params,
 )
 from xrdsym.structures.crystal import Crystal
 from xrdsym.wavelengths import CU_KA1, K_ALPHA2, KA2_RATIO, ka2_wavelength

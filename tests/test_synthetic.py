@@ -33,12 +33,14 @@ from xrdsym.structures.synthetic import (
     SyntheticCrystal,
     SyntheticGenerator,
     closest_contact_ratio,
-    extra_translation,
     fit_statistics,
-    has_maximal_point_group,
-    keeps_its_group,
     load_statistics,
     prototype_wyckoff_letters,
+)
+from xrdsym.structures.synthetic_checks import (
+    extra_translation,
+    has_maximal_point_group,
+    keeps_its_group,
     spglib_agrees,
 )
 from xrdsym.structures.wyckoff import load_wyckoff_table

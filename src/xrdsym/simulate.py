@@ -22,12 +22,8 @@ import numpy as np
 from xrdsym.errors import XrdsymError
 from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.peaks import PeakList, compute_peaks
-from xrdsym.patterns.profile import (
-    PAPER_RANGES,
-    ProfileParams,
-    render_pattern,
-    sample_profile_params,
-)
+from xrdsym.patterns.profile import render_pattern
+from xrdsym.patterns.profile_params import PAPER_RANGES, ProfileParams, sample_profile_params
 from xrdsym.patterns.scattering import graphite_monochromator_two_theta
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.tolerance import DEFAULT_SYMPREC

@@ -136,7 +136,7 @@ CHECK_ATTEMPTS = 20
 def draw_checked(generator: Any, group: int, rng: Any, raw: bool) -> tuple[Any, int]:
     """A crystal of ``group`` in which spglib finds that group (the first draw when ``raw``),
     with the group spglib finds in it (0: none)."""
-    from xrdsym.structures.synthetic import spglib_group
+    from xrdsym.structures.synthetic_checks import spglib_group
 
     sample = generator.sample_group(group, rng)
     found = spglib_group(sample)

@@ -103,10 +103,10 @@ class StructureStream:
         generator: a :class:`~xrdsym.structures.synthetic.SyntheticGenerator` (None: built
             from the shipped statistics when ``mix.synthetic`` > 0).
         verify: reject synthetic crystals with more symmetry than requested
-            (:func:`~xrdsym.structures.synthetic.keeps_its_group`: spglib, or for the groups of
-            point group m-3m or 6/mmm a test for extra translations), which keeps the label
-            noise of accidental higher symmetry out of the stream; crystals with an orbit on the
-            general position are not checked (see
+            (:func:`~xrdsym.structures.synthetic_checks.keeps_its_group`: spglib, or for the
+            groups of point group m-3m or 6/mmm a test for extra translations), which keeps the
+            label noise of accidental higher symmetry out of the stream; crystals with an orbit
+            on the general position are not checked (see
             :class:`~xrdsym.structures.synthetic.SyntheticCrystal`).
         start: kind probabilities of epoch 0 when ``ramp_epochs`` > 0 (None: no ramp).
         ramp_epochs: epochs over which the probabilities move from ``start`` to ``mix``.
@@ -278,8 +278,8 @@ class StructureStream:
 
     def _synthetic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int] | None:
         """A synthetic crystal (retried when it has more symmetry than its label and ``verify``;
-        see :func:`~xrdsym.structures.synthetic.keeps_its_group`)."""
-        from xrdsym.structures.synthetic import keeps_its_group
+        see :func:`~xrdsym.structures.synthetic_checks.keeps_its_group`)."""
+        from xrdsym.structures.synthetic_checks import keeps_its_group
 
         for _ in range(VERIFY_ATTEMPTS):
             sample = self.generator.sample(rng)

@@ -41,7 +41,11 @@ from xrdsym.indexing.results import (
     PeakSearchResult,
 )
 from xrdsym.patterns.bragg import bragg_two_theta
-from xrdsym.patterns.peaks import absent_reflections, enumerate_reflections, reciprocal_radius
+from xrdsym.patterns.reflections import (
+    absent_reflections,
+    enumerate_reflections,
+    reciprocal_radius,
+)
 from xrdsym.spacegroups.derive import space_group, standard_operations
 from xrdsym.spacegroups.table import extinction_groups
 from xrdsym.structures.perturb import lattice_from_parameters

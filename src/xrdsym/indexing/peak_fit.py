@@ -22,12 +22,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from xrdsym.indexing.results import ObservedPeak
-from xrdsym.patterns.profile import (
-    GAUSS_EXPONENT,
-    GAUSS_NORM,
-    LORENTZ_NORM,
-    pseudo_voigt_shape,
-)
+from xrdsym.patterns.profile import GAUSS_EXPONENT, GAUSS_NORM, LORENTZ_NORM, pseudo_voigt_shape
 
 #: Half width of the fit window of a line, in units of its estimated FWHM.
 WINDOW_FWHM = 1.5

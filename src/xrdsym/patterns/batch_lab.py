@@ -30,7 +30,8 @@ from xrdsym.patterns.batch_profile import (
 )
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.lab import LAB_RANGES, LabAugmentation
-from xrdsym.patterns.profile import BACKGROUND_ORDER, GAUSS_EXPONENT, ProfileRanges
+from xrdsym.patterns.profile import GAUSS_EXPONENT
+from xrdsym.patterns.profile_params import BACKGROUND_ORDER, ProfileRanges
 
 #: Expected counts below which Poisson counts are drawn exactly (see the module docstring).
 EXACT_POISSON_BELOW = 10.0
@@ -45,7 +46,7 @@ def uniform(g: torch.Generator, n: int, bounds: tuple[float, float], device: tor
 def log_uniform_batch(
     g: torch.Generator, n: int, bounds: tuple[float, float], device: torch.device
 ) -> torch.Tensor:
-    """(n,) draws exp(t), t uniform on [ln b0, ln b1] (``profile.log_uniform``)."""
+    """(n,) draws exp(t), t uniform on [ln b0, ln b1] (``profile_params.log_uniform``)."""
     low, high = torch.log(torch.tensor(bounds, dtype=torch.float64)).tolist()
     return torch.exp(uniform(g, n, (low, high), device))
 
@@ -58,7 +59,7 @@ def switched(g: torch.Generator, n: int, probability: float, device: torch.devic
 def sample_batch_params(
     g: torch.Generator, n: int, ranges: ProfileRanges, device: torch.device
 ) -> BatchProfileParams:
-    """Profile parameters of n patterns, drawn as ``profile.sample_profile_params`` draws
+    """Profile parameters of n patterns, drawn as ``profile_params.sample_profile_params`` draws
     them: U, W log-uniform, V = -2 r sqrt(UW), background c_k uniform in [-1, 1] / k and
     c0 = sum |c_k| + margin, counts log-uniform, each effect on with its probability."""
     u = log_uniform_batch(g, n, ranges.u, device)

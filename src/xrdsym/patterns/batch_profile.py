@@ -65,7 +65,7 @@ READ_UPSAMPLING = 2
 class BatchProfileParams:
     """Profile parameters of B patterns, one tensor (B,) each (float32 unless noted).
 
-    The fields of :class:`xrdsym.patterns.profile.ProfileParams` that a cached peak list can
+    The fields of :class:`xrdsym.patterns.profile_params.ProfileParams` that a cached peak list can
     use: Caglioti u, v, w (degrees^2), eta, background_coeffs (B, 7) c0 ... c6,
     background_level, counts, ka2 (bool), zero_shift (degrees), displacement (mm, on a
     goniometer of ``goniometer_radius`` mm) and crystallite_size (Angstrom, 0 = none).
@@ -86,7 +86,7 @@ class BatchProfileParams:
 
     @classmethod
     def stack(cls, params: list, device: torch.device | str = "cpu") -> BatchProfileParams:
-        """The batch of a list of :class:`~xrdsym.patterns.profile.ProfileParams` (effects
+        """The batch of a list of :class:`~xrdsym.patterns.profile_params.ProfileParams` (effects
         that need more than a peak list, preferred orientation and impurity, must be off)."""
 
         def column(name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:

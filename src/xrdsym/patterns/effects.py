@@ -1,7 +1,7 @@
 """Optional sample and instrument effects applied to a peak list before profiles are drawn.
 
 Each function is pure (arrays in, arrays out). All are off in the protocol of Park et al.
-(2017); :class:`xrdsym.patterns.profile.ProfileParams` switches them on one by one.
+(2017); :class:`xrdsym.patterns.profile_params.ProfileParams` switches them on one by one.
 """
 
 from __future__ import annotations

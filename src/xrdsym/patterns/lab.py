@@ -40,16 +40,18 @@ from xrdsym.patterns.augment import (
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.profile import (
-    PAPER_RANGES,
-    ProfileParams,
-    ProfileRanges,
     add_background,
-    log_uniform,
     peak_fwhm,
     peak_profile,
     poisson_counts,
-    sample_profile_params,
     scale_to_counts,
+)
+from xrdsym.patterns.profile_params import (
+    PAPER_RANGES,
+    ProfileParams,
+    ProfileRanges,
+    log_uniform,
+    sample_profile_params,
 )
 from xrdsym.patterns.protocols import PeakSource
 from xrdsym.wavelengths import KA2_RATIO, ka2_wavelength

@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown = [f for f in fits if args.select is None or Path(f.source).stem in args.select]
         plot_gap_grid(shown, args.figures, columns=2)
     if args.summary_figure is not None:
-        from xrdsym.patterns.profile import PAPER_RANGES
+        from xrdsym.patterns.profile_params import PAPER_RANGES
         from xrdsym.study.gap.figures import plot_width_summary
 
         plot_width_summary(fits, args.summary_figure, PAPER_RANGES)

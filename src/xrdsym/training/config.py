@@ -131,7 +131,7 @@ class TrainConfig:
             strain, texture scatter, impurity phases from the training part, extra background
             families, coarse steps; see docs/augmentations.md).
         profile: overrides of the profile-parameter ranges (fields of
-            ``xrdsym.patterns.profile.ProfileRanges``) of the ``paper`` renderer.
+            ``xrdsym.patterns.profile_params.ProfileRanges``) of the ``paper`` renderer.
         lab_off: families of the ``lab`` renderer switched off (names of
             ``xrdsym.patterns.lab.AUGMENTATION_FAMILIES`` and ``RANGE_FAMILIES``), for
             ablations; empty: every family at its default probability.
@@ -147,7 +147,7 @@ class TrainConfig:
         synthetic_statistics: statistics file of the synthetic generator ("" for the shipped
             one, fitted on the training part of the Materials Project corpus).
         synthetic_verify: reject synthetic crystals with more symmetry than the requested group
-            (``xrdsym.structures.synthetic.keeps_its_group``).
+            (``xrdsym.structures.synthetic_checks.keeps_its_group``).
         synthetic_patterns_per_crystal: patterns rendered of each synthetic crystal (1-8; the
             synthetic items of a block of that many consecutive positions share a crystal,
             each with its own profile, background and noise).

@@ -10,7 +10,7 @@ from scipy.optimize import OptimizeResult, minimize_scalar
 from xrdsym.patterns import effects
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.peaks import PeakList
-from xrdsym.patterns.profile import ProfileRanges
+from xrdsym.patterns.profile_params import ProfileRanges
 from xrdsym.study.gap.background import median_step
 from xrdsym.study.gap.model import ProfileState
 from xrdsym.study.gap.projection import COUNT_FLOOR

@@ -47,7 +47,7 @@ import numpy as np
 from xrdsym import wavelengths
 from xrdsym.errors import PatternFileError
 from xrdsym.patterns.peaks import PeakList, compute_peaks
-from xrdsym.patterns.profile import PAPER_RANGES, ProfileRanges
+from xrdsym.patterns.profile_params import PAPER_RANGES, ProfileRanges
 from xrdsym.structures.crystal import Crystal
 from xrdsym.study.gap.background import BACKGROUND_METHODS, estimate_background, median_step
 from xrdsym.study.gap.diagnostics import (

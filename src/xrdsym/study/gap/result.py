@@ -138,7 +138,7 @@ class GapFit:
     Profile: ``state`` (zero offset, strain, U, V, W, eta, K-alpha2 ratio, displacement) and
     ``scale`` (integrated counts x degrees per unit simulated intensity).
     Background: ``background_level`` = maximum background / strongest peak height (the
-    :class:`xrdsym.patterns.profile.ProfileParams` convention), ``background_start``/``end``
+    :class:`xrdsym.patterns.profile_params.ProfileParams` convention), ``background_start``/``end``
     = background at the first/last point / strongest peak height, ``background_poly_error``
     = largest deviation of a sixth-order polynomial (the renderer's family) from the
     background, relative to its maximum.
@@ -202,7 +202,7 @@ class GapFit:
     @property
     def effective_counts(self) -> float:
         """Poisson-equivalent counts of the strongest peak, peak_counts / g: the value of
-        :attr:`xrdsym.patterns.profile.ProfileParams.counts` that gives the same noise."""
+        :attr:`xrdsym.patterns.profile_params.ProfileParams.counts` that gives the same noise."""
         gain = self.noise_gain if np.isfinite(self.noise_gain) and self.noise_gain > 0 else 1.0
         return self.peak_counts / gain
 
