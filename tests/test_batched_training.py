@@ -186,3 +186,26 @@ def test_gpu_script_continues_a_worker_run_on_the_batched_path(tmp_path: Path) -
     assert after["config"]["prefetch"] == "batched" and after["config"]["model"] == "xrdnet_tiny"
     resumes = json.loads((run / "config.json").read_text())["resumes"]
     assert "prefetch" in resumes[-1]["changed"] and not resumes[-1]["forced"]
+
+
+def test_level_losses_are_cross_entropies_of_summed_space_group_probabilities() -> None:
+    """The crystal-system and extinction-group outputs are sums of the space-group head, so
+    the loss of those tasks is -log of the summed probability of the true level."""
+    from torch.nn import functional as F  # noqa: N812
+
+    from xrdsym.models import create_model
+    from xrdsym.training.parts import LabelMaps
+
+    torch.manual_seed(0)
+    model = create_model("xrdnet_tiny", input_length=SMALL_GRID_POINTS).eval()
+    with torch.no_grad():
+        outputs = model(torch.rand(4, 1, SMALL_GRID_POINTS))
+    sg = torch.tensor([0, 13, 61, 224])
+    labels = LabelMaps(torch.device("cpu"))
+    probabilities = outputs["space_group"].softmax(dim=1)
+    for level in ("crystal_system", "extinction_group"):
+        target = labels.labels(level, sg)
+        members = labels.maps[level][None, :] == target[:, None]  # (4, 230)
+        expected = -torch.log((probabilities * members).sum(dim=1)).mean()
+        loss = F.cross_entropy(outputs[level].float(), target)
+        torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-5)

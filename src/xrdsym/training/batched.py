@@ -229,11 +229,20 @@ class BatchedPatterns:
         p = np.asarray(self.mix, dtype=np.float64)
         return rng.choice(3, size=n, p=p / p.sum())
 
+    def crystal_blocks(self, epoch: int, batch: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(blocks of the batch's synthetic crystals, block of each synthetic item) (B,).
+
+        As in the worker path, the items of epoch positions k b ... k b + k - 1 (k =
+        ``per_crystal``) share the crystal of key (seed, epoch + 1, 0, b, 7).
+        """
+        slots = np.flatnonzero(self.kinds(epoch, batch, n) == 2)
+        blocks, which = np.unique((batch * n + slots) // self.per_crystal, return_inverse=True)
+        return blocks, which
+
     def crystal_keys(self, epoch: int, batch: int, n: int) -> list[tuple[int, ...]]:
-        """Keys of the synthetic crystals of a batch: one per ``per_crystal`` synthetic items."""
-        count = int((self.kinds(epoch, batch, n) == 2).sum())
-        blocks = -(-count // self.per_crystal)
-        return [(self.seed, epoch + 1, batch, c, SHARED_CRYSTAL_TAG) for c in range(blocks)]
+        """Keys of the synthetic crystals of a batch (see :meth:`crystal_blocks`)."""
+        blocks, _ = self.crystal_blocks(epoch, batch, n)
+        return [(self.seed, epoch + 1, 0, int(b), SHARED_CRYSTAL_TAG) for b in blocks]
 
     def draw(
         self,
@@ -243,8 +252,9 @@ class BatchedPatterns:
         made: list[Any] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(patterns (B, 1, L) float32 in [0, 1], space-group indices (B,) 0-229) of the
-        structures ``rows`` with item ``kinds`` (corpus when None); synthetic items take the
-        crystals ``made`` (``per_crystal`` items each; one not made falls back to its row)."""
+        structures ``rows`` with item ``kinds`` (corpus when None); the synthetic items take
+        the crystals ``made``, one per item in order (None: not made, the row's own structure
+        is drawn)."""
         n, dev = len(rows), self.device
         rows = np.asarray(rows)
         kinds = np.zeros(n, dtype=np.int64) if kinds is None else np.asarray(kinds).copy()
@@ -254,7 +264,7 @@ class BatchedPatterns:
         arrays = self.table.gather(rows)
         slots = np.flatnonzero(kinds == 2)
         if slots.size:
-            lists = [(made or [None])[k // self.per_crystal] for k in range(slots.size)]
+            lists = list(made) if made is not None else [None] * slots.size
             kinds[slots[[m is None for m in lists]]] = 0
             arrays = with_crystals(arrays, slots, lists)
         tt = torch.from_numpy(arrays["two_theta"]).to(dev)
@@ -306,7 +316,10 @@ class BatchedPatterns:
         for j, crystals in zip(batches, made, strict=False):
             rows = order[j * batch_size : (j + 1) * batch_size]
             g = batch_generator(self.seed, epoch, j, self.device)
-            yield self.draw(rows, g, self.kinds(epoch, j, batch_size), crystals)
+            items = None
+            if crystals is not None:
+                items = [crystals[b] for b in self.crystal_blocks(epoch, j, batch_size)[1]]
+            yield self.draw(rows, g, self.kinds(epoch, j, batch_size), items)
 
 
 def with_crystals(
