@@ -14,9 +14,11 @@ workers) and, with ``--rss-every``, the memory of the batched run over time.
     python benchmarks/bench_batched.py --dataset data_cache/mp_gen40 [--seconds 120]
         [--stream bundled] [--workers 2] [--repeat 1] [--rss-every 0] [--paths batched]
 
-Render-only rates (no training) of both renderers on the same peak lists:
+Render-only rates (no training) of both renderers on the same peak lists, and the
+noise-free agreement of the two renderers on stored peak lists:
 
     python benchmarks/bench_batched.py --dataset data_cache/mp_gen40 --render-only
+    python benchmarks/bench_batched.py --dataset data_cache/mp_gen40 --profiles
 """
 
 from __future__ import annotations
@@ -143,6 +145,39 @@ def render_only(dataset: str, n: int = 512, batch: int = 64) -> None:
     print(f"ratio: {batch_rate / numpy_rate:.2f}x")
 
 
+def profile_agreement(dataset: str, n: int = 64) -> None:
+    """Noise-free counts of the batch renderer against ``profile.render_pattern`` on the first
+    ``n`` training structures, each with its own ``LAB_RANGES`` draw: the largest difference
+    as a fraction of the highest point of the peaks."""
+    import numpy as np
+    import torch
+
+    from xrdsym.datasets.store import open_dataset
+    from xrdsym.patterns.batch_profile import BatchProfileParams, expected_counts
+    from xrdsym.patterns.grid import Grid
+    from xrdsym.patterns.lab import LAB_RANGES
+    from xrdsym.patterns.profile import render_pattern, sample_profile_params
+    from xrdsym.training.batched import PeakTable
+
+    source = open_dataset(dataset)
+    rows = source.split_indices("structure_type", "train")[:n]
+    grid = Grid(10.0, 110.0, 5001, source.wavelength)
+    rng = np.random.default_rng(0)
+    params = [sample_profile_params(rng, LAB_RANGES) for _ in rows]
+    arrays = PeakTable.from_source(source).gather(rows)
+    tt, inten = torch.from_numpy(arrays["two_theta"]), torch.from_numpy(arrays["intensity"])
+    batch = expected_counts(tt, inten, BatchProfileParams.stack(params), grid).numpy()
+    errors = []
+    for row, (i, p) in enumerate(zip(rows, params, strict=True)):
+        reference = render_pattern(*source.peaks(int(i)), grid, p, None, noise=False)
+        errors.append(float(np.abs(batch[row] - reference).max()) / p.counts)
+    print(f"{len(rows)} structures, LAB_RANGES parameters, noise-free, 5001 points:")
+    print(
+        f"largest difference / highest point: max {max(errors):.4f}, "
+        f"median {float(np.median(errors)):.4f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", required=True)
@@ -152,6 +187,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--rss-every", type=float, default=0.0, help="seconds between samples")
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--profiles", action="store_true", help="noise-free agreement only")
     parser.add_argument(
         "--paths", nargs="+", choices=("workers", "batched"), default=["workers", "batched"]
     )
@@ -159,6 +195,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.render_only:
         render_only(args.dataset)
+        return
+    if args.profiles:
+        profile_agreement(args.dataset)
         return
     if args.one:
         print(json.dumps(one_run(args)))
