@@ -166,6 +166,7 @@ def prediction_figure(
     x, y = _measured_curve(sample, grid)
     _shade_unmeasured(ax, grid, np.asarray(sample.prepared.mask))
     ax.plot(x, np.sqrt(y) if sqrt else y, lw=0.6, color="k", label="measured")
+    _cell_marks(ax, sample, grid, prediction)
     ax.set_xlim(grid.start, grid.stop)
     ax.set_xlabel(rf"$2\theta$ (degrees at $\lambda$ = {grid.wavelength:.4f} {ANGSTROM})")
     ax.set_ylabel(r"$\sqrt{I / I_\mathrm{max}}$" if sqrt else r"$I / I_\mathrm{max}$")
@@ -179,6 +180,35 @@ def prediction_figure(
             figure.add_subplot(spec[i, 1]), labels, probs, in_set, level.replace("_", " "), set_name
         )
     return figure
+
+
+def _cell_marks(ax: Any, sample: Any, grid: Grid, prediction: Any) -> None:
+    """Ticks of the best cell's reflections under the scan, unindexed lines marked in red.
+
+    Positions are moved to the grid wavelength like the scan (Bragg's law).
+    """
+    indexing = getattr(prediction, "indexing", None)
+    best = None if indexing is None else indexing.best
+    if indexing is None or best is None or sample.pattern is None:
+        return
+    from xrdsym.indexing.extinction import cell_positions
+
+    x = np.asarray(sample.pattern.two_theta, dtype=np.float64)
+    ratio = grid.wavelength / sample.wavelength
+    ticks, _ = bragg_shift_kept(cell_positions(best, sample.wavelength, (x[0], x[-1])), ratio)
+    ax.vlines(ticks, -0.07, -0.02, color=IN_SET, lw=0.6, label=f"{best.bravais} cell reflections")
+    lines = np.array([p.two_theta for p in indexing.peaks.peaks], dtype=np.float64)
+    unindexed = lines[list(best.unindexed)] if best.hkl else np.zeros(0)
+    shifted, _ = bragg_shift_kept(unindexed, ratio)
+    if shifted.size:
+        ax.plot(
+            shifted,
+            np.full(shifted.size, -0.1),
+            "v",
+            color="#c0392b",
+            ms=4,
+            label="line not indexed",
+        )
 
 
 def _title(prediction: Any) -> str:

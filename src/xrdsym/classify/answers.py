@@ -382,7 +382,9 @@ def indexing_lines(prediction: Prediction) -> list[str]:
     lines = [
         f"  {'cell':<20}{best.bravais} {format_cell(best.cell, best.cell_sigma)}; "
         f"M20 {best.m20:.1f}, {best.n_indexed}/{best.n_lines} lines indexed; "
-        f"right with probability {percent(prediction.cell_probability)}"
+        f"right with probability {percent(prediction.cell_probability)}",
+        f"  {'':<20}zero shift {best.zero_shift:+.4f} deg; extinction groups by the absences: "
+        + "  ".join(f"[{e.symbol}]" for e in indexing.extinction[:3]),
     ]
     decided = [level for level in LEVELS if prediction.decided_by.get(level) == "indexing"]
     if decided:

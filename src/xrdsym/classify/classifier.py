@@ -13,12 +13,14 @@ from files, arrays, peak lists and structures.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from xrdsym.calibration import Calibration, prediction_set, softmax
 from xrdsym.classify.answers import Prediction, Provenance, top_k_levels
+from xrdsym.classify.joint import EvidenceWeight, index_sample, join_levels, network_only
 from xrdsym.classify.samples import Sample, reader_events
 from xrdsym.errors import XrdsymError
 from xrdsym.inference import Backend, TorchBackend
@@ -49,6 +51,8 @@ class Classifier:
         calibration: per-level temperatures and conformal thresholds (identity when
             uncalibrated).
         table: the space-group table naming the classes.
+        evidence_weight: fitted probability that an indexed cell is right, which joins the
+            indexing with the network (None: the network's answer stands).
         classes_: (230,) space-group numbers, the order of ``predict_proba``'s columns.
         version: the model version reported in every answer.
     """
@@ -59,6 +63,7 @@ class Classifier:
         spec: ModelSpec,
         backend: Backend | None = None,
         version: str | None = None,
+        evidence_weight: EvidenceWeight | None = None,
     ) -> None:
         if backend is None and model is None:
             raise ValueError("a Classifier needs a torch model or a backend")
@@ -70,6 +75,7 @@ class Classifier:
         self.table = load_space_group_table()
         self.classes_ = np.arange(1, 231)
         self.version = version or spec.version or "unversioned"
+        self.evidence_weight = evidence_weight
 
     @property
     def model(self) -> Any:
@@ -162,25 +168,35 @@ class Classifier:
     # ---- answers
 
     def classify(
-        self, X: Sample | Sequence[Sample], k: int = 3, min_confidence: float | None = None
+        self,
+        X: Sample | Sequence[Sample],
+        k: int = 3,
+        min_confidence: float | None = None,
+        index: bool = True,
     ) -> list[Prediction]:
         """The full answer of each sample, in one batched forward pass.
 
         ``X``: one sample or several; prepared arrays have no provenance and are refused.
         ``k`` answers per level; ``min_confidence`` abstains at each level whose top
-        probability is below it.
+        probability is below it. With ``index`` each measured profile is also indexed and
+        the answer joined with the network's (:mod:`xrdsym.classify.joint`); peak lists and
+        structures are not indexed.
 
         Raises:
             XrdsymError: naming the first sample without a finite answer.
         """
-        answers = self.classify_each(X, k, min_confidence)
+        answers = self.classify_each(X, k, min_confidence, index)
         for answer in answers:
             if isinstance(answer, XrdsymError):
                 raise answer
         return answers  # type: ignore[return-value]
 
     def classify_each(
-        self, X: Sample | Sequence[Sample], k: int = 3, min_confidence: float | None = None
+        self,
+        X: Sample | Sequence[Sample],
+        k: int = 3,
+        min_confidence: float | None = None,
+        index: bool = True,
     ) -> list[Prediction | XrdsymError]:
         """As :meth:`classify`, but a sample whose network output is not finite gets the
         error naming its source in place of an answer, and the others are answered."""
@@ -193,9 +209,38 @@ class Classifier:
         return [
             XrdsymError(non_finite_message(s.prepared.source))
             if failed[i]
-            else self._answer(s, {level: p[i] for level, p in levels.items()}, k, min_confidence)
+            else self._joined_answer(
+                s, {level: p[i] for level, p in levels.items()}, k, min_confidence, index
+            )
             for i, s in enumerate(samples)
         ]
+
+    def _joined_answer(
+        self,
+        sample: Sample,
+        network: dict[str, np.ndarray],
+        k: int,
+        min_confidence: float | None,
+        index: bool,
+    ) -> Prediction:
+        """The answer from the network's levels joined with the sample's indexing."""
+        indexing = index_sample(sample) if index else None
+        if indexing is None or self.evidence_weight is None:
+            joined = network_only(network)
+        else:
+            joined = join_levels(network, indexing, self.evidence_weight, self.table)
+        answer = self._answer(sample, joined.levels, k, min_confidence)
+        provenance = answer.provenance
+        if indexing is not None and self.evidence_weight is None and provenance is not None:
+            note = "model: no fitted indexing weight; the network's answer stands"
+            provenance = replace(provenance, warnings=(*provenance.warnings, note))
+        return replace(
+            answer,
+            provenance=provenance,
+            indexing=indexing,
+            cell_probability=joined.cell_probability,
+            decided_by=joined.decided_by,
+        )
 
     def _answer(
         self,

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from xrdsym.classify.classifier import Classifier
+from xrdsym.classify.joint import read_evidence_weight
 from xrdsym.errors import ModelFileError, XrdsymError
 from xrdsym.inference import (
     ONNX_NAME,
@@ -75,7 +76,8 @@ def load_model(path: str | Path | None = None, backend: str = "auto") -> Classif
             )
         _check_onnx_grid(folder, spec)
         check_onnx_model(folder / ONNX_NAME, spec)
-        return Classifier(None, spec, backend=OnnxBackend(folder / ONNX_NAME), version=version)
+        backend_onnx = OnnxBackend(folder / ONNX_NAME)
+        return Classifier(None, spec, backend_onnx, version, read_evidence_weight(folder))
     try:  # torch is deferred: the light install has only ONNX Runtime
         from xrdsym.models import load_pretrained
     except ImportError as exc:
@@ -84,4 +86,4 @@ def load_model(path: str | Path | None = None, backend: str = "auto") -> Classif
             "install them with: pip install 'xrdsym[train]'"
         ) from None
     model, _ = load_pretrained(folder)
-    return Classifier(model, spec, version=version)
+    return Classifier(model, spec, version=version, evidence_weight=read_evidence_weight(folder))

@@ -47,6 +47,7 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("evaluate", "accuracy of a trained model on a dataset split"),
             ("evaluate-measured", "accuracy on measured patterns listed in a labels CSV"),
+            ("evaluate-indexing", "indexing joined with the network on lab-rendered patterns"),
             ("ablation", "train without each lab-pattern family; score simulated and measured"),
             ("report", "results.json, learning curves, model card"),
         ),
@@ -54,7 +55,7 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 #: Module of each sub-command whose name is not its module's.
-MODULE_OF = {"evaluate-measured": "measured"}
+MODULE_OF = {"evaluate-measured": "measured", "evaluate-indexing": "indexing_eval"}
 
 
 def _installed(name: str) -> bool:

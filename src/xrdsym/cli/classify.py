@@ -76,6 +76,11 @@ def register(subparsers: Any) -> None:
         help="inference backend (default: auto, ONNX Runtime when model.onnx is current)",
     )
     parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="the network alone: no peak search, indexing or extinction analysis",
+    )
+    parser.add_argument(
         "--no-progress",
         action="store_true",
         help="no progress bar (default: shown on a terminal for several files)",
@@ -183,7 +188,9 @@ def run_classify(args: argparse.Namespace) -> int:
                     bar.write(f"xrdsym: error: {error}", file=sys.stderr)
                     continue
                 samples.append(sample)
-            answers = classifier.classify_each(samples, args.top_k, args.min_confidence)
+            answers = classifier.classify_each(
+                samples, args.top_k, args.min_confidence, index=not args.no_index
+            )
             for sample, prediction in zip(samples, answers, strict=True):
                 if isinstance(prediction, XrdsymError):
                     failures += 1

@@ -98,16 +98,26 @@ def true_reduced_cell(prototype: Any) -> np.ndarray:
     return cell_parameters(niggli_reduce(lattice))
 
 
+def _index_counts(job: tuple[np.ndarray, np.ndarray, float]) -> IndexingResult:
+    """Index one rendered profile (a module-level function, so that worker processes can)."""
+    from xrdsym.indexing.pattern import index_pattern
+
+    return index_pattern(*job)
+
+
 def run_part(
     dataset: Any,
     indices: np.ndarray,
     classifier: Any,
     seed: int = 0,
-    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+    workers: int = 1,
 ) -> list[Outcome]:
-    """Render, classify and index every structure of ``indices`` (one at a time)."""
+    """Render, classify and index every structure of ``indices`` (indexing in ``workers``
+    processes)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from xrdsym.datasets.protocol import IndexedPeaks
-    from xrdsym.indexing.pattern import index_pattern
     from xrdsym.patterns.renderers import make_renderer
     from xrdsym.training.data import PatternPreparer, pattern_rng
 
@@ -115,15 +125,24 @@ def run_part(
     renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices))
     preparer = PatternPreparer()
     x = grid.two_theta()
-    outcomes = []
     items = [int(i) for i in indices]
-    for index in progress(items) if progress is not None else items:
+    counts, networks = [], []
+    for index in items:
         rng = pattern_rng(seed, -1, index)
         two_theta, intensity = dataset.peaks(index)
-        counts = renderer(two_theta, intensity, grid, rng)
-        levels = classifier.predict_levels(preparer(counts, grid, rng)[None, :])
-        network = {level: p[0] for level, p in levels.items()}
-        indexing = index_pattern(x, counts, grid.wavelength)
+        counts.append(renderer(two_theta, intensity, grid, rng))
+        levels = classifier.predict_levels(preparer(counts[-1], grid, rng)[None, :])
+        networks.append({level: p[0] for level, p in levels.items()})
+    jobs = [(x, c, grid.wavelength) for c in counts]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = pool.map(_index_counts, jobs, chunksize=4)
+            indexings = list(progress(results) if progress is not None else results)
+    else:
+        results = map(_index_counts, jobs)
+        indexings = list(progress(results) if progress is not None else results)
+    outcomes = []
+    for index, network, indexing in zip(items, networks, indexings, strict=True):
         true_cell = true_reduced_cell(dataset.prototype(index))
         best = indexing.best
         right = best is not None and same_reduced_cell(best.reduced_cell, true_cell)
@@ -242,3 +261,119 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 def seconds_per_pattern(outcomes: list[Outcome]) -> float:
     """Mean indexing wall time per pattern, seconds (NaN for none)."""
     return float(np.mean([o.indexing.seconds for o in outcomes])) if outcomes else math.nan
+
+
+@dataclass(frozen=True)
+class MeasuredOutcome:
+    """One measured scan: its labels, the answers with and without indexing, the cells.
+
+    Attributes:
+        file: the scan's path.
+        space_group: true space-group number.
+        joined: top-1 label per level of the joined answer (crystal-system index, extinction
+            group, space-group index).
+        network: the same for the network alone.
+        decided_by: the joined answer's source per level.
+        indexing: the indexing outcome.
+        true_cell_rank: position (0-2) of the first of the top three candidates equal to the
+            CIF's reduced cell, None when none is (or there is no CIF).
+    """
+
+    file: str
+    space_group: int
+    joined: dict[str, int]
+    network: dict[str, int]
+    decided_by: dict[str, str]
+    indexing: IndexingResult | None
+    true_cell_rank: int | None
+
+
+def _top_labels(levels: dict[str, np.ndarray]) -> dict[str, int]:
+    return {level: int(np.argmax(levels[level])) for level in LEVELS}
+
+
+def cif_reduced_cell(path: str) -> np.ndarray:
+    """Niggli-reduced primitive cell of a CIF's structure (spglib), Angstrom and degrees."""
+    from xrdsym.structures.reader import read_cif_file
+    from xrdsym.structures.symmetry import niggli_parameters, symmetry_dataset
+
+    return niggli_parameters(symmetry_dataset(read_cif_file(path)))
+
+
+def score_measured(
+    classifier: Any, labels_csv: str, wavelength: str = "CuKa1", cell_tolerance: float = 0.01
+) -> list[MeasuredOutcome]:
+    """Classify each scan of a labels CSV (``file``, ``space_group``, optional ``cif``) twice.
+
+    The true cell counts as found when one of the first three candidates matches the CIF's
+    reduced cell within ``cell_tolerance`` (relative lengths) and 100 x that many degrees.
+    """
+    import csv
+    from pathlib import Path
+
+    from xrdsym.classify.samples import read_sample
+
+    root = Path(labels_csv).parent
+    with open(labels_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    outcomes = []
+    for row in rows:
+        sample = read_sample(root / row["file"], classifier.grid, fallback=wavelength)
+        joined = classifier.classify(sample, index=True)[0]
+        alone = classifier.classify(sample, index=False)[0]
+        rank = None
+        best_cells = () if joined.indexing is None else joined.indexing.candidates[:3]
+        if row.get("cif") and best_cells:
+            truth = cif_reduced_cell(str(root / row["cif"]))
+            matches = [
+                same_reduced_cell(c.reduced_cell, truth, cell_tolerance, 100 * cell_tolerance)
+                for c in best_cells
+            ]
+            rank = matches.index(True) if any(matches) else None
+        outcomes.append(
+            MeasuredOutcome(
+                file=row["file"],
+                space_group=int(row["space_group"]),
+                joined=_top_labels(joined.levels),
+                network=_top_labels(alone.levels),
+                decided_by=dict(joined.decided_by),
+                indexing=joined.indexing,
+                true_cell_rank=rank,
+            )
+        )
+    return outcomes
+
+
+def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:
+    """Per-scan lines and the totals: right at each level (joined, network), cells found."""
+    lines = []
+    totals = {src: dict.fromkeys(LEVELS, 0) for src in ("network", "joined")}
+    for o in outcomes:
+        info = space_group(o.space_group)
+        truth = {
+            "crystal_system": info.crystal_system_index,
+            "extinction_group": info.extinction_group,
+            "space_group": o.space_group - 1,
+        }
+        marks = []
+        for level in LEVELS:
+            for src, top in (("network", o.network), ("joined", o.joined)):
+                totals[src][level] += int(top[level] == truth[level])
+            marks.append("+" if o.joined[level] == truth[level] else "-")
+        best = None if o.indexing is None else o.indexing.best
+        cell = "not indexed" if best is None else f"{best.bravais} M20 {best.m20:.0f}"
+        rank = "-" if o.true_cell_rank is None else str(o.true_cell_rank + 1)
+        decided = "".join(s[0].upper() for s in o.decided_by.values())
+        lines.append(
+            f"  {o.file:<44}{info.symbol:<10}{''.join(marks)}  {decided}  {cell:<16}"
+            f" cell rank {rank}"
+        )
+    n = len(outcomes)
+    found = sum(o.true_cell_rank is not None for o in outcomes)
+    lines.append(f"true cell among the first three: {found} of {n}")
+    for level in LEVELS:
+        lines.append(
+            f"  {level:<18} network {totals['network'][level]:>3} / {n}   "
+            f"joined {totals['joined'][level]:>3} / {n}"
+        )
+    return lines

@@ -1,0 +1,130 @@
+"""``xrdsym evaluate-indexing``: indexing joined with the network, on lab-rendered patterns.
+
+``--part val --fit`` fits the evidence weight and the extinction temperature and writes them
+beside the model (``indexing_weight.json``); ``--part test`` scores the joined answer beside the
+network alone with the weight the model folder holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xrdsym.errors import XrdsymError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``evaluate-indexing`` sub-command."""
+    parser = subparsers.add_parser(
+        "evaluate-indexing",
+        help="index lab-rendered patterns of a dataset part and score the joined answer",
+        description=__doc__,
+    )
+    parser.add_argument("--dataset", default="data_cache/mp_gen40", help="dataset folder")
+    parser.add_argument("--split", default="structure_type", help="split name")
+    parser.add_argument("--part", default="test", choices=("train", "val", "test"))
+    parser.add_argument(
+        "--limit", type=int, default=200, help="structures (0: the whole part; -1: none)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rendered patterns")
+    parser.add_argument("--model", default=None, help="model folder (default: bundled)")
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="fit the evidence weight on these patterns and write it into the model folder",
+    )
+    parser.add_argument(
+        "--measured",
+        nargs="*",
+        default=(),
+        metavar="LABELS.csv",
+        help="also (or only, with --limit -1) score measured scans listed in labels CSVs "
+        "(columns file, space_group, optional cif), read at --wavelength",
+    )
+    parser.add_argument("--wavelength", default="CuKa1", help="wavelength of measured scans")
+    parser.add_argument("--output", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument("--workers", type=int, default=1, help="processes that index")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def _spread(indices: np.ndarray, limit: int) -> np.ndarray:
+    """``limit`` indices spread evenly over the part (all when ``limit`` is 0 or larger)."""
+    if limit <= 0 or limit >= indices.size:
+        return indices
+    return indices[np.linspace(0, indices.size - 1, limit).round().astype(np.int64)]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render, classify, index; then fit or score, print and write."""
+    from xrdsym.classify import load_model
+    from xrdsym.classify.joint import write_evidence_weight
+    from xrdsym.classify.loading import bundled_model_dir
+    from xrdsym.cli.progress import progress_bar
+    from xrdsym.datasets.store import open_dataset
+    from xrdsym.study.indexing_eval import (
+        fit_evidence,
+        measured_lines,
+        run_part,
+        score_measured,
+        score_outcomes,
+        seconds_per_pattern,
+        summary_lines,
+    )
+
+    classifier = load_model(args.model)
+    for labels in args.measured:
+        print(
+            f"{labels} (read at {args.wavelength}); marks: joined top-1 right per level, "
+            "decided by (I indexing, N network)"
+        )
+        print("\n".join(measured_lines(score_measured(classifier, labels, args.wavelength))))
+    if args.limit < 0:
+        return 0
+    dataset = open_dataset(args.dataset)
+    indices = _spread(np.asarray(dataset.split_indices(args.split, args.part)), args.limit)
+    if indices.size == 0:
+        raise XrdsymError(f"{args.dataset}: the {args.split} split has no {args.part} structures")
+    bar = progress_bar(indices.size, "pattern", args.no_progress)
+
+    def counted(items: Any) -> Any:
+        for item in items:
+            yield item
+            bar.update(1)
+
+    try:
+        outcomes = run_part(dataset, indices, classifier, args.seed, counted, args.workers)
+    finally:
+        bar.close()
+    described = {
+        "dataset": str(args.dataset),
+        "dataset_fingerprint": dataset.fingerprint(),
+        "split": args.split,
+        "part": args.part,
+        "renderer": "lab",
+        "seed": args.seed,
+    }
+    weight = classifier.evidence_weight
+    if args.fit:
+        try:
+            weight = fit_evidence(outcomes, described)
+        except ValueError as exc:
+            raise XrdsymError(
+                f"{args.dataset} {args.part}: cannot fit the weight ({exc})"
+            ) from None
+        folder = Path(args.model) if args.model else bundled_model_dir()
+        print(f"wrote {write_evidence_weight(weight, folder)}")
+    result = score_outcomes(outcomes, weight, classifier.table)
+    result.update(described, seconds_per_pattern=seconds_per_pattern(outcomes))
+    print(f"{args.part} part of {args.dataset} ({args.split}), lab renderer, seed {args.seed}")
+    print("\n".join(summary_lines(result)))
+    print(f"indexing time {result['seconds_per_pattern']:.2f} s per pattern")
+    if weight is None:
+        print("(no fitted weight in the model folder: the joined answer is the network's)")
+    if args.output is not None:
+        args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
