@@ -1,0 +1,86 @@
+"""``classify`` with indexing: the joined answer in the API, text, JSON, CSV and figure."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from xrdsym.classify import load_model
+from xrdsym.classify.joint import EvidenceWeight, write_evidence_weight
+from xrdsym.cli import main
+from xrdsym.models import create_model, save_pretrained
+
+SILICON = Path(__file__).parent / "data" / "patterns" / "si_reference.xy"
+GRID_POINTS = 1001
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny model with an evidence weight that trusts every cell (w ~ 1)."""
+    torch.manual_seed(0)
+    model = create_model("xrdnet_tiny", input_length=GRID_POINTS)
+    folder = tmp_path_factory.mktemp("model")
+    config = {
+        "architecture": "xrdnet_tiny",
+        "model_kwargs": {"input_length": GRID_POINTS},
+        "grid": {"start": 10.0, "stop": 110.0, "n_points": GRID_POINTS, "wavelength": 1.540562},
+    }
+    save_pretrained(model, config, folder)
+    write_evidence_weight(EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0)), folder)
+    return folder
+
+
+def test_silicon_is_indexed_and_the_cell_decides_the_crystal_system(model_dir: Path) -> None:
+    prediction = load_model(model_dir).classify_file(SILICON)
+    best = prediction.indexing.best
+    assert best is not None and best.bravais == "cF"
+    assert best.cell[0] == pytest.approx(5.4309, rel=0.005)
+    assert prediction.cell_probability > 0.99
+    assert prediction.decided_by["crystal_system"] == "indexing"
+    assert prediction.crystal_system[0].label == "cubic"
+    assert prediction.space_group[0].symbol.startswith("F")
+    assert any(s.symbol.startswith("Fd-3") for s in prediction.indexing.extinction[:2])
+
+
+def test_no_index_gives_the_network_alone(model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    classifier = load_model(model_dir)
+    alone = classifier.classify_file(SILICON, index=False)
+    assert alone.indexing is None and set(alone.decided_by.values()) == {"network"}
+    assert main(["classify", str(SILICON), "--model", str(model_dir), "--no-index", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["indexing"] is None
+    assert record["decided_by"] == dict.fromkeys(
+        ("crystal_system", "extinction_group", "space_group"), "network"
+    )
+
+
+def test_text_json_and_csv_carry_the_cell(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "answers.csv"
+    assert main(["classify", str(SILICON), "--model", str(model_dir), "--csv", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "cell cF 5.43" in text and "M20" in text and "zero shift" in text
+    assert "decided by: crystal system indexing" in text
+    row = next(csv.DictReader(out.open()))
+    assert row["bravais"] == "cF" and row["cell"].startswith("5.43")
+    assert row["crystal_system_decided_by"] == "indexing"
+    assert row["lines_indexed"].split("/")[0] == row["lines_indexed"].split("/")[1]
+    assert main(["classify", str(SILICON), "--model", str(model_dir), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["indexing"]["status"] == "indexed"
+    assert record["indexing"]["candidates"][0]["bravais"] == "cF"
+    assert record["indexing"]["extinction"][0]["forbidden_lines"] == 0
+
+
+def test_figure_marks_the_cell_reflections(model_dir: Path) -> None:
+    classifier = load_model(model_dir)
+    sample = classifier.read_sample(SILICON)
+    prediction = classifier.classify_samples([sample])[0]
+    figure = classifier.figure(prediction, sample)
+    labels = [h.get_label() for h in figure.axes[0].get_legend().legend_handles]
+    assert "cF cell reflections" in labels
