@@ -82,5 +82,5 @@ def test_figure_marks_the_cell_reflections(model_dir: Path) -> None:
     sample = classifier.read_sample(SILICON)
     prediction = classifier.classify_samples([sample])[0]
     figure = classifier.figure(prediction, sample)
-    labels = [h.get_label() for h in figure.axes[0].get_legend().legend_handles]
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert "cF cell reflections" in labels

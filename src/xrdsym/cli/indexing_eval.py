@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--dataset", default="data_cache/mp_gen40", help="dataset folder")
     parser.add_argument("--split", default="structure_type", help="split name")
-    parser.add_argument("--part", default="test", choices=("train", "val", "test"))
+    parser.add_argument(
+        "--part", default="test", choices=("train", "val", "test"), help="part of the split"
+    )
     parser.add_argument(
         "--limit", type=int, default=200, help="structures (0: the whole part; -1: none)"
     )
@@ -40,7 +42,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--measured",
         nargs="*",
-        default=(),
+        default=None,
         metavar="LABELS.csv",
         help="also (or only, with --limit -1) score measured scans listed in labels CSVs "
         "(columns file, space_group, optional cif), read at --wavelength",
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     classifier = load_model(args.model)
-    for labels in args.measured:
+    for labels in args.measured or ():
         print(
             f"{labels} (read at {args.wavelength}); marks: joined top-1 right per level, "
             "decided by (I indexing, N network)"
