@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from xrdsym.classify import load_model
+from xrdsym.classify import load_model, read_sample
 from xrdsym.classify.joint import EvidenceWeight, write_evidence_weight
 from xrdsym.cli import main
 from xrdsym.models import create_model, save_pretrained
@@ -35,7 +35,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_silicon_is_indexed_and_the_cell_decides_the_crystal_system(model_dir: Path) -> None:
-    prediction = load_model(model_dir).classify_file(SILICON)
+    classifier = load_model(model_dir)
+    prediction = classifier.classify(read_sample(SILICON, classifier.grid))[0]
     best = prediction.indexing.best
     assert best is not None and best.bravais == "cF"
     assert best.cell[0] == pytest.approx(5.4309, rel=0.005)
@@ -48,7 +49,7 @@ def test_silicon_is_indexed_and_the_cell_decides_the_crystal_system(model_dir: P
 
 def test_no_index_gives_the_network_alone(model_dir: Path, capsys: pytest.CaptureFixture) -> None:
     classifier = load_model(model_dir)
-    alone = classifier.classify_file(SILICON, index=False)
+    alone = classifier.classify(read_sample(SILICON, classifier.grid), index=False)[0]
     assert alone.indexing is None and set(alone.decided_by.values()) == {"network"}
     assert main(["classify", str(SILICON), "--model", str(model_dir), "--no-index", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
@@ -79,8 +80,8 @@ def test_text_json_and_csv_carry_the_cell(
 
 def test_figure_marks_the_cell_reflections(model_dir: Path) -> None:
     classifier = load_model(model_dir)
-    sample = classifier.read_sample(SILICON)
-    prediction = classifier.classify_samples([sample])[0]
+    sample = read_sample(SILICON, classifier.grid)
+    prediction = classifier.classify(sample)[0]
     figure = classifier.figure(prediction, sample)
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert "cF cell reflections" in labels

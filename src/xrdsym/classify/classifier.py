@@ -234,6 +234,13 @@ class Classifier:
         if indexing is not None and self.evidence_weight is None and provenance is not None:
             note = "model: no fitted indexing weight; the network's answer stands"
             provenance = replace(provenance, warnings=(*provenance.warnings, note))
+        if joined.cell_probability > 0.0 and answer.prediction_sets:
+            # The conformal sets are calibrated for the network alone: they stay its own.
+            answer = replace(
+                answer,
+                prediction_sets=self._prediction_sets(network),
+                set_guarantee=f"{answer.set_guarantee}; sets of the network alone",
+            )
         return replace(
             answer,
             provenance=provenance,

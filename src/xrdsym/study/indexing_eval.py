@@ -39,6 +39,9 @@ LENGTH_TOLERANCE = 0.005
 #: ... and every Niggli angle to this many degrees.
 ANGLE_TOLERANCE_DEG = 0.5
 
+#: Probabilities of a cell being right at which the wrong cells are also counted (reported).
+CONFIDENCE_STEPS = (0.5, 0.7, 0.9, 0.95)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -200,6 +203,7 @@ def score_outcomes(
     decided = dict.fromkeys(LEVELS, 0)
     decided_right = dict.fromkeys(LEVELS, 0)
     confident = confident_wrong = indexed = 0
+    wrong_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     for o in outcomes:
         info = space_group(o.space_group)
         labels = {
@@ -218,6 +222,8 @@ def score_outcomes(
         if joined.cell_probability >= ACCEPT_PROBABILITY:
             confident += 1
             confident_wrong += int(not o.cell_right)
+        for step in CONFIDENCE_STEPS:
+            wrong_at[step] += int(joined.cell_probability >= step and not o.cell_right)
         for level in LEVELS:
             hits["network"][level] += int(_top1(o.network[level], labels[level]))
             right = _top1(joined.levels[level], labels[level])
@@ -232,6 +238,7 @@ def score_outcomes(
         "index_rate_by_system": {s: tuple(v) for s, v in by_system.items()},
         "confident": confident,
         "confident_wrong": confident_wrong,
+        "wrong_cells_at": {str(step): wrong_at[step] for step in CONFIDENCE_STEPS},
         "top1": {src: {lv: h / max(n, 1) for lv, h in v.items()} for src, v in hits.items()},
         "decided_by_indexing": {lv: (decided[lv], decided_right[lv]) for lv in LEVELS},
     }
@@ -250,6 +257,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for system, (right, total) in result["index_rate_by_system"].items():
         rate = f"{right / total:.1%}" if total else "-"
         lines.append(f"  {system:<13}{right:>5} / {total:<5} {rate}")
+    at = ", ".join(f"w >= {t}: {c}" for t, c in result["wrong_cells_at"].items())
+    lines.append(f"wrong cells with a fitted probability of being right at least ... {at}")
     lines.append(f"{'top-1':<18}{'network':>9}{'joined':>9}   decided by indexing (right)")
     for level in LEVELS:
         net, joint = result["top1"]["network"][level], result["top1"]["joined"][level]
