@@ -10,17 +10,17 @@ name and the batch goes on; the exit code is then 1.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
+from xrdsym.cli.csv_out import CsvOut
 from xrdsym.cli.progress import progress_bar
+from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
 
 if TYPE_CHECKING:
@@ -74,13 +74,7 @@ def register(subparsers: Any) -> None:
         "or 'not indexable' with the reason.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="pattern files")
-    parser.add_argument(
-        "--wavelength",
-        default=None,
-        metavar="W",
-        help="CuKa, MoKa, CoKa, CrKa, FeKa, AgKa or Angstrom; default: from the file, else an "
-        "error",
-    )
+    add_wavelength_options(parser, "is reported as an error and the batch goes on")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
     parser.add_argument(
         "--csv",
@@ -117,20 +111,18 @@ def register(subparsers: Any) -> None:
 
 
 def index_file(
-    path: str, wavelength: str | None, options: Any
+    path: str, override: float | None, fallback: float | None, options: Any
 ) -> tuple[IndexingResult | None, str | None]:
-    """(result, None), or (None, the error message naming the file): nothing escapes."""
+    """(result, None), or (None, the error message naming the file): nothing escapes. The
+    wavelength is ``override`` when given, else the file's, else ``fallback``."""
     from xrdsym.indexing.lattice import index_peaks
     from xrdsym.indexing.peaks import search_peaks
     from xrdsym.io import read_pattern
-    from xrdsym.wavelengths import wavelength_from_name
 
     try:
         pattern = read_pattern(path)
-        try:
-            lam = wavelength_from_name(wavelength) if wavelength else pattern.wavelength
-        except ValueError as exc:
-            raise XrdsymError(f"{path}: {exc}") from None
+        lam = override if override is not None else pattern.wavelength
+        lam = fallback if lam is None else lam
         if lam is None:
             raise XrdsymError(f"{path}: the file states no wavelength; give --wavelength")
         peaks = search_peaks(pattern.two_theta, pattern.intensity, lam, source=path)
@@ -205,44 +197,16 @@ def csv_rows(path: str, result: IndexingResult, n_candidates: int) -> list[dict[
     return rows
 
 
-class _CsvOut:
-    """The CSV file (or standard output), opened on the first row."""
-
-    def __init__(self, target: str | None) -> None:
-        self.target = target
-        self.handle: TextIO | None = None
-        self.writer: Any = None
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        if self.target is None:
-            return
-        if self.writer is None:
-            if self.target == "-":
-                self.handle = sys.stdout
-            else:
-                try:
-                    self.handle = Path(self.target).open("w", newline="")  # noqa: SIM115
-                except OSError as exc:
-                    raise XrdsymError(f"{self.target}: cannot write ({exc.strerror})") from None
-            self.writer = csv.DictWriter(self.handle, fieldnames=list(CSV_FIELDS))
-            self.writer.writeheader()
-        self.writer.writerows(rows)
-
-    def close(self) -> None:
-        if self.handle is not None and self.handle is not sys.stdout:
-            self.handle.close()
-
-
 def _results(
-    files: list[str], wavelength: str | None, options: Any, jobs: int
+    files: list[str], wavelengths: tuple[float | None, float | None], options: Any, jobs: int
 ) -> Iterator[tuple[str, IndexingResult | None, str | None]]:
     """(file, result, error) in the order of ``files``, on ``jobs`` processes."""
     if jobs <= 1 or len(files) < 2:
         for path in files:
-            yield (path, *index_file(path, wavelength, options))
+            yield (path, *index_file(path, *wavelengths, options))
         return
     with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
-        futures = [pool.submit(index_file, path, wavelength, options) for path in files]
+        futures = [pool.submit(index_file, path, *wavelengths, options) for path in files]
         for path, future in zip(files, futures, strict=True):
             yield (path, *future.result())
 
@@ -258,11 +222,12 @@ def run_index(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise XrdsymError("--jobs must be at least 1")
     options = IndexingOptions(triclinic=args.triclinic, max_seconds=args.max_seconds)
-    out = _CsvOut(args.csv)
+    out = CsvOut(args.csv, CSV_FIELDS)
     failures = 0
     bar = progress_bar(len(args.files), "file", args.no_progress or len(args.files) < 2)
     try:
-        for path, result, error in _results(list(args.files), args.wavelength, options, args.jobs):
+        wavelengths = wavelength_choice(args)
+        for path, result, error in _results(list(args.files), wavelengths, options, args.jobs):
             bar.update(1)
             if result is None:
                 failures += 1

@@ -10,12 +10,11 @@ is reported, not an error.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from xrdsym.cli.csv_out import CsvOut
 from xrdsym.cli.progress import progress_bar
 from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
@@ -176,34 +175,6 @@ def csv_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows or [common]
 
 
-class _CsvOut:
-    """A CSV writer opened on the first row ('-': standard output)."""
-
-    def __init__(self, target: str | None) -> None:
-        self.target = target
-        self.handle: TextIO | None = None
-        self.writer: Any = None
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        if self.target is None:
-            return
-        if self.writer is None:
-            if self.target == "-":
-                self.handle = sys.stdout
-            else:
-                try:
-                    self.handle = Path(self.target).open("w", newline="")  # noqa: SIM115
-                except OSError as exc:
-                    raise XrdsymError(f"{self.target}: cannot write ({exc.strerror})") from None
-            self.writer = csv.DictWriter(self.handle, fieldnames=list(CSV_COLUMNS))
-            self.writer.writeheader()
-        self.writer.writerows(rows)
-
-    def close(self) -> None:
-        if self.handle is not None and self.handle is not sys.stdout:
-            self.handle.close()
-
-
 def run_peaks(args: argparse.Namespace) -> int:
     """Search every file; report failures and go on."""
     if args.max_peaks < 1:
@@ -211,7 +182,7 @@ def run_peaks(args: argparse.Namespace) -> int:
     if args.min_snr <= 0:
         raise XrdsymError("--min-snr must be positive")
     override, fallback = wavelength_choice(args)
-    out = _CsvOut(args.csv)
+    out = CsvOut(args.csv, CSV_COLUMNS)
     failures = 0
     bar = progress_bar(len(args.files), "file", args.no_progress or len(args.files) < 2)
     try:
