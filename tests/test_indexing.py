@@ -180,3 +180,32 @@ def test_same_lattice_sees_through_reduced_forms() -> None:
     assert settings.same_lattice(fcc, (3.96, 3.96, 3.96, 90.018, 119.99, 119.99))
     assert not settings.same_lattice(fcc, (3.96, 3.96, 3.96, 90.0, 90.0, 90.0))
     assert not settings.same_lattice(fcc, (3.99, 3.96, 3.96, 60.0, 60.0, 60.0))
+
+
+def _write_profile(path: object, peaks: PeakSearchResult) -> None:
+    """A two-column scan with Gaussian lines (FWHM 0.08 degrees) on a flat background."""
+    x = np.arange(5.0, 100.0, 0.01)
+    y = np.full_like(x, 50.0)
+    for p in peaks.peaks:
+        y += 20.0 * p.height * np.exp(-4 * np.log(2) * ((x - p.two_theta) / 0.08) ** 2)
+    y = np.random.default_rng(0).poisson(y).astype(float)
+    np.savetxt(str(path), np.column_stack([x, y]), fmt="%.4f")
+
+
+def test_index_command_prints_cells_and_skips_bad_files(tmp_path, capsys) -> None:
+    import json
+
+    from xrdsym.cli import main
+
+    good = tmp_path / "scan.xy"
+    _write_profile(good, lines_of("cP", seed=9))
+    bad = tmp_path / "empty.xy"
+    bad.write_text("not a scan\n")
+    code = main(["index", str(good), str(bad), "--wavelength", "1.540562", "--json", "--jobs", "1"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "empty.xy" in captured.err and "1 of 2 files failed" in captured.err
+    answer = json.loads(captured.out.strip().splitlines()[0])
+    assert answer["file"] == str(good)
+    best = answer["candidates"][0]
+    assert settings.same_lattice(true_reduced("cP"), best["reduced_cell"])
