@@ -33,7 +33,7 @@ CELLS: dict[str, tuple[tuple[float, ...], str]] = {
 }
 
 #: Lattice translations of each centring (fractions of the conventional cell).
-TRANSLATIONS = {
+TRANSLATIONS: dict[str, list[list[float]]] = {
     "P": [[0, 0, 0]],
     "I": [[0, 0, 0], [0.5, 0.5, 0.5]],
     "F": [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
