@@ -37,7 +37,7 @@ import numpy as np
 import spglib
 
 from xrdsym.indexing import settings
-from xrdsym.indexing.lattice import IndexingOptions, index_peaks
+from xrdsym.indexing.lattice import IndexingOptions, index_peaks, used_lines
 from xrdsym.indexing.peaks import search_peaks
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import load_space_group_table
@@ -104,15 +104,13 @@ def score(result: IndexingResult, true_cell: tuple, true_system: str) -> dict[st
 
 
 def _unindexed_height(result: IndexingResult) -> float | None:
-    """Share of the used lines' summed heights that the best cell leaves unindexed (the lines
-    used are the strongest-first-filtered first lines; approximated by the first n_lines)."""
+    """Share of the used lines' summed heights that the best cell leaves unindexed."""
     if not result.candidates:
         return None
     best = result.candidates[0]
-    strongest = max(p.height for p in result.peaks.peaks)
-    used = [p for p in result.peaks.peaks if p.height >= 0.01 * strongest][: best.n_lines]
-    total = sum(p.height for p in used)
-    missed = sum(used[i].height for i in best.unindexed if i < len(used))
+    heights = [max(result.peaks.peaks[i].height, 0.0) for i in used_lines(result.peaks)]
+    total = sum(heights)
+    missed = sum(heights[i] for i in best.unindexed if i < len(heights))
     return missed / total if total > 0 else None
 
 
@@ -189,13 +187,13 @@ def xred_jobs(folder: Path, options: IndexingOptions) -> tuple[list, list]:
 
 def network_seconds(profiles: list) -> list[float]:
     """Wall time of the network's classify (preparation + forward pass) per profile."""
-    from xrdsym.classify import load_model
+    from xrdsym.classify import load_model, sample_from_arrays
 
     classifier = load_model()
     times = []
     for two_theta, counts, wavelength in profiles:
         start = time.perf_counter()
-        classifier.classify_pattern(two_theta, counts, wavelength)
+        classifier.classify(sample_from_arrays(two_theta, counts, classifier.grid, wavelength))
         times.append(time.perf_counter() - start)
     return times
 

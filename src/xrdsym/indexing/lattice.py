@@ -134,21 +134,30 @@ class IndexingOptions:
         return order + [s for s in enabled if s not in order]
 
 
-def _lines(peaks: PeakSearchResult, options: IndexingOptions) -> tuple[np.ndarray, np.ndarray]:
-    """2theta (ascending, degrees) and heights of the lines used: the first ``max_lines``
-    distinct lines of at least ``min_height`` times the strongest."""
+def used_lines(peaks: PeakSearchResult, options: IndexingOptions | None = None) -> np.ndarray:
+    """Positions in ``peaks.peaks`` of the lines the search uses, in the order of
+    ``CellCandidate.hkl``: the first ``max_lines`` distinct lines in 2theta of at least
+    ``min_height`` times the strongest height."""
+    options = options or IndexingOptions()
     two_theta = np.array([p.two_theta for p in peaks.peaks], dtype=np.float64)
     heights = np.array([p.height for p in peaks.peaks], dtype=np.float64)
     good = np.isfinite(two_theta) & (two_theta > 0) & (two_theta < 180) & np.isfinite(heights)
-    two_theta, heights = two_theta[good], np.clip(heights[good], 0.0, None)
-    if two_theta.size:
-        strong = heights >= options.min_height * heights.max()
-        two_theta, heights = two_theta[strong], heights[strong]
-        order = np.argsort(two_theta, kind="stable")
-        two_theta, heights = two_theta[order], heights[order]
-        fresh = np.concatenate([[True], np.diff(two_theta) > 1e-4])
-        two_theta, heights = two_theta[fresh], heights[fresh]
-    return two_theta[: options.max_lines], heights[: options.max_lines]
+    index = np.flatnonzero(good)
+    if index.size == 0:
+        return index
+    strong = heights[index] >= options.min_height * max(float(heights[index].max()), 0.0)
+    index = index[strong]
+    index = index[np.argsort(two_theta[index], kind="stable")]
+    fresh = np.concatenate([[True], np.diff(two_theta[index]) > 1e-4])
+    return index[fresh][: options.max_lines]
+
+
+def _lines(peaks: PeakSearchResult, options: IndexingOptions) -> tuple[np.ndarray, np.ndarray]:
+    """2theta (ascending, degrees) and heights (clipped at 0) of the lines used."""
+    index = used_lines(peaks, options)
+    two_theta = np.array([peaks.peaks[i].two_theta for i in index], dtype=np.float64)
+    heights = np.array([max(peaks.peaks[i].height, 0.0) for i in index], dtype=np.float64)
+    return two_theta, heights
 
 
 def _determined(found: Found) -> bool:
