@@ -4,6 +4,7 @@ shift, wrong systems, bad and hostile input."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def true_reduced(name: str) -> tuple[float, ...]:
     return settings.reduced_cell(metric.lattice_from_cell(cell), centring)
 
 
-def lines_of(name: str, seed: int = 0, **kwargs: object) -> PeakSearchResult:
+def lines_of(name: str, seed: int = 0, **kwargs: Any) -> PeakSearchResult:
     kwargs.setdefault("position_sigma", 0.01)
     kwargs.setdefault("rng", np.random.default_rng(seed))
     return crystal_lines(crystal_of(name, seed), two_theta_range=(5.0, 100.0), **kwargs)
