@@ -675,3 +675,30 @@ def test_symmetry_search_of_a_large_p1_cell_has_a_time_budget(
     with pytest.raises(StructureError, match="symmetry search of 3000 sites took more than 1 s"):
         symmetry.symmetry_operations(crystal)
     assert time.perf_counter() - start < 10
+
+
+def test_dataset_build_reports_a_structure_over_the_time_budget_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One slow P1 row tied up a worker indefinitely; now it is a rejected row by name."""
+    from test_bad_structures import cif
+
+    import xrdsym.structures.symmetry as symmetry
+    from xrdsym.datasets.build import BuildConfig, build_dataset
+
+    monkeypatch.setattr(symmetry, "SPGLIB_TIMEOUT_S", 1.0)  # forked workers inherit it
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    (folder / "fcc.cif").write_text(cif(3.6, ["Cu1 Cu 0 0 0 1"], "F m -3 m"))
+    # A jittered 15 x 15 x 14 grid of one element, 3 A apart: 17.5 s in spglib unbounded.
+    grid = np.stack(np.meshgrid(np.arange(15), np.arange(15), np.arange(14), indexing="ij"), -1)
+    jitter = np.random.default_rng(0).uniform(-0.1, 0.1, grid.shape)
+    rows = ((grid + 0.5 + jitter) / np.array([15, 15, 14])).reshape(-1, 3)
+    sites = [f"Na{i} Na {x:.5f} {y:.5f} {z:.5f} 1" for i, (x, y, z) in enumerate(rows)]
+    (folder / "slow_p1.cif").write_text(cif(round((27.6 * len(rows)) ** (1 / 3), 3), sites))
+    report = build_dataset(
+        tmp_path / "ds", BuildConfig(cif_sources=(str(folder),)), workers=1, progress=False
+    )
+    assert report["structures"] == 1
+    (item,) = report["rejected_items"]
+    assert item["id"] == "slow_p1" and "took more than 1 s" in item["reason"], item
