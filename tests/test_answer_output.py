@@ -143,33 +143,18 @@ def test_figure_bars_on_a_fixed_axis_with_readable_labels() -> None:
     assert "\u00c5" in figure.axes[0].get_xlabel()
 
 
-def test_the_indexed_cell_and_what_it_decided_are_printed() -> None:
-    from dataclasses import replace
-    from types import SimpleNamespace
-
+def test_the_indexed_cell_is_printed_in_the_text_and_the_table() -> None:
     classifier = load_model()
-    prediction = classifier.classify(read_sample(str(EXAMPLE), classifier.grid, "CuKa"))[0]
-    assert "cell" not in str(prediction)  # not indexed: no line
-    cell = SimpleNamespace(
-        bravais="oP",
-        cell=(5.397, 6.960, 8.483, 90.0, 90.0, 90.0),
-        cell_sigma=(0.001, 0.002, 0.002, 0.0, 0.0, 0.0),
-        m20=58.7,
-        n_indexed=25,
-        n_lines=25,
-    )
-    indexed = replace(
-        prediction,
-        indexing=SimpleNamespace(best=cell, reason=""),
-        cell_probability=0.93,
-        decided_by={**prediction.decided_by, "crystal_system": "indexing"},
-    )
-    text = str(indexed)
-    assert "oP 5.3970(10) 6.960(2) 8.483(2) 90 90 90; M20 58.7, 25/25 lines indexed" in text
-    assert "right with probability 93%" in text and "decided by the cell: crystal system" in text
-    assert "M20 58.7" in indexed._repr_html_()
-    failed = replace(prediction, indexing=SimpleNamespace(best=None, reason="8 lines found"))
-    assert "not indexable: 8 lines found" in str(failed)
+    sample = read_sample(str(EXAMPLE), classifier.grid, "CuKa")
+    alone = classifier.classify(sample, index=False)[0]
+    assert "cell  " not in str(alone)  # the network alone: no cell line
+    joined = classifier.classify(sample)[0]
+    best = joined.indexing.best
+    assert best is not None  # the example's orthorhombic cell is found
+    line = next(x for x in str(joined).splitlines() if x.strip().startswith("cell"))
+    assert f"{best.bravais} " in line and f"M20 {best.m20:.1f}" in line
+    assert f"{best.n_indexed}/{best.n_lines} lines indexed" in line
+    assert f"M20 {best.m20:.1f}" in joined._repr_html_()
 
 
 def test_low_confidence_names_every_level_below_one_half(
