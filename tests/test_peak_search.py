@@ -109,6 +109,22 @@ def test_kalpha_average_given_strips_to_kalpha1() -> None:
     assert any("refer to K-alpha1" in e for e in result.events)
 
 
+def test_interpolated_profile_is_searched_on_its_measured_points() -> None:
+    from xrdsym.patterns.augment import coarse_measurement
+
+    peaks = _peaks("rutile.cif")
+    grid = Grid()
+    x, y = _render(peaks)
+    coarse = coarse_measurement(grid, y, 0.06)  # measured every 0.06 deg, interpolated back
+    result = search_peaks(x, coarse, CU_KA1)
+    assert any("interpolated from coarser steps (about 0.06 deg)" in e for e in result.events)
+    found = np.array([p.two_theta for p in result.peaks])
+    truth = _isolated(peaks)
+    error = np.abs(truth[:, None] - found[None, :]).min(axis=1)
+    assert np.mean(error < POSITION_TOLERANCE) >= MIN_RECALL
+    assert found.size <= 2 * np.sum(peaks.intensity >= 0.5)  # no flood of noise lines
+
+
 def test_nan_counts_raise_a_clear_error() -> None:
     x = np.linspace(10, 80, 1000)
     y = np.ones_like(x)
@@ -309,3 +325,13 @@ def test_cli_needs_a_wavelength(shared_dir: Path, capsys: pytest.CaptureFixture[
     scan = str(shared_dir / "data/experimental/xred/Zr.csv")
     assert main(["peaks", scan]) == 1
     assert "states no wavelength; give --wavelength" in capsys.readouterr().err
+
+
+def test_index_pattern_refuses_a_wafer_with_the_gate_reason() -> None:
+    from xrdsym.indexing.pattern import index_pattern
+
+    counts = _noisy(40.0 + _lines([69.13], [50_000.0], 0.06))
+    result = index_pattern(Grid().two_theta(), counts, CU_KA1)
+    assert result.status == "not indexable"
+    assert result.reason.startswith("single-crystal or wafer scan")
+    assert result.candidates == () and len(result.peaks.peaks) >= 1

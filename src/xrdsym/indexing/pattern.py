@@ -28,16 +28,23 @@ def index_pattern(two_theta: Any, counts: Any, wavelength: float) -> IndexingRes
 
     Returns:
         The :class:`IndexingResult`; a profile the peak search refuses (an
-        :class:`~xrdsym.errors.XrdsymError`) gives ``"not indexable"`` with its message.
+        :class:`~xrdsym.errors.XrdsymError`) gives ``"not indexable"`` with its message, and
+        one the powder-quality gate refuses (:mod:`xrdsym.indexing.quality`: amorphous,
+        single-crystal or wafer, textured film, too few lines) ``"not indexable"`` with the
+        gate's reason and the lines found.
     """
     from xrdsym.indexing.lattice import index_peaks
-    from xrdsym.indexing.peaks import search_peaks
+    from xrdsym.indexing.quality import check_powder
 
     start = time.perf_counter()
     x = np.asarray(two_theta, dtype=np.float64)
     try:
-        peaks = search_peaks(x, np.asarray(counts, dtype=np.float64), wavelength)
+        peaks, verdict = check_powder(x, np.asarray(counts, dtype=np.float64), wavelength)
     except XrdsymError as exc:
         return not_indexable(str(exc), wavelength, time.perf_counter() - start)
+    if verdict is not None:
+        return IndexingResult(
+            "not indexable", verdict.reason, (), peaks, time.perf_counter() - start
+        )
     result = index_peaks(peaks)
     return with_extinction(result, (float(x[0]), float(x[-1])) if x.size else None)
