@@ -11,7 +11,8 @@ Measured: the 17 XRed scans (Cu K-alpha1), true lines from their CIFs
 (``patterns.peaks.compute_peaks``). A measured scan differs from its CIF by a zero shift and a
 cell strain (docs/measured_vs_simulated.md), so found and true lines are first aligned by the
 zero shift z and isotropic strain e (grid search, |z| <= 0.5 degrees, |e| <= 1 %) that match
-the most strong lines; the position error is what is left after that alignment.
+the most strong lines; the position error is what is left after that alignment. The summary is
+given for all 17 and for the 14 whose CIF fits the scan (UNTRUSTED_FITS left out).
 
 Truth and matching (the same on both sets):
 
@@ -55,6 +56,10 @@ MATCH_FWHM = 0.5
 
 #: ... or this many degrees, whichever is larger.
 MATCH_FLOOR = 0.03
+
+#: XRed scans whose CIF does not describe the measured sample well (docs/measured_vs_simulated.md
+#: leaves their fits out): reported apart.
+UNTRUSTED_FITS = ("C.csv", "Tb2BaCoO5.csv", "Ti-bcc.csv")
 
 #: Default least intensity (% of the strongest) of a true line counted for recall.
 MIN_INTENSITY = 5.0
@@ -193,14 +198,14 @@ def aligned(found: np.ndarray, truth: np.ndarray, tolerance: float) -> np.ndarra
     return best
 
 
-def xred_scores(args: argparse.Namespace, options: PeakSearchOptions) -> list[Score]:
+def xred_scores(args: argparse.Namespace, options: PeakSearchOptions) -> dict[str, Score]:
     """Scores of the XRed scans against the lines of their CIFs, after alignment."""
     from xrdsym.io import read_pattern
     from xrdsym.patterns.peaks import compute_peaks
     from xrdsym.structures.reader import read_cif_file
 
     folder = Path(args.xred)
-    scores = []
+    scores = {}
     with (folder / "labels.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     for row in rows[: args.limit or None]:
@@ -221,7 +226,7 @@ def xred_scores(args: argparse.Namespace, options: PeakSearchOptions) -> list[Sc
             moved = aligned(found, strong, max(MATCH_FWHM * width, MATCH_FLOOR))
             truth = truth + np.interp(truth, strong, moved - strong)
         score = Score(*score_pattern(found, truth, rel, widths, args.min_intensity), seconds)
-        scores.append(score)
+        scores[row["file"]] = score
         print(
             f"  {row['file']:16s} true {score.n_true:3d} found {score.n_found:3d} "
             f"recalled {score.recalled:3d} precise {score.found_true:3d} "
@@ -285,7 +290,10 @@ def main() -> None:
         results["simulated"] = summary(simulated_scores(args, options))
         results["simulated"].update({"dataset": str(args.dataset), "part": args.part})
     if args.xred is not None:
-        results["xred"] = summary(xred_scores(args, options))
+        xred = xred_scores(args, options)
+        results["xred"] = summary(list(xred.values()))
+        trusted = [score for name, score in xred.items() if name not in UNTRUSTED_FITS]
+        results["xred_trustworthy_fits"] = summary(trusted)
     print(json.dumps(results, indent=2))
     if args.output is not None:
         args.output.write_text(json.dumps(results, indent=2) + "\n")

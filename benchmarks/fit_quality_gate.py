@@ -161,13 +161,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--split", default="structure_type")
-    parser.add_argument("--part", default="val", choices=("val", "train"))
+    parser.add_argument(
+        "--part",
+        default="val",
+        choices=("val", "train", "test"),
+        help="val to set the thresholds; test to check them on unseen structures",
+    )
     parser.add_argument("--limit", type=int, default=400, help="powders rendered")
     parser.add_argument("--negatives", type=int, default=100, help="scans of each other kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    results = report(collect(args))
+    stats = collect(args)
+    results = report(stats)
+    results["statistics"] = {kind: [asdict(s) for s in values] for kind, values in stats.items()}
     print_report(results)
     if args.output is not None:
         args.output.write_text(json.dumps(results, indent=1) + "\n")

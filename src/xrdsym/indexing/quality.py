@@ -46,7 +46,7 @@ HUMP_POINTS = 800
 HUMP_MIN_SNR = 10.0
 
 #: Hump height over the strongest sharp line above which the scan counts as amorphous.
-HUMP_RATIO = 1.5
+HUMP_RATIO = 2.0
 
 #: Median FWHM (degrees) of the strongest lines above which the scan is nanocrystalline.
 BROAD_FWHM = 3.0
@@ -58,10 +58,10 @@ BROAD_LINES = 3
 WAFER_LINES = 2
 
 #: ... holding at least this share of the summed line heights ...
-WAFER_SHARE = 0.9
+WAFER_SHARE = 0.85
 
 #: ... while no other line reaches this fraction of the strongest ...
-WAFER_OTHERS = 0.05
+WAFER_OTHERS = 0.1
 
 #: ... and the strongest line is at most this wide, degrees (an oriented crystal gives lines
 #: as sharp as the instrument; one or two broad lines are too few lines, not a crystal).
@@ -70,7 +70,8 @@ WAFER_FWHM = 0.5
 #: Lines above this fraction of the strongest must all be orders of one spacing ...
 TEXTURE_FLOOR = 0.03
 
-#: ... within this many degrees 2theta (after a least-squares d0) ...
+#: ... within this many degrees 2theta (after a least-squares d0 and zero shift; a tolerance
+#: that grew with the line width would let any three broad lines pass as orders) ...
 ORDER_TOLERANCE = 0.1
 
 #: Rounds of the alternating fit of the spacing and the zero shift.
