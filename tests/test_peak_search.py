@@ -233,6 +233,8 @@ def test_two_broad_lines_are_too_few() -> None:
 
 # --- hostile input -------------------------------------------------------------------------
 
+#: CPU seconds (of this process: the machine is shared, wall time is not) a hostile profile of
+#: 100,000 points may take: the per-file bound of the indexer.
 HOSTILE_SECONDS = 20.0
 
 
@@ -254,9 +256,9 @@ def test_hostile_profiles_finish_quickly(kind: str) -> None:
             lo, hi = np.searchsorted(x, [c - 0.1, c + 0.1])
             y[lo:hi] += 1000.0 * np.exp(-(((x[lo:hi] - c) / 0.02) ** 2))
         y = rng.poisson(y).astype(np.float64)
-    start = time.perf_counter()
+    start = time.process_time()
     result = search_peaks(x, y, CU_KA1, options=PeakSearchOptions(max_peaks=100))
-    assert time.perf_counter() - start < HOSTILE_SECONDS
+    assert time.process_time() - start < HOSTILE_SECONDS
     assert len(result.peaks) <= 100
     if kind in ("noise", "flat"):
         assert len(result.peaks) <= 2
