@@ -335,5 +335,5 @@ def test_index_pattern_refuses_a_wafer_with_the_gate_reason() -> None:
     counts = _noisy(40.0 + _lines([69.13], [50_000.0], 0.06))
     result = index_pattern(Grid().two_theta(), counts, CU_KA1)
     assert result.status == "not indexable"
-    assert result.reason.startswith("single-crystal or wafer scan")
+    assert result.reason.startswith("single-crystal, wafer or oriented-film scan")
     assert result.candidates == () and len(result.peaks.peaks) >= 1

@@ -230,7 +230,8 @@ def verdict_of(stats: GateStatistics) -> PowderVerdict | None:
         count = min(stats.reflections, WAFER_LINES)
         return PowderVerdict(
             "single_crystal",
-            f"single-crystal or wafer scan: {count} reflection{'s' if count > 1 else ''} carry "
+            f"single-crystal, wafer or oriented-film scan: {count} "
+            f"{'reflections carry' if count > 1 else 'reflection carries'} "
             f"{stats.top_share:.0%} of the intensity; not a powder pattern",
         )
     if stats.orders >= TEXTURE_MIN_ORDERS:
