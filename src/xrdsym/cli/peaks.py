@@ -16,7 +16,11 @@ from typing import Any
 
 from xrdsym.cli.csv_out import CsvOut
 from xrdsym.cli.progress import progress_bar
-from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
+from xrdsym.cli.wavelength_options import (
+    add_wavelength_options,
+    file_wavelength,
+    wavelength_choice,
+)
 from xrdsym.errors import XrdsymError
 
 #: Columns of the CSV output: one row per line of each file.
@@ -96,14 +100,7 @@ def search_file(
     from xrdsym.io import read_pattern
 
     pattern = read_pattern(name)
-    if override is not None:
-        wavelength, origin = override, "--override-wavelength"
-    elif pattern.wavelength is not None:
-        wavelength, origin = float(pattern.wavelength), "file"
-    elif fallback is not None:
-        wavelength, origin = fallback, "--wavelength"
-    else:
-        raise XrdsymError(f"{name}: the file states no wavelength; give --wavelength")
+    wavelength, origin = file_wavelength(name, pattern.wavelength, override, fallback)
     if looks_like_peak_list(pattern.two_theta, pattern.intensity):
         raise XrdsymError(
             f"{name}: this looks like a peak list (uneven 2theta steps or isolated spikes), "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from xrdsym.errors import XrdsymError
 from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_given
 
 
@@ -36,3 +37,21 @@ def wavelength_choice(args: argparse.Namespace) -> tuple[float | None, float | N
         wavelength_given(args.override_wavelength, "--override-wavelength"),
         wavelength_given(args.wavelength, "--wavelength"),
     )
+
+
+def file_wavelength(
+    path: str, stated: float | None, override: float | None, fallback: float | None
+) -> tuple[float, str]:
+    """(wavelength in Angstrom, where it came from) for a file that states ``stated``:
+    ``override`` when given, else the file's, else ``fallback``.
+
+    Raises:
+        XrdsymError: none of the three is known (names the file).
+    """
+    if override is not None:
+        return override, "--override-wavelength"
+    if stated is not None:
+        return float(stated), "file"
+    if fallback is not None:
+        return fallback, "--wavelength"
+    raise XrdsymError(f"{path}: the file states no wavelength; give --wavelength")
