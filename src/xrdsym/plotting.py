@@ -7,6 +7,7 @@ Agg canvas.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ OUT_OF_SET = "#b9c4cf"
 
 def require_matplotlib() -> None:
     """Raise a clear error when matplotlib (the ``plot`` extra) is not installed."""
-    import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
         raise XrdsymError(

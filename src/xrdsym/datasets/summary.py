@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from xrdsym.datasets.store import PART_CODES, PeakDataset
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS, label_maps
 
 
 def dataset_counts(dataset: PeakDataset) -> dict[str, Any]:
@@ -15,7 +16,6 @@ def dataset_counts(dataset: PeakDataset) -> dict[str, Any]:
     Keys: ``structures``, ``space_groups_covered``, ``crystal_system``, ``extinction_group``,
     ``space_group`` (label -> count) and ``splits`` (split -> part -> count).
     """
-    from xrdsym.spacegroups import CRYSTAL_SYSTEMS, label_maps
 
     to_system, to_extinction = label_maps()
     groups = dataset.space_groups()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -364,6 +364,5 @@ def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> s
 
 
 def _with_order(options: IndexingOptions, order: tuple[str, ...]) -> IndexingOptions:
-    from dataclasses import replace
 
     return replace(options, system_order=order)

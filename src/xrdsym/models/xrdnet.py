@@ -41,6 +41,7 @@ from xrdsym.models.layers import (
     summed_log_probabilities,
 )
 from xrdsym.models.registry import TASK_CLASSES, register_model
+from xrdsym.spacegroups import label_maps
 
 #: Default input: 5,001 points over 10-110 deg 2theta, 0.02 deg steps (see module docstring).
 XRDNET_INPUT_LENGTH = 5001
@@ -137,7 +138,6 @@ class XrdNet(nn.Module):
         if aux_heads:
             for task in ("crystal_system", "extinction_group"):
                 self.aux[f"aux_{task}"] = nn.Linear(head_hidden, TASK_CLASSES[task])
-        from xrdsym.spacegroups import label_maps
 
         sg_to_cs, sg_to_eg = label_maps()
         cs = space_group_membership(torch.as_tensor(sg_to_cs), TASK_CLASSES["crystal_system"])

@@ -19,7 +19,7 @@ patterns follow the same distributions but are not the same draws:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -300,8 +300,6 @@ class BatchLabRenderer:
         """Counts (B, n_points) float32 of padded peaks (B, P) (padding: intensity 0)."""
         aug = self.augmentation
         if not self.impurities:
-            from dataclasses import replace
-
             aug = replace(aug, impurity_probability=0.0)
         n, device = two_theta.shape[0], two_theta.device
         tt, inten = augment_peaks(g, two_theta.float(), intensity.float(), grid, aug)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -193,7 +194,6 @@ def read_prototypes(path: str | Path, limit: int | None = None) -> list[Prototyp
     Raises:
         StructureError: a structure cannot be read or analysed.
     """
-    from itertools import islice
 
     from xrdsym.structures.reader import iter_cif_sources, read_cif_text
 

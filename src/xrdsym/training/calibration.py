@@ -39,11 +39,18 @@ from xrdsym.calibration import (
     softmax,
 )
 from xrdsym.classify.samples import read_sample
+from xrdsym.datasets.protocol import IndexedPeaks
+from xrdsym.datasets.store import open_dataset
 from xrdsym.errors import XrdsymError
-from xrdsym.inference import file_sha256
+from xrdsym.inference import TorchBackend, file_sha256
 from xrdsym.model_config import CONFIG_NAME, ModelSpec
+from xrdsym.models import load_pretrained
 from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.lab import lab_renderer
 from xrdsym.spacegroups import LEVELS, level_labels, level_probabilities
+from xrdsym.training.data import RenderedPatterns, render_fixed
+from xrdsym.training.measured import read_labels
+from xrdsym.training.onnx_export import export_onnx
 
 
 def fit_calibration(
@@ -111,7 +118,6 @@ def score_reliability(
 
 def torch_logits(model: Any, patterns: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Space-group logits (n, 230) of prepared patterns with the torch model."""
-    from xrdsym.inference import TorchBackend
 
     backend = TorchBackend(model)
     chunks = [
@@ -124,13 +130,9 @@ def render_part(
     dataset: Any, indices: np.ndarray, grid: Grid, renderer_name: str, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """A fixed, seeded set of rendered patterns (n, L) and space-group indices (n,)."""
-    from xrdsym.training.data import RenderedPatterns, render_fixed
 
     renderer = None
     if renderer_name == "lab":
-        from xrdsym.datasets.protocol import IndexedPeaks
-        from xrdsym.patterns.lab import lab_renderer
-
         renderer = lab_renderer(impurity_pool=IndexedPeaks(dataset, indices))
     return render_fixed(RenderedPatterns(dataset, grid, seed, renderer), indices)
 
@@ -147,7 +149,6 @@ def measured_logits(
     model: Any, spec: ModelSpec, labels_csv: Path, wavelength: str
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Logits and space-group indices of the readable labelled files; also the file count."""
-    from xrdsym.training.measured import read_labels
 
     pairs = read_labels(labels_csv)
     values, truths = [], []
@@ -186,8 +187,6 @@ def calibrate_model(
     Raises:
         XrdsymError: an empty validation part, too few patterns, or a failed ONNX check.
     """
-    from xrdsym.datasets.store import open_dataset
-    from xrdsym.models import load_pretrained
 
     if not 0.0 < alpha < 1.0:
         raise XrdsymError(f"--alpha must be in (0, 1), got {alpha}")
@@ -237,8 +236,6 @@ def calibrate_model(
     config = spec.to_dict()
     config["calibration"] = record
     if onnx:
-        from xrdsym.training.onnx_export import export_onnx
-
         config["onnx"] = export_onnx(model, folder, grid.n_points)
     atomic_write_json(folder / CONFIG_NAME, config)
     return record

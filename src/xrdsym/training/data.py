@@ -8,6 +8,7 @@ background, noise), drawn from ``numpy.random.default_rng([seed, epoch, index])`
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from torch.utils.data import Dataset, Sampler
 
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.prepare import normalize_intensity, truncate_range
 from xrdsym.patterns.profile import ProfileRenderer
 from xrdsym.patterns.protocols import PatternRenderer
 
@@ -40,7 +42,6 @@ class PatternPreparer:
 
     def __call__(self, counts: np.ndarray, grid: Grid, rng: np.random.Generator) -> np.ndarray:
         """float32 (grid.n_points,) in [0, 1]."""
-        from xrdsym.patterns.prepare import normalize_intensity, truncate_range
 
         values = normalize_intensity(np.asarray(counts, dtype=np.float64))
         if self.truncate_probability > 0 and rng.random() < self.truncate_probability:
@@ -188,7 +189,6 @@ def _counted(items: list[int], progress: bool) -> Iterable[int]:
     """``items``, through a tqdm bar of ``len(items)`` patterns when ``progress``."""
     if not progress:
         return items
-    import sys
 
     from tqdm import tqdm
 

@@ -13,8 +13,8 @@ from torch import nn
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS, level_labels, reconcile_probabilities
 from xrdsym.spacegroups import LEVELS as TASKS
-from xrdsym.spacegroups import level_labels
 from xrdsym.training.data import RenderedPatterns, render_fixed
 from xrdsym.training.metrics import (
     confusion_matrix,
@@ -35,7 +35,6 @@ def predict_probabilities(
     the sums of their space groups' probabilities (``reconcile_probabilities``), so the three
     answers are consistent; otherwise each task's own head is used (softmax of its logits).
     """
-    from xrdsym.spacegroups import reconcile_probabilities
 
     was_training = model.training
     model.eval()
@@ -61,7 +60,6 @@ def score_task(
     train_labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5/macro accuracy, accuracy per true crystal system and majority baseline."""
-    from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 
     result: dict[str, Any] = {
         "n": int(len(labels)),
@@ -96,7 +94,6 @@ def evaluate(
     "crystal_system_confusion": (7, 7) nested list (rows true, columns predicted)}``; with
     ``train_indices`` each task also gets its majority-class baseline.
     """
-    from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 
     dataset = RenderedPatterns(source, grid, seed, renderer, preparer)
     patterns, sg = render_fixed(dataset, indices, progress)

@@ -4,6 +4,7 @@ structures, labels, optimizer, and the facts its files record (code, machine, st
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from xrdsym import __version__
 from xrdsym.datasets.protocol import IndexedPeaks, PeakSource
-from xrdsym.datasets.stream import KINDS
+from xrdsym.datasets.stream import KINDS, StructureStream, check_mix, drawn_kinds
+from xrdsym.models.pretrained import create_sized_model
 from xrdsym.patterns import renderers
 from xrdsym.patterns.grid import PAPER_GRID, Grid
 from xrdsym.patterns.protocols import PatternRenderer
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS, extinction_groups, label_maps, space_group
+from xrdsym.structures.perturb import PerturbationConfig
+from xrdsym.structures.synthetic import GeneratorConfig, SyntheticGenerator, load_statistics
 from xrdsym.training.config import ConfigError, TrainConfig
 from xrdsym.training.distributed import Distributed
 from xrdsym.training.evaluate import TASKS
@@ -28,7 +34,6 @@ FALLBACK_VAL_FRACTION = 0.2
 
 def code_version() -> dict[str, str]:
     """``xrdsym.__version__`` and, inside a git checkout, the commit hash."""
-    from xrdsym import __version__
 
     info = {"xrdsym": __version__}
     try:
@@ -48,7 +53,6 @@ def code_version() -> dict[str, str]:
 
 def machine_facts(ddp: Distributed) -> dict[str, Any]:
     """Where the run trained: cores, processor, torch threads, device, torch version."""
-    import platform
 
     return {
         "cpus": os.cpu_count(),
@@ -102,7 +106,6 @@ def source_fingerprint(source: PeakSource) -> str:
 
 def model_grid(config: TrainConfig, source: PeakSource) -> Grid:
     """The input grid: configured range and length, the dataset's wavelength."""
-    from xrdsym.models.pretrained import create_sized_model
 
     n_points = config.grid_points
     if n_points <= 0:
@@ -118,7 +121,6 @@ class LabelMaps:
     """Label tensors of every output key from space-group indices."""
 
     def __init__(self, device: torch.device) -> None:
-        from xrdsym.spacegroups import label_maps
 
         cs, eg = label_maps()
         self.maps = {
@@ -136,7 +138,6 @@ class LabelMaps:
 
 def label_names() -> dict[str, list[str]]:
     """Names of the classes of the three tasks, in output order."""
-    from xrdsym.spacegroups import CRYSTAL_SYSTEMS, extinction_groups, space_group
 
     return {
         "crystal_system": list(CRYSTAL_SYSTEMS),
@@ -179,9 +180,6 @@ def make_renderer(
 def make_stream(config: TrainConfig, source: PeakSource) -> Any:
     """The :class:`~xrdsym.datasets.stream.StructureStream` of ``config.stream``, or None when
     the stream is the stored corpus alone."""
-    from xrdsym.datasets.stream import StructureStream, check_mix, drawn_kinds
-    from xrdsym.structures.perturb import PerturbationConfig
-    from xrdsym.structures.synthetic import GeneratorConfig, SyntheticGenerator, load_statistics
 
     mix = check_mix(config.stream)
     start = check_mix(config.stream_start) if config.stream_ramp_epochs > 0 else None
