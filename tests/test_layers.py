@@ -22,11 +22,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "wavelengths", "sampling", "atomic", "spacegroups", "pretrained"),  # leaves, data
     ("io",),  # pattern file readers
     ("structures",),  # crystals, CIF reading, spglib
-    ("patterns", "simulate", "model_config", "calibration", "plotting"),  # peaks, profiles, grid
+    ("patterns", "simulate", "model_config", "calibration"),  # peaks, profiles, grid
     ("indexing",),  # peak search, lattice search, extinction analysis
     ("datasets",),  # sharded peak lists, splits, structure streams
     ("models", "inference"),  # networks (torch), backends (ONNX Runtime, torch)
-    ("classify",),  # samples, the Classifier, answers
+    ("classify", "plotting"),  # samples, the Classifier, answers, answer figures
     ("training",),  # training loop, evaluation, calibration, ONNX export
     ("study",),  # research tooling: reports, ablation, bundle, gap analysis
     ("cli", "__init__", "__main__"),  # the command and the package entry points
