@@ -159,7 +159,7 @@ def test_converted_range_counts_for_coverage() -> None:
 def test_wavelength_is_required() -> None:
     x = np.arange(10.0, 80.0, 0.02)
     pattern = make_pattern(x, gaussian_pattern(x, np.array([30.0]), 0.1))
-    with pytest.raises(PatternFileError, match="does not state its X-ray wavelength"):
+    with pytest.raises(PatternFileError, match="states no wavelength"):
         prepare_pattern(pattern, PAPER_GRID)
 
 

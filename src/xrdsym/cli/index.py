@@ -20,7 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from xrdsym.cli.csv_out import CsvOut
 from xrdsym.cli.progress import progress_bar
-from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
+from xrdsym.cli.wavelength_options import (
+    add_wavelength_options,
+    file_wavelength,
+    wavelength_choice,
+)
 from xrdsym.errors import XrdsymError
 
 if TYPE_CHECKING:
@@ -121,10 +125,7 @@ def index_file(
 
     try:
         pattern = read_pattern(path)
-        lam = override if override is not None else pattern.wavelength
-        lam = fallback if lam is None else lam
-        if lam is None:
-            raise XrdsymError(f"{path}: the file states no wavelength; give --wavelength")
+        lam, _ = file_wavelength(pattern, override, fallback)
         peaks = search_peaks(pattern.two_theta, pattern.intensity, lam, source=path)
         return index_peaks(peaks, options=options), None
     except XrdsymError as exc:

@@ -100,7 +100,7 @@ def search_file(
     from xrdsym.io import read_pattern
 
     pattern = read_pattern(name)
-    wavelength, origin = file_wavelength(name, pattern.wavelength, override, fallback)
+    wavelength, origin = file_wavelength(pattern, override, fallback)
     if looks_like_peak_list(pattern.two_theta, pattern.intensity):
         raise XrdsymError(
             f"{name}: this looks like a peak list (uneven 2theta steps or isolated spikes), "

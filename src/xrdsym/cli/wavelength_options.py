@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from xrdsym.errors import XrdsymError
+from xrdsym.io import Pattern
+from xrdsym.patterns.prepare import measurement_wavelength
 from xrdsym.wavelengths import WAVELENGTH_HELP, wavelength_given
 
 
@@ -40,18 +41,17 @@ def wavelength_choice(args: argparse.Namespace) -> tuple[float | None, float | N
 
 
 def file_wavelength(
-    path: str, stated: float | None, override: float | None, fallback: float | None
+    pattern: Pattern, override: float | None, fallback: float | None
 ) -> tuple[float, str]:
-    """(wavelength in Angstrom, where it came from) for a file that states ``stated``:
-    ``override`` when given, else the file's, else ``fallback``.
+    """(wavelength in Angstrom, where it came from) of a read pattern, by the one rule of
+    :func:`xrdsym.patterns.prepare.measurement_wavelength`: ``override`` when given, else the
+    file's, else ``fallback``.
 
     Raises:
-        XrdsymError: none of the three is known (names the file).
+        PatternFileError: none of the three is known, or the value is out of range (names the
+            file).
     """
-    if override is not None:
-        return override, "--override-wavelength"
-    if stated is not None:
-        return float(stated), "file"
-    if fallback is not None:
-        return fallback, "--wavelength"
-    raise XrdsymError(f"{path}: the file states no wavelength; give --wavelength")
+    lam, stated = measurement_wavelength(pattern, override, fallback)
+    if stated:
+        return lam, "file"
+    return lam, "--override-wavelength" if override is not None else "--wavelength"

@@ -168,8 +168,8 @@ def measurement_wavelength(
         chosen = fallback
     if chosen is None:
         raise PatternFileError(
-            f"{pattern.source}: the file does not state its X-ray wavelength; give it "
-            "explicitly (e.g. --wavelength CuKa1 or a value in Angstrom)"
+            f"{pattern.source}: the file states no wavelength; give --wavelength (a line name "
+            "such as CuKa1, or a value in Angstrom)"
         )
     try:
         return check_wavelength(chosen), stated
