@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
+
+from xrdsym.atomic import atomic_path
 
 HISTORY_NAME = "history.csv"
 HISTORY_FIELDS = (
@@ -52,12 +53,10 @@ def rollback_history(path: Path, step: int) -> int:
     kept = [row for row in rows if not _after(row.get("step"), step)]
     if len(kept) == len(rows):
         return 0
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(kept)
-    os.replace(tmp, path)
     return len(rows) - len(kept)
 
 
