@@ -25,8 +25,10 @@ are written with its rightness, for ``benchmarks/fit_indexing_acceptance.py``.
 
 Usage (2-core CPU):
 
-    python benchmarks/bench_indexing.py --dataset data_cache/mp_gen40 --part test --limit 200 \\
-        --xred ../shared/data/experimental/xred --output results/indexing_benchmark.json
+    python benchmarks/bench_indexing.py --dataset data_cache/mp_gen40 --part test --limit 100 \\
+        --output results/indexing_test.json
+    python benchmarks/bench_indexing.py --xred ../shared/data/experimental/xred \\
+        --output results/indexing_xred.json
 """
 
 from __future__ import annotations
