@@ -14,7 +14,6 @@ A trial refined as a primitive cell of one family may be
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,7 +171,3 @@ def distinct(found: list[Found]) -> list[Found]:
 def volume(found: Found) -> float:
     """Conventional cell volume in Angstrom^3."""
     return float(abs(np.linalg.det(found.conventional)))
-
-
-def isfinite_cell(found: Found) -> bool:
-    return all(math.isfinite(x) for x in found.reduced)

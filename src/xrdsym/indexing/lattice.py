@@ -33,13 +33,8 @@ from xrdsym.indexing.results import CellCandidate, IndexingResult, PeakSearchRes
 from xrdsym.indexing.trials import best_trials
 from xrdsym.indexing.zero import zero_candidates
 
-DEFAULT_SYSTEMS: tuple[str, ...] = (
-    "cubic",
-    "tetragonal",
-    "hexagonal",
-    "orthorhombic",
-    "monoclinic",
-)
+#: Families searched by default: every family but triclinic, highest symmetry first.
+DEFAULT_SYSTEMS: tuple[str, ...] = tuple(s for s in metric.SYSTEMS if s != "triclinic")
 
 
 #: Lines whose median spacing is below this many search tolerances cannot be told apart from
@@ -273,7 +268,7 @@ def index_peaks(
     """
     options = options or IndexingOptions()
     if system_order is not None:
-        options = _with_order(options, tuple(system_order))
+        options = replace(options, system_order=tuple(system_order))
     start = time.monotonic()
     deadline = start + options.max_seconds
     two_theta, heights = _lines(peaks, options)
@@ -361,8 +356,3 @@ def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> s
         f"{math.floor(options.max_unindexed_height * 100)} % of their height unindexed)"
     )
     return f"{budget}; {text}" if timed_out else text
-
-
-def _with_order(options: IndexingOptions, order: tuple[str, ...]) -> IndexingOptions:
-
-    return replace(options, system_order=order)

@@ -142,18 +142,6 @@ def same_lattice(
     return bool(np.any(length_ok & angle_ok))
 
 
-def same_reduced_lattice(
-    lattice_1: np.ndarray, lattice_2: np.ndarray, length_tol: float = 0.005, angle_tol: float = 0.5
-) -> bool:
-    """Whether two primitive lattices (rows) are equal after Niggli reduction."""
-    return same_lattice(
-        cell_of_lattice(niggli(lattice_1)),
-        cell_of_lattice(niggli(lattice_2)),
-        length_tol,
-        angle_tol,
-    )
-
-
 def default_symprec(volume: float) -> float:
     """Lattice tolerance for spglib: 0.2 % of the mean cell edge V^(1/3), at least 0.005 A."""
     return max(0.005, 2e-3 * math.copysign(abs(volume) ** (1.0 / 3.0), 1.0))
