@@ -7,14 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
+from test_classify import model_dir as plain_model_dir  # noqa: F401 - a fixture
 
 from xrdsym.classify import load_model, read_sample
 from xrdsym.classify.joint import EvidenceWeight, write_evidence_weight
 from xrdsym.cli import main
-from xrdsym.models import create_model, save_pretrained
-
-GRID_POINTS = 1001
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +33,11 @@ def spinel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained tiny model with an evidence weight that trusts every cell (w ~ 1)."""
-    torch.manual_seed(0)
-    model = create_model("xrdnet_tiny", input_length=GRID_POINTS)
-    folder = tmp_path_factory.mktemp("model")
-    config = {
-        "architecture": "xrdnet_tiny",
-        "model_kwargs": {"input_length": GRID_POINTS},
-        "grid": {"start": 10.0, "stop": 110.0, "n_points": GRID_POINTS, "wavelength": 1.540562},
-    }
-    save_pretrained(model, config, folder)
-    write_evidence_weight(EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0)), folder)
-    return folder
+def model_dir(plain_model_dir: Path) -> Path:  # noqa: F811 - the imported fixture
+    """The tiny untrained model of test_classify with an evidence weight that trusts every
+    cell (w ~ 1)."""
+    write_evidence_weight(EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0)), plain_model_dir)
+    return plain_model_dir
 
 
 def test_spinel_is_indexed_and_the_cell_decides_the_crystal_system(

@@ -197,9 +197,11 @@ def _cell_marks(ax: Any, sample: Any, grid: Grid, prediction: Any) -> None:
     ratio = grid.wavelength / sample.wavelength
     ticks, _ = bragg_shift_kept(cell_positions(best, sample.wavelength, (x[0], x[-1])), ratio)
     ax.vlines(ticks, -0.07, -0.02, color=IN_SET, lw=0.6, label=f"{best.bravais} cell reflections")
-    lines = np.array([p.two_theta for p in indexing.peaks.peaks], dtype=np.float64)
-    unindexed = lines[list(best.unindexed)] if best.hkl else np.zeros(0)
-    shifted, _ = bragg_shift_kept(unindexed, ratio)
+    from xrdsym.indexing.lattice import used_lines
+
+    used = used_lines(indexing.peaks)  # the lines of best.hkl, in its order
+    unindexed = [indexing.peaks.peaks[used[i]].two_theta for i in best.unindexed if i < used.size]
+    shifted, _ = bragg_shift_kept(np.asarray(unindexed, dtype=np.float64), ratio)
     if shifted.size:
         ax.plot(
             shifted,
