@@ -3,8 +3,8 @@ lattice of a metric and its conventional cell, and equality of two lattices afte
 
 The Bravais lattice of a cell is the holohedry of a one-atom crystal on it: spglib finds the
 space group of that crystal (a symmorphic holohedry such as Fm-3m or C2/m), whose centring letter
-and crystal system give the Pearson symbol, and ``standardize_cell`` gives its conventional cell
-(monoclinic b unique, rhombohedral on hexagonal axes, obverse).
+and crystal system give the Pearson symbol, and its standardised lattice (``std_lattice``) the
+conventional cell (monoclinic b unique, rhombohedral on hexagonal axes, obverse).
 """
 
 from __future__ import annotations
@@ -80,14 +80,13 @@ def bravais_of(lattice: np.ndarray, symprec: float) -> tuple[str, str, str, np.n
     Falls back to aP and the Niggli cell when spglib finds nothing."""
     cell = (np.asarray(lattice, dtype=np.float64).tolist(), [[0.0, 0.0, 0.0]], [1])
     dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    standard = spglib.standardize_cell(cell, to_primitive=False, no_idealize=False, symprec=symprec)
-    if dataset is None or standard is None:
+    if dataset is None:
         return "aP", "triclinic", "P", niggli(lattice)
     table = load_space_group_table()
     system = table.crystal_systems[int(table.system_of[int(dataset.number) - 1])]
     centring = str(dataset.international)[0]
     pearson = _PEARSON_LETTER[system] + ("R" if centring == "R" else centring)
-    return pearson, system, centring, np.asarray(standard[0])
+    return pearson, system, centring, np.asarray(dataset.std_lattice)
 
 
 def family_of(system: str) -> str:

@@ -96,13 +96,18 @@ def canonical(params: np.ndarray, system: str) -> np.ndarray:
     return params
 
 
-def _positive_definite(params: np.ndarray, system: str) -> np.ndarray:
-    """(T,) True where the trial metric G* is positive definite (Sylvester's criterion)."""
+def _cell_volumes(params: np.ndarray, system: str) -> np.ndarray:
+    """(T,) cell volume det(G*)^(-1/2) of each trial, infinite where G* is not positive definite
+    (Sylvester's criterion on its leading minors; the 3 x 3 determinant written out)."""
     g = metric.reciprocal_metric(params, system)
-    m1 = g[:, 0, 0]
     m2 = g[:, 0, 0] * g[:, 1, 1] - g[:, 0, 1] ** 2
-    m3 = np.linalg.det(g)
-    return (m1 > 0) & (m2 > 0) & (m3 > 0)
+    m3 = (
+        g[:, 0, 0] * (g[:, 1, 1] * g[:, 2, 2] - g[:, 1, 2] ** 2)
+        - g[:, 0, 1] * (g[:, 0, 1] * g[:, 2, 2] - g[:, 1, 2] * g[:, 0, 2])
+        + g[:, 0, 2] * (g[:, 0, 1] * g[:, 1, 2] - g[:, 1, 1] * g[:, 0, 2])
+    )
+    good = (g[:, 0, 0] > 0) & (m2 > 0) & (m3 > 0)
+    return np.where(good, 1.0 / np.sqrt(np.where(good, m3, 1.0)), np.inf)
 
 
 @functools.cache
@@ -134,11 +139,10 @@ def solve_trials(
     seen: set[bytes] = set()
     for lines in itertools.combinations(range(n_base), n_params):
         params = inverses @ q_obs[list(lines)]
-        params = params[_positive_definite(params, system)]
+        params = params[_cell_volumes(params, system) <= max_volume]
         if params.shape[0] == 0:
             continue
-        volume = 1.0 / np.sqrt(np.linalg.det(metric.reciprocal_metric(params, system)))
-        params = canonical(params[volume <= max_volume], system)
+        params = canonical(params, system)
         keys = dedupe_keys(params)
         _, first = np.unique(keys, axis=0, return_index=True)
         fresh = [i for i in first if keys[i].tobytes() not in seen]
