@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-from xrdsym.datasets.build_config import GENERATORS
+from xrdsym.datasets.sources import BUILD_SOURCES, SOURCES
 from xrdsym.structures.tolerance import DEFAULT_SYMPREC
 
 
@@ -44,10 +44,10 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument(
         "--generator",
-        choices=GENERATORS,
-        default=GENERATORS[0],
-        help="generator of the requested crystals: pyxtal (default) or the fast synthetic "
-        "generator of `xrdsym generate` (fitted statistics)",
+        choices=BUILD_SOURCES,
+        default=BUILD_SOURCES[0],
+        help="generator of the requested crystals: "
+        + "; ".join(f"{name}: {SOURCES[name].summary}" for name in BUILD_SOURCES),
     )
     build.add_argument(
         "--statistics",

@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 from xrdsym.atomic import atomic_write_json
 from xrdsym.datasets.build_config import (
-    GENERATORS,
     MAX_GENERATED_PER_GROUP,
     MAX_SHARD_SIZE,
     STORED_TWO_THETA_RANGE,
@@ -53,7 +52,6 @@ from xrdsym.datasets.shard_work import (
     ShardResult,
     ShardTask,
     build_shard,
-    crystal_generator,
     dedupe_key,
     iter_task_crystals,
     niggli_cell,
@@ -77,7 +75,6 @@ from xrdsym.errors import DatasetError
 
 __all__ = [
     "BUILD_LIBRARIES",
-    "GENERATORS",
     "MAX_GENERATED_PER_GROUP",
     "MAX_SHARD_SIZE",
     "PR_SET_PDEATHSIG",
@@ -92,7 +89,6 @@ __all__ = [
     "check_build_config",
     "check_resumable",
     "count_tasks",
-    "crystal_generator",
     "dedupe_key",
     "die_with_parent",
     "finalize_dataset",

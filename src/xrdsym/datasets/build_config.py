@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from xrdsym.datasets.sources import BUILD_SOURCES
 from xrdsym.errors import DatasetError
 from xrdsym.structures.tolerance import DEFAULT_SYMPREC, MAX_SYMPREC
 from xrdsym.wavelengths import CU_KA1
@@ -29,9 +30,10 @@ class BuildConfig:
         polarization: Lorentz-polarization model (``graphite_monochromator`` or ``none``).
         shard_size: structures per shard (the unit of work and of resumption).
         two_theta_range: stored peak range, degrees.
-        generator: generator of the requested crystals: ``pyxtal`` (``structures.generate``)
-            or ``synthetic`` (``structures.synthetic``, fitted statistics, no symmetry search:
-            hundreds of crystals per second per core, for stored sets of millions).
+        generator: build source of the requested crystals (``datasets.sources.BUILD_SOURCES``):
+            ``pyxtal`` (``structures.generate``) or ``synthetic`` (``structures.synthetic``,
+            fitted statistics, no symmetry search: hundreds of crystals per second per core,
+            for stored sets of millions).
         synthetic_statistics: statistics file of the synthetic generator ("" for the shipped
             one).
     """
@@ -52,9 +54,6 @@ class BuildConfig:
         """Check every setting before any work (see :func:`check_build_config`)."""
         check_build_config(self)
 
-
-#: Generators of requested crystals (``BuildConfig.generator``).
-GENERATORS = ("pyxtal", "synthetic")
 
 #: Largest shard accepted (structures): a shard is held in a worker's memory and redone whole.
 MAX_SHARD_SIZE = 100_000
@@ -134,5 +133,5 @@ def check_build_config(config: BuildConfig) -> None:
         refuse("polarization", f"one of {POLARIZATIONS}", config.polarization)
     if not all(isinstance(source, str) and source for source in config.cif_sources):
         refuse("cif_sources", "a list of paths", config.cif_sources)
-    if config.generator not in GENERATORS:
-        refuse("generator", f"one of {GENERATORS}", config.generator)
+    if config.generator not in BUILD_SOURCES:
+        refuse("generator", f"one of {BUILD_SOURCES}", config.generator)

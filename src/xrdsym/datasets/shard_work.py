@@ -4,7 +4,7 @@ compute their peak lists and write the shard with its rejects."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ from xrdsym.datasets.shards import (
     shard_checksums,
     write_shard,
 )
-from xrdsym.errors import StructureError, XrdsymError
+from xrdsym.datasets.sources import crystal_maker
+from xrdsym.errors import XrdsymError
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.symmetry import (
     dedupe_key,
@@ -149,11 +150,13 @@ def iter_task_crystals(
 ) -> Iterator[tuple[str, int, Crystal | str]]:
     """(structure id, requested group, crystal or reason it could not be made) of a task.
 
-    Requested crystals come from ``config.generator`` (pyxtal by default).
+    Requested crystals come from the build source ``config.generator`` (pyxtal by default,
+    :func:`xrdsym.datasets.sources.crystal_maker`).
     """
     from xrdsym.structures.reader import read_cif_text
 
-    generate = crystal_generator(config if config is not None else BuildConfig())
+    config = config if config is not None else BuildConfig()
+    generate = crystal_maker(config.generator, config.synthetic_statistics)
 
     for structure_id, text in task.cif_items:
         try:
@@ -165,25 +168,6 @@ def iter_task_crystals(
         structure_id = f"{task.name}-{position:04d}-sg{group}"
         crystal = generate(group, rng)
         yield structure_id, group, crystal if crystal is not None else "generator gave up"
-
-
-def crystal_generator(config: BuildConfig) -> Callable[[int, np.random.Generator], Crystal | None]:
-    """``(space group, rng) -> crystal or None`` of the configured generator."""
-    if config.generator == "pyxtal":
-        from xrdsym.structures.generate import generate_crystal
-
-        return generate_crystal
-    from xrdsym.structures.synthetic import SyntheticGenerator, load_statistics
-
-    synthetic = SyntheticGenerator(load_statistics(config.synthetic_statistics or None))
-
-    def draw(group: int, rng: np.random.Generator) -> Crystal | None:
-        try:
-            return synthetic.sample_group(group, rng).crystal
-        except StructureError:
-            return None
-
-    return draw
 
 
 def build_shard(task: ShardTask, config: BuildConfig, shard_dir: Path) -> ShardResult:

@@ -1,7 +1,8 @@
 """An unlimited stream of labelled peak lists: corpus structures, perturbed copies, synthetic ones.
 
-Each item of a training epoch, identified by (epoch, index), is drawn from one of three kinds
-with configured probabilities (:class:`StreamMix`):
+Each item of a training epoch, identified by (epoch, index), is drawn from one of the stream
+sources of :mod:`xrdsym.datasets.sources` (``STREAM_SOURCES``, the kinds) with configured
+probabilities (:class:`StreamMix`):
 
 - ``corpus``: the stored peak list of training structure ``index``;
 - ``perturbed``: a new structure made from that structure's stored conventional cell
@@ -27,12 +28,14 @@ generator failure) falls back to the corpus peak list of the same index.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from xrdsym.datasets.protocol import PeakSource
+from xrdsym.datasets.sources import SOURCES, STREAM_SOURCES
 from xrdsym.errors import DatasetError, XrdsymError
 from xrdsym.sampling import draw_index
 
@@ -40,7 +43,12 @@ from xrdsym.sampling import draw_index
 #: build, so that zero shifts and range augmentation never move an unstored peak into view.
 STREAM_TWO_THETA_RANGE = (5.0, 115.0)
 
-KINDS = ("corpus", "perturbed", "synthetic")
+
+#: One item of the stream: (two_theta deg float32, intensity float32, space group 1-230).
+StreamItem = tuple[np.ndarray, np.ndarray, int]
+
+#: Makes an item of one kind: (index, rng, crystal_key) -> item, or None when it cannot.
+ItemMaker = Callable[[int, np.random.Generator, tuple[int, ...] | None], StreamItem | None]
 
 
 class PrototypeSource(PeakSource, Protocol):
@@ -57,7 +65,8 @@ class PrototypeSource(PeakSource, Protocol):
 
 @dataclass(frozen=True)
 class StreamMix:
-    """Probabilities of the three kinds of training structure (normalised when used).
+    """Probabilities of the kinds of training structure (normalised when used); one field per
+    name of ``STREAM_SOURCES``, in its order.
 
     Attributes:
         corpus, perturbed, synthetic: relative weights, each >= 0, not all 0.
@@ -68,28 +77,29 @@ class StreamMix:
     synthetic: float = 0.0
 
     def probabilities(self) -> np.ndarray:
-        """(3,) weights of KINDS normalised to sum 1.
+        """(3,) weights of STREAM_SOURCES normalised to sum 1.
 
         Raises:
             ValueError: a weight is negative or not finite, or all are 0.
         """
-        weights = np.array([self.corpus, self.perturbed, self.synthetic], dtype=np.float64)
+        weights = np.array([getattr(self, kind) for kind in STREAM_SOURCES], dtype=np.float64)
         if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
             raise ValueError(f"stream weights must be >= 0 and not all 0, got {self}")
         return weights / weights.sum()
 
 
 def drawn_kinds(mix: StreamMix, start: StreamMix | None = None) -> set[str]:
-    """Names of the KINDS with a weight > 0 in ``mix`` or in the ramp's ``start`` mix."""
+    """Names of the STREAM_SOURCES with a weight > 0 in ``mix`` or in the ramp's ``start``
+    mix."""
     mixes = [mix] if start is None else [mix, start]
-    return {kind for kind in KINDS if any(getattr(m, kind) > 0 for m in mixes)}
+    return {kind for kind in STREAM_SOURCES if any(getattr(m, kind) > 0 for m in mixes)}
 
 
 @dataclass
 class StreamCounts:
     """Items drawn per kind, and fallbacks to the corpus (per process, for reporting)."""
 
-    drawn: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    drawn: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STREAM_SOURCES, 0))
     fallbacks: int = 0
 
 
@@ -134,7 +144,7 @@ class StructureStream:
         kinds = drawn_kinds(mix, start)
         self.perturbation = perturbation if perturbation is not None else PerturbationConfig()
         self.perturbation.validate()
-        if "perturbed" in kinds and not (
+        if any(SOURCES[kind].needs_cells for kind in kinds) and not (
             hasattr(source, "has_prototypes") and source.has_prototypes()
         ):
             raise DatasetError(
@@ -150,6 +160,12 @@ class StructureStream:
         self.wavelength = float(getattr(source, "wavelength", 1.540562))
         self.counts = StreamCounts()
         self._last_synthetic: tuple[tuple[int, ...], Any] | None = None
+        #: The item maker of each kind: (index, rng, crystal_key) -> item or None.
+        self._item_makers: dict[str, ItemMaker] = {
+            "corpus": lambda index, rng, key: self._corpus(index),
+            "perturbed": lambda index, rng, key: self._perturbed(index, rng),
+            "synthetic": self._synthetic_item,
+        }
 
     def label_prior(self, train_idx: np.ndarray) -> np.ndarray:
         """(230,) expected frequency of each space-group label in the stream.
@@ -189,7 +205,7 @@ class StructureStream:
 
     def kind(self, rng: np.random.Generator, epoch: int = 0) -> str:
         """The kind of the next item of ``epoch``."""
-        return KINDS[draw_index(rng, self.probabilities_at(epoch))]
+        return STREAM_SOURCES[draw_index(rng, self.probabilities_at(epoch))]
 
     def draw(
         self,
@@ -207,22 +223,13 @@ class StructureStream:
         """
         kind = self.kind(rng, epoch)
         self.counts.drawn[kind] += 1
-        if kind == "corpus":
-            two_theta, intensity = self.source.peaks(index)
-            return two_theta, intensity, self.source.space_group(index)
         try:
-            if kind == "perturbed":
-                made = self._perturbed(index, rng)
-            elif crystal_key is None:
-                made = self._synthetic(rng)
-            else:
-                made = self._shared_synthetic(crystal_key)
+            made = self._item_makers[kind](index, rng, crystal_key)
         except XrdsymError:
             made = None
         if made is None:
             self.counts.fallbacks += 1
-            two_theta, intensity = self.source.peaks(index)
-            return two_theta, intensity, self.source.space_group(index)
+            return self._corpus(index)
         return made
 
     def synthetic_crystal(
@@ -254,6 +261,19 @@ class StructureStream:
             np.asarray(peaks.two_theta, dtype=np.float32),
             np.asarray(peaks.intensity, dtype=np.float32),
         )
+
+    def _corpus(self, index: int) -> StreamItem:
+        """The stored peak list of training structure ``index``."""
+        two_theta, intensity = self.source.peaks(index)
+        return two_theta, intensity, self.source.space_group(index)
+
+    def _synthetic_item(
+        self, index: int, rng: np.random.Generator, crystal_key: tuple[int, ...] | None
+    ) -> StreamItem | None:
+        """A synthetic crystal drawn from ``rng``, or the one of ``crystal_key``."""
+        if crystal_key is None:
+            return self._synthetic(rng)
+        return self._shared_synthetic(crystal_key)
 
     def _perturbed(
         self, index: int, rng: np.random.Generator
@@ -296,9 +316,9 @@ VERIFY_ATTEMPTS = 5
 def check_mix(values: dict[str, Any]) -> StreamMix:
     """A :class:`StreamMix` from a config table (kinds not named weigh 0); ValueError for
     unknown keys or bad weights."""
-    unknown = sorted(set(values) - set(KINDS))
+    unknown = sorted(set(values) - set(STREAM_SOURCES))
     if unknown:
-        raise ValueError(f"stream names unknown kinds {unknown}; known: {list(KINDS)}")
+        raise ValueError(f"stream names unknown kinds {unknown}; known: {list(STREAM_SOURCES)}")
     for key, value in values.items():
         if (
             isinstance(value, bool)
@@ -307,6 +327,6 @@ def check_mix(values: dict[str, Any]) -> StreamMix:
         ):
             raise ValueError(f"stream.{key} must be a number, got {value!r}")
     # A kind the table does not name has weight 0 (not the dataclass default of corpus = 1).
-    mix = StreamMix(**{kind: float(values.get(kind, 0.0)) for kind in KINDS})
+    mix = StreamMix(**{kind: float(values.get(kind, 0.0)) for kind in STREAM_SOURCES})
     mix.probabilities()
     return mix

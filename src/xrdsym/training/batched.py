@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from xrdsym.datasets.protocol import PeakSource
-from xrdsym.datasets.stream import KINDS
+from xrdsym.datasets.sources import STREAM_SOURCES
 from xrdsym.patterns.batch_lab import BatchLabRenderer, normalize_batch, truncation_mask
 from xrdsym.patterns.batch_strain import (
     conventional_hkl,
@@ -359,15 +359,15 @@ def make_batched(
     kind weights and perturbation bounds, ``num_workers`` processes making synthetic crystals
     when the stream has them, the range truncation. With perturbed items, the conventional hkl
     of the training structures ``train_idx`` are found first, on every core."""
-    weights = [float(config.stream.get(kind, 0.0)) for kind in KINDS]
+    weights = [float(config.stream.get(kind, 0.0)) for kind in STREAM_SOURCES]
     total = sum(weights)
     fresh = None
-    if weights[KINDS.index("synthetic")] > 0:
+    if weights[STREAM_SOURCES.index("synthetic")] > 0:
         from xrdsym.training.fresh import FreshCrystals
 
         fresh = FreshCrystals(config, grid.wavelength, config.num_workers)
     table = PeakTable.from_source(source, grid.wavelength)
-    if weights[KINDS.index("perturbed")] > 0 and train_idx is not None:
+    if weights[STREAM_SOURCES.index("perturbed")] > 0 and train_idx is not None:
         from xrdsym.training.parts import available_cores
 
         table.prepare_all(np.asarray(train_idx), available_cores())
@@ -380,7 +380,7 @@ def make_batched(
             impurities=renderer.impurity_pool is not None,
         ),
         seed=config.seed,
-        mix=(weights[0] / total, weights[1] / total, weights[2] / total),  # KINDS order
+        mix=(weights[0] / total, weights[1] / total, weights[2] / total),  # STREAM_SOURCES order
         fresh=fresh,
         per_crystal=config.synthetic_patterns_per_crystal,
         perturbation=PerturbationConfig(**config.perturbation),

@@ -15,7 +15,8 @@ from torch import nn
 
 from xrdsym import __version__
 from xrdsym.datasets.protocol import IndexedPeaks, PeakSource
-from xrdsym.datasets.stream import KINDS, StructureStream, check_mix, drawn_kinds
+from xrdsym.datasets.sources import STREAM_SOURCES
+from xrdsym.datasets.stream import StructureStream, check_mix, drawn_kinds
 from xrdsym.models.pretrained import create_sized_model
 from xrdsym.patterns import renderers
 from xrdsym.patterns.grid import PAPER_GRID, Grid
@@ -222,11 +223,11 @@ def stream_summary(
         if config.stream_ramp_epochs > 0
         else {}
     )
-    end = {kind: float(p) for kind, p in zip(KINDS, stream.probabilities, strict=True)}
+    end = {kind: float(p) for kind, p in zip(STREAM_SOURCES, stream.probabilities, strict=True)}
     return {
         "stream": end,
         **ramp,
-        "stream_seen": {kind: float(p) for kind, p in zip(KINDS, seen, strict=True)},
+        "stream_seen": {kind: float(p) for kind, p in zip(STREAM_SOURCES, seen, strict=True)},
         "perturbation": dict(config.perturbation),
         "generator": dict(config.generator),
         "synthetic_statistics": config.synthetic_statistics or "shipped",

@@ -1,0 +1,125 @@
+"""The structure sources of the dataset build and of the training stream, registered once.
+
+A structure source is where a labelled structure comes from. Each one is a
+:class:`StructureSource` in :data:`SOURCES`, which states the uses it serves:
+
+- ``corpus``: the stored peak lists of a dataset (stream);
+- ``pyxtal``: a pyxtal random crystal of a requested group
+  (:func:`xrdsym.structures.generate.generate_crystal`; build);
+- ``perturbed``: a perturbed copy of a stored conventional cell
+  (:func:`xrdsym.structures.perturb.perturb_prototype`; stream, needs stored cells);
+- ``synthetic``: a crystal of the fitted synthetic generator
+  (:class:`xrdsym.structures.synthetic.SyntheticGenerator`; stream and build).
+
+Every list of names derives from the registry, in its order: :data:`BUILD_SOURCES` (the
+choices of ``BuildConfig.generator`` and ``xrdsym dataset build --generator``; the first is the
+default) and :data:`STREAM_SOURCES` (the kinds of :class:`xrdsym.datasets.stream.StreamMix`,
+the keys of ``TrainConfig.stream``, the order of the stream's kind draws). A new source is one
+entry here, with a :class:`CrystalMaker` factory for the build and/or an item maker of
+:class:`xrdsym.datasets.stream.StructureStream` for the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from xrdsym.errors import StructureError
+
+if TYPE_CHECKING:
+    from xrdsym.structures.crystal import Crystal
+
+
+class CrystalMaker(Protocol):
+    """Makes a crystal of a requested space group for a dataset build."""
+
+    def __call__(self, group: int, rng: np.random.Generator, /) -> Crystal | None:
+        """A crystal of space group ``group`` (1-230) drawn from ``rng``; None when the
+        source gives up on it."""
+        ...
+
+
+#: A factory of a build source: statistics file ("" for the shipped one) -> its maker.
+MakerFactory = Callable[[str], CrystalMaker]
+
+
+@dataclass(frozen=True)
+class StructureSource:
+    """One registered structure source.
+
+    Attributes:
+        name: the key in :data:`SOURCES`, in configs and on the command line.
+        summary: one line saying what it makes.
+        maker: factory of its :class:`CrystalMaker` (None: not a build source).
+        stream: True when it is a kind of the training stream.
+        needs_cells: True when it needs the stored conventional cells of a dataset.
+    """
+
+    name: str
+    summary: str
+    maker: MakerFactory | None = None
+    stream: bool = False
+    needs_cells: bool = False
+
+
+def pyxtal_maker(statistics: str = "") -> CrystalMaker:
+    """The pyxtal generator (``statistics`` unused: pyxtal has no fitted statistics)."""
+    # pyxtal is imported only when a build asks for it (a heavy import).
+    from xrdsym.structures.generate import generate_crystal
+
+    return generate_crystal
+
+
+def synthetic_maker(statistics: str = "") -> CrystalMaker:
+    """The synthetic generator of ``statistics`` ("" for the shipped file); a draw that
+    cannot be made (:class:`~xrdsym.errors.StructureError`) gives None."""
+    from xrdsym.structures.synthetic import SyntheticGenerator, load_statistics
+
+    synthetic = SyntheticGenerator(load_statistics(statistics or None))
+
+    def draw(group: int, rng: np.random.Generator) -> Crystal | None:
+        try:
+            return synthetic.sample_group(group, rng).crystal
+        except StructureError:
+            return None
+
+    return draw
+
+
+#: Every structure source, by name, in the order of the name lists below.
+SOURCES: dict[str, StructureSource] = {
+    source.name: source
+    for source in (
+        StructureSource("corpus", "stored peak lists of the dataset", stream=True),
+        StructureSource("pyxtal", "pyxtal random crystals", pyxtal_maker),
+        StructureSource(
+            "perturbed", "perturbed copies of stored cells", stream=True, needs_cells=True
+        ),
+        StructureSource(
+            "synthetic", "fast generator with fitted statistics", synthetic_maker, stream=True
+        ),
+    )
+}
+
+#: Generators of requested crystals in a dataset build (the first is the default).
+BUILD_SOURCES: tuple[str, ...] = tuple(
+    name for name, source in SOURCES.items() if source.maker is not None
+)
+
+#: Kinds of the training stream, in the order of :class:`~xrdsym.datasets.stream.StreamMix`.
+STREAM_SOURCES: tuple[str, ...] = tuple(name for name, source in SOURCES.items() if source.stream)
+
+
+def crystal_maker(name: str, statistics: str = "") -> CrystalMaker:
+    """The :class:`CrystalMaker` of build source ``name``.
+
+    Raises:
+        ValueError: ``name`` is not a build source.
+    """
+    source = SOURCES.get(name)
+    if source is None or source.maker is None:
+        raise ValueError(f"unknown crystal generator {name!r}; known: {list(BUILD_SOURCES)}")
+    return source.maker(statistics)
