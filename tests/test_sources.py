@@ -65,8 +65,11 @@ def stored_cells(shared_dir: Path) -> StoredCells:
 
 def test_the_name_lists_are_the_registry_keys() -> None:
     assert set(BUILD_SOURCES) | set(STREAM_SOURCES) == set(SOURCES)
-    assert BUILD_SOURCES == tuple(n for n, s in SOURCES.items() if s.maker is not None)
-    assert STREAM_SOURCES == tuple(n for n, s in SOURCES.items() if s.stream)
+    # The orders are part of the outputs: the first build source is the default generator,
+    # and the stream draws its kind as an index into STREAM_SOURCES.
+    assert BUILD_SOURCES == ("pyxtal", "synthetic")
+    assert STREAM_SOURCES == ("corpus", "perturbed", "synthetic")
+    assert [n for n in SOURCES if SOURCES[n].needs_cells] == ["perturbed"]
     assert tuple(f.name for f in fields(StreamMix)) == STREAM_SOURCES
     assert BuildConfig().generator == BUILD_SOURCES[0]
 
