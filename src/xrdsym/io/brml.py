@@ -31,7 +31,7 @@ import numpy as np
 from xrdsym.errors import PatternFileError
 from xrdsym.io.archive import XmlDocument, open_zip, parse_xml_rows, read_member
 from xrdsym.io.numeric import float_table
-from xrdsym.io.pattern import Pattern, validated_pattern
+from xrdsym.io.pattern import Pattern, scan_metadata, validated_pattern
 
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _RAW_DATA_RE = re.compile(r"(?:^|/)RawData(\d+)\.xml$", re.IGNORECASE)
@@ -154,12 +154,7 @@ def read_brml(path: Path, data: bytes) -> Pattern:
             columns = _read_member(document, source, member)
             if columns is None:
                 continue
-            metadata = {
-                "format": "brml",
-                "scans": str(len(members)),
-                "scan": str(index),
-                "member": member,
-            }
+            metadata = {**scan_metadata("brml", len(members), index), "member": member}
             for element in root.iter():
                 anode = (element.text or element.get("Value") or "").strip()
                 if _local(element.tag) == "TubeMaterial" and anode:

@@ -27,6 +27,7 @@ first range is read and ``metadata["ranges"]`` says how many there were.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,36 @@ class _Reader:
         return raw.reshape(steps, stride)[:, :4].copy().view("<f4").ravel().astype(np.float64)
 
 
+@dataclass(frozen=True)
+class _RangeHeader:
+    """Where one range's counts lie: 2theta ``start`` and ``step`` (degrees), ``steps``
+    points, records of ``stride`` bytes, the first at ``data_offset`` bytes from the header."""
+
+    start: float
+    step: float
+    steps: int
+    stride: int
+    data_offset: int
+
+
+def _positive(value: float) -> float | None:
+    """``value`` as a float when it is > 0 (a stated wavelength), else None (not stated)."""
+    return float(value) if value > 0 else None
+
+
+def _record_stride(record_size: int) -> int:
+    """Bytes per record: ``record_size`` when it is a positive multiple of 4, else 4."""
+    return record_size if record_size >= 4 and record_size % 4 == 0 else 4
+
+
+def _range_at(r: _Reader, offset: int, header: _RangeHeader, number: int) -> tuple[_Range, int]:
+    """Range ``number`` (1-based) whose header is at ``offset``, and the offset after its
+    records (``offset + data_offset + stride * steps``)."""
+    data_at = offset + header.data_offset
+    counts = r.records(data_at, header.steps, header.stride, f"range {number}")
+    return _Range(header.start, header.step, counts), data_at + header.stride * header.steps
+
+
 def _read_v1(r: _Reader) -> tuple[list[_Range], float | None]:
     """Ranges and K-alpha1 of a version-1 file."""
     ranges: list[_Range] = []
@@ -113,46 +144,67 @@ def _read_v1(r: _Reader) -> tuple[list[_Range], float | None]:
         (start,) = r.unpack("f", offset + 20, "a range header")
         (k_alpha1,) = r.unpack("f", offset + 68, "a range header")
         (following,) = r.unpack("I", offset + 148, "a range header")
-        counts = r.records(offset + V1_RANGE_HEADER, steps, 4, f"range {len(ranges) + 1}")
-        ranges.append(_Range(float(start), float(step), counts))
-        wavelength = wavelength or (float(k_alpha1) if k_alpha1 > 0 else None)
-        offset += V1_RANGE_HEADER + 4 * steps
+        header = _RangeHeader(float(start), float(step), steps, 4, V1_RANGE_HEADER)
+        measured, offset = _range_at(r, offset, header, len(ranges) + 1)
+        ranges.append(measured)
+        wavelength = wavelength or _positive(k_alpha1)
         if following == 0 or offset >= len(r.data):
             return ranges, wavelength
+
+
+def _v2_header(r: _Reader, offset: int) -> _RangeHeader:
+    """The range header of a version-2 file at ``offset``."""
+    header_length, steps = r.unpack("HH", offset, "a range header")
+    step, start = r.unpack("ff", offset + 12, "a range header")
+    return _RangeHeader(float(start), float(step), steps, 4, header_length)
+
+
+def _v3_header(r: _Reader, offset: int) -> _RangeHeader:
+    """The range header of a version-3 file at ``offset``."""
+    header_length, steps = r.unpack("II", offset, "a range header")
+    (start,) = r.unpack("d", offset + 16, "a range header")
+    (step,) = r.unpack("d", offset + 176, "a range header")
+    record_size, supplementary = r.unpack("II", offset + 252, "a range header")
+    return _RangeHeader(
+        start, step, steps, _record_stride(record_size), header_length + supplementary
+    )
+
+
+def _v4_header(r: _Reader, offset: int) -> tuple[_RangeHeader, float]:
+    """The range segment header of a version-4 file at ``offset``, and the wavelength it
+    states (Angstrom; 0 when none)."""
+    start, step = r.unpack("dd", offset + 72, "a range header")
+    (steps,) = r.unpack("I", offset + 88, "a range header")
+    (wavelength,) = r.unpack("d", offset + 112, "a range header")
+    record_size, nested = r.unpack("II", offset + 136, "a range header")
+    stride = _record_stride(record_size)
+    return _RangeHeader(start, step, steps, stride, V4_RANGE_HEADER + nested), wavelength
+
+
+def _counted_ranges(
+    r: _Reader, n_ranges: int, offset: int, header_at: Callable[[_Reader, int], _RangeHeader]
+) -> list[_Range]:
+    """The ``n_ranges`` consecutive ranges from ``offset`` (v2, v3), each header read by
+    ``header_at`` and followed by its records."""
+    ranges: list[_Range] = []
+    for i in range(n_ranges):
+        measured, offset = _range_at(r, offset, header_at(r, offset), i + 1)
+        ranges.append(measured)
+    return ranges
 
 
 def _read_v2(r: _Reader) -> tuple[list[_Range], float | None]:
     """Ranges and K-alpha1 of a version-2 file."""
     (n_ranges,) = r.unpack("H", 4, "the file header")
     (k_alpha1,) = r.unpack("f", 190, "the file header")
-    ranges: list[_Range] = []
-    offset = V2_FIRST_RANGE
-    for i in range(n_ranges):
-        header_length, steps = r.unpack("HH", offset, "a range header")
-        step, start = r.unpack("ff", offset + 12, "a range header")
-        counts = r.records(offset + header_length, steps, 4, f"range {i + 1}")
-        ranges.append(_Range(float(start), float(step), counts))
-        offset += header_length + 4 * steps
-    return ranges, float(k_alpha1) if k_alpha1 > 0 else None
+    return _counted_ranges(r, n_ranges, V2_FIRST_RANGE, _v2_header), _positive(k_alpha1)
 
 
 def _read_v3(r: _Reader) -> tuple[list[_Range], float | None]:
     """Ranges and K-alpha1 of a version-3 (``RAW1.01``) file."""
     (n_ranges,) = r.unpack("I", 12, "the file header")
     (k_alpha1,) = r.unpack("d", 624, "the file header")
-    ranges: list[_Range] = []
-    offset = V3_FILE_HEADER
-    for i in range(n_ranges):
-        header_length, steps = r.unpack("II", offset, "a range header")
-        (start,) = r.unpack("d", offset + 16, "a range header")
-        (step,) = r.unpack("d", offset + 176, "a range header")
-        record_size, supplementary = r.unpack("II", offset + 252, "a range header")
-        stride = record_size if record_size >= 4 and record_size % 4 == 0 else 4
-        data_at = offset + header_length + supplementary
-        counts = r.records(data_at, steps, stride, f"range {i + 1}")
-        ranges.append(_Range(start, step, counts))
-        offset = data_at + stride * steps
-    return ranges, k_alpha1 if k_alpha1 > 0 else None
+    return _counted_ranges(r, n_ranges, V3_FILE_HEADER, _v3_header), _positive(k_alpha1)
 
 
 def _read_v4(r: _Reader) -> tuple[list[_Range], float | None]:
@@ -164,16 +216,10 @@ def _read_v4(r: _Reader) -> tuple[list[_Range], float | None]:
     while offset + 8 <= len(r.data):
         (kind,) = r.unpack("I", offset, "a segment header")
         if kind in V4_RANGE_MARKERS:
-            start, step = r.unpack("dd", offset + 72, "a range header")
-            (steps,) = r.unpack("I", offset + 88, "a range header")
-            (wavelength,) = r.unpack("d", offset + 112, "a range header")
-            record_size, nested = r.unpack("II", offset + 136, "a range header")
-            stride = record_size if record_size >= 4 and record_size % 4 == 0 else 4
-            data_at = offset + V4_RANGE_HEADER + nested
-            counts = r.records(data_at, steps, stride, f"range {len(ranges) + 1}")
-            ranges.append(_Range(start, step, counts))
-            range_wavelength = range_wavelength or (wavelength if wavelength > 0 else None)
-            offset = data_at + stride * steps
+            header, wavelength = _v4_header(r, offset)
+            measured, offset = _range_at(r, offset, header, len(ranges) + 1)
+            ranges.append(measured)
+            range_wavelength = range_wavelength or _positive(wavelength)
             continue
         (length,) = r.unpack("I", offset + 4, "a segment header")
         if length < 8:
@@ -182,7 +228,7 @@ def _read_v4(r: _Reader) -> tuple[list[_Range], float | None]:
             )
         if kind == V4_TUBE_SEGMENT and length >= 112:
             (k_alpha1,) = r.unpack("d", offset + 80, "the tube segment")
-            tube_k_alpha1 = k_alpha1 if k_alpha1 > 0 else None
+            tube_k_alpha1 = _positive(k_alpha1)
         offset += length
     return ranges, tube_k_alpha1 or range_wavelength
 

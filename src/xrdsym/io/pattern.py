@@ -131,6 +131,12 @@ def _checked_intensity(
     return np.clip(intensity, 0.0, None)
 
 
+def scan_metadata(file_format: str, n_scans: int, index: int) -> dict[str, str]:
+    """The metadata of scan ``index`` (1-based) read from a file that holds ``n_scans``:
+    ``format``, ``scans`` and ``scan``, as text (the readers of multi-scan files add theirs)."""
+    return {"format": file_format, "scans": str(n_scans), "scan": str(index)}
+
+
 def validated_pattern(
     two_theta: np.ndarray | list[float],
     intensity: np.ndarray | list[float],

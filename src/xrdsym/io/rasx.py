@@ -23,7 +23,7 @@ import numpy as np
 from xrdsym.errors import PatternFileError
 from xrdsym.io.archive import open_zip, parse_xml, read_member
 from xrdsym.io.numeric import float_table
-from xrdsym.io.pattern import Pattern, validated_pattern
+from xrdsym.io.pattern import Pattern, scan_metadata, validated_pattern
 
 _PROFILE_RE = re.compile(r"^(?:(.*)/)?Profile(\d+)\.txt$", re.IGNORECASE)
 
@@ -99,7 +99,7 @@ def read_rasx(path: Path, data: bytes) -> Pattern:
                 continue
             profile = read_member(archive, member, source)
             two_theta, intensity, attenuated = _columns(profile, source, member)
-            metadata = {"format": "rasx", "scans": str(len(profiles)), "scan": str(index)}
+            metadata = scan_metadata("rasx", len(profiles), index)
             metadata["axis"] = axis or "TwoTheta"
             if attenuated:
                 metadata["attenuation_corrected"] = "true"

@@ -25,7 +25,7 @@ import numpy as np
 from xrdsym.errors import PatternFileError
 from xrdsym.io.archive import parse_xml
 from xrdsym.io.numeric import float_values
-from xrdsym.io.pattern import Pattern, validated_pattern
+from xrdsym.io.pattern import Pattern, scan_metadata, validated_pattern
 
 #: Axis names XRDML uses for the diffraction angle.
 TWO_THETA_AXES = ("2theta", "2theta-omega", "gonio")
@@ -138,12 +138,7 @@ def read_xrdml(path: Path, data: bytes) -> Pattern:
         except PatternFileError as exc:
             last_error = exc
             continue
-        metadata = {
-            "format": "xrdml",
-            "scans": str(len(scans)),
-            "scan": str(index),
-            "intensity_unit": unit,
-        }
+        metadata = {**scan_metadata("xrdml", len(scans), index), "intensity_unit": unit}
         anode = _descendant(measurement, "anodeMaterial")
         if anode is not None and anode.text:
             metadata["anode"] = anode.text.strip()

@@ -135,7 +135,8 @@ class TrainConfig:
         lab_off: families of the ``lab`` renderer switched off (names of
             ``xrdsym.patterns.lab.AUGMENTATION_FAMILIES`` and ``RANGE_FAMILIES``), for
             ablations; empty: every family at its default probability.
-        stream: weights of the kinds of training structure (``corpus``, ``perturbed``,
+        stream: weights of the kinds of training structure (the stream sources of
+            ``xrdsym.datasets.sources.STREAM_SOURCES``: ``corpus``, ``perturbed``,
             ``synthetic``; see ``xrdsym.datasets.stream``); default corpus only. With a ramp,
             the weights at its end.
         stream_start: weights of the kinds at epoch 0 of a ramp (empty: no ramp).
