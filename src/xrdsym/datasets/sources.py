@@ -112,6 +112,9 @@ BUILD_SOURCES: tuple[str, ...] = tuple(
 #: Kinds of the training stream, in the order of :class:`~xrdsym.datasets.stream.StreamMix`.
 STREAM_SOURCES: tuple[str, ...] = tuple(name for name, source in SOURCES.items() if source.stream)
 
+#: Position of each stream source in :data:`STREAM_SOURCES`: the kind index of a drawn item.
+STREAM_INDEX: dict[str, int] = {name: i for i, name in enumerate(STREAM_SOURCES)}
+
 
 def crystal_maker(name: str, statistics: str = "") -> CrystalMaker:
     """The :class:`CrystalMaker` of build source ``name``.

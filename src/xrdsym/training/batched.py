@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from xrdsym.datasets.protocol import PeakSource
-from xrdsym.datasets.sources import STREAM_SOURCES
+from xrdsym.datasets.sources import STREAM_INDEX, STREAM_SOURCES
 from xrdsym.patterns.batch_lab import BatchLabRenderer, normalize_batch, truncation_mask
 from xrdsym.patterns.batch_strain import (
     conventional_hkl,
@@ -43,6 +43,9 @@ from xrdsym.training.data import SHARED_CRYSTAL_TAG
 
 #: Tags the generator of a batch's item kinds apart from the other seeds of the batch.
 KIND_TAG = 11
+
+#: Kind index of an item (its stream source's place in ``STREAM_SOURCES``).
+CORPUS, PERTURBED, SYNTHETIC = (STREAM_INDEX[k] for k in ("corpus", "perturbed", "synthetic"))
 
 #: Default spread of the intensity jitter of perturbed items: sigma of log10(I) uniform in
 #: this range (see ``docs/training_speed.md`` for its measurement on perturbed structures).
@@ -201,7 +204,7 @@ class BatchedPatterns:
         renderer: the batch renderer (ranges and families of the run's lab renderer).
         seed: the run's seed.
         mix: probabilities of the kinds corpus, perturbed, synthetic (the stream's weights).
-        fresh: the workers making synthetic crystals (needed when ``mix[2]`` > 0).
+        fresh: the workers making synthetic crystals (needed when ``mix[SYNTHETIC]`` > 0).
         per_crystal: synthetic items sharing one crystal (``synthetic_patterns_per_crystal``).
         perturbation: strain and angle bounds of the cell (``PerturbationConfig``).
         jitter: range of sigma of log10 of the intensity factors of perturbed items.
@@ -223,11 +226,11 @@ class BatchedPatterns:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def kinds(self, epoch: int, batch: int, n: int) -> np.ndarray:
-        """Kind of each item of a batch (0 corpus, 1 perturbed, 2 synthetic), from
+        """Kind index of each item of a batch (CORPUS, PERTURBED, SYNTHETIC), from
         SeedSequence([seed, epoch + 1, batch, KIND_TAG])."""
         rng = np.random.default_rng([self.seed, epoch + 1, batch, KIND_TAG])
         p = np.asarray(self.mix, dtype=np.float64)
-        return rng.choice(3, size=n, p=p / p.sum())
+        return rng.choice(len(STREAM_SOURCES), size=n, p=p / p.sum())
 
     def crystal_blocks(self, epoch: int, batch: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(blocks of the batch's synthetic crystals, block of each synthetic item) (B,).
@@ -235,7 +238,7 @@ class BatchedPatterns:
         As in the worker path, the items of epoch positions k b ... k b + k - 1 (k =
         ``per_crystal``) share the crystal of key (seed, epoch + 1, 0, b, 7).
         """
-        slots = np.flatnonzero(self.kinds(epoch, batch, n) == 2)
+        slots = np.flatnonzero(self.kinds(epoch, batch, n) == SYNTHETIC)
         blocks, which = np.unique((batch * n + slots) // self.per_crystal, return_inverse=True)
         return blocks, which
 
@@ -257,21 +260,21 @@ class BatchedPatterns:
         is drawn)."""
         n, dev = len(rows), self.device
         rows = np.asarray(rows)
-        kinds = np.zeros(n, dtype=np.int64) if kinds is None else np.asarray(kinds).copy()
-        chosen = rows[kinds == 1]
+        kinds = np.full(n, CORPUS, dtype=np.int64) if kinds is None else np.asarray(kinds).copy()
+        chosen = rows[kinds == PERTURBED]
         if chosen.size:
             self.table.prepare_rows(chosen)
         arrays = self.table.gather(rows)
-        slots = np.flatnonzero(kinds == 2)
+        slots = np.flatnonzero(kinds == SYNTHETIC)
         if slots.size:
             lists = list(made) if made is not None else [None] * slots.size
-            kinds[slots[[m is None for m in lists]]] = 0
+            kinds[slots[[m is None for m in lists]]] = CORPUS
             arrays = with_crystals(arrays, slots, lists)
         tt = torch.from_numpy(arrays["two_theta"]).to(dev)
         inten = torch.from_numpy(arrays["intensity"]).to(dev)
         sg = torch.from_numpy(arrays["space_group"]).to(dev)
         if chosen.size:
-            perturbed = torch.from_numpy(kinds == 1).to(dev)
+            perturbed = torch.from_numpy(kinds == PERTURBED).to(dev)
             tt, inten = self.perturb(arrays, tt, inten, sg, perturbed, g)
         counts = self.renderer(tt, inten, self.grid, g)
         keep = truncation_mask(
@@ -308,7 +311,7 @@ class BatchedPatterns:
         order = np.asarray(order, dtype=np.int64)
         batches = range(first_batch, len(order) // batch_size)
         made: Iterator[list[Any] | None] = iter(lambda: None, 0)  # no synthetic items
-        if self.mix[2] > 0:
+        if self.mix[SYNTHETIC] > 0:
             if self.fresh is None:
                 raise ValueError("synthetic items need the workers of FreshCrystals")
             keys = (self.crystal_keys(epoch, j, batch_size) for j in batches)
@@ -362,12 +365,12 @@ def make_batched(
     weights = [float(config.stream.get(kind, 0.0)) for kind in STREAM_SOURCES]
     total = sum(weights)
     fresh = None
-    if weights[STREAM_SOURCES.index("synthetic")] > 0:
+    if weights[SYNTHETIC] > 0:
         from xrdsym.training.fresh import FreshCrystals
 
         fresh = FreshCrystals(config, grid.wavelength, config.num_workers)
     table = PeakTable.from_source(source, grid.wavelength)
-    if weights[STREAM_SOURCES.index("perturbed")] > 0 and train_idx is not None:
+    if weights[PERTURBED] > 0 and train_idx is not None:
         from xrdsym.training.parts import available_cores
 
         table.prepare_all(np.asarray(train_idx), available_cores())
@@ -380,7 +383,7 @@ def make_batched(
             impurities=renderer.impurity_pool is not None,
         ),
         seed=config.seed,
-        mix=(weights[0] / total, weights[1] / total, weights[2] / total),  # STREAM_SOURCES order
+        mix=(weights[CORPUS] / total, weights[PERTURBED] / total, weights[SYNTHETIC] / total),
         fresh=fresh,
         per_crystal=config.synthetic_patterns_per_crystal,
         perturbation=PerturbationConfig(**config.perturbation),
