@@ -30,6 +30,7 @@ from xrdsym.classify.joint import (
     join_levels,
     network_only,
 )
+from xrdsym.errors import XrdsymError
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, LEVELS, space_group
 from xrdsym.spacegroups.table import SpaceGroupTable
@@ -327,7 +328,11 @@ def score_measured(
         rows = list(csv.DictReader(handle))
     outcomes = []
     for row in rows:
-        sample = read_sample(root / row["file"], classifier.grid, fallback=wavelength)
+        try:
+            sample = read_sample(root / row["file"], classifier.grid, fallback=wavelength)
+        except XrdsymError as exc:  # a batch reports a bad scan and goes on
+            print(f"  skipped: {exc}")
+            continue
         joined = classifier.classify(sample, index=True)[0]
         alone = classifier.classify(sample, index=False)[0]
         rank = None
