@@ -17,6 +17,7 @@ from xrdsym.datasets.sources import (
     SOURCES,
     STREAM_SOURCES,
     crystal_maker,
+    item_maker,
 )
 from xrdsym.datasets.stream import StreamMix, StructureStream, check_mix
 from xrdsym.errors import DatasetError
@@ -89,6 +90,8 @@ def test_the_cli_and_configs_take_their_choices_from_the_registry() -> None:
         BuildConfig(generator="perturbed")
     with pytest.raises(ValueError, match="unknown crystal generator"):
         crystal_maker("corpus")
+    with pytest.raises(ValueError, match="unknown stream kind"):
+        item_maker("pyxtal", None)  # type: ignore[arg-type]
 
 
 def test_every_stream_source_has_an_item_maker(stored_cells: StoredCells) -> None:

@@ -15,8 +15,8 @@ Every list of names derives from the registry, in its order: :data:`BUILD_SOURCE
 choices of ``BuildConfig.generator`` and ``xrdsym dataset build --generator``; the first is the
 default) and :data:`STREAM_SOURCES` (the kinds of :class:`xrdsym.datasets.stream.StreamMix`,
 the keys of ``TrainConfig.stream``, the order of the stream's kind draws). A new source is one
-entry here, with a :class:`CrystalMaker` factory for the build and/or an item maker of
-:class:`xrdsym.datasets.stream.StructureStream` for the stream.
+entry here, with a :class:`CrystalMaker` factory for the build and/or an item factory
+(:mod:`xrdsym.datasets.stream_items`) for the stream.
 """
 
 from __future__ import annotations
@@ -27,6 +27,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from xrdsym.datasets.stream_items import (
+    ItemFactory,
+    ItemMaker,
+    StreamParts,
+    corpus_items,
+    perturbed_items,
+    synthetic_items,
+)
 from xrdsym.errors import StructureError
 
 if TYPE_CHECKING:
@@ -54,14 +62,15 @@ class StructureSource:
         name: the key in :data:`SOURCES`, in configs and on the command line.
         summary: one line saying what it makes.
         maker: factory of its :class:`CrystalMaker` (None: not a build source).
-        stream: True when it is a kind of the training stream.
+        items: factory of its stream item maker
+            (:data:`~xrdsym.datasets.stream_items.ItemFactory`; None: not a stream source).
         needs_cells: True when it needs the stored conventional cells of a dataset.
     """
 
     name: str
     summary: str
     maker: MakerFactory | None = None
-    stream: bool = False
+    items: ItemFactory | None = None
     needs_cells: bool = False
 
 
@@ -93,13 +102,13 @@ def synthetic_maker(statistics: str = "") -> CrystalMaker:
 SOURCES: dict[str, StructureSource] = {
     source.name: source
     for source in (
-        StructureSource("corpus", "stored peak lists of the dataset", stream=True),
+        StructureSource("corpus", "stored peak lists of the dataset", items=corpus_items),
         StructureSource("pyxtal", "pyxtal random crystals", pyxtal_maker),
         StructureSource(
-            "perturbed", "perturbed copies of stored cells", stream=True, needs_cells=True
+            "perturbed", "perturbed copies of stored cells", None, perturbed_items, True
         ),
         StructureSource(
-            "synthetic", "fast generator with fitted statistics", synthetic_maker, stream=True
+            "synthetic", "fast generator with fitted statistics", synthetic_maker, synthetic_items
         ),
     )
 }
@@ -110,7 +119,9 @@ BUILD_SOURCES: tuple[str, ...] = tuple(
 )
 
 #: Kinds of the training stream, in the order of :class:`~xrdsym.datasets.stream.StreamMix`.
-STREAM_SOURCES: tuple[str, ...] = tuple(name for name, source in SOURCES.items() if source.stream)
+STREAM_SOURCES: tuple[str, ...] = tuple(
+    name for name, source in SOURCES.items() if source.items is not None
+)
 
 #: Position of each stream source in :data:`STREAM_SOURCES`: the kind index of a drawn item.
 STREAM_INDEX: dict[str, int] = {name: i for i, name in enumerate(STREAM_SOURCES)}
@@ -126,3 +137,15 @@ def crystal_maker(name: str, statistics: str = "") -> CrystalMaker:
     if source is None or source.maker is None:
         raise ValueError(f"unknown crystal generator {name!r}; known: {list(BUILD_SOURCES)}")
     return source.maker(statistics)
+
+
+def item_maker(name: str, parts: StreamParts) -> ItemMaker:
+    """The stream item maker of stream source ``name`` for a stream of ``parts``.
+
+    Raises:
+        ValueError: ``name`` is not a stream source.
+    """
+    source = SOURCES.get(name)
+    if source is None or source.items is None:
+        raise ValueError(f"unknown stream kind {name!r}; known: {list(STREAM_SOURCES)}")
+    return source.items(parts)

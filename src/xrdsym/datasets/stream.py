@@ -28,27 +28,21 @@ generator failure) falls back to the corpus peak list of the same index.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from xrdsym.datasets.protocol import PeakSource
-from xrdsym.datasets.sources import SOURCES, STREAM_SOURCES
+from xrdsym.datasets.sources import SOURCES, STREAM_SOURCES, item_maker
+from xrdsym.datasets.stream_items import (
+    ItemMaker,
+    StreamItem,
+    corpus_item,
+    synthetic_item,
+)
 from xrdsym.errors import DatasetError, XrdsymError
 from xrdsym.sampling import draw_index
-
-#: Peaks are computed over a wider range than the model grid (10-110 deg), as in a dataset
-#: build, so that zero shifts and range augmentation never move an unstored peak into view.
-STREAM_TWO_THETA_RANGE = (5.0, 115.0)
-
-
-#: One item of the stream: (two_theta deg float32, intensity float32, space group 1-230).
-StreamItem = tuple[np.ndarray, np.ndarray, int]
-
-#: Makes an item of one kind: (index, rng, crystal_key) -> item, or None when it cannot.
-ItemMaker = Callable[[int, np.random.Generator, tuple[int, ...] | None], StreamItem | None]
 
 
 class PrototypeSource(PeakSource, Protocol):
@@ -159,12 +153,9 @@ class StructureStream:
         self.verify = verify
         self.wavelength = float(getattr(source, "wavelength", 1.540562))
         self.counts = StreamCounts()
-        self._last_synthetic: tuple[tuple[int, ...], Any] | None = None
-        #: The item maker of each kind: (index, rng, crystal_key) -> item or None.
+        #: The item maker of each kind (:mod:`xrdsym.datasets.stream_items`).
         self._item_makers: dict[str, ItemMaker] = {
-            "corpus": lambda index, rng, key: self._corpus(index),
-            "perturbed": lambda index, rng, key: self._perturbed(index, rng),
-            "synthetic": self._synthetic_item,
+            kind: item_maker(kind, self) for kind in STREAM_SOURCES
         }
 
     def label_prior(self, train_idx: np.ndarray) -> np.ndarray:
@@ -213,7 +204,7 @@ class StructureStream:
         rng: np.random.Generator,
         crystal_key: tuple[int, ...] | None = None,
         epoch: int = 0,
-    ) -> tuple[np.ndarray, np.ndarray, int]:
+    ) -> StreamItem:
         """(two_theta deg float32, intensity float32, space group 1-230) of one item of
         ``epoch`` (which sets the kind probabilities of a ramped stream).
 
@@ -229,88 +220,16 @@ class StructureStream:
             made = None
         if made is None:
             self.counts.fallbacks += 1
-            return self._corpus(index)
+            return corpus_item(self, index)
         return made
 
-    def synthetic_crystal(
-        self, crystal_key: tuple[int, ...]
-    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+    def synthetic_crystal(self, crystal_key: tuple[int, ...]) -> StreamItem | None:
         """(two_theta, intensity, space group) of the synthetic crystal of
         ``numpy.random.default_rng(crystal_key)``; None when it cannot be made."""
         try:
-            return self._synthetic(np.random.default_rng(list(crystal_key)))
+            return synthetic_item(self, np.random.default_rng(list(crystal_key)))
         except XrdsymError:
             return None
-
-    def _peaks(
-        self, crystal: Any, operations: tuple[np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Peak list with known operations over STREAM_TWO_THETA_RANGE; None when empty."""
-        from xrdsym.patterns.peaks import compute_peaks
-
-        peaks = compute_peaks(
-            crystal,
-            wavelength=self.wavelength,
-            two_theta_range=STREAM_TWO_THETA_RANGE,
-            operations=operations,
-            exact_operations=True,
-        )
-        if len(peaks) == 0:
-            return None
-        return (
-            np.asarray(peaks.two_theta, dtype=np.float32),
-            np.asarray(peaks.intensity, dtype=np.float32),
-        )
-
-    def _corpus(self, index: int) -> StreamItem:
-        """The stored peak list of training structure ``index``."""
-        two_theta, intensity = self.source.peaks(index)
-        return two_theta, intensity, self.source.space_group(index)
-
-    def _synthetic_item(
-        self, index: int, rng: np.random.Generator, crystal_key: tuple[int, ...] | None
-    ) -> StreamItem | None:
-        """A synthetic crystal drawn from ``rng``, or the one of ``crystal_key``."""
-        if crystal_key is None:
-            return self._synthetic(rng)
-        return self._shared_synthetic(crystal_key)
-
-    def _perturbed(
-        self, index: int, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """A perturbed copy of training structure ``index``."""
-        from xrdsym.structures.perturb import perturb_prototype
-        from xrdsym.structures.prototype import hall_operations, prototype_crystal
-
-        prototype = self.source.prototype(index)  # type: ignore[attr-defined]
-        new = perturb_prototype(prototype, rng, self.perturbation)
-        peaks = self._peaks(prototype_crystal(new), hall_operations(new.hall_number))
-        return None if peaks is None else (*peaks, new.space_group)
-
-    def _shared_synthetic(
-        self, crystal_key: tuple[int, ...]
-    ) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """The synthetic crystal of ``crystal_key`` (kept while the key repeats)."""
-        if self._last_synthetic is None or self._last_synthetic[0] != crystal_key:
-            made = self._synthetic(np.random.default_rng(list(crystal_key)))
-            self._last_synthetic = (crystal_key, made)
-        return self._last_synthetic[1]
-
-    def _synthetic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """A synthetic crystal (retried when it has more symmetry than its label and ``verify``;
-        see :func:`~xrdsym.structures.synthetic_checks.keeps_its_group`)."""
-        from xrdsym.structures.synthetic_checks import keeps_its_group
-
-        for _ in range(VERIFY_ATTEMPTS):
-            sample = self.generator.sample(rng)
-            if not self.verify or sample.general or keeps_its_group(sample):
-                peaks = self._peaks(sample.crystal, sample.operations)
-                return None if peaks is None else (*peaks, sample.space_group)
-        return None
-
-
-#: Draws of a synthetic crystal before an item falls back to the corpus.
-VERIFY_ATTEMPTS = 5
 
 
 def check_mix(values: dict[str, Any]) -> StreamMix:
