@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -127,25 +127,31 @@ STREAM_SOURCES: tuple[str, ...] = tuple(
 STREAM_INDEX: dict[str, int] = {name: i for i, name in enumerate(STREAM_SOURCES)}
 
 
-def crystal_maker(name: str, statistics: str = "") -> CrystalMaker:
-    """The :class:`CrystalMaker` of build source ``name``.
+def registered(name: str, use: str) -> Any:
+    """The factory of source ``name`` for ``use``: ``maker`` (build) or ``items`` (stream).
 
     Raises:
-        ValueError: ``name`` is not a build source.
+        ValueError: ``name`` is not a source with that use.
     """
-    source = SOURCES.get(name)
-    if source is None or source.maker is None:
-        raise ValueError(f"unknown crystal generator {name!r}; known: {list(BUILD_SOURCES)}")
-    return source.maker(statistics)
+    factory = getattr(SOURCES.get(name), use, None)
+    if factory is None:
+        what, known = (
+            ("crystal generator", BUILD_SOURCES)
+            if use == "maker"
+            else ("stream kind", STREAM_SOURCES)
+        )
+        raise ValueError(f"unknown {what} {name!r}; known: {list(known)}")
+    return factory
+
+
+def crystal_maker(name: str, statistics: str = "") -> CrystalMaker:
+    """The :class:`CrystalMaker` of build source ``name`` (ValueError for another name)."""
+    factory: MakerFactory = registered(name, "maker")
+    return factory(statistics)
 
 
 def item_maker(name: str, parts: StreamParts) -> ItemMaker:
-    """The stream item maker of stream source ``name`` for a stream of ``parts``.
-
-    Raises:
-        ValueError: ``name`` is not a stream source.
-    """
-    source = SOURCES.get(name)
-    if source is None or source.items is None:
-        raise ValueError(f"unknown stream kind {name!r}; known: {list(STREAM_SOURCES)}")
-    return source.items(parts)
+    """The item maker of stream source ``name`` for a stream of ``parts`` (ValueError for
+    another name)."""
+    factory: ItemFactory = registered(name, "items")
+    return factory(parts)
