@@ -128,3 +128,22 @@ def test_cell_text_and_columns():
     assert row["indexing"] == "indexed" and row["bravais"] == "cF"
     assert row["extinction_candidates"].startswith("F23, Fm-3")
     assert indexing_columns(None, 0.0)["indexing"] == "not run"
+
+
+def test_measured_lines_count_right_levels_and_cells():
+    from xrdsym.study.indexing_eval import MeasuredOutcome, measured_lines
+
+    info = space_group(62)
+    truth = {
+        "crystal_system": info.crystal_system_index,
+        "extinction_group": info.extinction_group,
+        "space_group": 61,
+    }
+    wrong = {"crystal_system": 0, "extinction_group": 0, "space_group": 0}
+    outcomes = [
+        MeasuredOutcome("a.xy", 62, truth, wrong, {}, None, 0, True),
+        MeasuredOutcome("b.xy", 62, wrong, truth, {}, None, None, False),
+    ]
+    text = "\n".join(measured_lines(outcomes))
+    assert "true cell among the first three: 1 of 1 scans with a CIF" in text
+    assert "crystal_system     network   1 / 2   joined   1 / 2" in text

@@ -287,6 +287,7 @@ class MeasuredOutcome:
         indexing: the indexing outcome.
         true_cell_rank: position (0-2) of the first of the top three candidates equal to the
             CIF's reduced cell, None when none is (or there is no CIF).
+        has_cif: the labels name a CIF for the scan.
     """
 
     file: str
@@ -296,6 +297,7 @@ class MeasuredOutcome:
     decided_by: dict[str, str]
     indexing: IndexingResult | None
     true_cell_rank: int | None
+    has_cif: bool = False
 
 
 def _top_labels(levels: dict[str, np.ndarray]) -> dict[str, int]:
@@ -353,6 +355,7 @@ def score_measured(
                 decided_by=dict(joined.decided_by),
                 indexing=joined.indexing,
                 true_cell_rank=rank,
+                has_cif=bool(row.get("cif")),
             )
         )
     return outcomes
@@ -384,7 +387,8 @@ def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:
         )
     n = len(outcomes)
     found = sum(o.true_cell_rank is not None for o in outcomes)
-    lines.append(f"true cell among the first three: {found} of {n}")
+    with_cif = sum(o.has_cif for o in outcomes)
+    lines.append(f"true cell among the first three: {found} of {with_cif} scans with a CIF")
     for level in LEVELS:
         lines.append(
             f"  {level:<18} network {totals['network'][level]:>3} / {n}   "
