@@ -33,7 +33,7 @@ from xrdsym.classify.joint import (
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, LEVELS, space_group
-from xrdsym.spacegroups.table import SpaceGroupTable
+from xrdsym.spacegroups.table import SpaceGroupTable, level_labels
 
 #: A cell is right when every Niggli length agrees to this relative tolerance ...
 LENGTH_TOLERANCE = 0.005
@@ -207,11 +207,7 @@ def score_outcomes(
     wrong_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     for o in outcomes:
         info = space_group(o.space_group)
-        labels = {
-            "crystal_system": info.crystal_system_index,
-            "extinction_group": info.extinction_group,
-            "space_group": o.space_group - 1,
-        }
+        labels = true_labels(o.space_group)
         by_system[info.crystal_system][1] += 1
         by_system[info.crystal_system][0] += int(o.cell_right)
         indexed += int(o.indexing.best is not None)
@@ -361,17 +357,18 @@ def score_measured(
     return outcomes
 
 
+def true_labels(space_group_number: int) -> dict[str, int]:
+    """The three levels' integer labels of a space group given by its number 1-230."""
+    return {level: int(v) for level, v in level_labels(np.asarray(space_group_number - 1)).items()}
+
+
 def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:
     """Per-scan lines and the totals: right at each level (joined, network), cells found."""
     lines = []
     totals = {src: dict.fromkeys(LEVELS, 0) for src in ("network", "joined")}
     for o in outcomes:
         info = space_group(o.space_group)
-        truth = {
-            "crystal_system": info.crystal_system_index,
-            "extinction_group": info.extinction_group,
-            "space_group": o.space_group - 1,
-        }
+        truth = true_labels(o.space_group)
         marks = []
         for level in LEVELS:
             for src, top in (("network", o.network), ("joined", o.joined)):
