@@ -147,3 +147,21 @@ def test_measured_lines_count_right_levels_and_cells():
     text = "\n".join(measured_lines(outcomes))
     assert "true cell among the first three: 1 of 1 scans with a CIF" in text
     assert "crystal_system     network   1 / 2   joined   1 / 2" in text
+
+
+def test_cells_and_wrong_cells_are_counted_at_each_probability():
+    from xrdsym.study.indexing_eval import Outcome, score_outcomes, summary_lines
+
+    indexing = _cubic_f_indexing()
+    cell = np.array([3.988, 3.988, 3.988, 60.0, 60.0, 60.0])
+    outcomes = [
+        Outcome(0, 225, cell, _network_favouring(225), indexing, True),
+        Outcome(1, 62, cell, _network_favouring(62), indexing, False),
+    ]
+    sure = score_outcomes(outcomes, SURE, TABLE)
+    assert sure["cells_at"] == {"0.5": 2, "0.7": 2, "0.9": 2, "0.95": 2}
+    assert sure["wrong_cells_at"] == {"0.5": 1, "0.7": 1, "0.9": 1, "0.95": 1}
+    assert "w >= 0.9: 2 (1)" in "\n".join(summary_lines(sure))
+    never = score_outcomes(outcomes, NEVER, TABLE)
+    assert set(never["cells_at"].values()) == {0}
+    assert set(never["wrong_cells_at"].values()) == {0}

@@ -196,7 +196,8 @@ def score_outcomes(
 
     A cell is *confident* when its fitted probability of being right reaches
     ``ACCEPT_PROBABILITY``; the confident-wrong rate is the share of all patterns with a
-    confident cell that is wrong.
+    confident cell that is wrong. ``cells_at`` and ``wrong_cells_at`` count the cells (all,
+    wrong) whose probability reaches each of ``CONFIDENCE_STEPS``.
     """
     n = len(outcomes)
     by_system: dict[str, list[int]] = {s: [0, 0] for s in CRYSTAL_SYSTEMS}
@@ -205,6 +206,7 @@ def score_outcomes(
     decided_right = dict.fromkeys(LEVELS, 0)
     confident = confident_wrong = indexed = 0
     wrong_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
+    cells_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     for o in outcomes:
         info = space_group(o.space_group)
         labels = true_labels(o.space_group)
@@ -220,6 +222,7 @@ def score_outcomes(
             confident += 1
             confident_wrong += int(not o.cell_right)
         for step in CONFIDENCE_STEPS:
+            cells_at[step] += int(joined.cell_probability >= step)
             wrong_at[step] += int(joined.cell_probability >= step and not o.cell_right)
         for level in LEVELS:
             hits["network"][level] += int(_top1(o.network[level], labels[level]))
@@ -236,6 +239,7 @@ def score_outcomes(
         "confident": confident,
         "confident_wrong": confident_wrong,
         "wrong_cells_at": {str(step): wrong_at[step] for step in CONFIDENCE_STEPS},
+        "cells_at": {str(step): cells_at[step] for step in CONFIDENCE_STEPS},
         "top1": {src: {lv: h / max(n, 1) for lv, h in v.items()} for src, v in hits.items()},
         "decided_by_indexing": {lv: (decided[lv], decided_right[lv]) for lv in LEVELS},
     }
@@ -254,8 +258,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for system, (right, total) in result["index_rate_by_system"].items():
         rate = f"{right / total:.1%}" if total else "-"
         lines.append(f"  {system:<13}{right:>5} / {total:<5} {rate}")
-    at = ", ".join(f"w >= {t}: {c}" for t, c in result["wrong_cells_at"].items())
-    lines.append(f"wrong cells with a fitted probability of being right at least ... {at}")
+    cells, wrong = result["cells_at"], result["wrong_cells_at"]
+    at = ", ".join(f"w >= {t}: {cells[t]} ({wrong[t]})" for t in cells)
+    lines.append(f"cells with a fitted probability of being right at least ... (wrong): {at}")
     lines.append(f"{'top-1':<18}{'network':>9}{'joined':>9}   decided by indexing (right)")
     for level in LEVELS:
         net, joint = result["top1"]["network"][level], result["top1"]["joined"][level]
