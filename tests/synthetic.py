@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from xrdsym.patterns.peaks import compute_peaks
+from xrdsym.structures.prototype import Prototype, hall_operations, prototype_crystal
+
 #: Space groups of the synthetic classes: Fm-3m, Pm-3m, P2_1/c, Pnma.
 CLASS_SPACE_GROUPS = (225, 221, 14, 62)
 #: A 501-point grid keeps the loop tests fast (the architecture is tested elsewhere).
@@ -78,3 +81,31 @@ def write_dataset(root: Path, source: SyntheticPeaks) -> Path:
     parts = np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2] * (n // 12), dtype=np.int8)
     np.savez(root / SPLITS_NAME, random=parts, structure_type=parts)
     return root
+
+
+class PrototypePeaks:
+    """A tiny in-memory source with stored cells (PrototypeSource)."""
+
+    def __init__(self, prototypes: list[Prototype]) -> None:
+        self.prototypes = prototypes
+        self.lists = [
+            compute_peaks(prototype_crystal(p), operations=hall_operations(p.hall_number))
+            for p in prototypes
+        ]
+        self.wavelength = 1.540562
+
+    def __len__(self) -> int:
+        return len(self.prototypes)
+
+    def peaks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        peaks = self.lists[index]
+        return peaks.two_theta.astype(np.float32), peaks.intensity.astype(np.float32)
+
+    def space_group(self, index: int) -> int:
+        return self.prototypes[index].space_group
+
+    def prototype(self, index: int) -> Prototype:
+        return self.prototypes[index]
+
+    def has_prototypes(self) -> bool:
+        return True

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import PrototypePeaks
 
 from xrdsym.datasets.build_config import BuildConfig
 from xrdsym.datasets.sources import (
@@ -21,47 +22,17 @@ from xrdsym.datasets.sources import (
 )
 from xrdsym.datasets.stream import StreamMix, StructureStream, check_mix
 from xrdsym.errors import DatasetError
-from xrdsym.patterns.peaks import compute_peaks
-from xrdsym.structures.prototype import Prototype, hall_operations, prototype_crystal
-
-
-class StoredCells:
-    """A tiny in-memory dataset with stored cells (a ``PrototypeSource``)."""
-
-    def __init__(self, prototypes: list[Prototype]) -> None:
-        self.prototypes = prototypes
-        self.wavelength = 1.540562
-        self.lists = [
-            compute_peaks(prototype_crystal(p), operations=hall_operations(p.hall_number))
-            for p in prototypes
-        ]
-
-    def __len__(self) -> int:
-        return len(self.prototypes)
-
-    def peaks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        peaks = self.lists[index]
-        return peaks.two_theta.astype(np.float32), peaks.intensity.astype(np.float32)
-
-    def space_group(self, index: int) -> int:
-        return self.prototypes[index].space_group
-
-    def prototype(self, index: int) -> Prototype:
-        return self.prototypes[index]
-
-    def has_prototypes(self) -> bool:
-        return True
 
 
 @pytest.fixture(scope="module")
-def stored_cells(shared_dir: Path) -> StoredCells:
+def stored_cells(shared_dir: Path) -> PrototypePeaks:
     """The first 6 structures of the shared Materials Project table, with their cells."""
     from xrdsym.structures.prototype import read_prototypes
 
     path = shared_dir / "data" / "structures" / "mp_structures.csv.gz"
     if not path.is_file():
         pytest.skip(f"{path} is missing")
-    return StoredCells(read_prototypes(path, 6))
+    return PrototypePeaks(read_prototypes(path, 6))
 
 
 def test_the_name_lists_are_the_registry_keys() -> None:
@@ -94,7 +65,7 @@ def test_the_cli_and_configs_take_their_choices_from_the_registry() -> None:
         item_maker("pyxtal", None)  # type: ignore[arg-type]
 
 
-def test_every_stream_source_has_an_item_maker(stored_cells: StoredCells) -> None:
+def test_every_stream_source_has_an_item_maker(stored_cells: PrototypePeaks) -> None:
     stream = StructureStream(stored_cells, StreamMix(corpus=1, perturbed=1, synthetic=1))
     assert set(stream._item_makers) == set(STREAM_SOURCES)
 
@@ -132,7 +103,7 @@ RECORDED_ITEMS = [
 ]
 
 
-def stream_items(source: StoredCells) -> tuple[list[tuple[int, int, float]], dict[str, int]]:
+def stream_items(source: PrototypePeaks) -> tuple[list[tuple[int, int, float]], dict[str, int]]:
     """(space group, peaks, sum of 2theta) of the items of :data:`RECORDED_ITEMS`, and the
     items drawn per kind."""
     stream = StructureStream(source, StreamMix(corpus=1, perturbed=1, synthetic=1))
@@ -146,7 +117,7 @@ def stream_items(source: StoredCells) -> tuple[list[tuple[int, int, float]], dic
     return items, stream.counts.drawn
 
 
-def test_stream_items_are_the_recorded_ones(stored_cells: StoredCells) -> None:
+def test_stream_items_are_the_recorded_ones(stored_cells: PrototypePeaks) -> None:
     items, drawn = stream_items(stored_cells)
     assert all(drawn[kind] > 0 for kind in STREAM_SOURCES)
     assert [item[:2] for item in items] == [item[:2] for item in RECORDED_ITEMS]

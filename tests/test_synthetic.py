@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import PrototypePeaks
 
 from xrdsym.errors import StructureError
 from xrdsym.patterns.peaks import compute_peaks
@@ -337,34 +338,6 @@ def test_missing_statistics_file_is_refused(tmp_path: Path) -> None:
 
 
 # --- The training stream --------------------------------------------------------------------
-
-
-class PrototypePeaks:
-    """A tiny in-memory source with stored cells (PrototypeSource)."""
-
-    def __init__(self, prototypes: list[Prototype]) -> None:
-        self.prototypes = prototypes
-        self.lists = [
-            compute_peaks(prototype_crystal(p), operations=hall_operations(p.hall_number))
-            for p in prototypes
-        ]
-        self.wavelength = 1.540562
-
-    def __len__(self) -> int:
-        return len(self.prototypes)
-
-    def peaks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        peaks = self.lists[index]
-        return peaks.two_theta.astype(np.float32), peaks.intensity.astype(np.float32)
-
-    def space_group(self, index: int) -> int:
-        return self.prototypes[index].space_group
-
-    def prototype(self, index: int) -> Prototype:
-        return self.prototypes[index]
-
-    def has_prototypes(self) -> bool:
-        return True
 
 
 def test_stream_items_are_reproducible_and_mixed(corpus_prototypes: list[Prototype]) -> None:
