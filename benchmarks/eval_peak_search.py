@@ -43,9 +43,8 @@ import numpy as np
 from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.grid import Grid
-from xrdsym.patterns.lab import _SWITCH_ORDER, AUGMENTATION_FAMILIES, LabRenderer
+from xrdsym.patterns.lab import LabRenderer
 from xrdsym.patterns.profile import apply_effects, peak_fwhm
-from xrdsym.patterns.profile_params import sample_profile_params
 from xrdsym.wavelengths import CU_KA1
 
 #: True lines closer than this many FWHM are one line.
@@ -135,15 +134,7 @@ def lab_truth(
     Replays the renderer's first draws (switches, peak augmentations, profile parameters) on
     a generator of the same seed: (2theta, intensity, FWHM, K-alpha2 on).
     """
-    rng = np.random.default_rng(seed)
-    aug = renderer.augmentation
-    draws = rng.random(len(_SWITCH_ORDER))
-    on = {
-        name: bool(draws[i] < getattr(aug, AUGMENTATION_FAMILIES[name]))
-        for i, name in enumerate(_SWITCH_ORDER)
-    }
-    tt2, inten2 = renderer._augment_peaks(tt, inten, grid, rng, on)
-    params = sample_profile_params(rng, renderer.ranges)
+    tt2, inten2, params, _ = renderer.draw_peaks(tt, inten, grid, np.random.default_rng(seed))
     pos, strength = apply_effects(tt2, inten2, replace(params, ka2=False), grid.wavelength)
     keep = (pos >= grid.start) & (pos <= grid.stop)
     pos, strength = pos[keep], strength[keep]

@@ -325,13 +325,7 @@ class LabRenderer:
     ) -> np.ndarray:
         """Counts (grid.n_points,) float64 of one laboratory-like pattern."""
         aug = self.augmentation
-        draws = rng.random(len(_SWITCH_ORDER))
-        on = {
-            name: bool(draws[i] < getattr(aug, AUGMENTATION_FAMILIES[name]))
-            for i, name in enumerate(_SWITCH_ORDER)
-        }
-        tt, inten = self._augment_peaks(two_theta, intensity, grid, rng, on)
-        params = sample_profile_params(rng, self.ranges)
+        tt, inten, params, on = self.draw_peaks(two_theta, intensity, grid, rng)
         expected = render_expected(tt, inten, grid, params)
         extra = self._extra_background(grid, rng, on)
         if extra is not None:
@@ -340,6 +334,23 @@ class LabRenderer:
             x, coarse = average_to_step(grid, expected, log_uniform(rng, aug.coarse_step))
             return back_to_grid(x, poisson_counts(coarse, rng), grid)
         return poisson_counts(expected, rng)
+
+    def draw_peaks(
+        self, two_theta: np.ndarray, intensity: np.ndarray, grid: Grid, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, ProfileParams, dict[str, bool]]:
+        """The first draws of a pattern: augmentation switches, augmented peaks (2theta in
+        degrees, intensities) and profile parameters, in the order :meth:`__call__` takes them.
+
+        Returns:
+            (2theta, intensity, profile parameters, which augmentation families are on).
+        """
+        draws = rng.random(len(_SWITCH_ORDER))
+        on = {
+            name: bool(draws[i] < getattr(self.augmentation, AUGMENTATION_FAMILIES[name]))
+            for i, name in enumerate(_SWITCH_ORDER)
+        }
+        tt, inten = self._augment_peaks(two_theta, intensity, grid, rng, on)
+        return tt, inten, sample_profile_params(rng, self.ranges), on
 
     def _augment_peaks(
         self,
