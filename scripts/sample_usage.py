@@ -6,8 +6,10 @@ side-by-side runs received:
     python scripts/sample_usage.py --pid PID --every 60 --output usage.csv
 
 Each row: seconds since the first sample, resident memory of the process tree (MiB), CPU
-seconds (user + system) of the process tree so far, the number of processes. Children that
-have exited no longer count, so the CPU column is a lower bound when workers are replaced.
+seconds (user + system) of the process tree so far, the number of processes. The CPU time of
+children that have exited and been waited for is counted through the parent's
+``children_user`` and ``children_system`` times (workers replaced every epoch keep counting);
+children that exit without being waited for are lost, so the column is a lower bound.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import psutil
 
 
 def tree_usage(root: psutil.Process) -> tuple[float, float, int]:
-    """(resident MiB, CPU seconds user + system, processes) of ``root`` and its descendants."""
+    """(resident MiB, CPU seconds user + system, processes) of ``root`` and its descendants,
+    the CPU time of their waited-for children included."""
     rss = 0
     cpu = 0.0
     count = 0
@@ -29,7 +32,7 @@ def tree_usage(root: psutil.Process) -> tuple[float, float, int]:
         try:
             rss += proc.memory_info().rss
             times = proc.cpu_times()
-            cpu += times.user + times.system
+            cpu += times.user + times.system + times.children_user + times.children_system
             count += 1
         except psutil.NoSuchProcess:
             continue
