@@ -177,3 +177,17 @@ def test_calibrate_scores_measured_files_at_the_given_wavelength(
     (record,) = json.loads((folder / "model.json").read_text())["calibration"]["measured"]
     assert record["wavelength"] == "1.5406" and record["files"] == 1
     assert record["space_group"]["calibrated"]["n"] == 1
+
+
+def test_reliability_bins_and_ece_of_a_known_diagram():
+    from xrdsym.calibration import expected_calibration_error, reliability_bins
+
+    # four answers at 0.9 (three right), two at 0.55 (one right): two bins of ten
+    p = np.array([[0.9, 0.1]] * 4 + [[0.45, 0.55]] * 2)
+    labels = np.array([0, 0, 0, 1, 1, 0])
+    rows = reliability_bins(p, labels, bins=10)
+    assert [(r["low"], r["count"]) for r in rows] == [(0.5, 2), (0.9, 4)]
+    assert rows[0]["accuracy"] == 0.5 and rows[1]["accuracy"] == 0.75
+    assert rows[1]["confidence"] == pytest.approx(0.9)
+    ece = expected_calibration_error(p, labels, bins=10)
+    assert ece == pytest.approx(2 / 6 * 0.05 + 4 / 6 * 0.15)

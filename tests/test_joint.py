@@ -14,7 +14,10 @@ from xrdsym.classify.joint import (
     EVIDENCE_WEIGHT_NAME,
     EvidenceWeight,
     cell_features,
+    cross_fitted_probabilities,
     fit_cell_weight,
+    fit_confident_step,
+    fit_joined_temperatures,
     fit_temperature,
     join_levels,
     read_evidence_weight,
@@ -82,14 +85,90 @@ def test_a_half_trusted_cell_mixes_the_two():
     assert set(joined.decided_by.values()) == {"indexing", "network"}
 
 
+def test_a_cell_below_the_confident_step_is_a_suggestion_that_decides_nothing():
+    network = _network_favouring(62)
+    sure_but_strict = EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0), confident_at=1.0)
+    joined = join_levels(network, _cubic_f_indexing(), sure_but_strict, TABLE)
+    assert not joined.confident and set(joined.decided_by.values()) == {"network"}
+    cubic = CRYSTAL_SYSTEMS.index("cubic")
+    assert joined.levels["crystal_system"][cubic] > 0.99  # it still weighs in the mixture
+    assert join_levels(network, _cubic_f_indexing(), SURE, TABLE).confident
+
+
+def test_level_temperatures_calibrate_the_joined_answer_and_keep_its_ranking():
+    network = _network_favouring(62)
+    half = EvidenceWeight((0.0, 0.0, 0.0, 0.0, 0.0))
+    soft = EvidenceWeight((0.0, 0.0, 0.0, 0.0, 0.0), level_temperatures={"crystal_system": 3.0})
+    raw = join_levels(network, _cubic_f_indexing(), half, TABLE).levels["crystal_system"]
+    tempered = join_levels(network, _cubic_f_indexing(), soft, TABLE).levels["crystal_system"]
+    expected = raw ** (1 / 3) / np.sum(raw ** (1 / 3))
+    np.testing.assert_allclose(tempered, expected, rtol=1e-9)
+    assert np.argmax(tempered) == np.argmax(raw) and tempered.max() < raw.max()
+
+
+def test_joined_temperatures_recover_a_known_temperature():
+    rng = np.random.default_rng(3)
+    levels, labels = [], []
+    for _ in range(3000):
+        p = {
+            level: rng.dirichlet(np.full(n, 0.3))
+            for level, n in (("crystal_system", 7), ("extinction_group", 101), ("space_group", 230))
+        }
+        truth = {}
+        for level, q in p.items():  # labels drawn from q^(1/2): the calibrated T is 2
+            sharp = q**0.5 / np.sum(q**0.5)
+            truth[level] = int(rng.choice(len(q), p=sharp))
+        levels.append(p)
+        labels.append(truth)
+    fitted = fit_joined_temperatures(levels, labels)
+    for level, t in fitted.items():
+        assert t == pytest.approx(2.0, rel=0.12), level
+
+
+def test_confident_step_is_the_lowest_with_few_enough_wrong_cells():
+    w = np.array([0.3, 0.55, 0.6, 0.7, 0.8, 0.9])
+    right = np.array([False, False, False, True, False, True])
+    assert fit_confident_step(w, right, 100, max_wrong=0.02) == pytest.approx(0.6)
+    assert fit_confident_step(w, right, 100, max_wrong=0.01) == pytest.approx(0.7)
+    assert fit_confident_step(w, right, 100, max_wrong=0.0) == pytest.approx(0.9)
+    assert fit_confident_step(w, right, 100, max_wrong=0.05) == pytest.approx(0.5)
+    assert fit_confident_step(w, np.zeros(6, bool), 10, max_wrong=0.0) == pytest.approx(1.0)
+
+
+def test_cross_fitted_probabilities_come_from_the_other_folds():
+    rng = np.random.default_rng(1)
+    m20 = rng.uniform(1, 60, 300)
+    right = rng.random(300) < 1 / (1 + np.exp(-(m20 - 20) / 4))
+    x = np.stack([[1.0, np.log1p(m), 1.0, np.log(20), np.log1p(m)] for m in m20])
+    w = cross_fitted_probabilities(x, right, folds=5, seed=0)
+    assert w.shape == (300,) and np.all((w > 0) & (w < 1))
+    assert w[m20 > 40].mean() > 0.8 and w[m20 < 10].mean() < 0.2
+    assert not np.allclose(w, cross_fitted_probabilities(x, right, folds=5, seed=1))
+
+
 def test_weight_record_round_trip_and_bad_record(tmp_path):
-    weight = EvidenceWeight((1.0, 2.0, 3.0, -1.0, 0.5), 2.0, {"part": "val"})
+    weight = EvidenceWeight(
+        (1.0, 2.0, 3.0, -1.0, 0.5),
+        2.0,
+        {"part": "val"},
+        confident_at=0.75,
+        level_temperatures={"crystal_system": 1.5, "space_group": 0.8},
+        reliability={"n": 3},
+    )
     write_evidence_weight(weight, tmp_path)
     assert read_evidence_weight(tmp_path) == weight
     (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps({"features": ["x"]}))
     with pytest.raises(ModelFileError, match=EVIDENCE_WEIGHT_NAME):
         read_evidence_weight(tmp_path)
     assert read_evidence_weight(tmp_path / "missing") is None
+    good = weight.to_dict()
+    for field, value in (("confident_at", 0.2), ("level_temperatures", {"space_group": 0.0})):
+        (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps({**good, field: value}))
+        with pytest.raises(ModelFileError, match=field):
+            read_evidence_weight(tmp_path)
+    older = {k: v for k, v in good.items() if k not in ("confident_at", "level_temperatures")}
+    (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps(older))
+    assert read_evidence_weight(tmp_path).confident_at == 0.5  # the step before it was fitted
 
 
 def test_fitted_weight_rises_with_the_figure_of_merit():

@@ -95,3 +95,16 @@ def test_figure_marks_the_cell_reflections(model_dir: Path, spinel: Path) -> Non
     figure = classifier.figure(prediction, sample)
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert "cF cell reflections" in labels
+
+
+def test_a_cell_below_the_confident_step_is_printed_as_a_suggestion(
+    model_dir: Path, spinel: Path
+) -> None:
+    classifier = load_model(model_dir)
+    classifier.evidence_weight = EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0), confident_at=1.0)
+    prediction = classifier.classify(read_sample(spinel, classifier.grid))[0]
+    assert prediction.indexing.best is not None and not prediction.cell_confident
+    assert set(prediction.decided_by.values()) == {"network"}
+    assert "a suggestion only" in str(prediction)
+    assert prediction.to_dict()["cell_confident"] is False
+    assert prediction.summary_row()["cell_confident"] is False

@@ -127,18 +127,39 @@ def set_membership(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     return member
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """ECE of the top-1 probability over ECE_BINS equal-width bins."""
+def reliability_bins(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> list[dict[str, float]]:
+    """The reliability diagram of the top-1 probability: one row per non-empty bin of ``bins``
+    equal-width bins of [0, 1], with ``low`` and ``high`` (bin edges), ``confidence`` (mean top
+    probability), ``accuracy`` (share of top answers that are right) and ``count``."""
     p = np.asarray(probabilities, dtype=np.float64)
     confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == labels).astype(np.float64)
-    bins = np.minimum((confidence * ECE_BINS).astype(np.int64), ECE_BINS - 1)
-    total = 0.0
-    for b in range(ECE_BINS):
-        inside = bins == b
+    correct = (p.argmax(axis=1) == np.asarray(labels)).astype(np.float64)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
         if np.any(inside):
-            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(total)
+            rows.append(
+                {
+                    "low": b / bins,
+                    "high": (b + 1) / bins,
+                    "confidence": float(confidence[inside].mean()),
+                    "accuracy": float(correct[inside].mean()),
+                    "count": int(inside.sum()),
+                }
+            )
+    return rows
+
+
+def expected_calibration_error(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """ECE = sum_b (n_b / n) |accuracy_b - confidence_b| over the :func:`reliability_bins`."""
+    rows = reliability_bins(probabilities, labels, bins)
+    n = sum(row["count"] for row in rows)
+    return float(sum(row["count"] / n * abs(row["accuracy"] - row["confidence"]) for row in rows))
 
 
 def reliability(

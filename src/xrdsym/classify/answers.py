@@ -124,6 +124,8 @@ class Prediction:
         indexing: the indexing outcome (lines, ranked cells, extinction scores of the best
             cell), or None when the pattern was not indexed (``--no-index``, peak lists).
         cell_probability: fitted probability that the best cell is right (0 when none).
+        cell_confident: that probability reached the fitted confident step, so the cell may
+            decide levels; a cell below it is a suggestion only.
         decided_by: per level, ``"indexing"`` or ``"network"`` (see
             :mod:`xrdsym.classify.joint`).
     """
@@ -142,6 +144,7 @@ class Prediction:
     set_guarantee: str = ""
     indexing: IndexingResult | None = None
     cell_probability: float = 0.0
+    cell_confident: bool = False
     decided_by: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LEVELS, "network"))
 
     @property
@@ -185,6 +188,7 @@ class Prediction:
             "provenance": None if self.provenance is None else self.provenance.to_dict(),
             "decided_by": dict(self.decided_by),
             "cell_probability": round(self.cell_probability, 4),
+            "cell_confident": self.cell_confident,
             "indexing": None if self.indexing is None else self.indexing.to_dict(),
         }
 
@@ -212,6 +216,7 @@ class Prediction:
         if self.provenance is not None:
             row.update(self.provenance.summary())
         row.update(indexing_columns(self.indexing, self.cell_probability))
+        row["cell_confident"] = self.cell_confident
         for level in LEVELS:
             row[f"{level}_decided_by"] = self.decided_by.get(level, "network")
         return row
@@ -389,6 +394,11 @@ def indexing_lines(prediction: Prediction) -> list[str]:
     decided = [level for level in LEVELS if prediction.decided_by.get(level) == "indexing"]
     if decided:
         lines.append(f"  {'':<20}decided by the cell: {', '.join(decided).replace('_', ' ')}")
+    elif not prediction.cell_confident:
+        lines.append(
+            f"  {'':<20}a suggestion only: its probability is below the confident step, "
+            "so the cell decides no level"
+        )
     return lines
 
 

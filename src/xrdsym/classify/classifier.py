@@ -246,6 +246,7 @@ class Classifier:
             provenance=provenance,
             indexing=indexing,
             cell_probability=joined.cell_probability,
+            cell_confident=joined.confident,
             decided_by=joined.decided_by,
         )
 

@@ -13,12 +13,21 @@ for the groups g whose extinction group e the cell's lattice admits
 fitted with w), and 0 for the others; its crystal-system and extinction-group distributions are
 sums over member groups. Where nothing indexes, w = 0 and the network's answer stands.
 
+The joined distributions are then calibrated like the network's own (temperature scaling per
+level, :mod:`xrdsym.calibration`): q_T = p_joined^(1/T_level) / sum p_joined^(1/T_level), with
+the temperatures fitted on validation patterns that have an indexed cell
+(:func:`fit_joined_temperatures`). A temperature keeps each level's ranking.
+
+A cell is *confident* when w reaches the step ``EvidenceWeight.confident_at``, fitted on
+validation patterns so that confident wrong cells are at most MAX_CONFIDENT_WRONG of the
+patterns there, and never below ACCEPT_PROBABILITY (:func:`fit_confident_step`). Below the
+step the cell still weighs in the mixture, but it is only a suggestion: it decides no level.
+
 Which source decided each level (``decided_by``):
 
-* crystal system: ``indexing`` when the best cell is accepted (w >= ACCEPT_PROBABILITY) and its
-  lattice fixes the crystal system (every lattice but hP, which carries trigonal and hexagonal
-  groups alike);
-* extinction group: ``indexing`` when the cell is accepted, the best group forbids no observed
+* crystal system: ``indexing`` when the best cell is confident and its lattice fixes the
+  crystal system (every lattice but hP, which carries trigonal and hexagonal groups alike);
+* extinction group: ``indexing`` when the cell is confident, the best group forbids no observed
   line, and it beats the next by a likelihood ratio of at least EXTINCTION_MARGIN;
 * space group: ``indexing`` when the extinction group was decided by indexing and has a single
   member;
@@ -35,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.calibration import LOG_T_BOUNDS, log_probabilities, tempered
+from xrdsym.calibration import fit_temperature as fit_level_temperature
 from xrdsym.errors import ModelFileError
 from xrdsym.indexing.extinction import crystal_systems_of
 from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult
@@ -43,8 +54,12 @@ from xrdsym.spacegroups.table import LEVELS, SpaceGroupTable, level_probabilitie
 #: File beside ``model.json`` that holds the fitted evidence weight.
 EVIDENCE_WEIGHT_NAME = "indexing_weight.json"
 
-#: A cell whose fitted probability of being right reaches this is accepted: it decides levels.
+#: The lowest confident step: a cell more likely wrong than right never decides a level (also
+#: the step of a record fitted before the step was).
 ACCEPT_PROBABILITY = 0.5
+
+#: Confident wrong cells allowed, as a share of all validation patterns, when the step is fitted.
+MAX_CONFIDENT_WRONG = 0.02
 
 #: Likelihood ratio between the best and the second extinction group for the absences to tell.
 EXTINCTION_MARGIN = 10.0
@@ -75,23 +90,39 @@ class EvidenceWeight:
         coefficients: beta, one per name of :data:`FEATURES`.
         temperature: T of the extinction log-likelihoods in the joined answer.
         fitted_on: what it was fitted on (dataset, part, renderer, sizes, fit quality).
+        confident_at: the step of w from which a cell decides levels (:func:`fit_confident_step`).
+        level_temperatures: T per level of the joined distributions (empty: not calibrated).
+        reliability: figures of the joined answer on held-out patterns, for the model card.
     """
 
     coefficients: tuple[float, ...]
     temperature: float = 1.0
     fitted_on: dict[str, Any] = field(default_factory=dict)
+    confident_at: float = ACCEPT_PROBABILITY
+    level_temperatures: dict[str, float] = field(default_factory=dict)
+    reliability: dict[str, Any] = field(default_factory=dict)
 
     def probability(self, candidate: CellCandidate) -> float:
         """w of one cell, 0-1."""
         z = float(np.dot(self.coefficients, cell_features(candidate)))
         return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
 
+    def calibrated(self, levels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Joined distributions tempered with :attr:`level_temperatures` (T = 1 where none)."""
+        return {
+            level: tempered(p, self.level_temperatures.get(level, 1.0))
+            for level, p in levels.items()
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "features": list(FEATURES),
             "coefficients": [round(c, 6) for c in self.coefficients],
             "temperature": self.temperature,
+            "confident_at": round(self.confident_at, 6),
+            "level_temperatures": {k: round(v, 6) for k, v in self.level_temperatures.items()},
             "fitted_on": self.fitted_on,
+            "reliability": self.reliability,
         }
 
 
@@ -112,9 +143,23 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
         temperature = float(data.get("temperature", 1.0))
         if len(coefficients) != len(FEATURES) or not temperature > 0.0:
             raise ValueError("wrong number of coefficients or a non-positive temperature")
+        confident_at = float(data.get("confident_at", ACCEPT_PROBABILITY))
+        if not ACCEPT_PROBABILITY <= confident_at <= 1.0:
+            raise ValueError(f"confident_at {confident_at} outside [{ACCEPT_PROBABILITY}, 1]")
+        levels = {str(k): float(v) for k, v in dict(data.get("level_temperatures", {})).items()}
+        low, high = (math.exp(bound) for bound in LOG_T_BOUNDS)
+        if not set(levels) <= set(LEVELS) or not all(low <= t <= high for t in levels.values()):
+            raise ValueError(f"level_temperatures {levels} outside [{low:.3f}, {high:.1f}]")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a valid evidence-weight record ({exc})") from None
-    return EvidenceWeight(coefficients, temperature, dict(data.get("fitted_on", {})))
+    return EvidenceWeight(
+        coefficients,
+        temperature,
+        dict(data.get("fitted_on", {})),
+        confident_at,
+        levels,
+        dict(data.get("reliability", {})),
+    )
 
 
 def write_evidence_weight(weight: EvidenceWeight, folder: str | Path) -> Path:
@@ -144,6 +189,70 @@ def fit_cell_weight(features: np.ndarray, right: np.ndarray, l2: float = 1e-2) -
 
     result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="BFGS")
     return np.asarray(result.x, dtype=np.float64)
+
+
+def logistic(features: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """w = 1 / (1 + exp(-x beta)) of each row of ``features``, z clipped at +-50."""
+    z = np.clip(np.asarray(features, dtype=np.float64) @ np.asarray(beta), -50.0, 50.0)
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def cross_fitted_probabilities(
+    features: np.ndarray, right: np.ndarray, folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Out-of-fold w of each cell: the logistic weight fitted on the other ``folds`` - 1 parts.
+
+    A step or a calibration fitted on these values sees probabilities of cells the weight was
+    not fitted on, as it will on new patterns. A fold whose training part lacks right or wrong
+    cells gets the share of right cells there.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(right, dtype=bool)
+    part = np.random.default_rng(seed).permutation(len(y)) % max(2, folds)
+    w = np.empty(len(y))
+    for k in np.unique(part):
+        train = part != k
+        if y[train].all() or not y[train].any():
+            w[~train] = float(y[train].mean()) if train.any() else 0.5
+        else:
+            w[~train] = logistic(x[~train], fit_cell_weight(x[train], y[train]))
+    return w
+
+
+def fit_confident_step(
+    probabilities: np.ndarray,
+    right: np.ndarray,
+    n_patterns: int,
+    max_wrong: float = MAX_CONFIDENT_WRONG,
+) -> float:
+    """The lowest step t >= ACCEPT_PROBABILITY with #(w >= t and wrong) <= max_wrong x n_patterns.
+
+    ``probabilities`` and ``right`` are the w and the truth of the indexed cells among
+    ``n_patterns`` patterns (the others have no cell, hence none wrong). The wrong count only
+    falls as t rises, so the lowest such t keeps the most confident cells; 1.0 when even the
+    highest w has too many wrong cells.
+    """
+    w = np.asarray(probabilities, dtype=np.float64)
+    wrong = ~np.asarray(right, dtype=bool)
+    allowed = max_wrong * n_patterns
+    for step in np.unique(np.concatenate([[ACCEPT_PROBABILITY], w[w >= ACCEPT_PROBABILITY]])):
+        if np.count_nonzero(wrong & (w >= step)) <= allowed:
+            return float(step)
+    return 1.0
+
+
+def fit_joined_temperatures(
+    levels: list[dict[str, np.ndarray]], labels: list[dict[str, int]]
+) -> dict[str, float]:
+    """T per level minimising the NLL of the true labels under the tempered joined distributions
+    (:func:`xrdsym.calibration.fit_temperature` on their logarithms)."""
+    return {
+        level: fit_level_temperature(
+            log_probabilities(np.stack([p[level] for p in levels])),
+            np.array([t[level] for t in labels], dtype=np.int64),
+        )
+        for level in LEVELS
+    }
 
 
 def fit_temperature(
@@ -177,11 +286,13 @@ class JoinedLevels:
         levels: (7,), (101,), (230,) distributions (:data:`LEVELS` keys).
         decided_by: level -> ``"indexing"`` or ``"network"``.
         cell_probability: w of the best cell (0 when nothing indexes).
+        confident: w reached the fitted step; a cell below it is a suggestion only.
     """
 
     levels: dict[str, np.ndarray]
     decided_by: dict[str, str]
     cell_probability: float
+    confident: bool = False
 
 
 def network_only(levels: dict[str, np.ndarray]) -> JoinedLevels:
@@ -204,11 +315,11 @@ def extinction_evidence(
 
 
 def decided_levels(
-    best: CellCandidate, scores: tuple[ExtinctionScore, ...], accepted: bool
+    best: CellCandidate, scores: tuple[ExtinctionScore, ...], confident: bool
 ) -> dict[str, str]:
     """Which source decided each level (rules in the module docstring)."""
     decided = dict.fromkeys(LEVELS, "network")
-    if not accepted:
+    if not confident:
         return decided
     if len(crystal_systems_of(best.bravais)) == 1:
         decided["crystal_system"] = "indexing"
@@ -223,35 +334,50 @@ def decided_levels(
     return decided
 
 
+def mixed_levels(
+    network: dict[str, np.ndarray],
+    scores: tuple[ExtinctionScore, ...],
+    w: float,
+    extinction_temperature: float,
+    table: SpaceGroupTable,
+) -> dict[str, np.ndarray] | None:
+    """w p(. | cell right) + (1 - w) p_network per level, before calibration; None when the
+    cell's extinction groups leave no space group the network gives any probability."""
+    evidence = extinction_evidence(scores, table, extinction_temperature)
+    conditional = np.asarray(network["space_group"], dtype=np.float64) * evidence
+    if not conditional.sum() > 0.0:
+        return None
+    given_cell = level_probabilities(conditional / conditional.sum())
+    return {
+        level: w * given_cell[level] + (1.0 - w) * np.asarray(network[level], dtype=np.float64)
+        for level in LEVELS
+    }
+
+
 def join_levels(
     network: dict[str, np.ndarray],
     indexing: IndexingResult | None,
     weight: EvidenceWeight,
     table: SpaceGroupTable,
 ) -> JoinedLevels:
-    """The joined distributions of one pattern (formula in the module docstring).
+    """The joined, calibrated distributions of one pattern (formulas in the module docstring).
 
     Args:
         network: the network's calibrated (7,), (101,), (230,) distributions.
         indexing: the indexing outcome with the best cell's extinction scores, or None.
-        weight: the fitted evidence weight.
+        weight: the fitted evidence weight, confident step and level temperatures.
         table: the space-group table (memberships).
     """
     best = None if indexing is None else indexing.best
     if best is None or indexing is None or not indexing.extinction:
         return network_only(network)
     w = weight.probability(best)
-    evidence = extinction_evidence(indexing.extinction, table, weight.temperature)
-    conditional = np.asarray(network["space_group"], dtype=np.float64) * evidence
-    if not conditional.sum() > 0.0:
+    levels = mixed_levels(network, indexing.extinction, w, weight.temperature, table)
+    if levels is None:
         return network_only(network)
-    given_cell = level_probabilities(conditional / conditional.sum())
-    levels = {
-        level: w * given_cell[level] + (1.0 - w) * np.asarray(network[level], dtype=np.float64)
-        for level in LEVELS
-    }
-    accepted = w >= ACCEPT_PROBABILITY
-    return JoinedLevels(levels, decided_levels(best, indexing.extinction, accepted), w)
+    confident = w >= weight.confident_at
+    decided = decided_levels(best, indexing.extinction, confident)
+    return JoinedLevels(weight.calibrated(levels), decided, w, confident)
 
 
 def index_sample(sample: Any) -> IndexingResult | None:
