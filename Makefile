@@ -34,8 +34,8 @@ demo: setup
 	$(BIN)/xrdsym classify src/xrdsym/examples/PbSO4_CuKa.csv --wavelength CuKa1 --top-k 3
 
 lint: setup-full
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks research scripts
+	$(BIN)/ruff format --check src tests benchmarks research scripts
 	$(BIN)/mypy
 
 test: lint

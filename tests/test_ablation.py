@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from synthetic import SMALL_GRID_POINTS, SyntheticPeaks, write_dataset
 
-from xrdsym.patterns.grid import Grid
-from xrdsym.patterns.profile import render_pattern
-from xrdsym.patterns.profile_params import ProfileParams
-from xrdsym.study.ablation import (
+from research.ablation import (
     ABLATION_FAMILIES,
     PAPER_VARIANT,
     REFERENCE_VARIANT,
     variant_config,
     variant_settings,
 )
+from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.profile import render_pattern
+from xrdsym.patterns.profile_params import ProfileParams
 from xrdsym.training.config import TrainConfig
 from xrdsym.training.parts import make_renderer
 
@@ -109,7 +109,7 @@ def write_measured_set(folder: Path, source: SyntheticPeaks, indices: list[int])
 def test_ablation_command_trains_scores_and_resumes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from xrdsym.cli import main
+    from research.ablation import main
 
     source = SyntheticPeaks(48)
     dataset = write_dataset(tmp_path / "ds", source)
@@ -134,7 +134,7 @@ def test_ablation_command_trains_scores_and_resumes(
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- ablation:start -->\nold\n<!-- ablation:end -->\n\nend\n")
     output = tmp_path / "ablation.json"
-    args = ["ablation", "--config", str(config), "--set", f"dataset={dataset}"]
+    args = ["--config", str(config), "--set", f"dataset={dataset}"]
     args += ["--root", str(tmp_path / "runs"), "--families", "ka2", "range", "--quiet"]
     args += ["--measured", str(labels), "--output", str(output), "--readme", str(readme)]
     assert main(args) == 0
@@ -161,6 +161,6 @@ def test_ablation_command_trains_scores_and_resumes(
     assert [r["variant"] for r in extended[4:]] == ["all_seed5", "no_ka2_seed5"]
     assert "| all_seed5 | - (seed 5) | 16 |" in readme.read_text()
     assert "| no_ka2_seed5 | ka2 (seed 5) | 16 |" in readme.read_text()
-    missing = ["ablation", "--config", str(tmp_path / "nope.toml")]
+    missing = ["--config", str(tmp_path / "nope.toml")]
     assert main(missing) == 1
     assert "training config file not found" in capsys.readouterr().err

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdsym.cli import main
+from research.compare import main as compare
+from research.gap.background import als_background, snip_background
+from research.gap.gap import fit_pattern
+from research.gap.model import invariant_metric_basis
+from research.gap.result import FitOptions
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.peaks import compute_peaks, symmetry_operations
 from xrdsym.patterns.profile import apply_effects, peak_fwhm, render_pattern, render_peaks
 from xrdsym.patterns.profile_params import ProfileParams
 from xrdsym.structures.crystal import Crystal
-from xrdsym.study.gap.background import als_background, snip_background
-from xrdsym.study.gap.gap import fit_pattern
-from xrdsym.study.gap.model import invariant_metric_basis
-from xrdsym.study.gap.result import FitOptions
 from xrdsym.wavelengths import CU_KA1
 
 #: Rutile-type TiO2 (P4_2/mnm, a = 4.594, c = 2.959 Angstrom, O at x = 0.305): a tetragonal
@@ -207,8 +207,8 @@ def test_compare_command_on_measured_tin(
 ) -> None:
     folder = shared_dir / "data" / "experimental" / "xred"
     figure = tmp_path / "sn.png"
-    code = main(
-        ["compare", str(folder / "Sn.cif"), str(folder / "Sn.csv"), "--json", "--plot", str(figure)]
+    code = compare(
+        [str(folder / "Sn.cif"), str(folder / "Sn.csv"), "--json", "--plot", str(figure)]
     )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -225,6 +225,6 @@ def test_compare_command_reports_a_missing_file(
     shared_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = shared_dir / "data" / "experimental" / "xred"
-    code = main(["compare", str(folder / "Sn.cif"), str(folder / "missing.csv")])
+    code = compare([str(folder / "Sn.cif"), str(folder / "missing.csv")])
     assert code == 1
     assert "missing.csv: no such file" in capsys.readouterr().err

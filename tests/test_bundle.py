@@ -11,7 +11,7 @@ import torch
 from xrdsym.classify import load_model
 from xrdsym.errors import ModelFileError
 from xrdsym.models import create_model, save_pretrained
-from xrdsym.study.bundle import bundle_model
+from xrdsym.training.bundle import bundle_model
 
 
 def test_bundle_adds_metrics_and_loads(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from indexed_cells import candidate_of, generic_structure, levels_of, observed_lines
 from pymatgen.core import Lattice
 
+from research.indexing_eval import same_reduced_cell
 from xrdsym.classify.answers import format_cell, indexing_columns
 from xrdsym.classify.joint import (
     EVIDENCE_WEIGHT_NAME,
@@ -28,7 +29,6 @@ from xrdsym.indexing.extinction import score_extinction_groups
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, space_group
 from xrdsym.spacegroups.table import load_space_group_table
-from xrdsym.study.indexing_eval import same_reduced_cell
 
 TABLE = load_space_group_table()
 SURE = EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0))  # w = 1 for every cell
@@ -210,7 +210,7 @@ def test_cell_text_and_columns():
 
 
 def test_measured_lines_count_right_levels_and_cells():
-    from xrdsym.study.indexing_eval import MeasuredOutcome, measured_lines
+    from research.indexing_eval import MeasuredOutcome, measured_lines
 
     info = space_group(62)
     truth = {
@@ -229,7 +229,7 @@ def test_measured_lines_count_right_levels_and_cells():
 
 
 def test_cells_and_wrong_cells_are_counted_at_each_probability():
-    from xrdsym.study.indexing_eval import Outcome, score_outcomes, summary_lines
+    from research.indexing_eval import Outcome, score_outcomes, summary_lines
 
     indexing = _cubic_f_indexing()
     cell = np.array([3.988, 3.988, 3.988, 60.0, 60.0, 60.0])

@@ -1,8 +1,8 @@
 """The layering of the package, stated once here and drawn in ``docs/architecture.md``: every
-import between top-level units (sub-packages and top-level modules of ``xrdsym``) goes to the
-same layer or one below, there is no cycle between units nor among the modules of a
-sub-package, the classify path with the ONNX backend never imports torch, and figures leave
-matplotlib's global state alone."""
+import between top-level units (sub-packages and top-level modules of ``xrdsym``, and the
+research tooling ``research/`` above them all) goes to the same layer or one below, there is no
+cycle between units nor among the modules of a sub-package, the classify path with the ONNX
+backend never imports torch, and figures leave matplotlib's global state alone."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from pathlib import Path
 import xrdsym
 
 PACKAGE = Path(xrdsym.__file__).parent
+#: The research tooling: a package of the repository, not installed, that imports xrdsym.
+RESEARCH = Path(__file__).resolve().parents[1] / "research"
+#: The folder each top-level package lies in.
+ROOT_OF = {"xrdsym": PACKAGE.parent, "research": RESEARCH.parent}
 
 #: The layers, bottom to top: a unit imports only from its own layer and those before it.
 #: Every sub-package and top-level module of xrdsym belongs to exactly one.
@@ -28,33 +32,41 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models", "inference"),  # networks (torch), backends (ONNX Runtime, torch)
     ("classify", "plotting"),  # samples, the Classifier, answers, answer figures
     ("training",),  # training loop, evaluation, calibration, ONNX export
-    ("study",),  # research tooling: reports, ablation, bundle, gap analysis
     ("cli", "__init__", "__main__"),  # the command and the package entry points
+    ("research",),  # research tooling (not installed): reports, ablation, gap, indexing scores
 )
 
 
+def top_package(module: str) -> str | None:
+    """``xrdsym`` or ``research`` for a module of either, else None."""
+    top = module.split(".")[0]
+    return top if top in ROOT_OF else None
+
+
 def imports_of(path: Path) -> set[str]:
-    """Every ``xrdsym`` module a file imports, at module level or inside functions."""
+    """Every ``xrdsym`` and ``research`` module a file imports, at module level or inside
+    functions."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names if a.name.startswith("xrdsym"))
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xrdsym"):
+            names.update(a.name for a in node.names if top_package(a.name))
+        elif isinstance(node, ast.ImportFrom) and (top := top_package(node.module or "")):
             module = node.module or ""
             for alias in node.names:
                 full = f"{module}.{alias.name}"
-                submodule = PACKAGE.parent / (full.replace(".", "/") + ".py")
+                submodule = ROOT_OF[top] / (full.replace(".", "/") + ".py")
                 names.add(full if submodule.is_file() else module)
     return names
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    root = RESEARCH.parent if path.is_relative_to(RESEARCH) else PACKAGE.parent
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def graph(packages: tuple[str, ...]) -> dict[str, set[str]]:
-    files = [f for p in packages for f in sorted((PACKAGE / p).glob("*.py"))]
+def graph(packages: tuple[Path, ...]) -> dict[str, set[str]]:
+    files = [f for p in packages for f in sorted(p.glob("*.py"))]
     nodes = {module_name(f): f for f in files}
     return {name: imports_of(f) & set(nodes) for name, f in nodes.items()}
 
@@ -82,20 +94,10 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-#: Sub-packages whose modules, taken together, must import each other without a cycle.
-SUBPACKAGES = (
-    "structures",
-    "patterns",
-    "datasets",
-    "models",
-    "training",
-    "cli",
-    "study",
-    "study/gap",
-    "io",
-    "classify",
-    "indexing",
-    "spacegroups",
+#: Packages whose modules, taken together, must import each other without a cycle: every
+#: sub-package of xrdsym and the research tooling with its sub-packages.
+SUBPACKAGES = tuple(
+    sorted({path.parent for root in (PACKAGE, RESEARCH) for path in root.rglob("*.py")} - {PACKAGE})
 )
 
 
@@ -104,17 +106,28 @@ def test_no_import_cycle_in_the_subpackages() -> None:
 
 
 def unit_of(path: Path) -> str:
-    """The top-level unit of a file: its sub-package, or its module name."""
+    """The top-level unit of a file: ``research`` for the research tooling, else its
+    sub-package of xrdsym, or its module name."""
+    if path.is_relative_to(RESEARCH):
+        return "research"
     parts = path.relative_to(PACKAGE).parts
     return parts[0] if len(parts) > 1 else path.stem
+
+
+def unit_of_module(module: str) -> str | None:
+    """The unit of an imported module name (None for the package ``xrdsym`` itself)."""
+    parts = module.split(".")
+    if parts[0] == "research":
+        return "research"
+    return parts[1] if len(parts) > 1 else None
 
 
 def unit_graph() -> dict[str, set[str]]:
     """Imports between top-level units (at module level or inside functions), self-edges off."""
     edges: dict[str, set[str]] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in sorted([*PACKAGE.rglob("*.py"), *RESEARCH.rglob("*.py")]):
         unit = unit_of(path)
-        targets = {m.split(".")[1] for m in imports_of(path) if m.count(".") >= 1}
+        targets = {t for m in imports_of(path) if (t := unit_of_module(m))}
         edges.setdefault(unit, set()).update(targets - {unit})
     return edges
 
@@ -144,6 +157,12 @@ def test_units_import_only_their_layer_and_those_below() -> None:
 
 def test_no_import_cycle_between_units() -> None:
     assert find_cycle(unit_graph()) is None
+
+
+def test_the_library_never_imports_the_research_tooling() -> None:
+    edges = unit_graph()
+    assert "research" in edges and edges["research"]  # the tooling is seen, and imports xrdsym
+    assert not [unit for unit, targets in edges.items() if "research" in targets]
 
 
 def test_the_layer_check_catches_an_upward_import() -> None:
@@ -186,10 +205,10 @@ matplotlib.use("svg")
 import matplotlib.pyplot as plt
 import numpy as np
 from pathlib import Path
-from xrdsym.study.gap.figures import plot_scans
+from research.gap.figures import plot_scans
 from xrdsym.io.pattern import Pattern
 from xrdsym.training.evaluate import plot_confusion
-from xrdsym.study.report import plot_learning_curves
+from research.report import plot_learning_curves
 out = Path({str(tmp_path)!r})
 x = np.linspace(10, 80, 200)
 scan = Pattern(two_theta=x, intensity=1 + x, source="a.xy", wavelength=None)

@@ -75,7 +75,7 @@ def test_help_lists_the_chemists_commands_first() -> None:
 
     listed = [line.split()[0] for line in command_list().splitlines() if line.startswith("  ")]
     assert listed[0] == "classify"
-    assert listed.index("classify") < listed.index("train") < listed.index("ablation")
+    assert listed.index("classify") < listed.index("train") < listed.index("evaluate")
 
 
 def test_the_probe_sees_a_training_import() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from research.report import README_END, README_START, accuracy_at_budget, write_report
 from xrdsym.spacegroups import LEVELS
-from xrdsym.study.report import README_END, README_START, accuracy_at_budget, write_report
 
 
 def make_run(folder: Path, model: str, split: str, sg_top1: float) -> Path:
@@ -48,7 +48,7 @@ def make_run(folder: Path, model: str, split: str, sg_top1: float) -> Path:
 
 def test_budget_lookup_takes_last_evaluation_within_budget(tmp_path: Path) -> None:
     run = make_run(tmp_path / "a", "xrdnet", "random", 0.3)
-    from xrdsym.study.report import read_history
+    from research.report import read_history
 
     history = read_history(run)
     assert accuracy_at_budget(history, 5.0, "space_group") == 0.10
@@ -82,7 +82,7 @@ def test_report_writes_results_and_readme_section(tmp_path: Path) -> None:
 
 
 def test_model_card_lists_test_and_measured_figures() -> None:
-    from xrdsym.study.report import model_card_lines
+    from research.model_card import model_card_lines
 
     config = {
         "architecture": "xrdnet_small",
@@ -123,7 +123,7 @@ def test_model_card_lists_test_and_measured_figures() -> None:
 
 
 def test_model_card_gives_the_reliability_of_its_calibration_record() -> None:
-    from xrdsym.study.report import model_card_lines, reliability_lines
+    from research.model_card import model_card_lines, reliability_lines
 
     def scores(top1: float, n: int) -> dict[str, Any]:
         raw = {"n": n, "top1": top1, "ece": 0.2, "nll": 2.0}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from research.compare import main as compare
 from xrdsym.cli import main
 from xrdsym.wavelengths import wavelength_from_name
 
@@ -67,8 +68,8 @@ def test_compare_reads_the_options_as_classify_does(
     used = {}
     for pattern in (folder / "Sn.csv", stated):
         for option in ("--wavelength", "--override-wavelength"):
-            argv = ["compare", str(folder / "Sn.cif"), str(pattern), "--json", option, "1.5416"]
-            assert main(argv) == 0
+            argv = [str(folder / "Sn.cif"), str(pattern), "--json", option, "1.5416"]
+            assert compare(argv) == 0
             used[pattern.name, option] = json.loads(capsys.readouterr().out)["wavelength"]
     assert used == {
         ("Sn.csv", "--wavelength"): 1.5416,  # the file states none: filled in

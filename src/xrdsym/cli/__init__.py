@@ -27,7 +27,6 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("classify", "crystal system, extinction group and space group of pattern files"),
             ("index", "unit cell of a pattern from its peak positions"),
             ("peaks", "peak positions, widths and intensities of a pattern"),
-            ("compare", "fit a measured pattern with the simulated peaks of its structure"),
             ("simulate", "simulate the powder pattern of a CIF structure"),
         ),
     ),
@@ -43,19 +42,16 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
-        "evaluate and report",
+        "evaluate models",
         (
             ("evaluate", "accuracy of a trained model on a dataset split"),
             ("evaluate-measured", "accuracy on measured patterns listed in a labels CSV"),
-            ("evaluate-indexing", "indexing joined with the network on lab-rendered patterns"),
-            ("ablation", "train without each lab-pattern family; score simulated and measured"),
-            ("report", "results.json, learning curves, model card"),
         ),
     ),
 )
 
 #: Module of each sub-command whose name is not its module's.
-MODULE_OF = {"evaluate-measured": "measured", "evaluate-indexing": "indexing_eval"}
+MODULE_OF = {"evaluate-measured": "measured"}
 
 
 def _installed(name: str) -> bool:
@@ -133,16 +129,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(first)
-    args = parser.parse_args(arguments)
+    return run_handler(parser.parse_args(arguments))
+
+
+def run_handler(args: argparse.Namespace, prog: str = "xrdsym") -> int:
+    """Run the handler of parsed ``args``; its exit code. Expected errors print
+    ``PROG: error: ...`` and give 1, an unexpected one a line and a crash log, and 2."""
     try:
         code = int(args.handler(args))
         sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
         return code
     except XrdsymError as exc:
-        print(f"xrdsym: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("xrdsym: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader of stdout (e.g. `| head`) stopped early
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -150,14 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except MemoryError:
         print(
-            "xrdsym: error: out of memory (the input or settings need more than is free)",
+            f"{prog}: error: out of memory (the input or settings need more than is free)",
             file=sys.stderr,
         )
         return 1
     except Exception as exc:  # noqa: BLE001 - the last resort: one line and where the rest is
         log = write_crash_log(exc)
         print(
-            f"xrdsym: internal error: {type(exc).__name__}: {str(exc)[:200]} (traceback in {log})",
+            f"{prog}: internal error: {type(exc).__name__}: {str(exc)[:200]} (traceback in {log})",
             file=sys.stderr,
         )
         return 2

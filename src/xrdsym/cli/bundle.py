@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 def run_bundle(args: argparse.Namespace) -> int:
     """Write the bundled model folder."""
-    from xrdsym.study.bundle import bundle_model
+    from xrdsym.training.bundle import bundle_model
 
     bundle_model(
         args.run,

@@ -15,8 +15,7 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import lsq_linear
 
-from xrdsym.patterns.peaks import PeakList
-from xrdsym.study.gap.model import (
+from research.gap.model import (
     CellModel,
     ProfileState,
     cluster_peaks,
@@ -24,7 +23,8 @@ from xrdsym.study.gap.model import (
     observed_peaks,
     profile_columns,
 )
-from xrdsym.study.gap.result import PeakGroupRatios
+from research.gap.result import PeakGroupRatios
+from xrdsym.patterns.peaks import PeakList
 
 #: Peaks whose centres are closer than this many FWHM share one free amplitude: their
 #: individual intensities cannot be told apart in the fit.

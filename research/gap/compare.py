@@ -1,20 +1,20 @@
 """Compare a measured pattern with its structure: read both files, fit, optionally plot.
 
 The one function that reads, fits and draws; the fit itself is
-:func:`xrdsym.study.gap.gap.fit_pattern` and the figure :func:`xrdsym.study.gap.figures.plot_gap`.
+:func:`research.gap.gap.fit_pattern` and the figure :func:`research.gap.figures.plot_gap`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from research.gap.figures import plot_gap
+from research.gap.gap import fit_pattern, simulate_peaks
+from research.gap.result import DEFAULT_OPTIONS, FitOptions, GapFit
 from xrdsym.errors import StructureError
 from xrdsym.io import read_pattern
 from xrdsym.patterns.peaks import symmetry_operations
 from xrdsym.structures.reader import read_cif_file
-from xrdsym.study.gap.figures import plot_gap
-from xrdsym.study.gap.gap import fit_pattern, simulate_peaks
-from xrdsym.study.gap.result import DEFAULT_OPTIONS, FitOptions, GapFit
 from xrdsym.wavelengths import CU_KA1
 
 

@@ -1,4 +1,5 @@
-"""The results report: test accuracies with floors, learning curves, measured-set accuracies.
+"""The results report (``python -m research.report``): test accuracies with floors, learning
+curves, measured-set accuracies.
 
 Reads finished run folders (``config.json``, ``history.csv``, ``model.json``, the test
 evaluation ``test_results.json`` written by ``xrdsym evaluate --output`` and, when present,
@@ -13,17 +14,20 @@ longest of each name (:func:`longest_per_name`).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xrdsym.model_config import model_spec
-from xrdsym.spacegroups import LEVELS as TASKS
-from xrdsym.training.calibration import reliability_rows
+from research.command import run_command
+from research.model_card import TASKS, model_card_lines, pct
+from xrdsym.errors import XrdsymError
 from xrdsym.training.measured import confidence_table
 
 #: Test accuracies of Park et al. (2017) on a random 80/20 split of 150,000 ICSD patterns.
@@ -150,11 +154,6 @@ def plot_learning_curves(runs: list[dict[str, Any]], output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)
     return output
-
-
-def pct(value: Any) -> str:
-    """A fraction as a percentage with one decimal, or a dash."""
-    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
 
 
 def test_table(runs: list[dict[str, Any]]) -> list[str]:
@@ -298,108 +297,6 @@ def measured_table(measured: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def stream_description(data: dict[str, Any]) -> str:
-    """The kinds of training structure and the number of distinct crystals, from model.json."""
-    stream = data.get("stream", {"corpus": 1.0})
-    kinds = ", ".join(f"{kind} {100 * float(w):.0f} %" for kind, w in stream.items() if w)
-    distinct = data.get("distinct_crystals")
-    seen = f"; about {int(distinct):,} distinct crystals seen" if distinct else ""
-    return f"{kinds}{seen}"
-
-
-def machine_description(machine: dict[str, Any]) -> str:
-    """Where a run trained, as recorded in model.json (``training.machine``)."""
-    if not machine:
-        return "machine not recorded"
-    return (
-        f"{machine.get('cpus')} CPU cores ({machine.get('processor') or 'unknown processor'}), "
-        f"{machine.get('threads')} torch threads, {machine.get('device')}, "
-        f"torch {machine.get('torch')}"
-    )
-
-
-def reliability_lines(record: dict[str, Any]) -> list[str]:
-    """Markdown reliability table of a ``model.json`` calibration record (``xrdsym calibrate``):
-    top-1, expected calibration error before (T = 1) and after calibration, coverage and mean
-    size of the prediction sets, per data set and level."""
-    temperatures = ", ".join(f"{k} {v:.3f}" for k, v in record["temperatures"].items())
-    lines = [
-        "Reliability (`xrdsym calibrate`; ECE: expected calibration error of the top-1 "
-        f"probability over 15 bins, raw: T = 1; coverage and mean size of the "
-        f"{1 - record['alpha']:.0%} sets). Temperatures {temperatures}, fitted on "
-        f"{record['n_temperature']:,} and set thresholds on {record['n_conformal']:,} "
-        f"{record['renderer']}-rendered patterns of the {record['part']} part of the "
-        f"`{record['split']}` split of `{record['dataset_fingerprint']}`.",
-        "",
-        "| data | n | level | top-1 | ECE raw | ECE calibrated | set coverage | mean set size |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for data, level, f in reliability_rows(record):
-        name = data if data == "simulated test" else f"measured: {Path(data).parent.name}"
-        lines.append(
-            f"| {name} | {f['n']:.0f} | {level.replace('_', ' ')} | {f['top1']:.3f} | "
-            f"{f['ece_raw']:.3f} | {f['ece_calibrated']:.3f} | {f['coverage']:.3f} | "
-            f"{f['set_size']:.1f} |"
-        )
-    return lines
-
-
-def model_card_lines(config: dict[str, Any]) -> list[str]:
-    """Markdown model card of a bundled model from its ``model.json``."""
-    data = config.get("training_data", {})
-    training = config.get("training", {})
-    spec = model_spec(config)
-    grid = spec.grid
-    kwargs = ", ".join(f"{k}={v}" for k, v in sorted(spec.kwargs.items()))
-    lines = [
-        "### Model card: the bundled model",
-        "",
-        f"- Architecture: `{spec.architecture}` ({kwargs}).",
-        f"- Input: {grid.n_points} points over {grid.start}-{grid.stop} "
-        f"degrees 2theta at {grid.wavelength} A, normalised to [0, 1] by "
-        "`xrdsym.patterns.prepare.normalize_intensity`; outside a measured range the input is 0.",
-        f"- Training data: {data.get('sources', data.get('dataset'))}; dataset fingerprint "
-        f"`{data.get('fingerprint')}`, {data.get('n_train')} training structures of the "
-        f"`{data.get('split')}` split, patterns rendered with the "
-        f"`{data.get('renderer', 'paper')}` renderer.",
-        f"- Training stream: {stream_description(data)}.",
-        f"- Training: {training.get('wall_seconds', 0) / 60:.0f} minutes, "
-        f"{training.get('patterns_seen', 0):,} patterns, {training.get('steps', 0):,} steps; "
-        f"{machine_description(training.get('machine', {}))}.",
-        f"- Licence: {config.get('licence')}. {config.get('description', '')}",
-        "",
-        "| evaluated on | n | crystal system top-1 / top-5 (floor) | extinction group top-1 / "
-        "top-5 (floor) | space group top-1 / top-5 (floor) |",
-        "| --- | ---: | --- | --- | --- |",
-    ]
-    metrics = config.get("metrics", {})
-    for test in metrics.get("test", []):
-        cells = [
-            f"{pct(test.get(t, {}).get('top1'))} / {pct(test.get(t, {}).get('top5'))} "
-            f"({pct(test.get(t, {}).get('majority_baseline'))})"
-            for t in TASKS
-        ]
-        lines.append(
-            f"| simulated {test.get('split')} test part, {test.get('renderer')} rendering | "
-            f"{test.get('n')} | " + " | ".join(cells) + " |"
-        )
-    for result in metrics.get("measured", []):
-        cells = [
-            f"{pct(result.get(t, {}).get('top1'))} / {pct(result.get(t, {}).get('top5'))} "
-            f"({pct(result.get(t, {}).get('floor_top1'))} / "
-            f"{pct(result.get(t, {}).get('floor_top5'))})"
-            for t in TASKS
-        ]
-        name = Path(result["labels"]).parent.name
-        lines.append(
-            f"| measured: {name} | {result.get('classified')} | " + " | ".join(cells) + " |"
-        )
-    calibration = config.get("calibration")
-    if calibration and "temperatures" in calibration and reliability_rows(calibration):
-        lines += ["", *reliability_lines(calibration)]
-    return lines
-
-
 def figure_link(figure: Path, document: Path | None) -> str:
     """The figure's path as a Markdown link from ``document`` (from the working folder)."""
     start = document.resolve().parent if document is not None else Path.cwd()
@@ -470,7 +367,7 @@ def write_report(
             "",
             "Top-1 / top-5 accuracy in % on the measured sets of `../shared` (floor in "
             "brackets: the training label frequencies, ranked). One row per model and set, in "
-            "the order of the files given to `xrdsym report --measured`.",
+            "the order of the files given to `python -m research.report --measured`.",
             "",
             *measured_table(measured),
             "",
@@ -497,3 +394,80 @@ def replace_section(readme: Path, lines: list[str], start_marker: str, end_marke
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     readme.write_text(text)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``report`` command."""
+    parser = subparsers.add_parser(
+        "report", help="write results.json, learning curves and the README results section"
+    )
+    parser.add_argument("runs", nargs="*", type=Path, help="finished run folders")
+    parser.add_argument(
+        "--recorded",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="start from the runs recorded in a results.json written earlier",
+    )
+    parser.add_argument(
+        "--measured",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="JSON files written by 'xrdsym evaluate-measured --output'",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("results"),
+        help="folder of results.json and learning_curves.png",
+    )
+    parser.add_argument(
+        "--readme", type=Path, default=None, help="README to update between the results markers"
+    )
+    parser.add_argument(
+        "--model-card",
+        type=Path,
+        default=None,
+        metavar="MODEL_DIR",
+        help="end the section with the model card of this model folder",
+    )
+    parser.add_argument(
+        "--section",
+        default="results",
+        metavar="NAME",
+        help="README section between <!-- NAME:start --> and <!-- NAME:end --> (default results)",
+    )
+    parser.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Write the report files."""
+    if not args.runs and args.recorded is None:
+        raise XrdsymError("give run folders, --recorded RESULTS_JSON, or both")
+    if args.recorded is not None and not args.recorded.is_file():
+        raise XrdsymError(f"{args.recorded}: results file not found")
+    for run in args.runs:
+        if not (run / "model.json").is_file():
+            raise XrdsymError(f"{run}: not a finished run (no model.json)")
+    write_report(
+        list(args.runs),
+        list(args.measured),
+        args.output_dir,
+        args.readme,
+        args.model_card,
+        recorded=args.recorded,
+        section_name=args.section,
+    )
+    print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'learning_curves.png'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m research.report`` with ``argv`` (default: the process
+    arguments); the exit code."""
+    return run_command(register, "research.report", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

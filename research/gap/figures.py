@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from research.gap.result import GapFit
 from xrdsym.patterns.grid import PAPER_GRID
 from xrdsym.patterns.profile import caglioti_fwhm
 from xrdsym.patterns.profile_params import ProfileRanges, sample_profile_params
-from xrdsym.study.gap.result import GapFit
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

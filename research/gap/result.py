@@ -2,7 +2,7 @@
 
 :class:`GapFit` holds how one measured scan differs from the simulation of its structure
 (profile, background, noise, intensity ratios, texture) and turns it into a JSON-ready
-summary; :class:`FitOptions` are the choices of :func:`xrdsym.study.gap.gap.fit_pattern`.
+summary; :class:`FitOptions` are the choices of :func:`research.gap.gap.fit_pattern`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from research.gap.model import ProfileState
 from xrdsym import wavelengths
-from xrdsym.study.gap.model import ProfileState
 
 #: Number of Chebyshev terms that correct the estimated background (constant to cubic): the
 #: clipping estimators are biased low by about the noise and flatten broad humps.

@@ -1,9 +1,9 @@
 """Survey of measured pattern sets: the fit of every pattern with its CIF, and a plain
 description (range, step, background, peaks) of patterns without a structure.
 
-Run as ``python -m xrdsym.study.survey xred DIR [--figures DIR] [--json FILE]`` (fits every
+Run as ``python -m research.survey xred DIR [--figures DIR] [--json FILE]`` (fits every
 row of DIR/labels.csv, prints Markdown tables of the fits and of the ranges) or
-``python -m xrdsym.study.survey describe FILE...`` (prints a Markdown table of the scans).
+``python -m research.survey describe FILE...`` (prints a Markdown table of the scans).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import find_peaks
 
+from research.gap.background import estimate_background, median_step
+from research.gap.compare import compare
+from research.gap.refine import initial_fwhm
+from research.gap.result import FitOptions, GapFit
 from xrdsym.io import read_pattern
 from xrdsym.io.pattern import Pattern
-from xrdsym.study.gap.background import estimate_background, median_step
-from xrdsym.study.gap.compare import compare
-from xrdsym.study.gap.refine import initial_fwhm
-from xrdsym.study.gap.result import FitOptions, GapFit
 
 #: A local maximum counts as a peak when it rises, and stands out (prominence), this many
 #: noise standard deviations sqrt(g B) above the background B (g: noise gain, see
@@ -180,8 +180,8 @@ def describe_table(descriptions: Sequence[ScanDescription]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    """Command line of ``python -m xrdsym.study.survey``."""
-    parser = argparse.ArgumentParser(prog="python -m xrdsym.study.survey")
+    """Command line of ``python -m research.survey``."""
+    parser = argparse.ArgumentParser(prog="python -m research.survey")
     sub = parser.add_subparsers(dest="mode", required=True)
     xred = sub.add_parser("xred", help="fit every pattern of DIR/labels.csv with its CIF")
     xred.add_argument("folder", type=Path)
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         patterns = [read_pattern(f) for f in args.files]
         print(describe_table([describe_scan(p) for p in patterns]))
         if args.figure is not None:
-            from xrdsym.study.gap.figures import plot_scans
+            from research.gap.figures import plot_scans
 
             plot_scans(patterns, args.figure)
         return 0
@@ -218,13 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text("".join(json.dumps(f.summary()) + "\n" for f in fits))
     if args.figures is not None:
-        from xrdsym.study.gap.figures import plot_gap_grid
+        from research.gap.figures import plot_gap_grid
 
         shown = [f for f in fits if args.select is None or Path(f.source).stem in args.select]
         plot_gap_grid(shown, args.figures, columns=2)
     if args.summary_figure is not None:
+        from research.gap.figures import plot_width_summary
         from xrdsym.patterns.profile_params import PAPER_RANGES
-        from xrdsym.study.gap.figures import plot_width_summary
 
         plot_width_summary(fits, args.summary_figure, PAPER_RANGES)
     return 0

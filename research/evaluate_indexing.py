@@ -1,4 +1,5 @@
-"""``xrdsym evaluate-indexing``: indexing joined with the network, on lab-rendered patterns.
+"""``python -m research.evaluate_indexing``: indexing joined with the network, on lab-rendered
+patterns.
 
 ``--part val --fit`` fits the evidence weight and the extinction temperature and writes them
 beside the model (``indexing_weight.json``); ``--part test`` scores the joined answer beside the
@@ -9,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from research.command import run_command
 from xrdsym.errors import XrdsymError
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``evaluate-indexing`` sub-command."""
+    """Add the ``evaluate-indexing`` command."""
     parser = subparsers.add_parser(
         "evaluate-indexing",
         help="index lab-rendered patterns of a dataset part and score the joined answer",
@@ -63,12 +67,7 @@ def _spread(indices: np.ndarray, limit: int) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Render, classify, index; then fit or score, print and write."""
-    from xrdsym.classify import load_model
-    from xrdsym.classify.joint import write_evidence_weight
-    from xrdsym.classify.loading import bundled_model_dir
-    from xrdsym.cli.progress import progress_bar
-    from xrdsym.datasets.store import open_dataset
-    from xrdsym.study.indexing_eval import (
+    from research.indexing_eval import (
         fit_evidence,
         measured_lines,
         run_part,
@@ -77,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
         seconds_per_pattern,
         summary_lines,
     )
+    from xrdsym.classify import load_model
+    from xrdsym.classify.joint import write_evidence_weight
+    from xrdsym.classify.loading import bundled_model_dir
+    from xrdsym.cli.progress import progress_bar
+    from xrdsym.datasets.store import open_dataset
 
     classifier = load_model(args.model)
     for labels in args.measured or ():
@@ -130,3 +134,13 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m research.evaluate_indexing`` with ``argv`` (default: the process
+    arguments); the exit code."""
+    return run_command(register, "research.evaluate_indexing", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

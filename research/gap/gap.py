@@ -5,11 +5,11 @@ graphite-monochromator Lorentz-polarization), the model is
 
     m(x) = B(x) + sum_k b_k T_k(x) + sum_c a_c P_c(x; Z, e, U, V, W, eta, r2)
 
-* B: the background estimated first (:mod:`xrdsym.study.gap.background`, SNIP by default);
+* B: the background estimated first (:mod:`research.gap.background`, SNIP by default);
   T_k: a few Chebyshev polynomials with free coefficients b_k that correct it.
 * P_c: the profile of peak group c (simulated peaks closer than about one FWHM merged),
   sum_j I_j [PV(x; 2theta_j) + r2 PV(x; 2theta_j,alpha2)] with I_j the simulated intensities
-  (:mod:`xrdsym.study.gap.model` for positions, shapes and normalisation).
+  (:mod:`research.gap.model` for positions, shapes and normalisation).
 * a_c >= 0: the measured amplitude of group c (the strongest groups are free, the weak ones
   share one amplitude). Divided by its median over the strong groups it is the
   measured/simulated intensity ratio of the group (1 for a perfect random powder; preferred
@@ -31,10 +31,10 @@ scale (how well the simulator would reproduce the scan). Noise: the second diffe
 d_i = y_i - (y_{i-1} + y_{i+1}) / 2 on peak-free points has variance 1.5 g y for counts
 scaled by g from Poisson counts (g = 1: raw counts); g is reported as ``noise_gain``.
 
-Modules: :mod:`xrdsym.study.gap.result` (options and result types),
-:mod:`xrdsym.study.gap.projection` (the linear part), :mod:`xrdsym.study.gap.refine` (start
-values and the non-linear search), :mod:`xrdsym.study.gap.diagnostics` (figures of merit,
-texture, warnings); this module puts them together. :func:`xrdsym.study.gap.compare.compare`
+Modules: :mod:`research.gap.result` (options and result types),
+:mod:`research.gap.projection` (the linear part), :mod:`research.gap.refine` (start
+values and the non-linear search), :mod:`research.gap.diagnostics` (figures of merit,
+texture, warnings); this module puts them together. :func:`research.gap.compare.compare`
 reads the files, fits and plots.
 """
 
@@ -44,13 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym import wavelengths
-from xrdsym.errors import PatternFileError
-from xrdsym.patterns.peaks import PeakList, compute_peaks
-from xrdsym.patterns.profile_params import PAPER_RANGES, ProfileRanges
-from xrdsym.structures.crystal import Crystal
-from xrdsym.study.gap.background import BACKGROUND_METHODS, estimate_background, median_step
-from xrdsym.study.gap.diagnostics import (
+from research.gap.background import BACKGROUND_METHODS, estimate_background, median_step
+from research.gap.diagnostics import (
     MIN_NOISE_POINTS,
     fit_warnings,
     ka2_resolved,
@@ -58,8 +53,8 @@ from xrdsym.study.gap.diagnostics import (
     poly_error,
     texture_fit,
 )
-from xrdsym.study.gap.model import CellModel, ProfileState, chebyshev_basis, invariant_metric_basis
-from xrdsym.study.gap.projection import (
+from research.gap.model import CellModel, ProfileState, chebyshev_basis, invariant_metric_basis
+from research.gap.projection import (
     COUNT_FLOOR,
     FitProblem,
     group_matrix,
@@ -67,8 +62,13 @@ from xrdsym.study.gap.projection import (
     rwp,
     solve_linear,
 )
-from xrdsym.study.gap.refine import fit_state
-from xrdsym.study.gap.result import DEFAULT_OPTIONS, FitOptions, GapFit, PeakGroupRatios, TextureFit
+from research.gap.refine import fit_state
+from research.gap.result import DEFAULT_OPTIONS, FitOptions, GapFit, PeakGroupRatios, TextureFit
+from xrdsym import wavelengths
+from xrdsym.errors import PatternFileError
+from xrdsym.patterns.peaks import PeakList, compute_peaks
+from xrdsym.patterns.profile_params import PAPER_RANGES, ProfileRanges
+from xrdsym.structures.crystal import Crystal
 
 __all__ = [
     "RANGE_MARGIN_DEG",

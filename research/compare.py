@@ -1,4 +1,5 @@
-"""``xrdsym compare STRUCTURE.cif PATTERN``: fit a measured pattern with its structure's peaks.
+"""``python -m research.compare STRUCTURE.cif PATTERN``: fit a measured pattern with its
+structure's peaks.
 
 Prints what separates the measurement from the simulation: zero offset, cell change, Caglioti
 U, V, W and the FWHM they give, pseudo-Voigt eta, K-alpha2, background level, noise and the
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Sequence
 from typing import Any
 
+from research.command import run_command
 from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.wavelengths import CU_KA1
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``compare`` sub-command."""
+    """Add the ``compare`` command."""
     parser = subparsers.add_parser(
         "compare",
         help="fit a measured pattern with the simulated peaks of its structure",
@@ -44,7 +48,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """Human-readable report of :meth:`xrdsym.study.gap.result.GapFit.summary`."""
+    """Human-readable report of :meth:`research.gap.result.GapFit.summary`."""
     s = summary
     ka2 = {True: "yes", False: "no", None: "undetermined"}[s["ka2_present"]]
     extrapolated = s["fwhm_extrapolated"]
@@ -90,8 +94,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Fit and print the report (or JSON); returns 0."""
-    from xrdsym.study.gap.compare import compare
-    from xrdsym.study.gap.result import FitOptions
+    from research.gap.compare import compare
+    from research.gap.result import FitOptions
 
     override, fallback = wavelength_choice(args)
     options = FitOptions(
@@ -113,3 +117,13 @@ def run_compare(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"  figure           {args.plot}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m research.compare`` with ``argv`` (default: the process
+    arguments); the exit code."""
+    return run_command(register, "research.compare", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

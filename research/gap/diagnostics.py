@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize_scalar
 
+from research.gap.background import median_step
+from research.gap.model import ProfileState
+from research.gap.projection import COUNT_FLOOR
+from research.gap.result import PeakGroupRatios, TextureFit
 from xrdsym.patterns import effects
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.peaks import PeakList
 from xrdsym.patterns.profile_params import ProfileRanges
-from xrdsym.study.gap.background import median_step
-from xrdsym.study.gap.model import ProfileState
-from xrdsym.study.gap.projection import COUNT_FLOOR
-from xrdsym.study.gap.result import PeakGroupRatios, TextureFit
 
 #: Fewest peak-free points the noise estimate needs.
 MIN_NOISE_POINTS = 30

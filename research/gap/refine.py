@@ -5,7 +5,7 @@ zero offset Z and cell strain e that maximises the overlap of the simulated stic
 background-subtracted scan (:func:`search_shift`). Then ``scipy.optimize.least_squares``
 minimises the weighted residual over Z, e, U, V, W, eta, the K-alpha2 ratio, optionally the
 displacement and the anisotropic metric parameters, with the linear amplitudes projected out
-(:func:`xrdsym.study.gap.projection.solve_linear`) at every evaluation.
+(:func:`research.gap.projection.solve_linear`) at every evaluation.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import OptimizeResult, least_squares
 
-from xrdsym.study.gap.background import median_step
-from xrdsym.study.gap.model import ProfileState, strained_two_theta
-from xrdsym.study.gap.projection import (
+from research.gap.background import median_step
+from research.gap.model import ProfileState, strained_two_theta
+from research.gap.projection import (
     FitProblem,
     alpha1_positions,
     cluster,
@@ -25,7 +25,7 @@ from xrdsym.study.gap.projection import (
     state_from,
     visible_peaks,
 )
-from xrdsym.study.gap.result import FitOptions
+from research.gap.result import FitOptions
 
 #: Names of the non-linear parameters in the order of the optimisation vector.
 PARAM_NAMES = ("zero_shift", "cell_strain", "u", "v", "w", "eta", "ka2_ratio", "displacement")
