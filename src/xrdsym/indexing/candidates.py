@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xrdsym.indexing import metric, settings
-from xrdsym.indexing.refine import MIN_DISCREPANCY, Refined, refine
+from xrdsym.indexing.refine import MIN_DISCREPANCY, Refined, assign, refine
 
 #: A higher-symmetry setting is kept when its M20 is at least this fraction of the fit it came
 #: from (the extra constraints cost a little precision, never many lines).
@@ -54,7 +54,9 @@ def best_centring(
     """The centring of the family that keeps every indexed line with the best M20."""
     best = refined
     for centring in metric.CENTRINGS[refined.system]:
-        if centring == refined.centring:
+        if centring == refined.centring or not _keeps_lines(
+            refined, centring, two_theta, wavelength, tolerance, best.n_indexed
+        ):
             continue
         trial = refine(
             two_theta,
@@ -72,6 +74,30 @@ def best_centring(
         ):
             best = trial
     return best
+
+
+def _keeps_lines(
+    refined: Refined,
+    centring: str,
+    two_theta: np.ndarray,
+    wavelength: float,
+    tolerance: float,
+    needed: int,
+) -> bool:
+    """Whether the unrefined cell with another centring still indexes ``needed`` lines within
+    the search window: a centring that loses lines at the start does not regain them in
+    refinement (the window only narrows), so it is not refined."""
+    _, _, indexed, _ = assign(
+        two_theta,
+        wavelength,
+        refined.params,
+        refined.system,
+        centring,
+        refined.zero_shift,
+        tolerance,
+        all_lines=False,
+    )
+    return int(np.count_nonzero(indexed)) >= needed
 
 
 def _in_setting(

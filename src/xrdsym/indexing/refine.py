@@ -23,6 +23,7 @@ Figures of merit:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,28 +90,30 @@ def assign(
     centring: str,
     zero_shift: float,
     tolerance: float,
+    all_lines: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Nearest allowed reflection of each line in 2theta (after removing the zero shift).
 
     Returns hkl (n, 3), calculated 2theta (n,), indexed mask (n,) (|difference| <= tolerance
-    degrees) and the ascending calculated 2theta of all allowed reflections up to the last line.
-    """
+    degrees) and the ascending calculated 2theta of all allowed reflections up to the last line
+    (empty unless ``all_lines``). 2theta grows with Q, so the nearest reflection in 2theta is
+    one of the two neighbours of the line's Q in the ascending calculated Q."""
     corrected = two_theta - zero_shift
-    q_max = float(
-        metric.q_from_two_theta(np.array([corrected.max() + 3 * tolerance]), wavelength)[0]
-    )
+    top = math.sin(math.radians(float(corrected.max()) + 3 * tolerance) / 2.0)
+    q_max = (2.0 * top / wavelength) ** 2
     hkl_all, q_all = metric.reflections(params, system, centring, q_max)
-    tt_all = metric.two_theta_from_q(q_all, wavelength)
-    if tt_all.size == 0:
-        n = two_theta.shape[0]
-        return np.zeros((n, 3), dtype=np.int64), np.full(n, np.nan), np.zeros(n, bool), tt_all
-    pos = np.clip(np.searchsorted(tt_all, corrected), 1, tt_all.size - 1)
-    left, right = tt_all[pos - 1], tt_all[np.minimum(pos, tt_all.size - 1)]
+    n = two_theta.shape[0]
+    if q_all.size == 0:
+        return np.zeros((n, 3), dtype=np.int64), np.full(n, np.nan), np.zeros(n, bool), q_all
+    last = q_all.size - 1
+    pos = np.clip(np.searchsorted(q_all, metric.q_from_two_theta(corrected, wavelength)), 1, last)
+    left, right = metric.two_theta_from_q(q_all[np.stack([pos - 1, pos])], wavelength)
     nearest = np.where(np.abs(corrected - left) <= np.abs(corrected - right), pos - 1, pos)
-    if tt_all.size == 1:
+    if q_all.size == 1:
         nearest = np.zeros_like(nearest)
-    calc = tt_all[nearest]
+    calc = np.where(nearest == pos - 1, left, right) if q_all.size > 1 else left
     indexed = np.abs(corrected - calc) <= tolerance
+    tt_all = metric.two_theta_from_q(q_all, wavelength) if all_lines else q_all[:0]
     return hkl_all[nearest], calc, indexed, tt_all
 
 
@@ -164,7 +167,7 @@ def refine(
     previous = b""
     for _ in range(rounds):
         hkl, calc, indexed, _ = assign(
-            two_theta, wavelength, params, system, centring, zero_shift, tol
+            two_theta, wavelength, params, system, centring, zero_shift, tol, all_lines=False
         )
         key = indexed.tobytes() + hkl[indexed].tobytes()
         if key == previous:  # same assignment as the last solve: converged

@@ -123,20 +123,37 @@ def inverse_assignments(system: str) -> np.ndarray:
 
 
 def dedupe_keys(params: np.ndarray) -> np.ndarray:
-    """Integer keys equal for parameter sets equal within ~0.1 % each: sign(p) round(log(|p| +
-    floor) / 1e-3), floor = 1e-4 of the largest parameter (for cross terms near zero)."""
+    """(T,) integer keys equal for parameter sets equal within ~0.1 % each: the rounded
+    logarithms sign(p) round(log(|p| + floor) / 1e-3) (floor = 1e-4 of the largest parameter,
+    for cross terms near zero) combined into one int64 by a fixed odd-multiplier hash."""
     floor = np.abs(params).max(axis=1, keepdims=True) * 1e-4
-    return (np.sign(params) * np.round(np.log(np.abs(params) + floor) / 1e-3)).astype(np.int64)
+    rounded = (np.sign(params) * np.round(np.log(np.abs(params) + floor) / 1e-3)).astype(np.int64)
+    return rounded @ _HASH_MULTIPLIERS[: params.shape[1]]
+
+
+#: Odd 64-bit multipliers of :func:`dedupe_keys` (wrap-around products: a fixed hash).
+_HASH_MULTIPLIERS = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+    ],
+    dtype=np.uint64,
+).astype(np.int64)
 
 
 def solve_trials(
     q_obs: np.ndarray, system: str, n_base: int, max_volume: float
-) -> Iterator[np.ndarray]:
-    """Blocks of distinct canonical trial parameters from the first ``n_base`` lines."""
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Blocks of canonical trial parameters from the first ``n_base`` lines with their
+    :func:`dedupe_keys`, distinct within a block (duplicates across blocks are merged when
+    the best trials are kept)."""
     inverses = inverse_assignments(system)
     n_params = inverses.shape[1]
     n_base = min(n_base, q_obs.shape[0])
-    seen: set[bytes] = set()
     for lines in itertools.combinations(range(n_base), n_params):
         params = inverses @ q_obs[list(lines)]
         params = params[_cell_volumes(params, system) <= max_volume]
@@ -144,11 +161,41 @@ def solve_trials(
             continue
         params = canonical(params, system)
         keys = dedupe_keys(params)
-        _, first = np.unique(keys, axis=0, return_index=True)
-        fresh = [i for i in first if keys[i].tobytes() not in seen]
-        seen.update(keys[i].tobytes() for i in fresh)
-        if fresh:
-            yield params[np.sort(fresh)]
+        _, first = np.unique(keys, return_index=True)
+        first = np.sort(first)
+        yield params[first], keys[first]
+
+
+#: Lines per bit mask in :func:`lines_indexed` (bits of an int64 left free of the sign).
+MASK_BITS = 62
+
+
+def window_segments(q_low: np.ndarray, q_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Q axis cut at every window edge: ascending edges (E,) and the bit mask (E + 1,) of
+    the observed lines (bit j: line j, at most MASK_BITS lines) whose window [q_low_j, q_high_j)
+    holds each segment; segment k lies between edges k - 1 and k (0 and E: outside all)."""
+    edges = np.unique(np.concatenate([q_low, q_high]))
+    middle = 0.5 * (edges[:-1] + edges[1:])
+    inside = (q_low[None, :] <= middle[:, None]) & (middle[:, None] < q_high[None, :])
+    bits = np.left_shift(np.int64(1), np.arange(q_low.shape[0], dtype=np.int64))
+    masks = np.zeros(edges.shape[0] + 1, dtype=np.int64)
+    masks[1:-1] = (inside * bits).sum(axis=1)
+    return edges, masks
+
+
+def lines_indexed(q_calc: np.ndarray, q_low: np.ndarray, q_high: np.ndarray) -> np.ndarray:
+    """(T,) number of observed lines whose Q window holds some calculated Q of trial t
+    (q_calc (T, H); windows ascending, as the lines are): each calculated Q is looked up in
+    the segments of :func:`window_segments` by one binary search, and the masks of a trial's
+    values are OR-ed and their bits counted."""
+    count = np.zeros(q_calc.shape[0], dtype=np.int64)
+    for start in range(0, q_low.shape[0], MASK_BITS):
+        edges, masks = window_segments(
+            q_low[start : start + MASK_BITS], q_high[start : start + MASK_BITS]
+        )
+        hit = np.bitwise_or.reduce(masks[np.searchsorted(edges, q_calc, side="right")], axis=1)
+        count += np.bitwise_count(hit)
+    return count
 
 
 def screen(
@@ -171,16 +218,8 @@ def screen(
         separately, a mild extra penalty on special metrics).
     """
     q_calc = params @ rows.T  # (T, H)
-    q_top = float(q_high[-1])
-    n_calc = np.count_nonzero(q_calc <= q_top, axis=1)
-    offset = 2.0 * q_top + 1.0
-    base = (np.arange(params.shape[0]) * offset)[:, None]
-    flat = np.sort(np.minimum(q_calc, q_top * 1.5 + 0.5), axis=1) + base
-    flat = flat.ravel()
-    upper = np.searchsorted(flat, (q_high[None, :] + base).ravel(), side="right")
-    lower = np.searchsorted(flat, (q_low[None, :] + base).ravel(), side="left")
-    hits = (upper - lower).reshape(params.shape[0], -1) > 0
-    return hits.sum(axis=1), n_calc
+    n_calc = np.count_nonzero(q_calc <= float(q_high[-1]), axis=1)
+    return lines_indexed(q_calc, q_low, q_high), n_calc
 
 
 def best_trials(
@@ -193,40 +232,48 @@ def best_trials(
     keep: int,
     deadline: float,
 ) -> tuple[np.ndarray, bool]:
-    """The ``keep`` best-screened trials of one family, and whether the search finished before
-    the deadline (``time.monotonic()`` value)."""
+    """The ``keep`` best-screened distinct trials of one family, and whether the search
+    finished before the deadline (``time.monotonic()`` value)."""
     rows = design_rows(system, SCREEN_BOX[system])
     n_lines = q_low.shape[0]
     best = np.zeros((0, rows.shape[1]))
+    best_keys = np.zeros(0, dtype=np.int64)
     best_score = np.zeros(0)
-    for block in solve_trials(q_obs, system, n_base, max_volume):
+    for block, block_keys in solve_trials(q_obs, system, n_base, max_volume):
         for start in range(0, block.shape[0], BLOCK):
-            part = prescreen(block[start : start + BLOCK], system, q_low, q_high)
-            if part.shape[0] == 0:
+            part, part_keys = block[start : start + BLOCK], block_keys[start : start + BLOCK]
+            passed = prescreen(part, system, q_low, q_high)
+            if not np.any(passed):
                 continue
+            part, part_keys = part[passed], part_keys[passed]
             hits, n_calc = screen(part, system, rows, q_low, q_high)
             score = hits - DENSITY_PENALTY * n_calc / n_lines
             best = np.vstack([best, part])
+            best_keys = np.concatenate([best_keys, part_keys])
             best_score = np.concatenate([best_score, score])
             if best_score.size > 4 * keep:
-                top = np.argsort(-best_score, kind="stable")[:keep]
-                best, best_score = best[top], best_score[top]
+                top = _top(best_keys, best_score, keep)
+                best, best_keys, best_score = best[top], best_keys[top], best_score[top]
         if time.monotonic() > deadline:
-            return _top(best, best_score, keep), False
-    return _top(best, best_score, keep), True
+            return best[_top(best_keys, best_score, keep)], False
+    return best[_top(best_keys, best_score, keep)], True
 
 
 def prescreen(params: np.ndarray, system: str, q_low: np.ndarray, q_high: np.ndarray) -> np.ndarray:
-    """Trials that index all but PRESCREEN_MISSES of the first PRESCREEN_LINES lines with the
-    reflections of the family's PRESCREEN_BOX (cubic trials all pass)."""
+    """(T,) True for the trials that index all but PRESCREEN_MISSES of the first
+    PRESCREEN_LINES lines with the reflections of the family's PRESCREEN_BOX (cubic trials all
+    pass)."""
     if system not in PRESCREEN_BOX or params.shape[0] == 0:
-        return params
+        return np.ones(params.shape[0], dtype=bool)
     rows = design_rows(system, PRESCREEN_BOX[system])
     n = min(PRESCREEN_LINES, q_low.shape[0])
-    q_calc = (params @ rows.T)[:, :, None]
-    hits = ((q_calc >= q_low[:n]) & (q_calc <= q_high[:n])).any(axis=1).sum(axis=1)
-    return params[hits >= n - PRESCREEN_MISSES]
+    hits = lines_indexed(params @ rows.T, q_low[:n], q_high[:n])
+    return hits >= n - PRESCREEN_MISSES
 
 
-def _top(params: np.ndarray, score: np.ndarray, keep: int) -> np.ndarray:
-    return params[np.argsort(-score, kind="stable")[:keep]]
+def _top(keys: np.ndarray, score: np.ndarray, keep: int) -> np.ndarray:
+    """Positions of the ``keep`` best scores, one per key (the first of equal keys in score
+    order)."""
+    order = np.argsort(-score, kind="stable")
+    _, first = np.unique(keys[order], return_index=True)
+    return order[np.sort(first)][:keep]
