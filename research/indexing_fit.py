@@ -1,0 +1,176 @@
+"""Fit the joined answer on validation outcomes; its reliability beside the network's.
+
+:func:`fit_evidence` fits, on the outcomes of the validation part (:mod:`indexing_run`):
+
+1. the evidence weight w (logistic on the best cells' figures of merit, all indexed patterns);
+2. the extinction temperature (patterns whose best cell is right);
+3. out-of-fold w of every indexed pattern
+   (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on which the next two are fitted, so that they see probabilities of cells the weight was
+   not fitted on;
+4. the confident step: the lowest w >= 0.5 at which confident wrong cells are at most 2 % of
+   the validation patterns (:func:`xrdsym.classify.joint.fit_confident_step`);
+5. one temperature per level of the joined distributions of the indexed patterns
+   (:func:`xrdsym.classify.joint.fit_joined_temperatures`).
+
+:func:`joined_reliability` gives the reliability diagram (confidence bins: mean top-1
+probability, accuracy, count) and the ECE of the network alone and of the joined answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xrdsym.calibration import expected_calibration_error, reliability_bins
+from xrdsym.classify.joint import (
+    MAX_CONFIDENT_WRONG,
+    EvidenceWeight,
+    cell_features,
+    cross_fitted_probabilities,
+    fit_cell_weight,
+    fit_confident_step,
+    fit_joined_temperatures,
+    fit_temperature,
+    join_levels,
+    logistic,
+    mixed_levels,
+)
+from xrdsym.spacegroups import LEVELS, space_group
+from xrdsym.spacegroups.table import SpaceGroupTable
+from xrdsym.study.indexing_run import Outcome, true_labels
+
+#: Confidence bins of the reliability tables (equal width over [0, 1]); the ECE uses the same.
+RELIABILITY_BINS = 10
+
+#: Fewest indexed validation patterns for the joined temperatures (else the answer stays
+#: uncalibrated).
+MIN_CALIBRATION_PATTERNS = 20
+
+
+def _confident_counts(w: np.ndarray, right: np.ndarray, step: float) -> dict[str, int]:
+    above = w >= step
+    return {"cells": int(above.sum()), "wrong": int((above & ~right).sum())}
+
+
+def fit_evidence(
+    outcomes: list[Outcome],
+    fitted_on: dict[str, Any],
+    table: SpaceGroupTable,
+    max_wrong: float = MAX_CONFIDENT_WRONG,
+    folds: int = 5,
+    seed: int = 0,
+) -> EvidenceWeight:
+    """Weight, extinction temperature, confident step and level temperatures (module docstring).
+
+    Raises:
+        ValueError: without indexed patterns of both kinds (right and wrong cells).
+    """
+    indexed = [o for o in outcomes if o.indexing.best is not None]
+    right = np.array([o.cell_right for o in indexed], dtype=bool)
+    if not indexed or right.all() or not right.any():
+        raise ValueError(
+            f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
+            "a weight needs right and wrong cells"
+        )
+    features = np.stack([cell_features(o.indexing.best) for o in indexed])  # type: ignore[arg-type]
+    beta = fit_cell_weight(features, right)
+    good = [o for o in indexed if o.cell_right and o.indexing.extinction]
+    temperature = fit_temperature(
+        [o.indexing.extinction for o in good],
+        [space_group(o.space_group).extinction_group for o in good],
+    )
+    out_of_fold = cross_fitted_probabilities(features, right, folds, seed)
+    step = fit_confident_step(out_of_fold, right, len(outcomes), max_wrong)
+    levels, labels = [], []
+    for outcome, w in zip(indexed, out_of_fold, strict=True):
+        mixed = mixed_levels(outcome.network, outcome.indexing.extinction, w, temperature, table)
+        if mixed is not None:
+            levels.append(mixed)
+            labels.append(true_labels(outcome.space_group))
+    level_temperatures = (
+        fit_joined_temperatures(levels, labels) if len(levels) >= MIN_CALIBRATION_PATTERNS else {}
+    )
+    record = {
+        **fitted_on,
+        "patterns": len(outcomes),
+        "indexed": len(indexed),
+        "right_cells": int(right.sum()),
+        "max_confident_wrong": max_wrong,
+        "folds": folds,
+        "confident_out_of_fold": _confident_counts(out_of_fold, right, step),
+        "confident_in_sample": _confident_counts(logistic(features, beta), right, step),
+        "calibration_patterns": len(levels),
+    }
+    return EvidenceWeight(
+        tuple(float(b) for b in beta), temperature, record, step, level_temperatures
+    )
+
+
+def _figures(p: np.ndarray, labels: np.ndarray, bins: int) -> dict[str, Any]:
+    return {
+        "top1": float(np.mean(p.argmax(axis=1) == labels)) if len(labels) else 0.0,
+        "ece": expected_calibration_error(p, labels, bins) if len(labels) else 0.0,
+        "bins": reliability_bins(p, labels, bins),
+    }
+
+
+def joined_reliability(
+    outcomes: list[Outcome],
+    weight: EvidenceWeight,
+    table: SpaceGroupTable,
+    bins: int = RELIABILITY_BINS,
+) -> dict[str, Any]:
+    """Per level, ``network`` and ``joined`` figures (``top1``, ``ece``, ``bins``: the rows of
+    :func:`xrdsym.calibration.reliability_bins`) on all patterns, and the ECE of both on the
+    patterns where a cell entered the answer (``ece_with_cell``); ``n`` and ``with_cell``."""
+    joined = [join_levels(o.network, o.indexing, weight, table) for o in outcomes]
+    with_cell = np.array([j.cell_probability > 0.0 for j in joined], dtype=bool)
+    result: dict[str, Any] = {"n": len(outcomes), "with_cell": int(with_cell.sum()), "bins": bins}
+    for level in LEVELS:
+        truth = np.array([true_labels(o.space_group)[level] for o in outcomes], dtype=np.int64)
+        sources = {
+            "network": np.stack([o.network[level] for o in outcomes]),
+            "joined": np.stack([j.levels[level] for j in joined]),
+        }
+        result[level] = {}
+        for name, p in sources.items():
+            figures = _figures(p, truth, bins)
+            figures["ece_with_cell"] = _figures(p[with_cell], truth[with_cell], bins)["ece"]
+            result[level][name] = figures
+    return result
+
+
+def reliability_markdown(result: dict[str, Any]) -> list[str]:
+    """Markdown tables of :func:`joined_reliability`: one per level, a row per confidence bin
+    (mean top-1 probability, accuracy, count; network alone beside joined), then the ECE."""
+    lines = []
+    for level in LEVELS:
+        net, joint = result[level]["network"], result[level]["joined"]
+        rows = {(r["low"], r["high"]): [r, None] for r in net["bins"]}
+        for r in joint["bins"]:
+            rows.setdefault((r["low"], r["high"]), [None, None])[1] = r
+        lines += [
+            f"{level.replace('_', ' ')} (top-1 {net['top1']:.1%} network, "
+            f"{joint['top1']:.1%} joined)",
+            "",
+            "| top-1 probability | network: confidence | accuracy | n | joined: confidence "
+            "| accuracy | n |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for (low, high), pair in sorted(rows.items()):
+            cells = []
+            for r in pair:
+                cells += (
+                    ["", "", "0"]
+                    if r is None
+                    else [f"{r['confidence']:.3f}", f"{r['accuracy']:.3f}", str(r["count"])]
+                )
+            lines.append(f"| {low:.1f}-{high:.1f} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| ECE (all {result['n']}; the {result['with_cell']} with a cell) | "
+            f"{net['ece']:.3f} ({net['ece_with_cell']:.3f}) | | | "
+            f"{joint['ece']:.3f} ({joint['ece_with_cell']:.3f}) | | |"
+        )
+        lines.append("")
+    return lines

@@ -1,0 +1,314 @@
+"""Render, classify and index the structures of a dataset part, resumably.
+
+Each structure is rendered once with the laboratory renderer (seeded by (seed, -1, index), as
+``xrdsym evaluate`` draws its fixed sets; the impurity phases come from the selected structures),
+the network classifies the prepared pattern, and the raw counts are indexed
+(:func:`xrdsym.indexing.pattern.index_pattern`). A best cell is right when its Niggli-reduced
+primitive cell equals the structure's (:func:`same_reduced_cell`).
+
+With an :class:`OutcomeFile` every finished pattern is appended to a JSON-lines file as soon as
+it is done, and a rerun with the same file skips the patterns it holds: an interrupted run
+resumes without losing work. The structures are processed in a seeded random order, so the
+finished ones of an interrupted run are a random sample of the selection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xrdsym.errors import XrdsymError
+from xrdsym.indexing.results import (
+    CellCandidate,
+    ExtinctionScore,
+    IndexingResult,
+    PeakSearchResult,
+)
+
+#: A cell is right when every Niggli length agrees to this relative tolerance ...
+LENGTH_TOLERANCE = 0.005
+#: ... and every Niggli angle to this many degrees.
+ANGLE_TOLERANCE_DEG = 0.5
+
+#: Significant digits of the stored network probabilities (relative, so tiny ones survive).
+PROBABILITY_DIGITS = 7
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One rendered structure: its labels, the network's levels and the indexing outcome.
+
+    Attributes:
+        index: dataset index.
+        space_group: true space-group number.
+        true_cell: Niggli-reduced primitive cell (a, b, c, alpha, beta, gamma).
+        network: the network's calibrated (7,), (101,), (230,) distributions.
+        indexing: the indexing outcome (extinction scores of the best cell included).
+        cell_right: the best cell equals the true one (False when nothing indexes).
+    """
+
+    index: int
+    space_group: int
+    true_cell: np.ndarray
+    network: dict[str, np.ndarray]
+    indexing: IndexingResult
+    cell_right: bool
+
+
+def same_reduced_cell(
+    cell_a: Iterable[float],
+    cell_b: Iterable[float],
+    length_tolerance: float = LENGTH_TOLERANCE,
+    angle_tolerance: float = ANGLE_TOLERANCE_DEG,
+) -> bool:
+    """Whether two Niggli-reduced cells agree (lengths relative, angles in degrees).
+
+    Axes of nearly equal length may come out in either order, and an angle near 90 degrees
+    as x or 180 - x, so every axis permutation is tried and an angle matches when x or
+    180 - x is within the tolerance.
+    """
+    a, b = np.asarray(list(cell_a), dtype=np.float64), np.asarray(list(cell_b), dtype=np.float64)
+    for order in itertools.permutations(range(3)):
+        p = list(order)
+        lengths = np.all(np.abs(a[p] - b[:3]) <= length_tolerance * b[:3])
+        angles_a = a[3:][p]
+        diff = np.minimum(np.abs(angles_a - b[3:]), np.abs(180.0 - angles_a - b[3:]))
+        if lengths and np.all(diff <= angle_tolerance):
+            return True
+    return False
+
+
+def true_reduced_cell(prototype: Any) -> np.ndarray:
+    """Niggli-reduced primitive cell of a stored conventional cell (spglib primitive cell)."""
+    import spglib
+
+    from xrdsym.structures.symmetry import cell_parameters, niggli_reduce
+
+    kinds = {name: i + 1 for i, name in enumerate(sorted(set(prototype.species)))}
+    numbers = [kinds[s] for s in prototype.species]
+    cell: Any = (np.asarray(prototype.lattice), np.asarray(prototype.positions), numbers)
+    primitive = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=1e-3)
+    lattice = np.asarray(prototype.lattice) if primitive is None else np.asarray(primitive[0])
+    return cell_parameters(niggli_reduce(lattice))
+
+
+# ---- one JSON line per outcome
+
+
+def outcome_record(outcome: Outcome) -> dict[str, Any]:
+    """The JSON-ready form of an outcome: labels, network levels (7 significant digits), and of
+    the indexing its status, reason, time, best cell and extinction scores (the lines and the
+    other candidates are left out)."""
+    indexing = outcome.indexing
+    best = indexing.best
+    return {
+        "index": outcome.index,
+        "space_group": outcome.space_group,
+        "true_cell": [round(float(x), 5) for x in outcome.true_cell],
+        "cell_right": outcome.cell_right,
+        "network": {
+            level: [float(f"{x:.{PROBABILITY_DIGITS}g}") for x in p]
+            for level, p in outcome.network.items()
+        },
+        "status": indexing.status,
+        "reason": indexing.reason,
+        "seconds": round(indexing.seconds, 3),
+        "best": None if best is None else best.to_dict(),
+        "extinction": [e.to_dict() for e in indexing.extinction],
+    }
+
+
+def _candidate(record: dict[str, Any]) -> CellCandidate:
+    """A cell candidate from its ``to_dict`` form."""
+    tuples = ("cell", "cell_sigma", "reduced_cell")
+    values = {k: tuple(v) if k in tuples else v for k, v in record.items() if k != "hkl"}
+    hkl = tuple(None if h is None else (int(h[0]), int(h[1]), int(h[2])) for h in record["hkl"])
+    return CellCandidate(**values, hkl=hkl)
+
+
+def outcome_from_record(record: dict[str, Any]) -> Outcome:
+    """The outcome of an :func:`outcome_record` (lines of the peak search not kept)."""
+    scores = tuple(
+        ExtinctionScore(**{**e, "space_groups": tuple(e["space_groups"])})
+        for e in record["extinction"]
+    )
+    best = record["best"]
+    peaks = PeakSearchResult((), 0.0, "absent", "not stored", 0.0)
+    indexing = IndexingResult(
+        record["status"],
+        record["reason"],
+        () if best is None else (_candidate(best),),
+        peaks,
+        float(record["seconds"]),
+        scores,
+    )
+    return Outcome(
+        int(record["index"]),
+        int(record["space_group"]),
+        np.asarray(record["true_cell"], dtype=np.float64),
+        {level: np.asarray(p, dtype=np.float64) for level, p in record["network"].items()},
+        indexing,
+        bool(record["cell_right"]),
+    )
+
+
+class OutcomeFile:
+    """A JSON-lines file of finished outcomes; its first line describes the run.
+
+    A rerun must describe the same run (dataset, split, part, seed, selection, model), or the
+    file is refused. A line cut short by an interruption is skipped (and counted in
+    :attr:`unreadable`); its pattern is done again.
+    """
+
+    def __init__(self, path: str | Path, run: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.run = json.loads(json.dumps(run, default=str))
+        self.unreadable = 0
+        self._finished: dict[int, Outcome] | None = None
+
+    def finished(self) -> dict[int, Outcome]:
+        """The outcomes the file holds, by dataset index (read once).
+
+        Raises:
+            XrdsymError: the file describes another run, or is not an outcome file.
+        """
+        if self._finished is not None:
+            return self._finished
+        self._finished = {}
+        if not self.path.is_file():
+            return self._finished
+        with self.path.open() as handle:
+            header = handle.readline()
+            self._check_header(header)
+            for line in handle:
+                try:
+                    outcome = outcome_from_record(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    self.unreadable += 1
+                    continue
+                self._finished[outcome.index] = outcome
+        return self._finished
+
+    def _check_header(self, line: str) -> None:
+        try:
+            stored = json.loads(line)["run"]
+        except (ValueError, KeyError, TypeError):
+            raise XrdsymError(f"{self.path}: not an outcome file (no run line first)") from None
+        differ = sorted(k for k in set(stored) | set(self.run) if stored.get(k) != self.run.get(k))
+        if differ:
+            shown = "; ".join(f"{k}: {stored.get(k)} != {self.run.get(k)}" for k in differ)
+            raise XrdsymError(
+                f"{self.path}: holds the outcomes of another run ({shown}); "
+                "give another output file or the same options"
+            )
+
+    def append(self, outcome: Outcome) -> None:
+        """Write one finished outcome (and the run line first, for a new file), flushed."""
+        finished = self.finished()
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        cut = False
+        if not new:
+            with self.path.open("rb") as handle:
+                handle.seek(-1, 2)
+                cut = handle.read(1) != b"\n"
+        with self.path.open("a") as handle:
+            if new:
+                handle.write(json.dumps({"run": self.run}) + "\n")
+            elif cut:
+                handle.write("\n")  # end a line an interruption cut short
+            handle.write(json.dumps(outcome_record(outcome)) + "\n")
+            handle.flush()
+        finished[outcome.index] = outcome
+
+
+# ---- the run
+
+
+def _index_counts(job: tuple[np.ndarray, np.ndarray, float]) -> IndexingResult:
+    """Index one rendered profile (a module-level function, so that worker processes can)."""
+    from xrdsym.indexing.pattern import index_pattern
+
+    return index_pattern(*job)
+
+
+Job = tuple[int, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, float]]
+
+
+def _indexed(jobs: Iterator[Job], workers: int) -> Iterator[tuple[Job, IndexingResult]]:
+    """Each job with its indexing, in order; with ``workers`` > 1 in worker processes, at most
+    3 x workers jobs ahead of the one waited for."""
+    if workers <= 1:
+        for job in jobs:
+            yield job, _index_counts(job[2])
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        pending: deque[Any] = deque()
+        for job in jobs:
+            pending.append((job, pool.submit(_index_counts, job[2])))
+            if len(pending) >= 3 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def run_part(
+    dataset: Any,
+    indices: np.ndarray,
+    classifier: Any,
+    seed: int = 0,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+    workers: int = 1,
+    store: OutcomeFile | None = None,
+) -> list[Outcome]:
+    """Render, classify and index every structure of ``indices`` not yet in ``store`` (indexing
+    in ``workers`` processes); returns the outcomes of all of ``indices`` that are finished, in
+    the order of ``indices``. ``progress`` wraps the iterator of new outcomes."""
+    from xrdsym.datasets.protocol import IndexedPeaks
+    from xrdsym.patterns.renderers import make_renderer
+    from xrdsym.training.data import PatternPreparer, pattern_rng
+
+    finished = dict(store.finished()) if store is not None else {}
+    grid = classifier.grid
+    renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices))
+    preparer = PatternPreparer()
+    x = grid.two_theta()
+    order = np.random.default_rng(seed).permutation(np.asarray(indices, dtype=np.int64))
+    todo = [int(i) for i in order if int(i) not in finished]
+
+    def jobs() -> Iterator[Job]:
+        for index in todo:
+            rng = pattern_rng(seed, -1, index)
+            counts = renderer(*dataset.peaks(index), grid, rng)
+            levels = classifier.predict_levels(preparer(counts, grid, rng)[None, :])
+            yield index, {level: p[0] for level, p in levels.items()}, (x, counts, grid.wavelength)
+
+    def outcomes() -> Iterator[Outcome]:
+        for (index, network, _), indexing in _indexed(jobs(), workers):
+            true_cell = true_reduced_cell(dataset.prototype(index))
+            best = indexing.best
+            right = best is not None and same_reduced_cell(best.reduced_cell, true_cell)
+            yield Outcome(index, dataset.space_group(index), true_cell, network, indexing, right)
+
+    for outcome in progress(outcomes()) if progress is not None else outcomes():
+        if store is not None:
+            store.append(outcome)
+        finished[outcome.index] = outcome
+    return [finished[int(i)] for i in indices if int(i) in finished]
+
+
+def true_labels(space_group_number: int) -> dict[str, int]:
+    """The three levels' integer labels of a space group given by its number 1-230."""
+    from xrdsym.spacegroups.table import level_labels
+
+    return {level: int(v) for level, v in level_labels(np.asarray(space_group_number - 1)).items()}

@@ -1,0 +1,63 @@
+"""Fitting the joined answer on validation outcomes and its reliability tables."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from test_indexing_run import _cubic_result
+
+from xrdsym.classify.joint import EvidenceWeight
+from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
+from xrdsym.study.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
+from xrdsym.study.indexing_run import Outcome
+
+TABLE = load_space_group_table()
+
+
+def _outcomes(n: int, seed: int) -> list[Outcome]:
+    """Cubic P cells whose M20 tells right (high) from wrong (low), true group P23 or Pm-3m;
+    a network that spreads its mass over all groups."""
+    rng = np.random.default_rng(seed)
+    outcomes = []
+    for i in range(n):
+        m20 = float(rng.uniform(5.0, 80.0))
+        right = bool(rng.random() < 1.0 / (1.0 + np.exp(-(m20 - 35.0) / 5.0)))
+        result = _cubic_result()
+        best = result.candidates[0]
+        result = replace(result, candidates=(replace(best, m20=m20, f_n=m20),))
+        p = rng.dirichlet(np.full(230, 0.5))
+        truth = 195 if right else int(rng.integers(1, 195))
+        outcomes.append(Outcome(i, truth, np.zeros(6), level_probabilities(p), result, right))
+    return outcomes
+
+
+def test_fit_keeps_confident_wrong_cells_at_two_percent_of_the_fit_patterns() -> None:
+    outcomes = _outcomes(300, 0)
+    weight = fit_evidence(outcomes, {"part": "val"}, TABLE)
+    fitted = weight.fitted_on
+    assert 0.5 <= weight.confident_at < 1.0
+    assert fitted["confident_out_of_fold"]["wrong"] <= 0.02 * 300
+    assert fitted["confident_out_of_fold"]["cells"] > 50  # the high-M20 cells stay confident
+    assert set(weight.level_temperatures) == {"crystal_system", "extinction_group", "space_group"}
+    with pytest.raises(ValueError, match="right and wrong"):
+        fit_evidence([o for o in outcomes if o.cell_right], {}, TABLE)
+
+
+def test_reliability_of_a_weight_that_trusts_no_cell_is_the_networks() -> None:
+    outcomes = _outcomes(60, 1)
+    never = EvidenceWeight((-50.0, 0.0, 0.0, 0.0, 0.0))
+    result = joined_reliability(outcomes, never, TABLE)
+    for level in ("crystal_system", "extinction_group", "space_group"):
+        net, joint = result[level]["network"], result[level]["joined"]
+        assert sum(r["count"] for r in net["bins"]) == 60
+        assert net["ece"] == pytest.approx(joint["ece"], abs=1e-6)
+        assert net["top1"] == joint["top1"]
+    sure = joined_reliability(outcomes, EvidenceWeight((50.0, 0.0, 0.0, 0.0, 0.0)), TABLE)
+    # a cell trusted outright puts the cubic system on top for every pattern
+    assert sure["crystal_system"]["joined"]["top1"] == pytest.approx(
+        np.mean([o.space_group >= 195 for o in outcomes])
+    )
+    text = "\n".join(reliability_markdown(sure))
+    assert "| top-1 probability | network: confidence" in text and "ECE (all 60" in text
