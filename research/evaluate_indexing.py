@@ -1,9 +1,13 @@
 """``python -m research.evaluate_indexing``: indexing joined with the network, on lab-rendered
 patterns.
 
-``--part val --fit`` fits the evidence weight and the extinction temperature and writes them
-beside the model (``indexing_weight.json``); ``--part test`` scores the joined answer beside the
-network alone with the weight the model folder holds.
+``--part val --fit`` fits the evidence weight, the extinction temperature, the confident step
+and the calibration of the joined answer and writes them beside the model
+(``indexing_weight.json``); ``--part test`` scores the joined answer beside the network alone
+with the weight the model folder holds, with the reliability tables of both.
+
+``--outcomes FILE.jsonl`` writes each finished pattern as it comes; a rerun with the same file
+and options skips the patterns it holds (an interrupted run resumes).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,19 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--wavelength", default="CuKa1", help="wavelength of measured scans")
     parser.add_argument("--output", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument(
+        "--outcomes",
+        type=Path,
+        default=None,
+        metavar="FILE.jsonl",
+        help="write each finished pattern here; rerun with the same file to resume",
+    )
+    parser.add_argument(
+        "--record-reliability",
+        action="store_true",
+        help="store the test part's reliability tables in the model folder's weight record "
+        "(for the model card)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes that index")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
@@ -68,14 +86,14 @@ def _spread(indices: np.ndarray, limit: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     """Render, classify, index; then fit or score, print and write."""
     from research.indexing_eval import (
-        fit_evidence,
         measured_lines,
-        run_part,
         score_measured,
         score_outcomes,
         seconds_per_pattern,
         summary_lines,
     )
+    from research.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
+    from research.indexing_run import OutcomeFile, run_part
     from xrdsym.classify import load_model
     from xrdsym.classify.joint import write_evidence_weight
     from xrdsym.classify.loading import bundled_model_dir
@@ -95,17 +113,6 @@ def run(args: argparse.Namespace) -> int:
     indices = _spread(np.asarray(dataset.split_indices(args.split, args.part)), args.limit)
     if indices.size == 0:
         raise XrdsymError(f"{args.dataset}: the {args.split} split has no {args.part} structures")
-    bar = progress_bar(indices.size, "pattern", args.no_progress)
-
-    def counted(items: Any) -> Any:
-        for item in items:
-            yield item
-            bar.update(1)
-
-    try:
-        outcomes = run_part(dataset, indices, classifier, args.seed, counted, args.workers)
-    finally:
-        bar.close()
     described = {
         "dataset": str(args.dataset),
         "dataset_fingerprint": dataset.fingerprint(),
@@ -114,16 +121,36 @@ def run(args: argparse.Namespace) -> int:
         "renderer": "lab",
         "seed": args.seed,
     }
+    store = None
+    if args.outcomes is not None:
+        run_line = {**described, "limit": args.limit, "model": classifier.version}
+        store = OutcomeFile(args.outcomes, run_line)
+        print(f"{args.outcomes}: {len(store.finished())} of {indices.size} patterns done before")
+        if store.unreadable:
+            print(f"  ({store.unreadable} line(s) cut short by an interruption: done again)")
+    bar = progress_bar(indices.size, "pattern", args.no_progress)
+    bar.update(0 if store is None else len(store.finished()))
+
+    def counted(items: Any) -> Any:
+        for item in items:
+            yield item
+            bar.update(1)
+
+    try:
+        outcomes = run_part(dataset, indices, classifier, args.seed, counted, args.workers, store)
+    finally:
+        bar.close()
+    folder = Path(args.model) if args.model else bundled_model_dir()
     weight = classifier.evidence_weight
     if args.fit:
         try:
-            weight = fit_evidence(outcomes, described)
+            weight = fit_evidence(outcomes, described, classifier.table)
         except ValueError as exc:
             raise XrdsymError(
                 f"{args.dataset} {args.part}: cannot fit the weight ({exc})"
             ) from None
-        folder = Path(args.model) if args.model else bundled_model_dir()
         print(f"wrote {write_evidence_weight(weight, folder)}")
+        print("\n".join(fit_lines(weight)))
     result = score_outcomes(outcomes, weight, classifier.table)
     result.update(described, seconds_per_pattern=seconds_per_pattern(outcomes))
     print(f"{args.part} part of {args.dataset} ({args.split}), lab renderer, seed {args.seed}")
@@ -131,9 +158,36 @@ def run(args: argparse.Namespace) -> int:
     print(f"indexing time {result['seconds_per_pattern']:.2f} s per pattern")
     if weight is None:
         print("(no fitted weight in the model folder: the joined answer is the network's)")
+    else:
+        result["reliability"] = joined_reliability(outcomes, weight, classifier.table)
+        print("reliability of the top-1 answer, network alone beside joined:")
+        print("\n".join(reliability_markdown(result["reliability"])))
+        if args.record_reliability:
+            record = {**described, **result["reliability"]}
+            path = write_evidence_weight(replace(weight, reliability=record), folder)
+            print(f"wrote the reliability tables into {path}")
     if args.output is not None:
         args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
+
+
+def fit_lines(weight: Any) -> list[str]:
+    """What the fit found: coefficients, temperatures, the confident step and its counts."""
+    fitted = weight.fitted_on
+    out, inside = fitted["confident_out_of_fold"], fitted["confident_in_sample"]
+    n = fitted["patterns"]
+    temperatures = ", ".join(f"{k} {v:.3f}" for k, v in weight.level_temperatures.items())
+    return [
+        "coefficients "
+        + ", ".join(f"{c:.3f}" for c in weight.coefficients)
+        + f"; extinction temperature {weight.temperature}",
+        f"confident step w >= {weight.confident_at:.3f} (at most "
+        f"{fitted['max_confident_wrong']:.0%} of {n} patterns confident and wrong): "
+        f"out of fold {out['cells']} cells, {out['wrong']} wrong ({out['wrong'] / n:.1%}); "
+        f"in sample {inside['cells']} cells, {inside['wrong']} wrong ({inside['wrong'] / n:.1%})",
+        f"joined temperatures ({fitted['calibration_patterns']} patterns with a cell): "
+        + (temperatures or "none (too few patterns)"),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

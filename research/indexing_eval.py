@@ -1,188 +1,28 @@
-"""Indexing joined with the network on lab-rendered patterns of a dataset part.
+"""Scores of indexing joined with the network: lab-rendered patterns and measured scans.
 
-Each structure of the part is rendered once with the laboratory renderer (seeded by
-(seed, -1, index), as ``xrdsym evaluate`` draws its fixed sets), the network classifies the
-prepared pattern, and the raw counts are indexed (:func:`xrdsym.indexing.pattern.index_pattern`).
-A best cell is right when its Niggli-reduced primitive cell equals the structure's
-(:func:`same_reduced_cell`).
-
-On the validation part the evidence weight (probability that a cell is right, from its figures
-of merit) and the extinction temperature are fitted (:func:`fit_evidence`); on the test part
-the joined answer is scored beside the network alone (:func:`score_outcomes`).
+The outcomes of a dataset part come from :func:`research.indexing_run.run_part`; on the
+validation part the joined answer is fitted (:func:`research.indexing_fit.fit_evidence`), on the
+test part it is scored beside the network alone (:func:`score_outcomes`). Measured scans with
+labels (and CIFs) are scored by :func:`score_measured`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from xrdsym.classify.joint import (
-    ACCEPT_PROBABILITY,
-    EvidenceWeight,
-    cell_features,
-    fit_cell_weight,
-    fit_temperature,
-    join_levels,
-    network_only,
-)
+from research.indexing_run import Outcome, same_reduced_cell, true_labels
+from xrdsym.classify.joint import EvidenceWeight, join_levels, network_only
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, LEVELS, space_group
-from xrdsym.spacegroups.table import SpaceGroupTable, level_labels
-
-#: A cell is right when every Niggli length agrees to this relative tolerance ...
-LENGTH_TOLERANCE = 0.005
-#: ... and every Niggli angle to this many degrees.
-ANGLE_TOLERANCE_DEG = 0.5
+from xrdsym.spacegroups.table import SpaceGroupTable
 
 #: Probabilities of a cell being right at which the wrong cells are also counted (reported).
 CONFIDENCE_STEPS = (0.5, 0.7, 0.9, 0.95)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One rendered structure: its labels, the network's levels and the indexing outcome.
-
-    Attributes:
-        index: dataset index.
-        space_group: true space-group number.
-        true_cell: Niggli-reduced primitive cell (a, b, c, alpha, beta, gamma).
-        network: the network's calibrated (7,), (101,), (230,) distributions.
-        indexing: the indexing outcome (extinction scores of the best cell included).
-        cell_right: the best cell equals the true one (False when nothing indexes).
-    """
-
-    index: int
-    space_group: int
-    true_cell: np.ndarray
-    network: dict[str, np.ndarray]
-    indexing: IndexingResult
-    cell_right: bool
-
-
-def same_reduced_cell(
-    cell_a: Iterable[float],
-    cell_b: Iterable[float],
-    length_tolerance: float = LENGTH_TOLERANCE,
-    angle_tolerance: float = ANGLE_TOLERANCE_DEG,
-) -> bool:
-    """Whether two Niggli-reduced cells agree (lengths relative, angles in degrees).
-
-    Axes of nearly equal length may come out in either order, and an angle near 90 degrees
-    as x or 180 - x, so every axis permutation is tried and an angle matches when x or
-    180 - x is within the tolerance.
-    """
-    a, b = np.asarray(list(cell_a), dtype=np.float64), np.asarray(list(cell_b), dtype=np.float64)
-    for order in itertools.permutations(range(3)):
-        p = list(order)
-        lengths = np.all(np.abs(a[p] - b[:3]) <= length_tolerance * b[:3])
-        angles_a = a[3:][p]
-        diff = np.minimum(np.abs(angles_a - b[3:]), np.abs(180.0 - angles_a - b[3:]))
-        if lengths and np.all(diff <= angle_tolerance):
-            return True
-    return False
-
-
-def true_reduced_cell(prototype: Any) -> np.ndarray:
-    """Niggli-reduced primitive cell of a stored conventional cell (spglib primitive cell)."""
-    import spglib
-
-    from xrdsym.structures.symmetry import cell_parameters, niggli_reduce
-
-    kinds = {name: i + 1 for i, name in enumerate(sorted(set(prototype.species)))}
-    numbers = [kinds[s] for s in prototype.species]
-    cell: Any = (np.asarray(prototype.lattice), np.asarray(prototype.positions), numbers)
-    primitive = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=1e-3)
-    lattice = np.asarray(prototype.lattice) if primitive is None else np.asarray(primitive[0])
-    return cell_parameters(niggli_reduce(lattice))
-
-
-def _index_counts(job: tuple[np.ndarray, np.ndarray, float]) -> IndexingResult:
-    """Index one rendered profile (a module-level function, so that worker processes can)."""
-    from xrdsym.indexing.pattern import index_pattern
-
-    return index_pattern(*job)
-
-
-def run_part(
-    dataset: Any,
-    indices: np.ndarray,
-    classifier: Any,
-    seed: int = 0,
-    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
-    workers: int = 1,
-) -> list[Outcome]:
-    """Render, classify and index every structure of ``indices`` (indexing in ``workers``
-    processes)."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from xrdsym.datasets.protocol import IndexedPeaks
-    from xrdsym.patterns.renderers import make_renderer
-    from xrdsym.training.data import PatternPreparer, pattern_rng
-
-    grid = classifier.grid
-    renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices))
-    preparer = PatternPreparer()
-    x = grid.two_theta()
-    items = [int(i) for i in indices]
-    counts, networks = [], []
-    for index in items:
-        rng = pattern_rng(seed, -1, index)
-        two_theta, intensity = dataset.peaks(index)
-        counts.append(renderer(two_theta, intensity, grid, rng))
-        levels = classifier.predict_levels(preparer(counts[-1], grid, rng)[None, :])
-        networks.append({level: p[0] for level, p in levels.items()})
-    jobs = [(x, c, grid.wavelength) for c in counts]
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            results = pool.map(_index_counts, jobs, chunksize=4)
-            indexings = list(progress(results) if progress is not None else results)
-    else:
-        results = map(_index_counts, jobs)
-        indexings = list(progress(results) if progress is not None else results)
-    outcomes = []
-    for index, network, indexing in zip(items, networks, indexings, strict=True):
-        true_cell = true_reduced_cell(dataset.prototype(index))
-        best = indexing.best
-        right = best is not None and same_reduced_cell(best.reduced_cell, true_cell)
-        outcomes.append(
-            Outcome(index, dataset.space_group(index), true_cell, network, indexing, right)
-        )
-    return outcomes
-
-
-def fit_evidence(outcomes: list[Outcome], fitted_on: dict[str, Any]) -> EvidenceWeight:
-    """Evidence weight (logistic on the best cells' features) and extinction temperature.
-
-    The temperature is fitted on the patterns whose best cell is right; without indexed
-    patterns of both kinds (right and wrong) no weight can be fitted (ValueError).
-    """
-    indexed = [o for o in outcomes if o.indexing.best is not None]
-    right = np.array([o.cell_right for o in indexed], dtype=bool)
-    if not indexed or right.all() or not right.any():
-        raise ValueError(
-            f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
-            "a weight needs right and wrong cells"
-        )
-    features = np.stack([cell_features(o.indexing.best) for o in indexed])  # type: ignore[arg-type]
-    beta = fit_cell_weight(features, right)
-    good = [o for o in indexed if o.cell_right and o.indexing.extinction]
-    temperature = fit_temperature(
-        [o.indexing.extinction for o in good],
-        [space_group(o.space_group).extinction_group for o in good],
-    )
-    record = {
-        **fitted_on,
-        "patterns": len(outcomes),
-        "indexed": len(indexed),
-        "right_cells": int(right.sum()),
-    }
-    return EvidenceWeight(tuple(float(b) for b in beta), temperature, record)
 
 
 def _top1(p: np.ndarray, label: int) -> bool:
@@ -194,8 +34,8 @@ def score_outcomes(
 ) -> dict[str, Any]:
     """Index rate by crystal system, confident-wrong rate, top-1 of joined and network alone.
 
-    A cell is *confident* when its fitted probability of being right reaches
-    ``ACCEPT_PROBABILITY``; the confident-wrong rate is the share of all patterns with a
+    A cell is *confident* when its fitted probability of being right reaches the weight's
+    fitted step (``confident_at``); the confident-wrong rate is the share of all patterns with a
     confident cell that is wrong. ``cells_at`` and ``wrong_cells_at`` count the cells (all,
     wrong) whose probability reaches each of ``CONFIDENCE_STEPS``.
     """
@@ -218,7 +58,7 @@ def score_outcomes(
             if weight is None
             else join_levels(o.network, o.indexing, weight, table)
         )
-        if joined.cell_probability >= ACCEPT_PROBABILITY:
+        if joined.confident:
             confident += 1
             confident_wrong += int(not o.cell_right)
         for step in CONFIDENCE_STEPS:
@@ -236,6 +76,7 @@ def score_outcomes(
         "indexed": indexed,
         "cell_right": sum(r for r, _ in by_system.values()),
         "index_rate_by_system": {s: tuple(v) for s, v in by_system.items()},
+        "confident_at": None if weight is None else weight.confident_at,
         "confident": confident,
         "confident_wrong": confident_wrong,
         "wrong_cells_at": {str(step): wrong_at[step] for step in CONFIDENCE_STEPS},
@@ -251,7 +92,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     lines = [
         f"patterns {result['n']}; indexed {result['indexed']}; right cell {result['cell_right']} "
         f"({result['cell_right'] / n:.1%})",
-        f"confident cells {result['confident']}; confident and wrong {result['confident_wrong']} "
+        f"confident cells (w >= {result['confident_at'] or 0:.3f}) {result['confident']}; "
+        f"confident and wrong {result['confident_wrong']} "
         f"({result['confident_wrong'] / n:.1%} of all patterns)",
         "index rate (right cell) by true crystal system:",
     ]
@@ -360,11 +202,6 @@ def score_measured(
             )
         )
     return outcomes
-
-
-def true_labels(space_group_number: int) -> dict[str, int]:
-    """The three levels' integer labels of a space group given by its number 1-230."""
-    return {level: int(v) for level, v in level_labels(np.asarray(space_group_number - 1)).items()}
 
 
 def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:

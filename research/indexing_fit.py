@@ -1,12 +1,12 @@
 """Fit the joined answer on validation outcomes; its reliability beside the network's.
 
-:func:`fit_evidence` fits, on the outcomes of the validation part (:mod:`indexing_run`):
+:func:`fit_evidence` fits, on the outcomes of the validation part (:mod:`research.indexing_run`):
 
 1. the evidence weight w (logistic on the best cells' figures of merit, all indexed patterns);
 2. the extinction temperature (patterns whose best cell is right);
 3. out-of-fold w of every indexed pattern
-   (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on which the next two are fitted, so that they see probabilities of cells the weight was
-   not fitted on;
+   (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on which the next two are
+   fitted, so that they see probabilities of cells the weight was not fitted on;
 4. the confident step: the lowest w >= 0.5 at which confident wrong cells are at most 2 % of
    the validation patterns (:func:`xrdsym.classify.joint.fit_confident_step`);
 5. one temperature per level of the joined distributions of the indexed patterns
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from research.indexing_run import Outcome, true_labels
 from xrdsym.calibration import expected_calibration_error, reliability_bins
 from xrdsym.classify.joint import (
     MAX_CONFIDENT_WRONG,
@@ -38,7 +39,6 @@ from xrdsym.classify.joint import (
 )
 from xrdsym.spacegroups import LEVELS, space_group
 from xrdsym.spacegroups.table import SpaceGroupTable
-from xrdsym.study.indexing_run import Outcome, true_labels
 
 #: Confidence bins of the reliability tables (equal width over [0, 1]); the ECE uses the same.
 RELIABILITY_BINS = 10

@@ -128,7 +128,9 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
 def _candidate(record: dict[str, Any]) -> CellCandidate:
     """A cell candidate from its ``to_dict`` form."""
     tuples = ("cell", "cell_sigma", "reduced_cell")
-    values = {k: tuple(v) if k in tuples else v for k, v in record.items() if k != "hkl"}
+    values: dict[str, Any] = {
+        k: tuple(v) if k in tuples else v for k, v in record.items() if k != "hkl"
+    }
     hkl = tuple(None if h is None else (int(h[0]), int(h[1]), int(h[2])) for h in record["hkl"])
     return CellCandidate(**values, hkl=hkl)
 
@@ -289,7 +291,8 @@ def run_part(
     def jobs() -> Iterator[Job]:
         for index in todo:
             rng = pattern_rng(seed, -1, index)
-            counts = renderer(*dataset.peaks(index), grid, rng)
+            two_theta, intensity = dataset.peaks(index)
+            counts = renderer(two_theta, intensity, grid, rng)
             levels = classifier.predict_levels(preparer(counts, grid, rng)[None, :])
             yield index, {level: p[0] for level, p in levels.items()}, (x, counts, grid.wavelength)
 

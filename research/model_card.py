@@ -119,3 +119,32 @@ def model_card_lines(config: dict[str, Any]) -> list[str]:
     if calibration and "temperatures" in calibration and reliability_rows(calibration):
         lines += ["", *reliability_lines(calibration)]
     return lines
+
+
+def joined_answer_lines(folder: Path) -> list[str]:
+    """The joined answer's part of the card: its fit (confident step, level temperatures, the
+    validation patterns) and the reliability tables of the test part, network alone beside
+    joined (``python -m research.evaluate_indexing --part test --record-reliability``); nothing
+    when the folder has no weight record with those tables."""
+    from research.indexing_fit import reliability_markdown
+    from xrdsym.classify.joint import read_evidence_weight
+
+    weight = read_evidence_weight(folder)
+    if weight is None or not weight.reliability:
+        return []
+    fitted, tables = weight.fitted_on, weight.reliability
+    temperatures = ", ".join(f"{k} {v:.3f}" for k, v in weight.level_temperatures.items())
+    return [
+        "### Joined answer (network and indexing): reliability",
+        "",
+        f"Fitted on {fitted.get('patterns')} {fitted.get('renderer')}-rendered patterns of the "
+        f"{fitted.get('part')} part of the `{fitted.get('split')}` split of "
+        f"`{fitted.get('dataset_fingerprint')}` (seed {fitted.get('seed')}): the cell weight, "
+        f"the confident step w >= {weight.confident_at:.3f} and the temperatures of the joined "
+        f"levels ({temperatures or 'none'}). Below: {tables['n']} patterns of the "
+        f"{tables.get('part')} part (seed {tables.get('seed')}), {tables['with_cell']} of them "
+        f"with an indexed cell in the answer; bins of the top-1 probability (mean probability, "
+        f"share right, count); ECE over the same {tables['bins']} bins.",
+        "",
+        *reliability_markdown(tables),
+    ]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from research.command import run_command
-from research.model_card import TASKS, model_card_lines, pct
+from research.model_card import TASKS, joined_answer_lines, model_card_lines, pct
 from xrdsym.errors import XrdsymError
 from xrdsym.training.measured import confidence_table
 
@@ -376,6 +376,8 @@ def write_report(
     if model_dir is not None:  # the card ends with the measured confidence figures
         card = json.loads((model_dir / "model.json").read_text())
         section += [*model_card_lines(card), "", *confidence_table(measured)]
+        joined = joined_answer_lines(model_dir)
+        section += ["", *joined] if joined else []
     if readme is not None:
         replace_section(
             readme, section, f"<!-- {section_name}:start -->", f"<!-- {section_name}:end -->"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from test_indexing_run import _cubic_result
 
+from research.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
+from research.indexing_run import Outcome
 from xrdsym.classify.joint import EvidenceWeight
 from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
-from xrdsym.study.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
-from xrdsym.study.indexing_run import Outcome
 
 TABLE = load_space_group_table()
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from synthetic import PrototypePeaks
 
+from research import indexing_run
+from research.indexing_run import OutcomeFile, outcome_from_record, outcome_record, run_part
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult, PeakSearchResult
 from xrdsym.patterns.grid import Grid
-from xrdsym.study import indexing_run
-from xrdsym.study.indexing_run import OutcomeFile, outcome_from_record, outcome_record, run_part
 
 RUN = {"dataset": "tiny", "part": "test", "seed": 0}
 
@@ -111,7 +111,7 @@ def test_a_line_cut_short_is_done_again_and_another_run_is_refused(
 
 
 def test_a_stored_outcome_reads_back_as_it_was() -> None:
-    from xrdsym.study.indexing_run import Outcome
+    from research.indexing_run import Outcome
 
     network = {"space_group": np.array([1e-12, 0.25, 0.75 - 1e-12])}
     outcome = Outcome(7, 195, np.array([5.0, 5, 5, 90, 90, 90]), network, _cubic_result(), True)

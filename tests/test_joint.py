@@ -9,7 +9,7 @@ import pytest
 from indexed_cells import candidate_of, generic_structure, levels_of, observed_lines
 from pymatgen.core import Lattice
 
-from research.indexing_eval import same_reduced_cell
+from research.indexing_run import same_reduced_cell
 from xrdsym.classify.answers import format_cell, indexing_columns
 from xrdsym.classify.joint import (
     EVIDENCE_WEIGHT_NAME,
@@ -229,7 +229,8 @@ def test_measured_lines_count_right_levels_and_cells():
 
 
 def test_cells_and_wrong_cells_are_counted_at_each_probability():
-    from research.indexing_eval import Outcome, score_outcomes, summary_lines
+    from research.indexing_eval import score_outcomes, summary_lines
+    from research.indexing_run import Outcome
 
     indexing = _cubic_f_indexing()
     cell = np.array([3.988, 3.988, 3.988, 60.0, 60.0, 60.0])
@@ -241,6 +242,9 @@ def test_cells_and_wrong_cells_are_counted_at_each_probability():
     assert sure["cells_at"] == {"0.5": 2, "0.7": 2, "0.9": 2, "0.95": 2}
     assert sure["wrong_cells_at"] == {"0.5": 1, "0.7": 1, "0.9": 1, "0.95": 1}
     assert "w >= 0.9: 2 (1)" in "\n".join(summary_lines(sure))
+    assert sure["confident"] == 2 and sure["confident_wrong"] == 1
+    strict = score_outcomes(outcomes, EvidenceWeight(SURE.coefficients, confident_at=1.0), TABLE)
+    assert strict["confident"] == 0 and strict["cells_at"]["0.95"] == 2
     never = score_outcomes(outcomes, NEVER, TABLE)
     assert set(never["cells_at"].values()) == {0}
     assert set(never["wrong_cells_at"].values()) == {0}
