@@ -26,6 +26,13 @@ Truth and matching (the same on both sets):
 
     python benchmarks/eval_peak_search.py --dataset data_cache/mp_gen40 --part test --limit 500
     python benchmarks/eval_peak_search.py --xred ../shared/data/experimental/xred
+
+Speed against another version of the source (here the commit before a change), on the same
+rendered patterns, each version in its own process (CPU seconds, least of two rounds):
+
+    git archive COMMIT src | tar -x -C /tmp/previous
+    python benchmarks/eval_peak_search.py --dataset data_cache/mp_gen40 --part val \\
+        --limit 20 --compare-src /tmp/previous/src
 """
 
 from __future__ import annotations
@@ -141,8 +148,19 @@ def lab_truth(
     return pos, strength, peak_fwhm(pos, params, grid.wavelength), params.ka2
 
 
-def simulated_scores(args: argparse.Namespace, options: PeakSearchOptions) -> list[Score]:
-    """Scores of the lab-rendered patterns of one part of a dataset split."""
+@dataclass
+class Rendered:
+    """One lab-rendered pattern with its merged true lines (``merge_lines``)."""
+
+    counts: np.ndarray
+    truth: np.ndarray
+    rel: np.ndarray
+    widths: np.ndarray
+    kalpha2: bool
+
+
+def simulated_patterns(args: argparse.Namespace) -> tuple[Grid, list[Rendered]]:
+    """The lab-rendered patterns of one part of a dataset split, with their true lines."""
     from xrdsym.datasets.protocol import IndexedPeaks
     from xrdsym.datasets.store import open_dataset
     from xrdsym.patterns.renderers import make_renderer
@@ -154,26 +172,42 @@ def simulated_scores(args: argparse.Namespace, options: PeakSearchOptions) -> li
     renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices))
     assert isinstance(renderer, LabRenderer)
     grid = Grid(wavelength=dataset.wavelength)
-    scores = []
+    patterns = []
     for i, index in enumerate(indices):
         tt, inten = dataset.peaks(int(index))
         counts = renderer(tt, inten, grid, np.random.default_rng([args.seed, i]))
         pos, strength, fwhm, ka2 = lab_truth(renderer, tt, inten, grid, [args.seed, i])
-        truth, rel, widths = merge_lines(pos, strength, fwhm)
+        patterns.append(Rendered(counts, *merge_lines(pos, strength, fwhm), ka2))
+    return grid, patterns
+
+
+def simulated_scores(args: argparse.Namespace, options: PeakSearchOptions) -> list[Score]:
+    """Scores of the lab-rendered patterns of one part of a dataset split."""
+    grid, patterns = simulated_patterns(args)
+    scores = []
+    for i, pattern in enumerate(patterns):
         start = time.perf_counter()
-        result = search_peaks(grid.two_theta(), counts, grid.wavelength, options=options)
+        result = search_peaks(grid.two_theta(), pattern.counts, grid.wavelength, options=options)
         seconds = time.perf_counter() - start
         found = np.array([p.two_theta for p in result.peaks])
-        score = Score(*score_pattern(found, truth, rel, widths, args.min_intensity), seconds)
-        score.kalpha2_true, score.kalpha2_found = ka2, result.kalpha2 == "stripped"
+        score = Score(*score_rendered(found, pattern, args.min_intensity), seconds)
+        score.kalpha2_true, score.kalpha2_found = pattern.kalpha2, result.kalpha2 == "stripped"
         scores.append(score)
         if args.verbose:
             print(
                 f"  {i:4d} true {score.n_true:3d} found {score.n_found:3d} recalled "
-                f"{score.recalled:3d} precise {score.found_true:3d} K-alpha2 {ka2}/"
-                f"{score.kalpha2_found} FWHM {np.median(widths):.3f} {seconds:.2f} s"
+                f"{score.recalled:3d} precise {score.found_true:3d} K-alpha2 "
+                f"{pattern.kalpha2}/{score.kalpha2_found} FWHM {np.median(pattern.widths):.3f} "
+                f"{seconds:.2f} s"
             )
     return scores
+
+
+def score_rendered(
+    found: np.ndarray, pattern: Rendered, min_intensity: float
+) -> tuple[int, int, int, int, list[float]]:
+    """:func:`score_pattern` of the lines found in a rendered pattern."""
+    return score_pattern(found, pattern.truth, pattern.rel, pattern.widths, min_intensity)
 
 
 def aligned(found: np.ndarray, truth: np.ndarray, tolerance: float) -> np.ndarray:
@@ -251,6 +285,72 @@ def summary(scores: list[Score]) -> dict[str, Any]:
     return out
 
 
+def search_stored(profiles: Path, output: Path) -> None:
+    """Run :func:`search_peaks` (default options, of the ``xrdsym`` on PYTHONPATH) on the
+    profiles of ``profiles`` (npz: two_theta, wavelength, counts_0, counts_1, ...) and write
+    the lines found with the CPU and wall seconds of each search as JSON."""
+    stored = np.load(profiles)
+    x, wavelength = stored["two_theta"], float(stored["wavelength"])
+    rows = []
+    for i in range(int(stored["n"])):
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = search_peaks(x, stored[f"counts_{i}"], wavelength)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        found = [p.two_theta for p in result.peaks]
+        stripped = result.kalpha2 == "stripped"
+        rows.append({"found": found, "kalpha2": stripped, "cpu": cpu, "wall": wall})
+    output.write_text(json.dumps(rows))
+
+
+def compare_sources(args: argparse.Namespace) -> dict[str, Any]:
+    """Speed and accuracy of the peak search of another source tree (``--compare-src``) and
+    of this one on the same rendered patterns.
+
+    Each version runs in its own process (``--search-profiles``, PYTHONPATH set to its
+    source tree), the two alternating for ``--rounds`` rounds; a pattern's time is its
+    least CPU time over the rounds (the machine's load only adds time). The ratio is the
+    previous version's total CPU time over this one's."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import xrdsym
+
+    grid, patterns = simulated_patterns(args)
+    sources = {"previous": args.compare_src.resolve(), "current": Path(xrdsym.__file__).parents[1]}
+    runs: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in sources}
+    with tempfile.TemporaryDirectory() as folder:
+        profiles = Path(folder) / "profiles.npz"
+        arrays: dict[str, Any] = {f"counts_{i}": p.counts for i, p in enumerate(patterns)}
+        arrays.update(two_theta=grid.two_theta(), wavelength=grid.wavelength, n=len(patterns))
+        np.savez(profiles, **arrays)
+        for _ in range(args.rounds):
+            for name, source in sources.items():
+                out = Path(folder) / f"{name}.json"
+                command = [sys.executable, __file__, "--search-profiles", str(profiles)]
+                env = dict(os.environ, PYTHONPATH=str(source))
+                subprocess.run([*command, "--output", str(out)], check=True, env=env)
+                runs[name].append(json.loads(out.read_text()))
+    results: dict[str, Any] = {"patterns": len(patterns), "rounds": args.rounds}
+    for name, rounds in runs.items():
+        scores = []
+        for i, pattern in enumerate(patterns):
+            found = np.array(rounds[0][i]["found"])
+            seconds = min(run[i]["cpu"] for run in rounds)
+            score = Score(*score_rendered(found, pattern, args.min_intensity), seconds)
+            score.kalpha2_true, score.kalpha2_found = pattern.kalpha2, rounds[0][i]["kalpha2"]
+            scores.append(score)
+        results[name] = summary(scores) | {"source": str(sources[name])}
+        results[name]["mean_wall_seconds"] = float(
+            np.mean([min(run[i]["wall"] for run in rounds) for i in range(len(patterns))])
+        )
+    results["cpu_ratio_previous_over_current"] = (
+        results["previous"]["mean_seconds"] / results["current"]["mean_seconds"]
+    )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, help="dataset folder (simulated patterns)")
@@ -265,7 +365,24 @@ def main() -> None:
     parser.add_argument("--kalpha2-vote", type=float, default=None)
     parser.add_argument("--output", type=Path, help="write the summary as JSON")
     parser.add_argument("--verbose", action="store_true", help="one line per pattern")
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        help="another source tree (a folder holding xrdsym/): time its peak search beside "
+        "this one on the same simulated patterns (CPU seconds, default options)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-src")
+    parser.add_argument("--search-profiles", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.search_profiles is not None:
+        search_stored(args.search_profiles, args.output)
+        return
+    if args.compare_src is not None:
+        comparison = compare_sources(args)
+        print(json.dumps(comparison, indent=2))
+        if args.output is not None:
+            args.output.write_text(json.dumps(comparison, indent=2) + "\n")
+        return
     changes = {
         key: value
         for key, value in (

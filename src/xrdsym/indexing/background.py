@@ -29,6 +29,11 @@ OPENING_WIDTH = 3.0
 #: Largest window (points) of the opening and of SNIP; finer scans are block-averaged first.
 MAX_WINDOW_POINTS = 300
 
+#: Largest SNIP half window (points): SNIP costs points x half window, so a longer window
+#: runs on block means of the profile (the background varies on scales of the window, many
+#: times a line width, and block means of a few points keep it).
+SNIP_MAX_HALF_POINTS = 40
+
 #: Points per noise block (the last block takes the remainder).
 NOISE_BLOCK = 400
 
@@ -146,12 +151,12 @@ def snip_background(
 ) -> tuple[np.ndarray, str]:
     """SNIP background (pybaselines) with a half window in degrees, and its description.
 
-    When the half window would span more than :data:`MAX_WINDOW_POINTS` points, SNIP runs on
-    block means of the profile and is interpolated back (its cost is points x window)."""
+    When the half window would span more than :data:`SNIP_MAX_HALF_POINTS` points, SNIP runs
+    on block means of the profile and is interpolated back (its cost is points x window)."""
     from pybaselines import Baseline
 
     half_points = half_window_deg / step
-    factor = max(1, int(np.ceil(half_points / MAX_WINDOW_POINTS)))
+    factor = max(1, int(np.ceil(half_points / SNIP_MAX_HALF_POINTS)))
     coarse_x, coarse_y = block_means(x, factor), block_means(y, factor)
     half = int(np.clip(round(half_points / factor), 2, max(2, (coarse_y.size - 1) // 2)))
     smooth = max(0, min(half // 8, 20))

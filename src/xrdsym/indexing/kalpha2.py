@@ -10,17 +10,22 @@ pseudo-Voigt, and a doublet (the same shape at 2theta_1 plus R times it at 2thet
 votes for K-alpha2 by log(RSS_single / RSS_doublet); the median vote over the strong lines
 whose separation is at least :data:`MIN_SEPARATION_FWHM` FWHM decides.
 
-Stripping is Rachinger's (1948) recursion on the background-subtracted profile, taken point by
-point in increasing 2theta: I_1(x) = I(x) - R I_1(g(x)), with g(x) the K-alpha1 angle whose
-companion falls at x (g < x, so I_1(g) is already known; linear interpolation between points).
+Stripping is Rachinger's (1948) recursion on the background-subtracted profile,
+I_1(x) = I(x) - R I_1(g(x)), with g(x) < x the K-alpha1 angle whose companion falls at x,
+unrolled into the series sum_m (-R)^m I(g^m(x)) (linear interpolation between points).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import least_squares
 
-from xrdsym.indexing.peak_fit import START_ETA, LineGuess, height_to_area, pseudo_voigt
+from xrdsym.indexing.peak_fit import (
+    MIN_FWHM_STEPS,
+    ClusterModel,
+    Companion,
+    LineGuess,
+    fit_model,
+)
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.wavelengths import (
     ANODE_MATCH_TOL,
@@ -42,6 +47,9 @@ MAX_VOTERS = 6
 
 #: Function evaluations allowed per vote fit.
 VOTE_EVALUATIONS = 60
+
+#: The unrolled Rachinger recursion stops at the term of weight R^m below this.
+STRIP_TOLERANCE = 1e-6
 
 #: Half width of the fit window beyond the line (and beyond its companion), in FWHM.
 VOTE_WINDOW_FWHM = 2.5
@@ -65,30 +73,14 @@ def companion_angle(two_theta: np.ndarray | float, ratio: float) -> np.ndarray:
 
 
 def _fit_rss(
-    x: np.ndarray, y: np.ndarray, guess: LineGuess, ratio: float | None, intensity_ratio: float
+    x: np.ndarray, y: np.ndarray, guess: LineGuess, step: float, companion: Companion | None
 ) -> float:
-    """Residual sum of squares of a single line (``ratio`` None) or of a doublet, each with
-    position, area, FWHM, eta and a linear background (6 parameters)."""
-    area = height_to_area(max(guess.height, 1e-12), guess.fwhm, START_ETA)
-
-    def model(p: np.ndarray) -> np.ndarray:
-        c, a, h, eta, b0, b1 = p
-        values = b0 + b1 * (x - guess.two_theta) + pseudo_voigt(x, c, a, h, eta)
-        if ratio is not None:
-            c2 = float(companion_angle(c, ratio))
-            values = values + intensity_ratio * pseudo_voigt(x, c2, a, h, eta)
-        return values - y
-
-    scale = float(np.max(np.abs(y))) or 1.0
-    shift = guess.fwhm
-    lower = [guess.two_theta - shift, 0.0, 0.2 * guess.fwhm, 0.0, -scale, -np.inf]
-    upper = [guess.two_theta + shift, 10.0 * area + 1e-9, 3.0 * guess.fwhm, 1.0, scale, np.inf]
-    p0 = np.clip([guess.two_theta, area, guess.fwhm, START_ETA, 0.0, 0.0], lower, upper)
-    try:
-        fit = least_squares(model, p0, bounds=(lower, upper), max_nfev=VOTE_EVALUATIONS)
-    except (ValueError, np.linalg.LinAlgError):
-        return float("nan")
-    return float(fit.fun @ fit.fun)
+    """Residual sum of squares of a single line (``companion`` None) or of a doublet, each
+    with position, area, FWHM, eta and a linear background (6 parameters,
+    :class:`~xrdsym.indexing.peak_fit.ClusterModel`)."""
+    model = ClusterModel(x, 1, guess.two_theta, MIN_FWHM_STEPS * step, companion)
+    fit = fit_model(model, y, [guess], step, VOTE_EVALUATIONS)
+    return float("nan") if fit is None else float(fit.fun @ fit.fun)
 
 
 def doublet_votes(
@@ -123,8 +115,9 @@ def doublet_votes(
         if i1 - i0 < 12:
             continue
         xs, ys = x[i0:i1], net[i0:i1]
-        single = _fit_rss(xs, ys, g, None, intensity_ratio)
-        double = _fit_rss(xs, ys, g, ratio, intensity_ratio)
+        step = float(xs[1] - xs[0])
+        single = _fit_rss(xs, ys, g, step, None)
+        double = _fit_rss(xs, ys, g, step, Companion(ratio, intensity_ratio))
         if np.isfinite(single) and np.isfinite(double) and single > 0.0 and double > 0.0:
             votes.append(float(np.log(single / double)))
     return votes
@@ -135,30 +128,16 @@ def rachinger_strip(
 ) -> np.ndarray:
     """The K-alpha1 part of a background-subtracted profile (Rachinger's recursion).
 
-    I_1(x_i) = I(x_i) - R I_1(g_i), g_i = bragg_shift(x_i, lambda_1 / lambda_2) < x_i, I_1(g_i)
-    interpolated linearly between the points around g_i. When g_i lies between x_{i-1} and x_i
-    (companion closer than one step) the equation is solved for I_1(x_i):
-    I_1(x_i) (1 + R (1 - w)) = I(x_i) - R w I_1(x_{i-1}), w the weight of x_{i-1}.
-    Points whose g_i is before the first point are kept as they are.
+    The recursion I_1(x) = I(x) - R I_1(g(x)), g(x) = bragg_shift(x, lambda_1 / lambda_2) < x,
+    unrolled: I_1(x) = sum_m (-R)^m I(g^m(x)) with g^m(x) = bragg_shift(x, (lambda_1 /
+    lambda_2)^m), I interpolated linearly between the points and 0 before the first point,
+    summed until R^m < STRIP_TOLERANCE (20 terms for R = 0.5); every term is one vectorised
+    interpolation, so the cost is linear in the points.
     """
-    g = bragg_shift(x, 1.0 / ratio)
-    j = np.searchsorted(x, g, side="right") - 1  # x[j] <= g < x[j + 1]
-    xs = x.tolist()
-    js = j.tolist()
-    gs = g.tolist()
-    values = net.tolist()
-    out = [0.0] * len(values)
     r = float(intensity_ratio)
-    for i, value in enumerate(values):
-        k = js[i]
-        if k < 0 or not np.isfinite(gs[i]):
-            out[i] = value
-            continue
-        if k + 1 >= i:  # g between x[i-1] and x[i]: implicit in I_1(x_i)
-            w = (xs[i] - gs[i]) / (xs[i] - xs[i - 1]) if i > 0 else 0.0
-            previous = out[i - 1] if i > 0 else 0.0
-            out[i] = (value - r * w * previous) / (1.0 + r * (1.0 - w))
-            continue
-        w = (xs[k + 1] - gs[i]) / (xs[k + 1] - xs[k])
-        out[i] = value - r * (w * out[k] + (1.0 - w) * out[k + 1])
-    return np.asarray(out, dtype=np.float64)
+    terms = 1 if r <= 0.0 else int(np.ceil(np.log(STRIP_TOLERANCE) / np.log(r))) if r < 1.0 else 1
+    out = np.array(net, dtype=np.float64)
+    for m in range(1, terms + 1):
+        g = bragg_shift(x, ratio ** (-m))
+        out += (-r) ** m * np.interp(g, x, net, left=0.0)
+    return out

@@ -8,20 +8,23 @@ Each line is a pseudo-Voigt of integrated area A (counts x degrees), position c 
 with ``pv`` the unit-area shape times H of :func:`xrdsym.patterns.profile.pseudo_voigt_shape`
 (the renderer's own shape), so the height is A / H * pv(0, eta). Lines whose fit windows
 overlap are fitted together (one cluster: shared eta and a linear local background b0 + b1 (x -
-x_mid)). Standard uncertainties come from the covariance s^2 (J^T J)^-1 of the fit, s^2 the
-residual variance.
+x_mid)) by Levenberg-Marquardt with the analytic Jacobian, every line's terms computed at once
+(:func:`line_terms`); eta and the FWHM enter through unbounded parameters (:class:`ClusterModel`)
+so that the fit rarely needs the slower bounded solver. Standard uncertainties come from the
+covariance s^2 (J^T J)^-1 of the fit, s^2 the residual variance. The same model with a
+:class:`Companion` fits a K-alpha1/K-alpha2 doublet (:mod:`xrdsym.indexing.kalpha2`).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, leastsq
 
 from xrdsym.indexing.results import ObservedPeak
+from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.profile import GAUSS_EXPONENT, GAUSS_NORM, LORENTZ_NORM, pseudo_voigt_shape
 
 #: Half width of the fit window of a line, in units of its estimated FWHM.
@@ -50,6 +53,11 @@ MAX_POINTS_PER_LINE = 60
 
 #: Starting Lorentzian fraction of the pseudo-Voigt.
 START_ETA = 0.5
+
+#: Relative tolerance of the Levenberg-Marquardt fits on the residual sum of squares and on
+#: the parameters: stopping when the sum falls by less than 1e-5 leaves each position within
+#: about sqrt(1e-5 x points) < 0.03 of its standard uncertainty of the optimum.
+FIT_TOLERANCE = 1e-5
 
 #: Function evaluations allowed per cluster fit (Levenberg-Marquardt) ...
 MAX_EVALUATIONS = 100
@@ -98,41 +106,134 @@ def clusters(guesses: list[LineGuess], step: float) -> list[list[int]]:
     return groups
 
 
-def _cluster_model(params: np.ndarray, x: np.ndarray, n: int, x_mid: float) -> np.ndarray:
-    """Sum of n lines (c, A, H each), shared eta, linear background: counts at ``x``."""
-    eta, b0, b1 = params[3 * n : 3 * n + 3]
-    values = b0 + b1 * (x - x_mid)
-    for k in range(n):
-        c, a, h = params[3 * k : 3 * k + 3]
-        values = values + pseudo_voigt(x, c, a, h, eta)
-    return values
+@dataclass(frozen=True)
+class Companion:
+    """A second line of every line (K-alpha2): at 2theta_2 = 2 asin(r sin(2theta_1 / 2)),
+    r = ``wavelength_ratio`` (lambda_2 / lambda_1), with ``intensity_ratio`` times its area
+    and the same FWHM and eta."""
+
+    wavelength_ratio: float
+    intensity_ratio: float
 
 
-def _cluster_jacobian(params: np.ndarray, x: np.ndarray, n: int, x_mid: float) -> np.ndarray:
-    """d model / d params of :func:`_cluster_model`, shape (x.size, 3 n + 3).
+def line_terms(
+    x: np.ndarray, centres: np.ndarray, areas: np.ndarray, fwhms: np.ndarray, eta: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Values and partial derivatives of n pseudo-Voigt lines at ``x``, each (x.size, n).
 
     With u = (x - c) / H, L = LORENTZ_NORM / (1 + 4 u^2), G = GAUSS_NORM exp(-k u^2) (k =
-    GAUSS_EXPONENT), S = eta L + (1 - eta) G and S' = dS/du:
-    df/dA = S / H, df/dc = -A S' / H^2, df/dH = -A (S + u S') / H^2, df/deta = A (L - G) / H.
+    GAUSS_EXPONENT), S = eta L + (1 - eta) G and S' = dS/du, f = A S / H and
+    df/dc = -A S' / H^2, df/dA = S / H, df/dH = -A (S + u S') / H^2, df/deta = A (L - G) / H.
+    Returns (f, df/dc, df/dA, df/dH, df/deta).
     """
-    eta = params[3 * n]
-    jac = np.empty((x.size, 3 * n + 3))
-    jac[:, 3 * n] = 0.0
-    for k in range(n):
-        c, a, h = params[3 * k : 3 * k + 3]
-        u = (x - c) / h
-        q = 1.0 + 4.0 * u * u
-        lorentz = LORENTZ_NORM / q
-        gauss = GAUSS_NORM * np.exp(-GAUSS_EXPONENT * u * u)
-        shape = eta * lorentz + (1.0 - eta) * gauss
-        slope = eta * (-8.0 * u * lorentz / q) + (1.0 - eta) * (-2.0 * GAUSS_EXPONENT * u * gauss)
-        jac[:, 3 * k] = -a * slope / (h * h)
-        jac[:, 3 * k + 1] = shape / h
-        jac[:, 3 * k + 2] = -a * (shape + u * slope) / (h * h)
-        jac[:, 3 * n] += a * (lorentz - gauss) / h
-    jac[:, 3 * n + 1] = 1.0
-    jac[:, 3 * n + 2] = x - x_mid
-    return jac
+    u = (x[:, None] - centres) / fwhms
+    u2 = u * u
+    q = 1.0 + 4.0 * u2
+    lorentz = LORENTZ_NORM / q
+    gauss = GAUSS_NORM * np.exp(-GAUSS_EXPONENT * u2)
+    shape = eta * lorentz + (1.0 - eta) * gauss
+    slope = -u * (eta * 8.0 * lorentz / q + (1.0 - eta) * 2.0 * GAUSS_EXPONENT * gauss)
+    height = areas / fwhms
+    d_area = shape / fwhms
+    return (
+        height * shape,
+        -height * slope / fwhms,
+        d_area,
+        -height * (shape + u * slope) / fwhms,
+        height * (lorentz - gauss),
+    )
+
+
+def line_values(
+    x: np.ndarray, centres: np.ndarray, areas: np.ndarray, fwhms: np.ndarray, eta: float
+) -> np.ndarray:
+    """Summed counts at ``x`` of n pseudo-Voigt lines, A / H S(u) (:func:`line_terms`
+    without the derivatives)."""
+    u2 = ((x[:, None] - centres) / fwhms) ** 2
+    shape = eta * LORENTZ_NORM / (1.0 + 4.0 * u2) + (1.0 - eta) * GAUSS_NORM * np.exp(
+        -GAUSS_EXPONENT * u2
+    )
+    return shape @ (areas / fwhms)
+
+
+class ClusterModel:
+    """n lines (c, A, H each), a shared eta and a linear background b0 + b1 (x - x_mid),
+    optionally each with its :class:`Companion`; counts at the points ``x``.
+
+    Parameters p = (c_1, A_1, s_1, ..., c_n, A_n, s_n, t, b0, b1) with H = min_fwhm + s^2
+    and eta = sin^2 t, so that the unbounded Levenberg-Marquardt fit keeps every width at
+    least ``min_fwhm`` and eta inside [0, 1].
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        n: int,
+        x_mid: float,
+        min_fwhm: float,
+        companion: Companion | None = None,
+    ) -> None:
+        self.x, self.n, self.x_mid, self.min_fwhm = x, n, x_mid, min_fwhm
+        self.companion = companion
+
+    def lines(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(positions, areas, FWHMs, eta) of the parameters ``p``."""
+        lines = p[: 3 * self.n].reshape(self.n, 3)
+        fwhms = self.min_fwhm + lines[:, 2] ** 2
+        return lines[:, 0], lines[:, 1], fwhms, float(np.sin(p[3 * self.n]) ** 2)
+
+    def width_parameter(self, fwhm: float) -> float:
+        """s = sqrt(H - min_fwhm) of a FWHM, at least sqrt(H / 4) (d/ds vanishes at s = 0)."""
+        return float(np.sqrt(max(fwhm - self.min_fwhm, 0.25 * fwhm)))
+
+    def _companion_angles(self, c: np.ndarray) -> np.ndarray:
+        """2theta_2 of the companions of lines at ``c`` (180 where there is none)."""
+        assert self.companion is not None
+        return np.nan_to_num(bragg_shift(c, self.companion.wavelength_ratio), nan=180.0)
+
+    def values(self, p: np.ndarray) -> np.ndarray:
+        """Model counts at ``x`` (:func:`line_values` of the lines and their companions)."""
+        c, a, h, eta = self.lines(p)
+        total = line_values(self.x, c, a, h, eta)
+        if self.companion is not None:
+            second = line_values(self.x, self._companion_angles(c), a, h, eta)
+            total = total + self.companion.intensity_ratio * second
+        b0, b1 = p[3 * self.n + 1 : 3 * self.n + 3]
+        return total + b0 + b1 * (self.x - self.x_mid)
+
+    def _terms(
+        self, p: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`line_terms` of the lines, their companions added (d 2theta_2 / d 2theta_1
+        = r cos(theta_1) / cos(theta_2) on the position derivative)."""
+        c, a, h, eta = self.lines(p)
+        terms = line_terms(self.x, c, a, h, eta)
+        if self.companion is None:
+            return terms
+        c2 = self._companion_angles(c)
+        r, weight = self.companion.wavelength_ratio, self.companion.intensity_ratio
+        slope = r * np.cos(np.radians(c) / 2.0) / np.cos(np.radians(c2) / 2.0)
+        f2, d_c2, d_a2, d_h2, d_eta2 = line_terms(self.x, c2, a, h, eta)
+        f, d_c, d_a, d_h, d_eta = terms
+        return (
+            f + weight * f2,
+            d_c + weight * slope * d_c2,
+            d_a + weight * d_a2,
+            d_h + weight * d_h2,
+            d_eta + weight * d_eta2,
+        )
+
+    def jacobian(self, p: np.ndarray) -> np.ndarray:
+        """d values / d p, shape (x.size, 3 n + 3); d/ds = 2 s d/dH, d/dt = sin(2t) d/deta."""
+        _, d_c, d_a, d_h, d_eta = self._terms(p)
+        jac = np.empty((self.x.size, 3 * self.n + 3))
+        jac[:, 0 : 3 * self.n : 3] = d_c
+        jac[:, 1 : 3 * self.n : 3] = d_a
+        jac[:, 2 : 3 * self.n : 3] = d_h * (2.0 * p[2 : 3 * self.n : 3])
+        jac[:, 3 * self.n] = d_eta.sum(axis=1) * np.sin(2.0 * p[3 * self.n])
+        jac[:, 3 * self.n + 1] = 1.0
+        jac[:, 3 * self.n + 2] = self.x - self.x_mid
+        return jac
 
 
 def _fallback(guess: LineGuess, step: float) -> ObservedPeak:
@@ -166,73 +267,105 @@ def fit_cluster(
     xs, ys = x[i0:i1:stride], y[i0:i1:stride]
     if xs.size < 3 * n + 3 + 2:
         return [_fallback(g, step) for g in group]
+    model = ClusterModel(xs, n, float(0.5 * (xs[0] + xs[-1])), MIN_FWHM_STEPS * step)
+    fit = fit_model(model, ys, group, step)
+    if fit is None:
+        return [_fallback(g, step) for g in group]
+    return _peaks_from_fit(fit, model, group, step)
+
+
+def start_and_bounds(
+    model: ClusterModel, group: list[LineGuess], step: float, scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start, lower and upper bounds of the parameters of ``model`` for the detected lines
+    ``group`` (net counts up to ``scale``): each position within MAX_SHIFT_FWHM FWHM (at
+    least a step), area in [0, 10 x start], FWHM at most 5 FWHM + a step; eta = START_ETA,
+    no background."""
     start, lower, upper = [], [], []
     for g in group:
         shift = max(MAX_SHIFT_FWHM * g.fwhm, step)
         area = height_to_area(max(g.height, 1e-12), g.fwhm, START_ETA)
-        start += [g.two_theta, area, g.fwhm]
-        lower += [g.two_theta - shift, 0.0, MIN_FWHM_STEPS * step]
-        upper += [g.two_theta + shift, 10.0 * area + 1e-9, 5.0 * g.fwhm + step]
-    scale = float(np.max(np.abs(ys))) or 1.0
-    start += [START_ETA, 0.0, 0.0]
-    lower += [0.0, -scale, -np.inf]
-    upper += [1.0, scale, np.inf]
-    x_mid = float(0.5 * (xs[0] + xs[-1]))
+        widest = model.width_parameter(5.0 * g.fwhm + step)
+        start += [g.two_theta, area, model.width_parameter(g.fwhm)]
+        lower += [g.two_theta - shift, 0.0, -widest]
+        upper += [g.two_theta + shift, 10.0 * area + 1e-9, widest]
+    start += [float(np.arcsin(np.sqrt(START_ETA))), 0.0, 0.0]
+    lower += [-np.inf, -scale, -np.inf]
+    upper += [np.inf, scale, np.inf]
     p0 = np.clip(np.array(start), lower, upper)
-    bounds = (np.array(lower), np.array(upper))
-    try:
-        fit = _least_squares(xs, ys, n, x_mid, p0, bounds)
-    except (ValueError, np.linalg.LinAlgError):
-        return [_fallback(g, step) for g in group]
-    return _peaks_from_fit(fit, xs.size, group, step)
+    return p0, np.array(lower), np.array(upper)
 
 
-def _least_squares(
-    xs: np.ndarray,
+@dataclass(frozen=True)
+class Fit:
+    """A least-squares answer: parameters, residuals (model - counts) and the Jacobian there."""
+
+    x: np.ndarray
+    fun: np.ndarray
+    jac: np.ndarray
+
+
+def fit_model(
+    model: ClusterModel,
     ys: np.ndarray,
-    n: int,
-    x_mid: float,
-    p0: np.ndarray,
-    bounds: tuple[np.ndarray, np.ndarray],
-) -> Any:
-    """Levenberg-Marquardt (MINPACK, fast) from ``p0``; when its answer leaves ``bounds``
-    (a negative width, eta outside [0, 1], a line that wandered off), the bounded
-    trust-region fit instead."""
+    group: list[LineGuess],
+    step: float,
+    max_evaluations: int = MAX_EVALUATIONS,
+) -> Fit | None:
+    """Least-squares fit of ``model`` to the counts ``ys`` from the detected lines ``group``
+    (:func:`start_and_bounds`), or None when it fails.
+
+    Levenberg-Marquardt (MINPACK's lmder through ``scipy.optimize.leastsq``, relative
+    tolerances FIT_TOLERANCE) first; when its answer leaves the bounds (a negative width, a
+    line that wandered off), the bounded trust-region fit instead. An answer inside the bounds
+    after ``max_evaluations`` is kept (a nearly converged position)."""
+    p0, lower, upper = start_and_bounds(model, group, step, float(np.max(np.abs(ys))) or 1.0)
 
     def residual(p: np.ndarray) -> np.ndarray:
-        return _cluster_model(p, xs, n, x_mid) - ys
+        return model.values(p) - ys
 
-    def jacobian(p: np.ndarray) -> np.ndarray:
-        return _cluster_jacobian(p, xs, n, x_mid)
-
-    fit = least_squares(residual, p0, jac=jacobian, method="lm", max_nfev=MAX_EVALUATIONS)
-    inside = np.all(fit.x >= bounds[0]) and np.all(fit.x <= bounds[1])
-    if fit.success and inside:
-        return fit
-    return least_squares(
-        residual, p0, jac=jacobian, bounds=bounds, max_nfev=MAX_BOUNDED_EVALUATIONS, x_scale="jac"
-    )
+    try:
+        p, _, info, _, status = leastsq(
+            residual,
+            p0,
+            Dfun=model.jacobian,
+            full_output=True,
+            maxfev=max_evaluations,
+            ftol=FIT_TOLERANCE,
+            xtol=FIT_TOLERANCE,
+        )
+        if status in (1, 2, 3, 4, 5) and np.all(p >= lower) and np.all(p <= upper):
+            return Fit(p, info["fvec"], model.jacobian(p))
+        fit = least_squares(
+            residual,
+            p0,
+            jac=model.jacobian,
+            bounds=(lower, upper),
+            max_nfev=MAX_BOUNDED_EVALUATIONS,
+            x_scale="jac",
+        )
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return Fit(fit.x, fit.fun, fit.jac)
 
 
 def _peaks_from_fit(
-    fit: object, n_points: int, group: list[LineGuess], step: float
+    fit: Fit, model: ClusterModel, group: list[LineGuess], step: float
 ) -> list[ObservedPeak]:
-    """ObservedPeaks from a ``least_squares`` result: positions, covariance sigmas, heights;
+    """ObservedPeaks from a :class:`Fit` of ``model``: positions, covariance sigmas, heights;
     lines with sigma > MAX_SIGMA_FWHM x FWHM keep their detected position (``_fallback``)."""
-    p = fit.x  # type: ignore[attr-defined]
-    jac = fit.jac  # type: ignore[attr-defined]
-    residual = fit.fun  # type: ignore[attr-defined]
-    dof = max(n_points - p.size, 1)
+    p, jac, residual = fit.x, fit.jac, fit.fun
+    dof = max(model.x.size - p.size, 1)
     s2 = float(residual @ residual) / dof
     try:
         covariance = np.linalg.pinv(jac.T @ jac) * s2
         variances = np.clip(np.diag(covariance), 0.0, None)
     except np.linalg.LinAlgError:
         variances = np.full(p.size, np.nan)
-    eta = float(p[3 * len(group)])
+    centres, areas, fwhms, eta = model.lines(p)
     peaks = []
     for k, guess in enumerate(group):
-        c, a, h = (float(v) for v in p[3 * k : 3 * k + 3])
+        c, a, h = float(centres[k]), float(areas[k]), float(fwhms[k])
         sigma = float(np.sqrt(variances[3 * k]))
         if not (np.isfinite(c) and np.isfinite(sigma) and a > 0.0):
             peaks.append(_fallback(guess, step))
