@@ -66,6 +66,11 @@ def register(subparsers: Any) -> None:
         help="write each finished pattern here; rerun with the same file to resume",
     )
     parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="score (or fit on) the patterns the --outcomes file holds and run no new ones",
+    )
+    parser.add_argument(
         "--record-reliability",
         action="store_true",
         help="store the test part's reliability tables in the model folder's weight record "
@@ -93,11 +98,10 @@ def run(args: argparse.Namespace) -> int:
         summary_lines,
     )
     from research.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
-    from research.indexing_run import OutcomeFile, run_part
+    from research.indexing_run import OutcomeFile
     from xrdsym.classify import load_model
     from xrdsym.classify.joint import write_evidence_weight
     from xrdsym.classify.loading import bundled_model_dir
-    from xrdsym.cli.progress import progress_bar
     from xrdsym.datasets.store import open_dataset
 
     classifier = load_model(args.model)
@@ -128,18 +132,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.outcomes}: {len(store.finished())} of {indices.size} patterns done before")
         if store.unreadable:
             print(f"  ({store.unreadable} line(s) cut short by an interruption: done again)")
-    bar = progress_bar(indices.size, "pattern", args.no_progress)
-    bar.update(0 if store is None else len(store.finished()))
-
-    def counted(items: Any) -> Any:
-        for item in items:
-            yield item
-            bar.update(1)
-
-    try:
-        outcomes = run_part(dataset, indices, classifier, args.seed, counted, args.workers, store)
-    finally:
-        bar.close()
+    if args.finished_only:
+        if store is None:
+            raise XrdsymError("--finished-only scores an --outcomes file: give one")
+        done = store.finished()
+        outcomes = [done[int(i)] for i in indices if int(i) in done]
+    else:
+        outcomes = _run_with_bar(args, dataset, indices, classifier, store)
     folder = Path(args.model) if args.model else bundled_model_dir()
     weight = classifier.evidence_weight
     if args.fit:
@@ -169,6 +168,27 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
+
+
+def _run_with_bar(
+    args: argparse.Namespace, dataset: Any, indices: np.ndarray, classifier: Any, store: Any
+) -> list[Any]:
+    """:func:`research.indexing_run.run_part` with a progress bar over the whole selection."""
+    from research.indexing_run import run_part
+    from xrdsym.cli.progress import progress_bar
+
+    bar = progress_bar(indices.size, "pattern", args.no_progress)
+    bar.update(0 if store is None else len(store.finished()))
+
+    def counted(items: Any) -> Any:
+        for item in items:
+            yield item
+            bar.update(1)
+
+    try:
+        return run_part(dataset, indices, classifier, args.seed, counted, args.workers, store)
+    finally:
+        bar.close()
 
 
 def fit_lines(weight: Any) -> list[str]:

@@ -61,3 +61,17 @@ def test_reliability_of_a_weight_that_trusts_no_cell_is_the_networks() -> None:
     )
     text = "\n".join(reliability_markdown(sure))
     assert "| top-1 probability | network: confidence" in text and "ECE (all 60" in text
+
+
+def test_the_model_card_shows_the_recorded_reliability_tables(tmp_path) -> None:
+    from research.model_card import joined_answer_lines
+    from xrdsym.classify.joint import write_evidence_weight
+
+    weight = EvidenceWeight((50.0, 0.0, 0.0, 0.0, 0.0), confident_at=0.8)
+    write_evidence_weight(weight, tmp_path)
+    assert joined_answer_lines(tmp_path) == []  # no tables recorded yet
+    tables = joined_reliability(_outcomes(30, 2), weight, TABLE)
+    write_evidence_weight(replace(weight, reliability={"part": "test", **tables}), tmp_path)
+    text = "\n".join(joined_answer_lines(tmp_path))
+    assert "w >= 0.800" in text and "30 patterns of the test part" in text
+    assert text.count("| top-1 probability |") == 3
