@@ -82,6 +82,7 @@ class TorchBackend:
 
     def logits(self, values: np.ndarray) -> np.ndarray:
         """Space-group logits with ``threads_for(n)`` torch threads (restored afterwards)."""
+        # deferred until called: imports torch
         import torch
 
         batch = np.ascontiguousarray(values, dtype=np.float32)
@@ -108,6 +109,7 @@ class OnnxBackend:
     def _session(self, threads: int) -> Any:
         """The inference session with ``threads`` intra-op threads."""
         if threads not in self._sessions:
+            # deferred until called: imports onnxruntime
             import onnxruntime as ort
 
             options = ort.SessionOptions()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -146,7 +147,6 @@ def read_model_config(folder: str | Path) -> ModelSpec:
 def known_architecture(name: str) -> bool:
     """Whether ``name`` is a built-in architecture or one registered since (a registry
     already imported; this never imports torch)."""
-    import sys
 
     registry = sys.modules.get("xrdsym.models.registry")
     registered = set(registry.list_models()) if registry is not None else set()

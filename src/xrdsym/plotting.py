@@ -158,6 +158,7 @@ def prediction_figure(
         A :class:`matplotlib.figure.Figure`.
     """
     require_matplotlib()
+    # deferred until called: imports matplotlib
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12, 4.6), layout="constrained")
@@ -191,12 +192,14 @@ def _cell_marks(ax: Any, sample: Any, grid: Grid, prediction: Any) -> None:
     best = None if indexing is None else indexing.best
     if indexing is None or best is None or sample.pattern is None:
         return
+    # deferred until called: imports spglib
     from xrdsym.indexing.extinction import cell_positions
 
     x = np.asarray(sample.pattern.two_theta, dtype=np.float64)
     ratio = grid.wavelength / sample.wavelength
     ticks, _ = bragg_shift_kept(cell_positions(best, sample.wavelength, (x[0], x[-1])), ratio)
     ax.vlines(ticks, -0.07, -0.02, color=IN_SET, lw=0.6, label=f"{best.bravais} cell reflections")
+    # deferred until called: imports spglib
     from xrdsym.indexing.lattice import used_lines
 
     used = used_lines(indexing.peaks)  # the lines of best.hkl, in its order
@@ -230,6 +233,7 @@ def _title(prediction: Any) -> str:
 
 def save_figure(figure: Any, output: str | Path, dpi: int = 130) -> Path:
     """Write a Figure through the Agg canvas (no pyplot, no backend switch)."""
+    # deferred until called: imports matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     out = Path(output)

@@ -120,6 +120,7 @@ def simulate(
 
 def _read(path: str | Path) -> Crystal:
     """The crystal of a CIF file (named after the file stem)."""
+    # deferred until called: imports gemmi
     from xrdsym.structures.reader import read_cif_file
 
     return read_cif_file(path)

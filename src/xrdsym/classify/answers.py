@@ -333,6 +333,7 @@ def top_k_levels(
 
 def predictions_frame(predictions: Iterable[Prediction]) -> Any:
     """A pandas DataFrame with one :meth:`Prediction.summary_row` per prediction."""
+    # deferred until called: imports pandas
     import pandas as pd
 
     return pd.DataFrame([p.summary_row() for p in predictions])

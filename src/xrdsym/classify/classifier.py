@@ -25,6 +25,7 @@ from xrdsym.classify.samples import Sample, reader_events
 from xrdsym.errors import XrdsymError
 from xrdsym.inference import Backend, TorchBackend
 from xrdsym.model_config import ModelSpec
+from xrdsym.plotting import prediction_figure
 from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
 
 
@@ -324,7 +325,4 @@ class Classifier:
 
     def figure(self, prediction: Prediction, sample: Sample, sqrt: bool = False) -> Any:
         """The matplotlib Figure of an answer (see :func:`xrdsym.plotting.prediction_figure`)."""
-        # Deferred on purpose: matplotlib is an optional extra, needed only for figures.
-        from xrdsym.plotting import prediction_figure
-
         return prediction_figure(sample, self.grid, prediction, self.table, sqrt=sqrt)

@@ -48,6 +48,7 @@ from xrdsym.calibration import LOG_T_BOUNDS, log_probabilities, tempered
 from xrdsym.calibration import fit_temperature as fit_level_temperature
 from xrdsym.errors import ModelFileError
 from xrdsym.indexing.extinction import crystal_systems_of
+from xrdsym.indexing.pattern import index_pattern
 from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult
 from xrdsym.spacegroups.table import LEVELS, SpaceGroupTable, level_probabilities
 
@@ -174,6 +175,7 @@ def fit_cell_weight(features: np.ndarray, right: np.ndarray, l2: float = 1e-2) -
 
     Minimises sum log(1 + exp(-y z)) + l2 |beta[1:]|^2 with z = x beta, y = +-1 (scipy BFGS).
     """
+    # deferred until called: imports scipy
     from scipy.optimize import minimize
 
     x = np.asarray(features, dtype=np.float64)
@@ -382,7 +384,6 @@ def join_levels(
 
 def index_sample(sample: Any) -> IndexingResult | None:
     """Index a measured sample's profile as read (None for peak lists and structures)."""
-    from xrdsym.indexing.pattern import index_pattern
 
     pattern = getattr(sample, "pattern", None)
     if pattern is None:

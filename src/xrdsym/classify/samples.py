@@ -23,12 +23,15 @@ from xrdsym.errors import PatternFileError, XrdsymError
 from xrdsym.io import Pattern, read_pattern, validated_pattern
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.grid import Grid
+from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.patterns.prepare import (
     PreparedPattern,
     measurement_wavelength,
     normalize_intensity,
     prepare_pattern,
 )
+from xrdsym.patterns.scattering import graphite_monochromator_two_theta
+from xrdsym.structures.crystal import Crystal, crystal_from_pymatgen
 from xrdsym.wavelengths import wavelength_given
 
 #: A measured step coarser than this (degrees 2theta at the grid wavelength) draws a warning:
@@ -264,10 +267,7 @@ def sample_from_structure(structure: Any, grid: Grid, source: str | None = None)
         StructureError: an unreadable CIF or a structure without symmetry.
         XrdsymError: no reflection inside the grid.
     """
-    # Deferred on purpose: gemmi, spglib and pymatgen, which measured files never need.
-    from xrdsym.patterns.peaks import compute_peaks
-    from xrdsym.patterns.scattering import graphite_monochromator_two_theta
-    from xrdsym.structures.crystal import Crystal, crystal_from_pymatgen
+    # Deferred on purpose: gemmi (CIF reading), which measured files never need.
     from xrdsym.structures.reader import read_cif_file
 
     if isinstance(structure, str | Path):

@@ -11,6 +11,8 @@ import importlib
 import importlib.util
 import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -167,8 +169,6 @@ def run_handler(args: argparse.Namespace, prog: str = "xrdsym") -> int:
 def write_crash_log(exc: BaseException) -> str:
     """Write the traceback of an unexpected error to a file in the temporary folder; its path
     (or ``not written`` when that fails)."""
-    import tempfile
-    import traceback
 
     try:
         with tempfile.NamedTemporaryFile(

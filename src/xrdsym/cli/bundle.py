@@ -42,6 +42,7 @@ def register(subparsers: Any) -> None:
 
 def run_bundle(args: argparse.Namespace) -> int:
     """Write the bundled model folder."""
+    # deferred until called: imports torch, safetensors
     from xrdsym.training.bundle import bundle_model
 
     bundle_model(

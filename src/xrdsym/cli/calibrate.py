@@ -67,6 +67,7 @@ def register(subparsers: Any) -> None:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Calibrate, print the record's figures and write the model folder."""
+    # deferred until called: imports torch, safetensors
     from xrdsym.training.calibration import calibrate_model, format_reliability
 
     record = calibrate_model(

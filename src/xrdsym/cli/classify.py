@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from xrdsym.classify import load_model
 from xrdsym.classify.samples import read_sample
 from xrdsym.cli.progress import progress_bar
 from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
+from xrdsym.plotting import require_matplotlib, save_figure
 
 #: Files read and classified per forward pass.
 CHUNK = 64
@@ -133,8 +135,6 @@ class _Outputs:
         if self.args.csv:
             self._csv_row(prediction.summary_row())
         if self.args.plot:
-            from xrdsym.plotting import save_figure
-
             figure = classifier.figure(prediction, sample, sqrt=self.args.sqrt)
             out = plot_path(self.args.plot, Path(prediction.source), len(self.args.files) > 1)
             save_figure(figure, out)
@@ -162,15 +162,12 @@ class _Outputs:
 
 def run_classify(args: argparse.Namespace) -> int:
     """Classify every file; report failures and go on."""
-    from xrdsym.classify import load_model
 
     if args.top_k < 1:
         raise XrdsymError("--top-k must be at least 1")
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise XrdsymError("--min-confidence must be between 0 and 1")
     if args.plot:
-        from xrdsym.plotting import require_matplotlib
-
         require_matplotlib()
     override, fallback = wavelength_choice(args)
     classifier = load_model(args.model, backend=args.backend)

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from xrdsym.datasets.sources import BUILD_SOURCES, SOURCES
+from xrdsym.errors import XrdsymError
 from xrdsym.structures.tolerance import DEFAULT_SYMPREC
 
 
@@ -97,7 +98,6 @@ def register(subparsers: Any) -> None:
 
 def parse_space_groups(text: str) -> tuple[int, ...]:
     """Parse '1-230' or '14,62,200-206' into space-group numbers (validated 1-230)."""
-    from xrdsym.errors import XrdsymError
 
     groups: list[int] = []
     for part in text.split(","):
@@ -119,8 +119,8 @@ def parse_space_groups(text: str) -> tuple[int, ...]:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build the dataset and print its report."""
+    # deferred until called: imports spglib
     from xrdsym.datasets.build import BuildConfig, build_dataset
-    from xrdsym.errors import XrdsymError
 
     if not args.cif and args.generated_per_group == 0:
         raise XrdsymError("nothing to build: give --cif PATH and/or --generated-per-group N")
@@ -157,6 +157,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the counts of a finished dataset."""
+    # deferred until called: imports spglib
     from xrdsym.datasets.store import open_dataset
     from xrdsym.datasets.summary import dataset_counts, format_counts
 

@@ -9,8 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from xrdsym.datasets.protocol import IndexedPeaks
+from xrdsym.datasets.store import open_dataset
 from xrdsym.errors import XrdsymError
-from xrdsym.patterns.renderers import RENDERER_NAMES
+from xrdsym.patterns.renderers import RENDERER_NAMES, make_renderer
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 
 
 def register(subparsers: Any) -> None:
@@ -68,11 +71,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and dataset, evaluate, print, and write the requested files."""
-    from xrdsym.datasets.protocol import IndexedPeaks
-    from xrdsym.datasets.store import open_dataset
+    # deferred until called: imports torch, safetensors
     from xrdsym.models import load_pretrained
-    from xrdsym.patterns.renderers import make_renderer
-    from xrdsym.spacegroups import CRYSTAL_SYSTEMS
     from xrdsym.training.evaluate import evaluate, plot_confusion
 
     model, spec = load_pretrained(args.model_dir)

@@ -7,7 +7,10 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from xrdsym.errors import XrdsymError
+from xrdsym.structures.wyckoff import write_wyckoff_table
 
 
 def register(subparsers: Any) -> None:
@@ -79,8 +82,8 @@ MAX_COUNT = 10_000
 
 def run_crystals(args: argparse.Namespace) -> int:
     """Write the crystals, their peak tables and index.csv; returns 0."""
-    import numpy as np
 
+    # deferred until called: imports spglib
     from xrdsym.patterns.peaks import compute_peaks
     from xrdsym.structures.synthetic import SyntheticGenerator, load_statistics
 
@@ -136,6 +139,7 @@ CHECK_ATTEMPTS = 20
 def draw_checked(generator: Any, group: int, rng: Any, raw: bool) -> tuple[Any, int]:
     """A crystal of ``group`` in which spglib finds that group (the first draw when ``raw``),
     with the group spglib finds in it (0: none)."""
+    # deferred until called: imports spglib
     from xrdsym.structures.synthetic_checks import spglib_group
 
     sample = generator.sample_group(group, rng)
@@ -150,6 +154,7 @@ def draw_checked(generator: Any, group: int, rng: Any, raw: bool) -> tuple[Any, 
 
 def write_cif(crystal: Any, path: Path, comment: str) -> None:
     """Write a :class:`~xrdsym.structures.crystal.Crystal` as a P1 CIF with pymatgen."""
+    # deferred until called: imports pymatgen
     from pymatgen.core import Lattice, Structure
     from pymatgen.io.cif import CifWriter
 
@@ -165,6 +170,7 @@ def write_cif(crystal: Any, path: Path, comment: str) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit and write the statistics; returns 0."""
+    # deferred until called: imports spglib
     from xrdsym.datasets.store import open_dataset
     from xrdsym.datasets.synthetic_fit import fit_dataset_statistics
 
@@ -177,7 +183,6 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def run_table(args: argparse.Namespace) -> int:
     """Write the Wyckoff table; returns 0."""
-    from xrdsym.structures.wyckoff import write_wyckoff_table
 
     print(f"Wyckoff table -> {write_wyckoff_table(args.output)}")
     return 0

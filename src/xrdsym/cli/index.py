@@ -26,6 +26,7 @@ from xrdsym.cli.wavelength_options import (
     wavelength_choice,
 )
 from xrdsym.errors import XrdsymError
+from xrdsym.io import read_pattern
 
 if TYPE_CHECKING:
     from xrdsym.indexing.results import CellCandidate, IndexingResult
@@ -119,9 +120,9 @@ def index_file(
 ) -> tuple[IndexingResult | None, str | None]:
     """(result, None), or (None, the error message naming the file): nothing escapes. The
     wavelength is ``override`` when given, else the file's, else ``fallback``."""
+    # deferred until called: imports spglib
     from xrdsym.indexing.lattice import index_peaks
     from xrdsym.indexing.peaks import search_peaks
-    from xrdsym.io import read_pattern
 
     try:
         pattern = read_pattern(path)
@@ -214,6 +215,7 @@ def _results(
 
 def run_index(args: argparse.Namespace) -> int:
     """Index every file; report failures and go on."""
+    # deferred until called: imports spglib
     from xrdsym.indexing.lattice import IndexingOptions
 
     if args.max_seconds <= 0:

@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
 
 def run_measured(args: argparse.Namespace) -> int:
     """Classify every labelled file and print accuracies beside the floor."""
+    # deferred until called: imports spglib
     from xrdsym.classify import load_model
     from xrdsym.datasets.store import open_dataset
     from xrdsym.training.measured import format_measured, score_measured_sets

@@ -22,6 +22,7 @@ from xrdsym.cli.wavelength_options import (
     wavelength_choice,
 )
 from xrdsym.errors import XrdsymError
+from xrdsym.io import read_pattern
 
 #: Columns of the CSV output: one row per line of each file.
 CSV_COLUMNS = (
@@ -94,10 +95,10 @@ def search_file(
     Raises:
         XrdsymError: unreadable file, no wavelength, a stick pattern, a bad profile.
     """
+    # deferred until called: imports spglib
     from xrdsym.classify.samples import looks_like_peak_list
     from xrdsym.indexing.peaks import PeakSearchOptions
     from xrdsym.indexing.quality import check_powder
-    from xrdsym.io import read_pattern
 
     pattern = read_pattern(name)
     wavelength, origin = file_wavelength(pattern, override, fallback)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from tqdm import tqdm
+
 
 def progress_bar(total: int | None, unit: str, disabled: bool = False) -> Any:
     """A tqdm bar of ``total`` items of ``unit``, shown on terminals only (never when
     ``disabled``)."""
-    from tqdm import tqdm
 
     return tqdm(total=total, unit=unit, disable=True if disabled else None, file=sys.stderr)

@@ -87,6 +87,7 @@ def write_peak_table(path: Path, peaks: Any) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Simulate the structure's pattern (:func:`xrdsym.simulate.simulate`) and write it."""
+    # deferred until called: imports scipy, spglib
     from xrdsym.simulate import simulate
 
     symprec = check_symprec(args.symprec)

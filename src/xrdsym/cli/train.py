@@ -65,6 +65,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     Raises:
         XrdsymError: a missing config file, an invalid option, or no dataset.
     """
+    # deferred until called: imports torch, safetensors
     from xrdsym.training import load_config
 
     if args.config is not None and not args.config.is_file():
@@ -80,6 +81,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, train, and print where the model and its history are."""
+    # deferred until called: imports torch, safetensors
     from xrdsym.training import train
 
     config = config_from_args(args)

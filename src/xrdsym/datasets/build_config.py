@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from xrdsym.datasets.sources import BUILD_SOURCES
 from xrdsym.errors import DatasetError
+from xrdsym.patterns.scattering import POLARIZATIONS
 from xrdsym.structures.tolerance import DEFAULT_SYMPREC, MAX_SYMPREC
 from xrdsym.wavelengths import CU_KA1
 
@@ -96,7 +97,6 @@ def check_build_config(config: BuildConfig) -> None:
             (0, 1] Angstrom, a non-positive or non-finite wavelength, an empty or reversed
             2theta range, or an unknown polarization model.
     """
-    from xrdsym.patterns.scattering import POLARIZATIONS
 
     def refuse(name: str, rule: str, value: object) -> None:
         flag = f" (--{name.replace('_', '-')})" if name in _CLI_SETTINGS else ""

@@ -4,6 +4,7 @@ local processes that end with the build, or a Dask cluster."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from xrdsym.datasets.shard_work import ShardTask
 
 def plan_tasks(config: BuildConfig) -> Iterator[ShardTask]:
     """All shard tasks of a build, in a stable order, streamed (CIF texts are read lazily)."""
+    # deferred until called: imports gemmi
     from xrdsym.structures.reader import iter_cif_sources
 
     for source_index, source in enumerate(config.cif_sources):
@@ -40,6 +42,7 @@ def plan_tasks(config: BuildConfig) -> Iterator[ShardTask]:
 
 def count_tasks(config: BuildConfig) -> int:
     """Number of shard tasks :func:`plan_tasks` yields (the total of the progress bar)."""
+    # deferred until called: imports gemmi
     from xrdsym.structures.reader import count_sources
 
     per_source = (count_sources(source) for source in config.cif_sources)
@@ -60,7 +63,6 @@ def die_with_parent(parent_pid: int) -> None:
     """
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
@@ -82,6 +84,7 @@ def make_executor(workers: int, scheduler: str | None) -> Iterator[cf.Executor]:
         ) as executor:
             yield executor
         return
+    # deferred until called: imports dask
     from distributed import Client
 
     with Client(scheduler) as client, client.get_executor() as executor:

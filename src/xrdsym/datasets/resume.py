@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,6 @@ BUILD_LIBRARIES = ("numpy", "spglib", "gemmi", "pymatgen", "pyxtal")
 
 def library_versions() -> dict[str, str]:
     """Installed versions of BUILD_LIBRARIES and xrdsym ("missing" for one not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
 
     found = {}
     for name in (*BUILD_LIBRARIES, "xrdsym"):

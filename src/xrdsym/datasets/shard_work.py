@@ -20,7 +20,9 @@ from xrdsym.datasets.shards import (
 )
 from xrdsym.datasets.sources import crystal_maker
 from xrdsym.errors import XrdsymError
+from xrdsym.patterns.peaks import compute_peaks
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.prototype import prototype_from_dataset
 from xrdsym.structures.symmetry import (
     dedupe_key,
     niggli_parameters,
@@ -75,9 +77,8 @@ def structure_row(
     crystal: Crystal, structure_id: str, source: str, requested: int, config: BuildConfig
 ) -> dict[str, Any]:
     """Label one crystal and compute its peak list: one row of a shard."""
-    from xrdsym.patterns.peaks import compute_peaks
+    # deferred until called: imports gemmi
     from xrdsym.structures.labelling import label_from_dataset
-    from xrdsym.structures.prototype import prototype_from_dataset
 
     symmetry = symmetry_dataset(crystal, symprec=config.symprec)
     label = label_from_dataset(crystal, symmetry)
@@ -153,6 +154,7 @@ def iter_task_crystals(
     Requested crystals come from the build source ``config.generator`` (pyxtal by default,
     :func:`xrdsym.datasets.sources.crystal_maker`).
     """
+    # deferred until called: imports gemmi
     from xrdsym.structures.reader import read_cif_text
 
     config = config if config is not None else BuildConfig()

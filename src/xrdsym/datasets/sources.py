@@ -85,6 +85,7 @@ def pyxtal_maker(statistics: str = "") -> CrystalMaker:
 def synthetic_maker(statistics: str = "") -> CrystalMaker:
     """The synthetic generator of ``statistics`` ("" for the shipped file); a draw that
     cannot be made (:class:`~xrdsym.errors.StructureError`) gives None."""
+    # deferred until called: imports spglib
     from xrdsym.structures.synthetic import SyntheticGenerator, load_statistics
 
     synthetic = SyntheticGenerator(load_statistics(statistics or None))

@@ -126,6 +126,7 @@ class StructureStream:
         start: StreamMix | None = None,
         ramp_epochs: int = 0,
     ) -> None:
+        # deferred until called: imports spglib
         from xrdsym.structures.perturb import PerturbationConfig
 
         if ramp_epochs < 0 or (ramp_epochs > 0) != (start is not None):
@@ -146,6 +147,7 @@ class StructureStream:
                 "`xrdsym dataset build` to train on perturbed structures"
             )
         if generator is None and "synthetic" in kinds:
+            # deferred until called: imports spglib
             from xrdsym.structures.synthetic import SyntheticGenerator
 
             generator = SyntheticGenerator()

@@ -69,6 +69,7 @@ def known_peaks(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(two_theta, intensity) float32 of ``crystal`` with its known ``operations`` over
     STREAM_TWO_THETA_RANGE at ``wavelength`` (Angstrom); None when no peak falls in it."""
+    # deferred until called: imports spglib
     from xrdsym.patterns.peaks import compute_peaks
 
     peaks = compute_peaks(
@@ -89,6 +90,7 @@ def known_peaks(
 def perturbed_item(parts: StreamParts, index: int, rng: np.random.Generator) -> StreamItem | None:
     """A perturbed copy of training structure ``index``
     (:func:`~xrdsym.structures.perturb.perturb_prototype` of its stored cell)."""
+    # deferred until called: imports spglib
     from xrdsym.structures.perturb import perturb_prototype
     from xrdsym.structures.prototype import hall_operations, prototype_crystal
 
@@ -108,6 +110,7 @@ def synthetic_item(parts: StreamParts, rng: np.random.Generator) -> StreamItem |
     """A synthetic crystal drawn from ``rng`` (drawn again, up to VERIFY_ATTEMPTS times, when
     it has more symmetry than its label and ``parts.verify``; see
     :func:`~xrdsym.structures.synthetic_checks.keeps_its_group`)."""
+    # deferred until called: imports spglib
     from xrdsym.structures.synthetic_checks import keeps_its_group
 
     for _ in range(VERIFY_ATTEMPTS):

@@ -153,6 +153,7 @@ def snip_background(
 
     When the half window would span more than :data:`SNIP_MAX_HALF_POINTS` points, SNIP runs
     on block means of the profile and is interpolated back (its cost is points x window)."""
+    # deferred until called: imports pybaselines
     from pybaselines import Baseline
 
     half_points = half_window_deg / step

@@ -9,6 +9,7 @@ import numpy as np
 
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing.extinction import with_extinction
+from xrdsym.indexing.lattice import index_peaks
 from xrdsym.indexing.results import IndexingResult, PeakSearchResult
 
 
@@ -33,7 +34,7 @@ def index_pattern(two_theta: Any, counts: Any, wavelength: float) -> IndexingRes
         single-crystal or wafer, textured film, too few lines) ``"not indexable"`` with the
         gate's reason and the lines found.
     """
-    from xrdsym.indexing.lattice import index_peaks
+    # deferred until called: imports scipy
     from xrdsym.indexing.quality import check_powder
 
     start = time.perf_counter()

@@ -133,6 +133,7 @@ class GateStatistics:
 def hump_height(two_theta: np.ndarray, background: np.ndarray) -> float:
     """Largest height (counts) of the background above its SNIP floor of half window
     :data:`HUMP_FLOOR_WINDOW` degrees, taken on a copy of at most :data:`HUMP_POINTS` points."""
+    # deferred until called: imports pybaselines
     from pybaselines import Baseline
 
     n = min(HUMP_POINTS, two_theta.size)

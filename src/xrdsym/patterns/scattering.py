@@ -49,6 +49,7 @@ def it92_coefficients(symbols: Sequence[str]) -> tuple[np.ndarray, np.ndarray, n
     Raises:
         StructureError: an element is unknown or has no IT92 entry.
     """
+    # deferred until called: imports gemmi
     import gemmi
 
     a = np.zeros((len(symbols), 4))
@@ -74,6 +75,7 @@ def pymatgen_coefficients(symbols: Sequence[str]) -> tuple[np.ndarray, np.ndarra
     Raises:
         StructureError: the element is not in pymatgen's table.
     """
+    # deferred until called: imports pymatgen, matplotlib
     from pymatgen.analysis.diffraction.xrd import ATOMIC_SCATTERING_PARAMS
     from pymatgen.core.periodic_table import Element
 

@@ -163,6 +163,7 @@ def _quiet_spglib() -> Iterator[None]:
 @functools.cache
 def _standard_hall_numbers() -> tuple[int, ...]:
     """Hall number (1-530) of the standard setting of space groups 1..230: the first listed."""
+    # deferred until called: imports spglib
     import spglib
 
     first: dict[int, int] = {}
@@ -206,6 +207,7 @@ def standard_operations(number: SupportsIndex) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.cache
 def _standard_operations(number: int) -> tuple[np.ndarray, np.ndarray]:
+    # deferred until called: imports spglib
     import spglib
 
     index = number - 1
@@ -259,6 +261,7 @@ def space_groups() -> tuple[SpaceGroupInfo, ...]:
 
     Built once per process (about half a second) and cached.
     """
+    # deferred until called: imports spglib
     import spglib
 
     infos: list[SpaceGroupInfo] = []

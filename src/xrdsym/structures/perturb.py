@@ -186,6 +186,7 @@ def _element_table() -> dict[str, tuple[int, int, float, frozenset[int]]]:
 
     Elements up to Bi (Z <= 83) with a known radius. The cache holds one immutable table.
     """
+    # deferred until called: imports pymatgen
     from pymatgen.core.periodic_table import Element
 
     table = {}

@@ -178,6 +178,7 @@ def prototype_of(crystal: Crystal, symprec: float = DEFAULT_SYMPREC) -> Prototyp
     Raises:
         StructureError: spglib cannot analyse the cell.
     """
+    # deferred until called: imports gemmi
     from xrdsym.structures.labelling import spglib_cell, symmetry_dataset
 
     dataset = symmetry_dataset(crystal, symprec=symprec)
@@ -195,6 +196,7 @@ def read_prototypes(path: str | Path, limit: int | None = None) -> list[Prototyp
         StructureError: a structure cannot be read or analysed.
     """
 
+    # deferred until called: imports gemmi
     from xrdsym.structures.reader import iter_cif_sources, read_cif_text
 
     items = islice(iter_cif_sources(path), limit)

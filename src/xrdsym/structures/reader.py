@@ -22,6 +22,7 @@ import gemmi
 import numpy as np
 
 from xrdsym.errors import StructureError
+from xrdsym.io.formats import open_regular_file, read_regular_file
 from xrdsym.structures.crystal import Crystal
 from xrdsym.structures.operators import check_operators
 from xrdsym.structures.validation import (
@@ -187,7 +188,6 @@ def _read_text_file(path: Path) -> str:
     Only a regular file of at most :data:`MAX_CIF_CHARS` bytes is read (a FIFO would block,
     ``/dev/zero`` never ends).
     """
-    from xrdsym.io.formats import read_regular_file
 
     data = read_regular_file(path, MAX_CIF_CHARS, "a CIF file", StructureError)
     try:
@@ -209,7 +209,6 @@ def _csv_field_limit(limit: int) -> Iterator[None]:
 
 def _open_table(path: Path) -> IO[str]:
     """Open a .csv or .csv.gz file (a regular file only) as text for the csv module."""
-    from xrdsym.io.formats import open_regular_file
 
     open_regular_file(path, "a CIF table", StructureError).close()  # refuses FIFOs, devices
     if path.name.lower().endswith(".gz"):

@@ -19,6 +19,7 @@ cell makes a supercell of a structure, or another setting of it, the same struct
 from __future__ import annotations
 
 import math
+import multiprocessing
 import warnings
 from collections.abc import Callable, Iterable
 from fractions import Fraction
@@ -164,7 +165,6 @@ def _spglib_with_budget(
     Raises:
         StructureError: the budget ran out, or spglib failed.
     """
-    import multiprocessing
 
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
@@ -194,7 +194,6 @@ def run_spglib(call: Callable[..., Any], cell: tuple[Any, ...], name: str, **kwa
     raised as one :class:`StructureError` naming the structure. A cell of more than
     :data:`SPGLIB_CHILD_SITES` sites runs in a child process with a time budget (where
     ``fork`` exists and this is not a daemonic pool worker)."""
-    import multiprocessing
 
     if (
         len(cell[1]) > SPGLIB_CHILD_SITES

@@ -39,6 +39,7 @@ import numpy as np
 from xrdsym.errors import StructureError
 from xrdsym.sampling import draw_distinct, draw_index
 from xrdsym.structures.crystal import Crystal
+from xrdsym.structures.perturb import lattice_from_parameters
 from xrdsym.structures.synthetic_statistics import (
     FAMILY_STARTS,
     MAX_ELEMENTS,
@@ -274,7 +275,6 @@ class SyntheticGenerator:
         self, space_group: int, atomic_volume: float, rng: np.random.Generator
     ) -> np.ndarray:
         """Cell rows of the family's shape with V = k * atomic_volume, ln k ~ N(mean, std)."""
-        from xrdsym.structures.perturb import lattice_from_parameters
 
         family = crystal_family(space_group)
         shapes = self.statistics.cell_shapes[family]

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import spglib
 
 from xrdsym.errors import StructureError
 from xrdsym.structures.prototype import Prototype, orbit_labels, species_parts
+from xrdsym.structures.symmetry import cell_parameters, run_spglib
 
 STATISTICS_FORMAT = "xrdsym-synthetic-statistics"
 STATISTICS_VERSION = 1
@@ -184,6 +186,7 @@ def _shipped_statistics() -> SyntheticStatistics:
 @functools.lru_cache(maxsize=1)
 def atomic_radii() -> dict[str, float]:
     """Element -> atomic radius in Angstrom (pymatgen), elements H-Bi without noble gases."""
+    # deferred until called: imports pymatgen
     from pymatgen.core.periodic_table import Element
 
     radii = {}
@@ -219,7 +222,6 @@ def fit_statistics(
         seed: seed of the subsample of cell shapes kept per family.
         source: description of the data, stored in the file.
     """
-    from xrdsym.structures.symmetry import cell_parameters
 
     radii = atomic_radii()
     sg_counts = np.zeros(230, dtype=np.int64)
@@ -291,9 +293,6 @@ def prototype_wyckoff_letters(prototype: Prototype, symprec: float = 1e-3) -> tu
     Raises:
         StructureError: spglib cannot analyse the stored cell.
     """
-    import spglib
-
-    from xrdsym.structures.symmetry import run_spglib
 
     labels = orbit_labels(prototype)
     _, numbers = np.unique(np.asarray(prototype.species), return_inverse=True)

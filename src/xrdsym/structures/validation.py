@@ -209,6 +209,7 @@ def close_pairs(
     (index into ``frac``) closer than ``radius`` Angstrom, periodic images included; a centre
     paired with its own position without translation is left out (``centres`` indexes
     ``frac``)."""
+    # deferred until called: imports pymatgen
     from pymatgen.optimization.neighbors import find_points_in_spheres
 
     cart = np.ascontiguousarray(frac @ lattice, dtype=np.float64)

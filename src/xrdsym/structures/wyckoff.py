@@ -104,6 +104,7 @@ class WyckoffTable:
 
 def build_wyckoff_table() -> dict[str, np.ndarray]:
     """The table's arrays, from pyxtal (about 1 s; used to write the shipped file)."""
+    # deferred until called: imports pyxtal, pymatgen
     from pyxtal.symmetry import Group
 
     group_offsets = [0]

@@ -20,7 +20,9 @@ with the number of steps.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,8 @@ from xrdsym.patterns.grid import Grid
 from xrdsym.structures.perturb import PerturbationConfig
 from xrdsym.structures.symmetry import cell_parameters
 from xrdsym.training.data import SHARED_CRYSTAL_TAG
+from xrdsym.training.fresh import FreshCrystals
+from xrdsym.training.parts import available_cores
 
 #: Tags the generator of a batch's item kinds apart from the other seeds of the batch.
 KIND_TAG = 11
@@ -140,8 +144,6 @@ class PeakTable:
         if workers <= 1:
             self.prepare_rows(todo)
             return
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
 
         chunks = np.array_split(todo, workers * 4)
         tasks = [
@@ -366,13 +368,9 @@ def make_batched(
     total = sum(weights)
     fresh = None
     if weights[SYNTHETIC] > 0:
-        from xrdsym.training.fresh import FreshCrystals
-
         fresh = FreshCrystals(config, grid.wavelength, config.num_workers)
     table = PeakTable.from_source(source, grid.wavelength)
     if weights[PERTURBED] > 0 and train_idx is not None:
-        from xrdsym.training.parts import available_cores
-
         table.prepare_all(np.asarray(train_idx), available_cores())
     return BatchedPatterns(
         table=table,

@@ -10,9 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xrdsym.datasets.stream import check_mix
 from xrdsym.errors import XrdsymError
+from xrdsym.models.registry import TASK_CLASSES, list_models
 from xrdsym.patterns.grid import PAPER_GRID
+from xrdsym.patterns.lab import AUGMENTATION_FAMILIES, RANGE_FAMILIES
 from xrdsym.patterns.renderers import RENDERER_NAMES
+from xrdsym.structures.perturb import PerturbationConfig
+from xrdsym.structures.synthetic import GeneratorConfig
 
 #: Optimizers and learning-rate schedules that :func:`xrdsym.training.loop.train` knows.
 OPTIMIZERS = ("adamw", "adam")
@@ -261,7 +266,6 @@ class TrainConfig:
         Raises:
             ConfigError: naming the option.
         """
-        from xrdsym.models.registry import TASK_CLASSES
 
         known = {*TASK_CLASSES, *(f"aux_{task}" for task in TASK_CLASSES)}
         if not self.tasks or not all(
@@ -292,7 +296,6 @@ class TrainConfig:
         Raises:
             ConfigError: listing the registered names.
         """
-        from xrdsym.models.registry import list_models
 
         if self.model not in list_models():
             raise ConfigError(
@@ -302,9 +305,6 @@ class TrainConfig:
 
     def _validate_stream(self) -> None:
         """``stream``, ``perturbation`` and ``generator`` name known fields with valid values."""
-        from xrdsym.datasets.stream import check_mix
-        from xrdsym.structures.perturb import PerturbationConfig
-        from xrdsym.structures.synthetic import GeneratorConfig
 
         check_mix(self.stream)
         if bool(self.stream_start) != (self.stream_ramp_epochs > 0):
@@ -344,7 +344,6 @@ class TrainConfig:
 
     def _validate_lab_off(self) -> None:
         """``lab_off`` needs the lab renderer and names only its families."""
-        from xrdsym.patterns.lab import AUGMENTATION_FAMILIES, RANGE_FAMILIES
 
         if self.renderer != "lab":
             raise ConfigError(f"lab_off needs renderer = 'lab', got {self.renderer!r}")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
+from tqdm import tqdm
 
 from xrdsym.datasets.protocol import PeakSource
 from xrdsym.patterns.grid import Grid
@@ -189,8 +190,6 @@ def _counted(items: list[int], progress: bool) -> Iterable[int]:
     """``items``, through a tqdm bar of ``len(items)`` patterns when ``progress``."""
     if not progress:
         return items
-
-    from tqdm import tqdm
 
     return tqdm(items, total=len(items), unit="pattern", disable=None, file=sys.stderr)
 

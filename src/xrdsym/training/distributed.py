@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 import torch
+import torch.distributed as dist
 
 
 @dataclass
@@ -36,7 +37,6 @@ def setup_distributed(device: str) -> Distributed:
     dev = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
     if world <= 1:
         return Distributed(1, 0, dev)
-    import torch.distributed as dist
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
@@ -49,7 +49,6 @@ def shared_flags(ddp: Distributed, *values: bool) -> list[bool]:
     """Rank 0's decisions, shared by every process (the values of other ranks are ignored)."""
     if not ddp.active:
         return list(values)
-    import torch.distributed as dist
 
     tensor = torch.tensor([float(v) if ddp.is_main else 0.0 for v in values], device=ddp.device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)

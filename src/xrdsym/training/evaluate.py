@@ -129,6 +129,7 @@ def plot_confusion(matrix: np.ndarray, names: tuple[str, ...], path: str | Path)
 
     Drawn on a ``matplotlib.figure.Figure`` of its own, so no pyplot state or backend changes.
     """
+    # deferred until called: imports matplotlib
     from matplotlib.figure import Figure
 
     counts = np.asarray(matrix, dtype=np.float64)

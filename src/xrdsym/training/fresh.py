@@ -17,6 +17,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
+import torch
+
+from xrdsym.datasets.stream import StreamMix, StructureStream
+from xrdsym.structures.synthetic import GeneratorConfig, SyntheticGenerator, load_statistics
 
 #: A made crystal: (two_theta, intensity, space group), or None when it could not be made.
 Made = tuple[np.ndarray, np.ndarray, int] | None
@@ -28,10 +32,6 @@ def _start_worker(generator: dict[str, Any], statistics: str, verify: bool, wave
     """Build this worker's synthetic-only stream (one torch thread: the cores are the
     workers')."""
     global _STREAM
-    import torch
-
-    from xrdsym.datasets.stream import StreamMix, StructureStream
-    from xrdsym.structures.synthetic import GeneratorConfig, SyntheticGenerator, load_statistics
 
     torch.set_num_threads(1)
     made = SyntheticGenerator(load_statistics(statistics or None), GeneratorConfig(**generator))

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from xrdsym.datasets.protocol import IndexedPeaks, PeakSource
 from xrdsym.patterns.protocols import PatternRenderer
@@ -116,8 +117,6 @@ def start_session(run: Run, progress: bool) -> Session:
     state, config = run.state, run.config
     bar = None
     if progress and run.ddp.is_main:
-        from tqdm import tqdm
-
         bar = tqdm(
             total=run.total_steps or None, initial=state.step, unit="step", dynamic_ncols=True
         )

@@ -23,10 +23,14 @@ from torch.nn import functional as F  # noqa: N812
 from torch.utils.data import DistributedSampler
 
 from xrdsym.datasets.protocol import PeakSource
+from xrdsym.datasets.store import open_dataset
 from xrdsym.errors import ModelFileError
+from xrdsym.models import save_pretrained
+from xrdsym.models.pretrained import create_sized_model
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.protocols import PatternRenderer
 from xrdsym.spacegroups import level_labels
+from xrdsym.training.batched import make_batched
 from xrdsym.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from xrdsym.training.config import ConfigError, TrainConfig
 from xrdsym.training.data import PatternPreparer, RenderedPatterns, StreamedPatterns, render_fixed
@@ -144,7 +148,6 @@ def open_source(config: TrainConfig, source: PeakSource | None) -> PeakSource:
     """``source``, or the dataset folder ``config.dataset``."""
     if source is not None:
         return source
-    from xrdsym.datasets.store import open_dataset
 
     return open_dataset(config.dataset)
 
@@ -170,7 +173,6 @@ def setup_run(
 ) -> Run:
     """A fresh run: data split, grid, renderer, training stream, model (seeded by
     ``config.seed``) and optimizer; nothing is read from or written to ``run_dir``."""
-    from xrdsym.models.pretrained import create_sized_model
 
     config.validate()
     ddp = setup_distributed(config.device)
@@ -191,8 +193,6 @@ def setup_run(
     val_dataset = RenderedPatterns(source, grid, config.seed + 1, render, PatternPreparer())
     batched = None
     if config.prefetch == "batched":
-        from xrdsym.training.batched import make_batched
-
         batched = make_batched(config, source, grid, render, ddp.device, train_idx)
     torch.manual_seed(config.seed)
     model_kwargs = {"input_length": grid.n_points, **config.model_kwargs}
@@ -476,7 +476,6 @@ def model_card(run: Run, output_keys: list[str], final: dict[str, float]) -> dic
 
 def export_best(run: Run, final: dict[str, float]) -> Path:
     """Save the best validation weights with their ``model.json`` into the run folder."""
-    from xrdsym.models import save_pretrained
 
     export = best_model(run)
     with torch.no_grad():
