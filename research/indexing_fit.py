@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 
 from research.indexing_run import Outcome, true_labels
-from xrdsym.calibration import expected_calibration_error, reliability_bins
+from xrdsym.calibration import (
+    binned_reliability,
+    calibration_error,
+    expected_calibration_error,
+    reliability_bins,
+)
 from xrdsym.classify.joint import (
     MAX_CONFIDENT_WRONG,
     EvidenceWeight,
@@ -123,10 +128,16 @@ def joined_reliability(
 ) -> dict[str, Any]:
     """Per level, ``network`` and ``joined`` figures (``top1``, ``ece``, ``bins``: the rows of
     :func:`xrdsym.calibration.reliability_bins`) on all patterns, and the ECE of both on the
-    patterns where a cell entered the answer (``ece_with_cell``); ``n`` and ``with_cell``."""
+    patterns where a cell entered the answer (``ece_with_cell``); ``n`` and ``with_cell``;
+    ``cell``: the same bins for w, the probability that the best cell is right, against the
+    share of right cells (patterns with a cell)."""
     joined = [join_levels(o.network, o.indexing, weight, table) for o in outcomes]
     with_cell = np.array([j.cell_probability > 0.0 for j in joined], dtype=bool)
     result: dict[str, Any] = {"n": len(outcomes), "with_cell": int(with_cell.sum()), "bins": bins}
+    w = np.array([j.cell_probability for j in joined])[with_cell]
+    right = np.array([o.cell_right for o in outcomes], dtype=bool)[with_cell]
+    rows = binned_reliability(w, right, bins)
+    result["cell"] = {"bins": rows, "ece": calibration_error(rows) if rows else 0.0}
     for level in LEVELS:
         truth = np.array([true_labels(o.space_group)[level] for o in outcomes], dtype=np.int64)
         sources = {
@@ -173,4 +184,19 @@ def reliability_markdown(result: dict[str, Any]) -> list[str]:
             f"{joint['ece']:.3f} ({joint['ece_with_cell']:.3f}) | | |"
         )
         lines.append("")
+    cell = result.get("cell") or {}
+    if cell.get("bins"):
+        lines += [
+            f"probability that the best cell is right (w; the {result['with_cell']} patterns "
+            "with a cell)",
+            "",
+            "| w | mean w | share of right cells | n |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {r['low']:.1f}-{r['high']:.1f} | {r['confidence']:.3f} | {r['accuracy']:.3f} | "
+            f"{r['count']} |"
+            for r in cell["bins"]
+        ]
+        lines += [f"| ECE | {cell['ece']:.3f} | | |", ""]
     return lines

@@ -61,6 +61,11 @@ def test_reliability_of_a_weight_that_trusts_no_cell_is_the_networks() -> None:
     )
     text = "\n".join(reliability_markdown(sure))
     assert "| top-1 probability | network: confidence" in text and "ECE (all 60" in text
+    # w ~ 1 for every cell: one bin of w, whose share of right cells is the share of right ones
+    (row,) = sure["cell"]["bins"]
+    assert row["count"] == 60 and row["confidence"] == pytest.approx(1.0)
+    assert row["accuracy"] == pytest.approx(np.mean([o.cell_right for o in outcomes]))
+    assert "| w | mean w | share of right cells | n |" in text
 
 
 def test_the_model_card_shows_the_recorded_reliability_tables(tmp_path) -> None:

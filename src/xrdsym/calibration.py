@@ -127,16 +127,15 @@ def set_membership(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     return member
 
 
-def reliability_bins(
-    probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+def binned_reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
 ) -> list[dict[str, float]]:
-    """The reliability diagram of the top-1 probability: one row per non-empty bin of ``bins``
-    equal-width bins of [0, 1], with ``low`` and ``high`` (bin edges), ``confidence`` (mean top
-    probability), ``accuracy`` (share of top answers that are right) and ``count``."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == np.asarray(labels)).astype(np.float64)
-    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    """Stated probabilities against outcomes: one row per non-empty bin of ``bins`` equal-width
+    bins of [0, 1], with ``low`` and ``high`` (bin edges), ``confidence`` (mean stated
+    probability), ``accuracy`` (share of events that happened, ``correct`` true) and ``count``."""
+    stated = np.asarray(confidence, dtype=np.float64)
+    happened = np.asarray(correct, dtype=np.float64)
+    which = np.minimum((stated * bins).astype(np.int64), bins - 1)
     rows = []
     for b in range(bins):
         inside = which == b
@@ -145,21 +144,34 @@ def reliability_bins(
                 {
                     "low": b / bins,
                     "high": (b + 1) / bins,
-                    "confidence": float(confidence[inside].mean()),
-                    "accuracy": float(correct[inside].mean()),
+                    "confidence": float(stated[inside].mean()),
+                    "accuracy": float(happened[inside].mean()),
                     "count": int(inside.sum()),
                 }
             )
     return rows
 
 
+def reliability_bins(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> list[dict[str, float]]:
+    """The reliability diagram of the top-1 probability (:func:`binned_reliability` of the top
+    probability and whether the top class is the label)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    return binned_reliability(p.max(axis=1), p.argmax(axis=1) == np.asarray(labels), bins)
+
+
+def calibration_error(rows: list[dict[str, float]]) -> float:
+    """sum_b (n_b / n) |accuracy_b - confidence_b| over the rows of :func:`binned_reliability`."""
+    n = sum(row["count"] for row in rows)
+    return float(sum(row["count"] / n * abs(row["accuracy"] - row["confidence"]) for row in rows))
+
+
 def expected_calibration_error(
     probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
 ) -> float:
-    """ECE = sum_b (n_b / n) |accuracy_b - confidence_b| over the :func:`reliability_bins`."""
-    rows = reliability_bins(probabilities, labels, bins)
-    n = sum(row["count"] for row in rows)
-    return float(sum(row["count"] / n * abs(row["accuracy"] - row["confidence"]) for row in rows))
+    """ECE: :func:`calibration_error` of the :func:`reliability_bins`."""
+    return calibration_error(reliability_bins(probabilities, labels, bins))
 
 
 def reliability(
