@@ -90,6 +90,7 @@ def _spread(indices: np.ndarray, limit: int) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Render, classify, index; then fit or score, print and write."""
+    # deferred until called, so that --help stays fast: imports spglib and scipy
     from research.indexing_eval import (
         measured_lines,
         score_measured,
@@ -174,6 +175,7 @@ def _run_with_bar(
     args: argparse.Namespace, dataset: Any, indices: np.ndarray, classifier: Any, store: Any
 ) -> list[Any]:
     """:func:`research.indexing_run.run_part` with a progress bar over the whole selection."""
+    # deferred until called: imports spglib and tqdm
     from research.indexing_run import run_part
     from xrdsym.cli.progress import progress_bar
 

@@ -18,12 +18,14 @@ import itertools
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xrdsym.datasets.protocol import IndexedPeaks
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing.results import (
     CellCandidate,
@@ -31,6 +33,7 @@ from xrdsym.indexing.results import (
     IndexingResult,
     PeakSearchResult,
 )
+from xrdsym.spacegroups.table import level_labels
 
 #: A cell is right when every Niggli length agrees to this relative tolerance ...
 LENGTH_TOLERANCE = 0.005
@@ -87,6 +90,7 @@ def same_reduced_cell(
 
 def true_reduced_cell(prototype: Any) -> np.ndarray:
     """Niggli-reduced primitive cell of a stored conventional cell (spglib primitive cell)."""
+    # deferred until called: imports spglib
     import spglib
 
     from xrdsym.structures.symmetry import cell_parameters, niggli_reduce
@@ -235,6 +239,7 @@ class OutcomeFile:
 
 def _index_counts(job: tuple[np.ndarray, np.ndarray, float]) -> IndexingResult:
     """Index one rendered profile (a module-level function, so that worker processes can)."""
+    # deferred until called (in each worker process): imports spglib
     from xrdsym.indexing.pattern import index_pattern
 
     return index_pattern(*job)
@@ -250,8 +255,6 @@ def _indexed(jobs: Iterator[Job], workers: int) -> Iterator[tuple[Job, IndexingR
         for job in jobs:
             yield job, _index_counts(job[2])
         return
-    from concurrent.futures import ProcessPoolExecutor
-
     with ProcessPoolExecutor(workers) as pool:
         pending: deque[Any] = deque()
         for job in jobs:
@@ -276,7 +279,7 @@ def run_part(
     """Render, classify and index every structure of ``indices`` not yet in ``store`` (indexing
     in ``workers`` processes); returns the outcomes of all of ``indices`` that are finished, in
     the order of ``indices``. ``progress`` wraps the iterator of new outcomes."""
-    from xrdsym.datasets.protocol import IndexedPeaks
+    # deferred until called: imports scipy and torch
     from xrdsym.patterns.renderers import make_renderer
     from xrdsym.training.data import PatternPreparer, pattern_rng
 
@@ -312,6 +315,4 @@ def run_part(
 
 def true_labels(space_group_number: int) -> dict[str, int]:
     """The three levels' integer labels of a space group given by its number 1-230."""
-    from xrdsym.spacegroups.table import level_labels
-
     return {level: int(v) for level, v in level_labels(np.asarray(space_group_number - 1)).items()}

@@ -126,6 +126,7 @@ def joined_answer_lines(folder: Path) -> list[str]:
     validation patterns) and the reliability tables of the test part, network alone beside
     joined (``python -m research.evaluate_indexing --part test --record-reliability``); nothing
     when the folder has no weight record with those tables."""
+    # deferred until called: imports spglib
     from research.indexing_fit import reliability_markdown
     from xrdsym.classify.joint import read_evidence_weight
 
