@@ -73,3 +73,44 @@ def test_rachinger_strip_leaves_the_kalpha1_lines(step: float, tolerance: float)
     stripped = rachinger_strip(x, kalpha1 + KA2_RATIO * kalpha2, ratio)
     top = float(kalpha1.max())
     assert np.abs(stripped - kalpha1).max() < tolerance * top
+
+
+def test_width_trend_follows_caglioti_and_ignores_a_blend() -> None:
+    from xrdsym.indexing.blends import width_trend
+
+    two_theta = np.linspace(15.0, 100.0, 12)
+    t = np.tan(np.radians(two_theta) / 2.0)
+    fwhm = np.sqrt(0.02 * t * t - 0.01 * t + 0.005)
+    widened = fwhm.copy()
+    widened[5] *= 2.5  # one blend
+    trend = width_trend(two_theta, widened)
+    assert trend is not None
+    assert np.allclose(trend, fwhm, rtol=1e-6)
+    assert width_trend(two_theta[:4], fwhm[:4]) is None
+
+
+def test_a_blend_keeps_its_detected_maximum() -> None:
+    from xrdsym.indexing.blends import blend_maxima
+    from xrdsym.indexing.results import ObservedPeak
+
+    def line(c: float, w: float) -> ObservedPeak:
+        return ObservedPeak(two_theta=c, sigma=0.001, height=100.0, area=20.0, fwhm=w)
+
+    fitted = [line(c, 0.1) for c in (20.0, 30.0, 40.0, 50.0, 60.0, 70.0)] + [line(45.05, 0.3)]
+    fitted.sort(key=lambda p: p.two_theta)
+    guesses = [LineGuess(p.two_theta, p.height, p.fwhm) for p in fitted]
+    guesses[3] = LineGuess(45.0, 100.0, 0.3)  # the blend's maximum, nearer its stronger part
+    moved, count = blend_maxima(fitted, guesses)
+    assert count == 1
+    assert moved[3].two_theta == 45.0 and moved[3].sigma >= 0.049
+    assert [p.two_theta for k, p in enumerate(moved) if k != 3] == [
+        p.two_theta for k, p in enumerate(fitted) if k != 3
+    ]
+
+
+def test_only_the_first_and_the_strong_lines_are_fitted() -> None:
+    from xrdsym.indexing.peaks import PeakSearchOptions, lines_to_fit
+
+    guesses = [LineGuess(10.0 + k, 100.0 if k == 8 else 5.0, 0.1) for k in range(10)]
+    selected = lines_to_fit(guesses, PeakSearchOptions(fit_first=3, fit_strong=0.5))
+    assert list(np.flatnonzero(selected)) == [0, 1, 2, 8]

@@ -386,11 +386,18 @@ def _peaks_from_fit(
 
 
 def fit_lines(
-    x: np.ndarray, y: np.ndarray, guesses: list[LineGuess], step: float, seconds: float
+    x: np.ndarray,
+    y: np.ndarray,
+    guesses: list[LineGuess],
+    step: float,
+    seconds: float,
+    selected: np.ndarray | None = None,
 ) -> tuple[list[ObservedPeak], int]:
     """Fitted lines of every cluster of ``guesses`` (sorted by 2theta), in the same order,
     strongest clusters first until ``seconds`` have passed; the lines of the clusters left then
-    keep their detected maxima (``_fallback``). Returns (lines, number not fitted)."""
+    keep their detected maxima (``_fallback``), as do the clusters without a line of
+    ``selected`` (a boolean per guess; default all). Returns (lines, number not fitted for
+    want of time)."""
     groups = clusters(guesses, step)
     order = sorted(range(len(groups)), key=lambda k: -max(guesses[i].height for i in groups[k]))
     deadline = time.perf_counter() + seconds
@@ -398,7 +405,9 @@ def fit_lines(
     unfitted = 0
     for k in order:
         group = [guesses[i] for i in groups[k]]
-        if time.perf_counter() < deadline:
+        if selected is not None and not any(selected[i] for i in groups[k]):
+            fitted[k] = [_fallback(g, step) for g in group]
+        elif time.perf_counter() < deadline:
             fitted[k] = fit_cluster(x, y, group, step)
         else:
             fitted[k] = [_fallback(g, step) for g in group]

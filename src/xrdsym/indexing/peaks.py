@@ -48,6 +48,7 @@ from xrdsym.indexing.background import (
     rough_fwhm,
     snip_background,
 )
+from xrdsym.indexing.blends import blend_maxima
 from xrdsym.indexing.kalpha2 import anode_doublet, doublet_votes, rachinger_strip
 from xrdsym.indexing.peak_fit import LineGuess, fit_lines
 from xrdsym.indexing.results import ObservedPeak, PeakSearchResult
@@ -72,6 +73,11 @@ BACKGROUND_WINDOW_BOUNDS = (0.5, 5.0)
 #: A maximum narrower than this fraction of the rough FWHM is a noise spike, not a line.
 MIN_WIDTH_FRACTION = 0.35
 
+#: Savitzky-Golay smoothing of the net profile before the lines are looked for: window in
+#: rough FWHM and polynomial order.
+SMOOTH_WINDOW_FWHM = 0.75
+SMOOTH_ORDER = 2
+
 #: Prominence window of find_peaks, in rough FWHM (bounds the cost on noise to O(n wlen)).
 PROMINENCE_WINDOW_FWHM = 12.0
 
@@ -91,10 +97,16 @@ class PeakSearchOptions:
             without testing; ``"off"`` leaves the profile as it is (default ``"auto"``).
         kalpha2_ratio: I(K-alpha2) / I(K-alpha1) (default 0.5).
         kalpha2_vote: least median log(RSS_single / RSS_doublet) of the strong lines for
-            K-alpha2 to count as present (default 0.1, a 10 % better doublet fit).
+            K-alpha2 to count as present (default 0.05, a 5 % better doublet fit).
         max_points: most points accepted (default 2,000,000; measured scans hold <= 100k).
         fit_seconds: time for the line fits, strongest first (default 3 s); lines left when
             it is spent keep their detected maxima, with an event.
+        fit_first, fit_strong: the first ``fit_first`` lines in 2theta and every line of at
+            least ``fit_strong`` times the strongest height are fitted; the others keep their
+            detected maxima (defaults 40, 0.1; the lattice search reads the first 25 lines of
+            at least 1 %).
+        blend_maxima: a fitted line much wider than the lines around it (a blend) keeps its
+            detected maximum (:mod:`xrdsym.indexing.blends`; default True).
     """
 
     min_snr: float = 4.0
@@ -104,9 +116,12 @@ class PeakSearchOptions:
     background_half_window: float | None = None
     kalpha2: Literal["auto", "strip", "off"] = "auto"
     kalpha2_ratio: float = KA2_RATIO
-    kalpha2_vote: float = 0.1
+    kalpha2_vote: float = 0.05
     max_points: int = 2_000_000
     fit_seconds: float = 3.0
+    blend_maxima: bool = True
+    fit_first: int = 40
+    fit_strong: float = 0.1
 
 
 DEFAULT_OPTIONS = PeakSearchOptions()
@@ -208,14 +223,15 @@ def measured_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def smoothed(net: np.ndarray, fwhm_points: float) -> tuple[np.ndarray, float]:
-    """Savitzky-Golay (order 2) over about 3/4 of a FWHM when that spans 5 points or more,
-    and the factor sqrt(sum c_k^2) (c_k its coefficients) by which it scales the standard
-    deviation of independent noise (1 when not smoothed)."""
-    window = int(round(0.75 * fwhm_points)) | 1
-    if window < 5 or window >= net.size:
+    """Savitzky-Golay (order SMOOTH_ORDER) over about SMOOTH_WINDOW_FWHM of a FWHM when that
+    spans more than SMOOTH_ORDER + 2 points, and the factor sqrt(sum c_k^2) (c_k its
+    coefficients) by which it scales the standard deviation of independent noise (1 when not
+    smoothed)."""
+    window = int(round(SMOOTH_WINDOW_FWHM * fwhm_points)) | 1
+    if window < SMOOTH_ORDER + 3 or window >= net.size:
         return net, 1.0
-    factor = float(np.sqrt(np.sum(savgol_coeffs(window, 2) ** 2)))
-    return savgol_filter(net, window, 2), factor
+    factor = float(np.sqrt(np.sum(savgol_coeffs(window, SMOOTH_ORDER) ** 2)))
+    return savgol_filter(net, window, SMOOTH_ORDER), factor
 
 
 def detect_lines(
@@ -270,6 +286,17 @@ def _vertex_offsets(y: np.ndarray, index: np.ndarray) -> np.ndarray:
     safe = np.where(denominator < 0.0, denominator, -1.0)
     out[inner] = np.clip(0.5 * (left - right) / safe, -0.5, 0.5)
     return out
+
+
+def lines_to_fit(guesses: list[LineGuess], options: PeakSearchOptions) -> np.ndarray:
+    """Which lines (sorted by 2theta) are fitted: the first ``fit_first`` and every line of at
+    least ``fit_strong`` times the strongest height (the lines the lattice search reads); the
+    others keep their detected maxima."""
+    heights = np.array([g.height for g in guesses])
+    selected = np.arange(heights.size) < options.fit_first
+    if heights.size:
+        selected |= heights >= options.fit_strong * heights.max()
+    return selected
 
 
 def strongest(guesses: list[LineGuess], n: int) -> tuple[list[LineGuess], str | None]:
@@ -368,12 +395,17 @@ def search_profile(
     guesses, dropped = strongest(guesses, opts.max_peaks)
     if dropped:
         events.append(dropped)
-    fitted, unfitted = fit_lines(x, net, guesses, step, opts.fit_seconds)
+    selected = lines_to_fit(guesses, opts)
+    fitted, unfitted = fit_lines(x, net, guesses, step, opts.fit_seconds, selected)
     if unfitted:
         events.append(
             f"fit time ({opts.fit_seconds:g} s) spent: {unfitted} weaker lines kept at their "
             "detected maxima"
         )
+    if opts.blend_maxima:
+        fitted, moved = blend_maxima(fitted, guesses)
+        if moved:
+            events.append(f"{moved} blended lines kept at their detected maxima")
     peaks = sorted(fitted, key=lambda p: p.two_theta)
     result = PeakSearchResult(
         peaks=tuple(_in_counts(p, scale) for p in _inside(peaks, x)),
