@@ -189,6 +189,47 @@ print(json.dumps([answer.space_group[0].number, "torch" in sys.modules]))
     assert torch_imported is False
 
 
+def unexplained_import_lines(source: str) -> list[int]:
+    """Line numbers of the imports inside functions of ``source`` that no comment explains: a
+    comment line above their block of imports, on the import's line, or on the ``try:``
+    around it."""
+    lines = source.split("\n")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for statement in ast.walk(node):
+            if not isinstance(statement, ast.Import | ast.ImportFrom):
+                continue
+            row = statement.lineno - 1
+            explained = "#" in lines[row]
+            while not explained and row > 0:
+                above = lines[row - 1].strip()
+                if above.startswith(("import ", "from ")) or above.endswith((",", "(")):
+                    row -= 1  # another import of the same block, or a line of one
+                    continue
+                explained = above.startswith("#") or (above.startswith("try:") and "#" in above)
+                break
+            if not explained:
+                found.append(statement.lineno)
+    return sorted(set(found))
+
+
+def test_every_import_inside_a_function_says_why() -> None:
+    """An import inside a function defers a heavy package on purpose, and a comment says so."""
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line in unexplained_import_lines(path.read_text())
+    ]
+    assert not found, found
+
+
+def test_the_import_check_finds_an_unexplained_import() -> None:
+    code = "def f():\n    import json\n\n\ndef g():\n    # heavy: deferred\n    import json\n"
+    assert unexplained_import_lines(code) == [2]
+
+
 def test_registry_imports_no_model_file() -> None:
     assert not {
         m for m in imports_of(PACKAGE / "models" / "registry.py") if "park" in m or "xrdnet" in m

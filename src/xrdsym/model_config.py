@@ -147,7 +147,6 @@ def read_model_config(folder: str | Path) -> ModelSpec:
 def known_architecture(name: str) -> bool:
     """Whether ``name`` is a built-in architecture or one registered since (a registry
     already imported; this never imports torch)."""
-
     registry = sys.modules.get("xrdsym.models.registry")
     registered = set(registry.list_models()) if registry is not None else set()
     return name in ARCHITECTURES or name in registered

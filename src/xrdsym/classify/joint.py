@@ -384,7 +384,6 @@ def join_levels(
 
 def index_sample(sample: Any) -> IndexingResult | None:
     """Index a measured sample's profile as read (None for peak lists and structures)."""
-
     pattern = getattr(sample, "pattern", None)
     if pattern is None:
         return None

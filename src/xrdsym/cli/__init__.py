@@ -169,7 +169,6 @@ def run_handler(args: argparse.Namespace, prog: str = "xrdsym") -> int:
 def write_crash_log(exc: BaseException) -> str:
     """Write the traceback of an unexpected error to a file in the temporary folder; its path
     (or ``not written`` when that fails)."""
-
     try:
         with tempfile.NamedTemporaryFile(
             "w", prefix="xrdsym-error-", suffix=".log", delete=False

@@ -162,7 +162,6 @@ class _Outputs:
 
 def run_classify(args: argparse.Namespace) -> int:
     """Classify every file; report failures and go on."""
-
     if args.top_k < 1:
         raise XrdsymError("--top-k must be at least 1")
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:

@@ -98,7 +98,6 @@ def register(subparsers: Any) -> None:
 
 def parse_space_groups(text: str) -> tuple[int, ...]:
     """Parse '1-230' or '14,62,200-206' into space-group numbers (validated 1-230)."""
-
     groups: list[int] = []
     for part in text.split(","):
         part = part.strip()

@@ -183,6 +183,5 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def run_table(args: argparse.Namespace) -> int:
     """Write the Wyckoff table; returns 0."""
-
     print(f"Wyckoff table -> {write_wyckoff_table(args.output)}")
     return 0

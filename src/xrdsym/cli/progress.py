@@ -11,5 +11,4 @@ from tqdm import tqdm
 def progress_bar(total: int | None, unit: str, disabled: bool = False) -> Any:
     """A tqdm bar of ``total`` items of ``unit``, shown on terminals only (never when
     ``disabled``)."""
-
     return tqdm(total=total, unit=unit, disable=True if disabled else None, file=sys.stderr)

@@ -49,7 +49,6 @@ BUILD_LIBRARIES = ("numpy", "spglib", "gemmi", "pymatgen", "pyxtal")
 
 def library_versions() -> dict[str, str]:
     """Installed versions of BUILD_LIBRARIES and xrdsym ("missing" for one not installed)."""
-
     found = {}
     for name in (*BUILD_LIBRARIES, "xrdsym"):
         try:

@@ -359,7 +359,7 @@ def folder_lock(root: Path) -> Iterator[None]:
     Raises:
         DatasetError: another build holds the lock.
     """
-    try:
+    try:  # fcntl exists on POSIX systems only
         import fcntl
     except ImportError:  # not POSIX
         yield

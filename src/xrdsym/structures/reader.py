@@ -188,7 +188,6 @@ def _read_text_file(path: Path) -> str:
     Only a regular file of at most :data:`MAX_CIF_CHARS` bytes is read (a FIFO would block,
     ``/dev/zero`` never ends).
     """
-
     data = read_regular_file(path, MAX_CIF_CHARS, "a CIF file", StructureError)
     try:
         return data.decode("utf-8")
@@ -209,7 +208,6 @@ def _csv_field_limit(limit: int) -> Iterator[None]:
 
 def _open_table(path: Path) -> IO[str]:
     """Open a .csv or .csv.gz file (a regular file only) as text for the csv module."""
-
     open_regular_file(path, "a CIF table", StructureError).close()  # refuses FIFOs, devices
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", newline="")

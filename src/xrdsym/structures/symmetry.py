@@ -165,7 +165,6 @@ def _spglib_with_budget(
     Raises:
         StructureError: the budget ran out, or spglib failed.
     """
-
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_spglib_child, args=(send, call, cell, kwargs), daemon=True)
@@ -194,7 +193,6 @@ def run_spglib(call: Callable[..., Any], cell: tuple[Any, ...], name: str, **kwa
     raised as one :class:`StructureError` naming the structure. A cell of more than
     :data:`SPGLIB_CHILD_SITES` sites runs in a child process with a time budget (where
     ``fork`` exists and this is not a daemonic pool worker)."""
-
     if (
         len(cell[1]) > SPGLIB_CHILD_SITES
         and "fork" in multiprocessing.get_all_start_methods()

@@ -275,7 +275,6 @@ class SyntheticGenerator:
         self, space_group: int, atomic_volume: float, rng: np.random.Generator
     ) -> np.ndarray:
         """Cell rows of the family's shape with V = k * atomic_volume, ln k ~ N(mean, std)."""
-
         family = crystal_family(space_group)
         shapes = self.statistics.cell_shapes[family]
         ratio_b, ratio_c, alpha, beta, gamma = shapes[int(rng.integers(len(shapes)))]

@@ -222,7 +222,6 @@ def fit_statistics(
         seed: seed of the subsample of cell shapes kept per family.
         source: description of the data, stored in the file.
     """
-
     radii = atomic_radii()
     sg_counts = np.zeros(230, dtype=np.int64)
     wyckoff: dict[str, Counter[str]] = {}
@@ -293,7 +292,6 @@ def prototype_wyckoff_letters(prototype: Prototype, symprec: float = 1e-3) -> tu
     Raises:
         StructureError: spglib cannot analyse the stored cell.
     """
-
     labels = orbit_labels(prototype)
     _, numbers = np.unique(np.asarray(prototype.species), return_inverse=True)
     cell = (prototype.lattice.tolist(), prototype.positions.tolist(), (numbers + 1).tolist())

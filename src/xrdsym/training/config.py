@@ -266,7 +266,6 @@ class TrainConfig:
         Raises:
             ConfigError: naming the option.
         """
-
         known = {*TASK_CLASSES, *(f"aux_{task}" for task in TASK_CLASSES)}
         if not self.tasks or not all(
             isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
@@ -296,7 +295,6 @@ class TrainConfig:
         Raises:
             ConfigError: listing the registered names.
         """
-
         if self.model not in list_models():
             raise ConfigError(
                 f"model must be a registered architecture ({', '.join(list_models())}), "
@@ -305,7 +303,6 @@ class TrainConfig:
 
     def _validate_stream(self) -> None:
         """``stream``, ``perturbation`` and ``generator`` name known fields with valid values."""
-
         check_mix(self.stream)
         if bool(self.stream_start) != (self.stream_ramp_epochs > 0):
             raise ConfigError(
@@ -344,7 +341,6 @@ class TrainConfig:
 
     def _validate_lab_off(self) -> None:
         """``lab_off`` needs the lab renderer and names only its families."""
-
         if self.renderer != "lab":
             raise ConfigError(f"lab_off needs renderer = 'lab', got {self.renderer!r}")
         known = [*AUGMENTATION_FAMILIES, *RANGE_FAMILIES]

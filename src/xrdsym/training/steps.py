@@ -173,7 +173,6 @@ def setup_run(
 ) -> Run:
     """A fresh run: data split, grid, renderer, training stream, model (seeded by
     ``config.seed``) and optimizer; nothing is read from or written to ``run_dir``."""
-
     config.validate()
     ddp = setup_distributed(config.device)
     torch.set_num_threads(torch_threads(config))
@@ -476,7 +475,6 @@ def model_card(run: Run, output_keys: list[str], final: dict[str, float]) -> dic
 
 def export_best(run: Run, final: dict[str, float]) -> Path:
     """Save the best validation weights with their ``model.json`` into the run folder."""
-
     export = best_model(run)
     with torch.no_grad():
         zeros = torch.zeros(1, 1, run.grid.n_points, device=run.ddp.device)
