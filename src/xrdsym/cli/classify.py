@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from xrdsym.classify import load_model
 from xrdsym.classify.samples import read_sample
-from xrdsym.cli.progress import progress_bar
+from xrdsym.cli.progress import batch_exit_code, progress_bar, report_failure
 from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
 from xrdsym.plotting import require_matplotlib, save_figure
@@ -181,7 +181,7 @@ def run_classify(args: argparse.Namespace) -> int:
                 bar.update(1)
                 if error is not None:
                     failures += 1
-                    bar.write(f"xrdsym: error: {error}", file=sys.stderr)
+                    report_failure(bar, error)
                     continue
                 samples.append(sample)
             answers = classifier.classify_each(
@@ -190,12 +190,10 @@ def run_classify(args: argparse.Namespace) -> int:
             for sample, prediction in zip(samples, answers, strict=True):
                 if isinstance(prediction, XrdsymError):
                     failures += 1
-                    bar.write(f"xrdsym: error: {prediction}", file=sys.stderr)
+                    report_failure(bar, prediction)
                     continue
                 outputs.write(classifier, sample, prediction)
     finally:
         bar.close()
         outputs.close()
-    if failures:
-        print(f"xrdsym: {failures} of {len(args.files)} files failed", file=sys.stderr)
-    return 1 if failures else 0
+    return batch_exit_code(failures, len(args.files))

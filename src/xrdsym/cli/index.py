@@ -13,13 +13,12 @@ import argparse
 import json
 import math
 import os
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from xrdsym.cli.csv_out import CsvOut
-from xrdsym.cli.progress import progress_bar
+from xrdsym.cli.progress import batch_exit_code, progress_bar, report_failure
 from xrdsym.cli.wavelength_options import (
     add_wavelength_options,
     file_wavelength,
@@ -234,7 +233,7 @@ def run_index(args: argparse.Namespace) -> int:
             bar.update(1)
             if result is None:
                 failures += 1
-                bar.write(f"xrdsym: error: {error}", file=sys.stderr)
+                report_failure(bar, error)
                 continue
             if args.json:
                 print(json.dumps({"file": path, **result.to_dict()}))
@@ -244,6 +243,4 @@ def run_index(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         out.close()
-    if failures:
-        print(f"xrdsym: {failures} of {len(args.files)} files failed", file=sys.stderr)
-    return 1 if failures else 0
+    return batch_exit_code(failures, len(args.files))

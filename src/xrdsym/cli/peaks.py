@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from xrdsym.cli.csv_out import CsvOut
-from xrdsym.cli.progress import progress_bar
+from xrdsym.cli.progress import batch_exit_code, progress_bar, report_failure
 from xrdsym.cli.wavelength_options import (
     add_wavelength_options,
     file_wavelength,
@@ -194,7 +193,7 @@ def run_peaks(args: argparse.Namespace) -> int:
             bar.update(1)
             if record is None:
                 failures += 1
-                bar.write(f"xrdsym: error: {error}", file=sys.stderr)
+                report_failure(bar, error)
                 continue
             if args.json:
                 print(json.dumps(record, allow_nan=False))
@@ -204,6 +203,4 @@ def run_peaks(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         out.close()
-    if failures:
-        print(f"xrdsym: {failures} of {len(args.files)} files failed", file=sys.stderr)
-    return 1 if failures else 0
+    return batch_exit_code(failures, len(args.files))
