@@ -89,23 +89,42 @@ def test_width_trend_follows_caglioti_and_ignores_a_blend() -> None:
     assert width_trend(two_theta[:4], fwhm[:4]) is None
 
 
-def test_a_blend_keeps_its_detected_maximum() -> None:
-    from xrdsym.indexing.blends import blend_maxima
-    from xrdsym.indexing.results import ObservedPeak
+def _blend_profile() -> tuple[np.ndarray, np.ndarray]:
+    """Eight lines 0.1 degrees wide and, at 45 degrees, two lines 0.08 degrees apart
+    (3000 and 1800 counts high) on a background of 50 counts, Poisson noise."""
+    x = np.arange(10.0, 90.0, STEP)
+    lines = [(c, 1000.0) for c in (15.0, 22.0, 30.0, 38.0, 52.0, 60.0, 70.0, 80.0)]
+    lines += [(45.0, 3000.0), (45.08, 1800.0)]
+    y = 50.0 + np.sum(
+        [pseudo_voigt(x, c, height_to_area(h, 0.1, 0.5), 0.1, 0.5) for c, h in lines], axis=0
+    )
+    return x, np.random.default_rng(3).poisson(y).astype(np.float64)
 
-    def line(c: float, w: float) -> ObservedPeak:
-        return ObservedPeak(two_theta=c, sigma=0.001, height=100.0, area=20.0, fwhm=w)
 
-    fitted = [line(c, 0.1) for c in (20.0, 30.0, 40.0, 50.0, 60.0, 70.0)] + [line(45.05, 0.3)]
-    fitted.sort(key=lambda p: p.two_theta)
-    guesses = [LineGuess(p.two_theta, p.height, p.fwhm) for p in fitted]
-    guesses[3] = LineGuess(45.0, 100.0, 0.3)  # the blend's maximum, nearer its stronger part
-    moved, count = blend_maxima(fitted, guesses)
-    assert count == 1
-    assert moved[3].two_theta == 45.0 and moved[3].sigma >= 0.049
-    assert [p.two_theta for k, p in enumerate(moved) if k != 3] == [
-        p.two_theta for k, p in enumerate(fitted) if k != 3
-    ]
+def test_a_blend_is_split_into_its_two_lines() -> None:
+    from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
+
+    x, y = _blend_profile()
+    split = search_peaks(x, y, CU_KA1, options=PeakSearchOptions(kalpha2="off"))
+    near = sorted(p.two_theta for p in split.peaks if 44.8 < p.two_theta < 45.3)
+    assert len(near) == 2
+    assert abs(near[0] - 45.0) < 0.015 and abs(near[1] - 45.08) < 0.015
+    assert any("1 split in two" in e for e in split.events)
+
+
+def test_an_unsplit_blend_keeps_its_detected_maximum() -> None:
+    from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
+
+    x, y = _blend_profile()
+    options = PeakSearchOptions(kalpha2="off", split_f=0.0, blends=False)
+    centroid = [p.two_theta for p in search_peaks(x, y, CU_KA1, options=options).peaks]
+    options = PeakSearchOptions(kalpha2="off", split_f=0.0)
+    result = search_peaks(x, y, CU_KA1, options=options)
+    maximum = [p.two_theta for p in result.peaks]
+    (blend,) = [p for p in centroid if 44.8 < p < 45.3]
+    (kept,) = [p for p in maximum if 44.8 < p < 45.3]
+    assert abs(kept - 45.0) < abs(blend - 45.0)  # nearer the stronger part
+    assert any("1 kept at their maxima" in e for e in result.events)
 
 
 def test_only_the_first_and_the_strong_lines_are_fitted() -> None:

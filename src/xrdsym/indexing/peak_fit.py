@@ -271,7 +271,7 @@ def fit_cluster(
     fit = fit_model(model, ys, group, step)
     if fit is None:
         return [_fallback(g, step) for g in group]
-    return _peaks_from_fit(fit, model, group, step)
+    return peaks_from_fit(fit, model, group, step)
 
 
 def start_and_bounds(
@@ -311,13 +311,15 @@ def fit_model(
     group: list[LineGuess],
     step: float,
     max_evaluations: int = MAX_EVALUATIONS,
+    bounded: bool = True,
 ) -> Fit | None:
     """Least-squares fit of ``model`` to the counts ``ys`` from the detected lines ``group``
     (:func:`start_and_bounds`), or None when it fails.
 
     Levenberg-Marquardt (MINPACK's lmder through ``scipy.optimize.leastsq``, relative
     tolerances FIT_TOLERANCE) first; when its answer leaves the bounds (a negative width, a
-    line that wandered off), the bounded trust-region fit instead. An answer inside the bounds
+    line that wandered off), the bounded trust-region fit instead (None when not ``bounded``).
+    An answer inside the bounds
     after ``max_evaluations`` is kept (a nearly converged position)."""
     p0, lower, upper = start_and_bounds(model, group, step, float(np.max(np.abs(ys))) or 1.0)
 
@@ -336,6 +338,8 @@ def fit_model(
         )
         if status in (1, 2, 3, 4, 5) and np.all(p >= lower) and np.all(p <= upper):
             return Fit(p, info["fvec"], model.jacobian(p))
+        if not bounded:
+            return None
         fit = least_squares(
             residual,
             p0,
@@ -349,7 +353,7 @@ def fit_model(
     return Fit(fit.x, fit.fun, fit.jac)
 
 
-def _peaks_from_fit(
+def peaks_from_fit(
     fit: Fit, model: ClusterModel, group: list[LineGuess], step: float
 ) -> list[ObservedPeak]:
     """ObservedPeaks from a :class:`Fit` of ``model``: positions, covariance sigmas, heights;

@@ -48,9 +48,9 @@ from xrdsym.indexing.background import (
     rough_fwhm,
     snip_background,
 )
-from xrdsym.indexing.blends import blend_maxima
+from xrdsym.indexing.blends import BlendContext, resolve_blends
 from xrdsym.indexing.kalpha2 import anode_doublet, doublet_votes, rachinger_strip
-from xrdsym.indexing.peak_fit import LineGuess, fit_lines
+from xrdsym.indexing.peak_fit import Companion, LineGuess, fit_lines
 from xrdsym.indexing.results import ObservedPeak, PeakSearchResult
 from xrdsym.wavelengths import KA2_RATIO, check_wavelength
 
@@ -105,8 +105,9 @@ class PeakSearchOptions:
             least ``fit_strong`` times the strongest height are fitted; the others keep their
             detected maxima (defaults 40, 0.1; the lattice search reads the first 25 lines of
             at least 1 %).
-        blend_maxima: a fitted line much wider than the lines around it (a blend) keeps its
-            detected maximum (:mod:`xrdsym.indexing.blends`; default True).
+        blends: a fitted line much wider than the lines around it (a blend) is split in two
+            or keeps its detected maximum (:mod:`xrdsym.indexing.blends`; default True).
+        split_f: least F statistic of a split blend (default 50; 0: blends are not split).
     """
 
     min_snr: float = 4.0
@@ -119,7 +120,8 @@ class PeakSearchOptions:
     kalpha2_vote: float = 0.05
     max_points: int = 2_000_000
     fit_seconds: float = 3.0
-    blend_maxima: bool = True
+    blends: bool = True
+    split_f: float = 50.0
     fit_first: int = 40
     fit_strong: float = 0.1
 
@@ -402,10 +404,23 @@ def search_profile(
             f"fit time ({opts.fit_seconds:g} s) spent: {unfitted} weaker lines kept at their "
             "detected maxima"
         )
-    if opts.blend_maxima:
-        fitted, moved = blend_maxima(fitted, guesses)
-        if moved:
-            events.append(f"{moved} blended lines kept at their detected maxima")
+    if opts.blends:
+        unstripped = doublet if kalpha2 == "absent" and opts.kalpha2 != "off" else None
+        context = BlendContext(
+            x,
+            net,
+            step,
+            float(np.median(noise)),
+            opts.min_snr,
+            opts.split_f,
+            None
+            if unstripped is None
+            else Companion(unstripped[1] / unstripped[0], opts.kalpha2_ratio),
+            max(0, opts.max_peaks - len(fitted)),
+        )
+        fitted, split, moved = resolve_blends(fitted, guesses, selected, context)
+        if split or moved:
+            events.append(f"blends: {split} split in two, {moved} kept at their maxima")
     peaks = sorted(fitted, key=lambda p: p.two_theta)
     result = PeakSearchResult(
         peaks=tuple(_in_counts(p, scale) for p in _inside(peaks, x)),
