@@ -281,7 +281,9 @@ def main() -> None:
     parser.add_argument("--xred", type=Path, default=None, help="folder with labels.csv")
     parser.add_argument("--max-seconds", type=float, default=10.0)
     parser.add_argument("--triclinic", action="store_true")
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--jobs", "--workers", dest="jobs", type=int, default=2, help="worker processes"
+    )
     parser.add_argument("--no-network", action="store_true", help="skip the network timing")
     parser.add_argument("--output", type=Path, default=None, help="JSON with every row")
     parser.add_argument("--fit-acceptance", type=Path, default=None, help="rows for the fit")

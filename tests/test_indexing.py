@@ -210,3 +210,23 @@ def test_index_command_prints_cells_and_skips_bad_files(tmp_path, capsys) -> Non
     assert answer["file"] == str(good)
     best = answer["candidates"][0]
     assert settings.same_lattice(true_reduced("cP"), best["reduced_cell"])
+
+
+def test_calculated_lines_per_observed_line_bound_the_acceptance() -> None:
+    """The best cell reports N_calc (distinct allowed lines up to the 20th line); a bound on
+    N_calc per observed line below what the true cell needs refuses it, with the reason."""
+    peaks = lines_of("cP", seed=6)
+    best = index_peaks(peaks).candidates[0]
+    two_theta = sorted(p.two_theta for p in peaks.peaks)
+    last = metric.q_from_two_theta(
+        np.array([two_theta[min(20, best.n_lines) - 1]]), peaks.wavelength
+    )
+    params = metric.params_from_metric(
+        metric.metric_from_lattice(metric.lattice_from_cell(best.cell)), "cubic"
+    )
+    _, q = metric.reflections(params, "cubic", "P", float(last[0]) * 1.001)
+    assert abs(best.n_calculated - metric.distinct_count(q, 1e-6)) <= 1
+    bound = 0.9 * best.n_calculated / min(20, best.n_lines)
+    refused = index_peaks(peaks, options=IndexingOptions(max_calculated_per_line=bound))
+    assert refused.status == "not indexable"
+    assert "calculated lines per observed line" in refused.reason

@@ -46,3 +46,23 @@ def test_best_trials_keep_one_of_equal_parameter_sets() -> None:
     keys = trials.dedupe_keys(found)
     assert np.unique(keys).size == keys.size
     assert found[0, 0] == pytest.approx(1 / a**2, rel=1e-6)
+
+
+@pytest.mark.parametrize("system", ["orthorhombic", "monoclinic"])
+def test_representative_assignments_give_every_cell(system: str) -> None:
+    """Dropping the assignments that differ by a change of setting loses no cell: the distinct
+    canonical trials of all assignments and of the representatives are the same."""
+    base = trials.base_reflections(system)
+    n_params = base.shape[1]
+    every = np.array(list(np.ndindex(*(base.shape[0],) * n_params)))
+    kept = trials.representative_assignments(base, system)
+    assert 3 * kept.shape[0] < every.shape[0]
+    q_lines = np.array([0.031, 0.047, 0.052, 0.088])[:n_params]
+
+    def cells(assignments: np.ndarray) -> set[int]:
+        matrices = base[assignments]
+        good = np.abs(np.linalg.det(matrices)) > 1e-9
+        params = np.linalg.inv(matrices[good]) @ q_lines
+        return set(trials.dedupe_keys(trials.canonical(params, system)).tolist())
+
+    assert cells(kept) == cells(every)

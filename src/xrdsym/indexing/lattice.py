@@ -85,6 +85,10 @@ class IndexingOptions:
         max_unindexed_height: acceptance: the unindexed lines hold at most this fraction of
             the summed line heights.
         min_height: lines weaker than this fraction of the strongest are not used.
+        max_calculated_per_line: acceptance: the best cell allows at most this many distinct
+            lines per observed line up to the last of the first min(20, n) lines
+            (:func:`calculated_per_line`): a cell that predicts many lines where none is
+            seen (a supercell, or a cell fitted to a few lines) is not taken.
         min_indexed: acceptance: the best cell indexes at least this many lines, plus
             LINES_PER_EXTRA_PARAMETER per free parameter beyond the first. The acceptance
             defaults were fitted by ``benchmarks/fit_indexing_acceptance.py`` on simulated
@@ -112,10 +116,11 @@ class IndexingOptions:
         ("triclinic", 7),
     )
     keep: int = 30
-    min_m20: float = 30.0
-    max_unindexed: float = 0.2
+    min_m20: float = 40.0
+    max_unindexed: float = 0.15
     max_unindexed_height: float = 0.05
-    min_indexed: int = 12
+    min_indexed: int = 6
+    max_calculated_per_line: float = 1.5
     min_height: float = 0.01
     stop_m20: float = 60.0
     n_candidates: int = 5
@@ -172,8 +177,15 @@ def min_indexed(family: str, options: IndexingOptions) -> int:
     return options.min_indexed + LINES_PER_EXTRA_PARAMETER * (len(metric.BASIS[family]) - 1)
 
 
+def calculated_per_line(n_calculated: int, n_lines: int) -> float:
+    """Distinct calculated lines per observed line over the first min(20, n) lines (the
+    N_calc of M20 over its N)."""
+    return n_calculated / max(min(20, n_lines), 1)
+
+
 def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> bool:
-    """The acceptance rule: M20, the unindexed fraction of the lines by count and by height."""
+    """The acceptance rule: M20, the lines indexed, the unindexed fraction of the lines by
+    count and by height, the calculated lines per observed line."""
     ref = found.refined
     unindexed = 1.0 - ref.n_indexed / ref.indexed.size
     total = float(heights.sum())
@@ -183,6 +195,8 @@ def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> 
         and ref.n_indexed >= min_indexed(ref.system, options)
         and unindexed <= options.max_unindexed
         and unindexed_height <= options.max_unindexed_height
+        and calculated_per_line(ref.n_calculated, ref.indexed.size)
+        <= options.max_calculated_per_line
     )
 
 
@@ -250,6 +264,7 @@ def to_candidate(found: Found, n_lines: int) -> CellCandidate:
         n_indexed=ref.n_indexed,
         n_lines=n_lines,
         hkl=hkl,  # type: ignore[arg-type]
+        n_calculated=ref.n_calculated,
     )
 
 
@@ -353,6 +368,18 @@ def _reason(ranked: list[Found], options: IndexingOptions, timed_out: bool) -> s
         f"{min_m20(best.system, options):g}, at least {min_indexed(best.system, options)} "
         f"lines indexed, at most "
         f"{math.floor(options.max_unindexed * 100)} % of the lines and "
-        f"{math.floor(options.max_unindexed_height * 100)} % of their height unindexed)"
+        f"{math.floor(options.max_unindexed_height * 100)} % of their height unindexed"
+        f"{_density_clause(best, options)})"
     )
     return f"{budget}; {text}" if timed_out else text
+
+
+def _density_clause(best: Refined, options: IndexingOptions) -> str:
+    """The calculated-line density part of the reason, when the rule bounds it."""
+    if math.isinf(options.max_calculated_per_line):
+        return ""
+    density = calculated_per_line(best.n_calculated, best.indexed.size)
+    return (
+        f", at most {options.max_calculated_per_line:g} calculated lines per observed line "
+        f"(has {density:.2f})"
+    )

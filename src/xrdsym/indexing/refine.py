@@ -53,6 +53,8 @@ class Refined:
         residual: (n,) observed - calculated 2theta of each line after the zero shift,
             degrees (to the nearest allowed reflection, indexed or not).
         tolerance: the final assignment window, degrees.
+        n_calculated: distinct allowed lines calculated up to the last of the first
+            min(20, n) lines (the N_calc of M20).
     """
 
     system: str
@@ -68,6 +70,7 @@ class Refined:
     rms: float
     residual: np.ndarray
     tolerance: float
+    n_calculated: int = 0
 
     @property
     def n_indexed(self) -> int:
@@ -207,6 +210,7 @@ def _finish(
     )
     corrected = two_theta - zero_shift
     m20 = de_wolff(corrected, calc, indexed, tt_all, wavelength, 20)
+    n_calculated = lines_up_to(tt_all, corrected[min(20, corrected.shape[0]) - 1])
     f_n, f_lines = smith_snyder(corrected, calc, indexed, tt_all, 30)
     diff = (corrected - calc)[indexed]
     rms = float(np.sqrt(np.mean(diff**2))) if diff.size else float("nan")
@@ -226,6 +230,7 @@ def _finish(
         rms,
         corrected - calc,
         tolerance,
+        n_calculated,
     )
 
 
@@ -248,8 +253,7 @@ def de_wolff(
     floor = metric.dq_d2theta(corrected[first][ok], wavelength) * MIN_DISCREPANCY
     mean_dq = float(np.mean(np.maximum(np.abs(q_obs - q_calc), floor)))
     q_n = float(metric.q_from_two_theta(corrected[n - 1 : n], wavelength)[0])
-    n_calc = metric.distinct_count(all_calc[all_calc <= corrected[n - 1] + 1e-9], 1e-6)
-    return q_n / (2.0 * mean_dq * max(n_calc, 1))
+    return q_n / (2.0 * mean_dq * max(lines_up_to(all_calc, corrected[n - 1]), 1))
 
 
 def smith_snyder(
@@ -265,8 +269,12 @@ def smith_snyder(
     if not np.any(ok):
         return 0.0, n
     mean_d = max(float(np.mean(np.abs(corrected[:n][ok] - calc[:n][ok]))), MIN_DISCREPANCY)
-    n_poss = metric.distinct_count(all_calc[all_calc <= corrected[n - 1] + 1e-9], 1e-6)
-    return n / (mean_d * max(n_poss, 1)), n
+    return n / (mean_d * max(lines_up_to(all_calc, corrected[n - 1]), 1)), n
+
+
+def lines_up_to(all_calc: np.ndarray, two_theta: float) -> int:
+    """Distinct calculated lines (ascending 2theta, degrees) up to ``two_theta``."""
+    return metric.distinct_count(all_calc[all_calc <= two_theta + 1e-9], 1e-6)
 
 
 def cell_sigma(refined: Refined) -> tuple[float, ...]:

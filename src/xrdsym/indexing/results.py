@@ -115,6 +115,8 @@ class CellCandidate:
         n_indexed: number of observed lines the cell indexes within the tolerance.
         n_lines: number of observed lines the search used.
         hkl: for each line used, its conventional Miller indices, or None when unindexed.
+        n_calculated: distinct lines the cell allows up to the last of the first
+            min(20, n_lines) lines (the N_calc of M20).
     """
 
     bravais: str
@@ -130,6 +132,7 @@ class CellCandidate:
     n_indexed: int
     n_lines: int
     hkl: tuple[tuple[int, int, int] | None, ...] = field(default=())
+    n_calculated: int = 0
 
     @property
     def centring(self) -> str:
@@ -156,6 +159,7 @@ class CellCandidate:
             "n_indexed": self.n_indexed,
             "n_lines": self.n_lines,
             "hkl": [None if h is None else list(h) for h in self.hkl],
+            "n_calculated": self.n_calculated,
         }
 
 

@@ -117,6 +117,12 @@ def _cells_of_metrics(g: np.ndarray) -> np.ndarray:
     return np.hstack([lengths, np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))])
 
 
+#: Reduced cells of one lattice share their edge lengths (the successive minima of the
+#: lattice), so cells whose sorted lengths differ by more than this many length tolerances are
+#: different lattices without the basis search of :func:`same_lattice`.
+REDUCED_LENGTH_SLACK = 3.0
+
+
 def same_lattice(
     cell_1: tuple[float, ...] | np.ndarray,
     cell_2: tuple[float, ...] | np.ndarray,
@@ -126,7 +132,12 @@ def same_lattice(
     """Whether two reduced cells describe the same lattice: some basis R a_1 of the first
     lattice (R unimodular with entries -1, 0, 1, which covers the different reduced forms of
     nearly special metrics) has lengths within ``length_tol`` (relative) and angles within
-    ``angle_tol`` degrees of the second cell."""
+    ``angle_tol`` degrees of the second cell. Both cells are reduced (Niggli or Buerger): their
+    sorted lengths are compared first (:data:`REDUCED_LENGTH_SLACK`)."""
+    lengths_1 = np.sort(np.asarray(cell_1, dtype=np.float64)[:3])
+    lengths_2 = np.sort(np.asarray(cell_2, dtype=np.float64)[:3])
+    if np.any(np.abs(lengths_1 - lengths_2) > REDUCED_LENGTH_SLACK * length_tol * lengths_2):
+        return False
     lattice_1 = metric.lattice_from_cell(cell_1)
     lattice_2 = metric.lattice_from_cell(cell_2)
     v1, v2 = abs(np.linalg.det(lattice_1)), abs(np.linalg.det(lattice_2))

@@ -110,14 +110,55 @@ def _cell_volumes(params: np.ndarray, system: str) -> np.ndarray:
     return np.where(good, 1.0 / np.sqrt(np.where(good, m3, 1.0)), np.inf)
 
 
+#: Column maps of the design rows (row' = row @ T) between equivalent settings of a family,
+#: the maps that :func:`canonical` undoes: orthorhombic axis permutations; monoclinic the
+#: h <-> l swap and h -> -h (sign of the hl term), and both.
+SETTING_MAPS: dict[str, tuple[np.ndarray, ...]] = {
+    "orthorhombic": tuple(
+        np.eye(3)[list(order)] for order in itertools.permutations(range(3)) if order != (0, 1, 2)
+    ),
+    "monoclinic": (
+        np.eye(4)[[2, 1, 0, 3]],
+        np.diag([1.0, 1.0, 1.0, -1.0]),
+        np.eye(4)[[2, 1, 0, 3]] @ np.diag([1.0, 1.0, 1.0, -1.0]),
+    ),
+}
+
+
+def _row_images(base: np.ndarray, transform: np.ndarray) -> np.ndarray | None:
+    """(N,) position in ``base`` of each row mapped by ``transform``; None when some image is
+    not a base row (the list is not closed under the map)."""
+    lookup = {row.tobytes(): i for i, row in enumerate(np.round(base, 9))}
+    images = [lookup.get(row.tobytes()) for row in np.round(base @ transform, 9)]
+    if any(i is None for i in images):
+        return None
+    return np.array(images, dtype=np.int64)
+
+
+def representative_assignments(base: np.ndarray, system: str) -> np.ndarray:
+    """(T, p) reflection positions, one assignment per class of assignments that give
+    equivalent cells: an assignment (r_1 .. r_p) of reflections to the p base lines and its
+    image under a setting map (:data:`SETTING_MAPS`) give the same cell after
+    :func:`canonical`, so only the lexicographically smallest of the images is kept."""
+    n, n_params = base.shape
+    index = np.array(list(itertools.product(range(n), repeat=n_params)), dtype=np.int64)
+    weights = n ** np.arange(n_params - 1, -1, -1, dtype=np.int64)
+    code = index @ weights
+    keep = np.ones(index.shape[0], dtype=bool)
+    for transform in SETTING_MAPS.get(system, ()):
+        images = _row_images(base, transform)
+        if images is not None:
+            keep &= code <= images[index] @ weights
+    return index[keep]
+
+
 @functools.cache
 def inverse_assignments(system: str) -> np.ndarray:
-    """(T, p, p) inverses of every non-singular assignment of base reflections to p lines
-    (row i: the reflection of line i), so that a trial is p = inverse @ Q of the p lines."""
+    """(T, p, p) inverses of the non-singular representative assignments of base reflections
+    to p lines (:func:`representative_assignments`; row i: the reflection of line i), so that
+    a trial is p = inverse @ Q of the p lines."""
     base = base_reflections(system)
-    n_params = base.shape[1]
-    index = np.array(list(itertools.product(range(base.shape[0]), repeat=n_params)), dtype=np.int64)
-    matrices = base[index]
+    matrices = base[representative_assignments(base, system)]
     good = np.abs(np.linalg.det(matrices)) > 1e-9
     return np.linalg.inv(matrices[good])
 
