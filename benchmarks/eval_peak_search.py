@@ -40,6 +40,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+import xrdsym
 from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.patterns.grid import Grid
@@ -83,6 +88,7 @@ class Score:
     seconds: float
     kalpha2_true: bool | None = None
     kalpha2_found: bool = False
+    misses: list[tuple[str, bool]] | None = None
 
 
 def merge_lines(
@@ -192,6 +198,7 @@ def simulated_scores(args: argparse.Namespace, options: PeakSearchOptions) -> li
         found = np.array([p.two_theta for p in result.peaks])
         score = Score(*score_rendered(found, pattern, args.min_intensity), seconds)
         score.kalpha2_true, score.kalpha2_found = pattern.kalpha2, result.kalpha2 == "stripped"
+        score.misses = line_categories(found, pattern, score.kalpha2_found, args.min_intensity)
         scores.append(score)
         if args.verbose:
             print(
@@ -201,6 +208,46 @@ def simulated_scores(args: argparse.Namespace, options: PeakSearchOptions) -> li
                 f"{seconds:.2f} s"
             )
     return scores
+
+
+#: Distances (in FWHM) from a true line to its nearest neighbour that bound the categories of
+#: :func:`line_categories`.
+GAP_CATEGORIES = ((0.0, 1.5, "within 1.5 FWHM of another line"), (1.5, 2.5, "1.5-2.5 FWHM"),
+                  (2.5, np.inf, "more than 2.5 FWHM from any other"))  # fmt: skip
+
+
+def line_categories(
+    found: np.ndarray, pattern: Rendered, stripped: bool, min_intensity: float
+) -> list[tuple[str, bool]]:
+    """(category, matched) of each strong true line: its distance to the nearest other true
+    line (GAP_CATEGORIES) and the K-alpha2 state of its pattern (present and stripped,
+    present and not found, absent)."""
+    tolerance = np.maximum(MATCH_FWHM * pattern.widths, MATCH_FLOOR)
+    matched = {t for _, t in match(found, pattern.truth, tolerance)}
+    gaps = np.abs(pattern.truth[:, None] - pattern.truth[None, :]) / pattern.widths[:, None]
+    np.fill_diagonal(gaps, np.inf)
+    nearest = gaps.min(axis=1) if pattern.truth.size > 1 else np.full(pattern.truth.size, np.inf)
+    state = "absent" if not pattern.kalpha2 else "stripped" if stripped else "not found"
+    out = []
+    for t in np.flatnonzero(pattern.rel >= min_intensity):
+        gap = next(name for low, high, name in GAP_CATEGORIES if low <= nearest[t] < high)
+        out += [(f"gap: {gap}", t in matched), (f"K-alpha2: {state}", t in matched)]
+    return out
+
+
+def miss_table(scores: list[Score]) -> dict[str, dict[str, float]]:
+    """Per category of :func:`line_categories`: strong lines, recall, share of all misses."""
+    rows = [row for s in scores for row in (s.misses or [])]
+    misses = sum(1 for name, hit in rows if not hit and name.startswith("gap"))
+    table = {}
+    for name in sorted({name for name, _ in rows}):
+        hits = [hit for other, hit in rows if other == name]
+        table[name] = {
+            "lines": len(hits),
+            "recall": float(np.mean(hits)),
+            "share_of_misses": (len(hits) - sum(hits)) / max(1, misses),
+        }
+    return table
 
 
 def score_rendered(
@@ -310,13 +357,6 @@ def compare_sources(args: argparse.Namespace) -> dict[str, Any]:
     source tree), the two alternating for ``--rounds`` rounds; a pattern's time is its
     least CPU time over the rounds (the machine's load only adds time). The ratio is the
     previous version's total CPU time over this one's."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    import xrdsym
-
     grid, patterns = simulated_patterns(args)
     sources = {"previous": args.compare_src.resolve(), "current": Path(xrdsym.__file__).parents[1]}
     runs: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in sources}
@@ -363,8 +403,15 @@ def main() -> None:
     parser.add_argument("--min-snr", type=float, default=None)
     parser.add_argument("--min-relative-height", type=float, default=None)
     parser.add_argument("--kalpha2-vote", type=float, default=None)
+    parser.add_argument("--split-f", type=float, default=None)
     parser.add_argument("--output", type=Path, help="write the summary as JSON")
     parser.add_argument("--verbose", action="store_true", help="one line per pattern")
+    parser.add_argument(
+        "--misses",
+        action="store_true",
+        help="recall of the strong lines by distance to their nearest neighbour and by the "
+        "K-alpha2 state of their pattern",
+    )
     parser.add_argument(
         "--compare-src",
         type=Path,
@@ -389,14 +436,18 @@ def main() -> None:
             ("min_snr", args.min_snr),
             ("min_relative_height", args.min_relative_height),
             ("kalpha2_vote", args.kalpha2_vote),
+            ("split_f", args.split_f),
         )
         if value is not None
     }
     options = PeakSearchOptions(**changes)
     results: dict[str, Any] = {"options": changes, "min_intensity": args.min_intensity}
     if args.dataset is not None:
-        results["simulated"] = summary(simulated_scores(args, options))
+        scores = simulated_scores(args, options)
+        results["simulated"] = summary(scores)
         results["simulated"].update({"dataset": str(args.dataset), "part": args.part})
+        if args.misses:
+            results["simulated_misses"] = miss_table(scores)
     if args.xred is not None:
         xred = xred_scores(args, options)
         results["xred"] = summary(list(xred.values()))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize._numdiff import approx_derivative
 
+from xrdsym.indexing.blends import width_trend
 from xrdsym.indexing.kalpha2 import anode_doublet, rachinger_strip
 from xrdsym.indexing.peak_fit import (
     ClusterModel,
@@ -15,6 +16,7 @@ from xrdsym.indexing.peak_fit import (
     height_to_area,
     pseudo_voigt,
 )
+from xrdsym.indexing.peaks import PeakSearchOptions, lines_to_fit, search_peaks
 from xrdsym.patterns.bragg import bragg_shift
 from xrdsym.wavelengths import CU_KA1, KA2_RATIO
 
@@ -76,8 +78,6 @@ def test_rachinger_strip_leaves_the_kalpha1_lines(step: float, tolerance: float)
 
 
 def test_width_trend_follows_caglioti_and_ignores_a_blend() -> None:
-    from xrdsym.indexing.blends import width_trend
-
     two_theta = np.linspace(15.0, 100.0, 12)
     t = np.tan(np.radians(two_theta) / 2.0)
     fwhm = np.sqrt(0.02 * t * t - 0.01 * t + 0.005)
@@ -102,8 +102,6 @@ def _blend_profile() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_a_blend_is_split_into_its_two_lines() -> None:
-    from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
-
     x, y = _blend_profile()
     split = search_peaks(x, y, CU_KA1, options=PeakSearchOptions(kalpha2="off"))
     near = sorted(p.two_theta for p in split.peaks if 44.8 < p.two_theta < 45.3)
@@ -113,8 +111,6 @@ def test_a_blend_is_split_into_its_two_lines() -> None:
 
 
 def test_an_unsplit_blend_keeps_its_detected_maximum() -> None:
-    from xrdsym.indexing.peaks import PeakSearchOptions, search_peaks
-
     x, y = _blend_profile()
     options = PeakSearchOptions(kalpha2="off", split_f=0.0, blends=False)
     centroid = [p.two_theta for p in search_peaks(x, y, CU_KA1, options=options).peaks]
@@ -128,8 +124,6 @@ def test_an_unsplit_blend_keeps_its_detected_maximum() -> None:
 
 
 def test_only_the_first_and_the_strong_lines_are_fitted() -> None:
-    from xrdsym.indexing.peaks import PeakSearchOptions, lines_to_fit
-
     guesses = [LineGuess(10.0 + k, 100.0 if k == 8 else 5.0, 0.1) for k in range(10)]
     selected = lines_to_fit(guesses, PeakSearchOptions(fit_first=3, fit_strong=0.5))
     assert list(np.flatnonzero(selected)) == [0, 1, 2, 8]

@@ -298,11 +298,12 @@ def start_and_bounds(
 
 @dataclass(frozen=True)
 class Fit:
-    """A least-squares answer: parameters, residuals (model - counts) and the Jacobian there."""
+    """A least-squares answer: parameters, residuals (model - counts) and (J^T J)^-1 there
+    (J the Jacobian; the covariance of the parameters is s^2 times it)."""
 
     x: np.ndarray
     fun: np.ndarray
-    jac: np.ndarray
+    normal_inverse: np.ndarray
 
 
 def fit_model(
@@ -319,15 +320,15 @@ def fit_model(
     Levenberg-Marquardt (MINPACK's lmder through ``scipy.optimize.leastsq``, relative
     tolerances FIT_TOLERANCE) first; when its answer leaves the bounds (a negative width, a
     line that wandered off), the bounded trust-region fit instead (None when not ``bounded``).
-    An answer inside the bounds
-    after ``max_evaluations`` is kept (a nearly converged position)."""
+    An answer inside the bounds after ``max_evaluations`` is kept (a nearly converged
+    position)."""
     p0, lower, upper = start_and_bounds(model, group, step, float(np.max(np.abs(ys))) or 1.0)
 
     def residual(p: np.ndarray) -> np.ndarray:
         return model.values(p) - ys
 
     try:
-        p, _, info, _, status = leastsq(
+        p, normal_inverse, info, _, status = leastsq(
             residual,
             p0,
             Dfun=model.jacobian,
@@ -337,7 +338,9 @@ def fit_model(
             xtol=FIT_TOLERANCE,
         )
         if status in (1, 2, 3, 4, 5) and np.all(p >= lower) and np.all(p <= upper):
-            return Fit(p, info["fvec"], model.jacobian(p))
+            if normal_inverse is None:  # J^T J singular: its pseudo-inverse
+                normal_inverse = np.linalg.pinv(_normal(model.jacobian(p)))
+            return Fit(p, info["fvec"], normal_inverse)
         if not bounded:
             return None
         fit = least_squares(
@@ -348,9 +351,14 @@ def fit_model(
             max_nfev=MAX_BOUNDED_EVALUATIONS,
             x_scale="jac",
         )
+        return Fit(fit.x, fit.fun, np.linalg.pinv(_normal(fit.jac)))
     except (ValueError, np.linalg.LinAlgError):
         return None
-    return Fit(fit.x, fit.fun, fit.jac)
+
+
+def _normal(jac: np.ndarray) -> np.ndarray:
+    """J^T J of a Jacobian."""
+    return jac.T @ jac
 
 
 def peaks_from_fit(
@@ -358,14 +366,10 @@ def peaks_from_fit(
 ) -> list[ObservedPeak]:
     """ObservedPeaks from a :class:`Fit` of ``model``: positions, covariance sigmas, heights;
     lines with sigma > MAX_SIGMA_FWHM x FWHM keep their detected position (``_fallback``)."""
-    p, jac, residual = fit.x, fit.jac, fit.fun
+    p, residual = fit.x, fit.fun
     dof = max(model.x.size - p.size, 1)
     s2 = float(residual @ residual) / dof
-    try:
-        covariance = np.linalg.pinv(jac.T @ jac) * s2
-        variances = np.clip(np.diag(covariance), 0.0, None)
-    except np.linalg.LinAlgError:
-        variances = np.full(p.size, np.nan)
+    variances = np.clip(np.diag(fit.normal_inverse) * s2, 0.0, None)
     centres, areas, fwhms, eta = model.lines(p)
     peaks = []
     for k, guess in enumerate(group):

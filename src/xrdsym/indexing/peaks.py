@@ -27,8 +27,11 @@ Steps of :func:`search_peaks` (angles in degrees 2theta, intensities in the file
    vote of :mod:`xrdsym.indexing.kalpha2`; when present the net profile is stripped
    (Rachinger), the lines are found again and their positions refer to K-alpha1 (the
    result's wavelength is then the K-alpha1 line, also when the K-alpha average was given).
-7. The strongest ``max_peaks`` lines are fitted (:mod:`xrdsym.indexing.peak_fit`): position,
-   its standard uncertainty, height, area and FWHM.
+7. Of the strongest ``max_peaks`` lines, the first ``fit_first`` and those of at least
+   ``fit_strong`` of the strongest are fitted (:mod:`xrdsym.indexing.peak_fit`): position,
+   its standard uncertainty, height, area and FWHM; the others keep their detected maxima.
+8. Blends, fitted lines much wider than the width trend of the lines, are split in two or
+   keep their detected maxima (:mod:`xrdsym.indexing.blends`).
 """
 
 from __future__ import annotations
