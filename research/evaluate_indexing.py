@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from xrdsym.classify.joint import write_evidence_weight
     from xrdsym.classify.loading import bundled_model_dir
     from xrdsym.datasets.store import open_dataset
+    from xrdsym.training.parts import code_version
 
     classifier = load_model(args.model)
     for labels in args.measured or ():
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     store = None
     if args.outcomes is not None:
         run_line = {**described, "limit": args.limit, "model": classifier.version}
-        store = OutcomeFile(args.outcomes, run_line)
+        store = OutcomeFile(args.outcomes, run_line, code_version())
         print(f"{args.outcomes}: {len(store.finished())} of {indices.size} patterns done before")
         if store.unreadable:
             print(f"  ({store.unreadable} line(s) cut short by an interruption: done again)")
@@ -144,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     weight = classifier.evidence_weight
     if args.fit:
         try:
-            weight = fit_evidence(outcomes, described, classifier.table)
+            code = {"code": store.code} if store is not None else {}
+            weight = fit_evidence(outcomes, {**described, **code}, classifier.table)
         except ValueError as exc:
             raise XrdsymError(
                 f"{args.dataset} {args.part}: cannot fit the weight ({exc})"

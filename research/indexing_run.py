@@ -170,12 +170,16 @@ class OutcomeFile:
 
     A rerun must describe the same run (dataset, split, part, seed, selection, model), or the
     file is refused. A line cut short by an interruption is skipped (and counted in
-    :attr:`unreadable`); its pattern is done again.
+    :attr:`unreadable`); its pattern is done again. ``code`` (the code version that started
+    the file) is stored beside the run and not compared; :attr:`code` is the stored one.
     """
 
-    def __init__(self, path: str | Path, run: dict[str, Any]) -> None:
+    def __init__(
+        self, path: str | Path, run: dict[str, Any], code: dict[str, str] | None = None
+    ) -> None:
         self.path = Path(path)
         self.run = json.loads(json.dumps(run, default=str))
+        self.code = dict(code or {})
         self.unreadable = 0
         self._finished: dict[int, Outcome] | None = None
 
@@ -204,7 +208,8 @@ class OutcomeFile:
 
     def _check_header(self, line: str) -> None:
         try:
-            stored = json.loads(line)["run"]
+            first = json.loads(line)
+            stored, self.code = first["run"], dict(first.get("code", {}))
         except (ValueError, KeyError, TypeError):
             raise XrdsymError(f"{self.path}: not an outcome file (no run line first)") from None
         differ = sorted(k for k in set(stored) | set(self.run) if stored.get(k) != self.run.get(k))
@@ -226,7 +231,7 @@ class OutcomeFile:
                 cut = handle.read(1) != b"\n"
         with self.path.open("a") as handle:
             if new:
-                handle.write(json.dumps({"run": self.run}) + "\n")
+                handle.write(json.dumps({"run": self.run, "code": self.code}) + "\n")
             elif cut:
                 handle.write("\n")  # end a line an interruption cut short
             handle.write(json.dumps(outcome_record(outcome)) + "\n")

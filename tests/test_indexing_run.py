@@ -77,7 +77,7 @@ def test_an_interrupted_run_resumes_and_skips_the_finished_patterns(
         run_part(stored_cells, indices, FlatNetwork(), 0, stop_after_two, 1, store)
     assert len(indexed) == 2
     lines = (tmp_path / "outcomes.jsonl").read_text().splitlines()
-    assert json.loads(lines[0]) == {"run": RUN} and len(lines) == 3
+    assert json.loads(lines[0]) == {"run": RUN, "code": {}} and len(lines) == 3
     first = {json.loads(line)["index"] for line in lines[1:]}
 
     indexed.clear()
