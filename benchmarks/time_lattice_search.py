@@ -29,6 +29,7 @@ import pstats
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def peak_list(row: dict[str, Any]) -> PeakSearchResult:
 def run(args: argparse.Namespace) -> None:
     """Index every stored list in this process; rows with time and candidates."""
     rows = json.loads(args.peaks.read_text())
-    options = IndexingOptions(max_seconds=args.max_seconds)
+    options = replace(IndexingOptions(max_seconds=args.max_seconds), **_settings(args.set))
     profiler = cProfile.Profile() if args.profile else None
     out = []
     for row in rows:
@@ -112,6 +113,16 @@ def run(args: argparse.Namespace) -> None:
         args.output.write_text(json.dumps(out, indent=1) + "\n")
     if profiler is not None:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(40)
+
+
+def _settings(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as IndexingOptions fields, each value of its default's type."""
+    defaults = IndexingOptions()
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        out[key] = type(getattr(defaults, key))(float(value) if value == "inf" else value)
+    return out
 
 
 def _same_cells(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
@@ -165,6 +176,13 @@ def main() -> None:
     runs.add_argument("--max-seconds", type=float, default=10.0)
     runs.add_argument("--output", type=Path, default=None)
     runs.add_argument("--profile", action="store_true", help="print cProfile statistics")
+    runs.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an IndexingOptions field (e.g. min_m20=30); repeatable",
+    )
     compared = commands.add_parser("compare", help="time ratio and candidates of two runs")
     compared.add_argument("before", type=Path)
     compared.add_argument("after", type=Path)

@@ -116,11 +116,11 @@ class IndexingOptions:
         ("triclinic", 7),
     )
     keep: int = 30
-    min_m20: float = 40.0
+    min_m20: float = 15.0
     max_unindexed: float = 0.15
     max_unindexed_height: float = 0.05
-    min_indexed: int = 6
-    max_calculated_per_line: float = 1.5
+    min_indexed: int = 14
+    max_calculated_per_line: float = 1.75
     min_height: float = 0.01
     stop_m20: float = 60.0
     n_candidates: int = 5
