@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         summary_lines,
     )
     from research.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
-    from research.indexing_run import OutcomeFile
+    from research.indexing_run import LAB_OFF, OutcomeFile
     from xrdsym.classify import load_model
     from xrdsym.classify.joint import write_evidence_weight
     from xrdsym.classify.loading import bundled_model_dir
@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         "split": args.split,
         "part": args.part,
         "renderer": "lab",
+        "lab_off": list(LAB_OFF),
         "seed": args.seed,
     }
     store = None

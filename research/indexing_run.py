@@ -2,6 +2,8 @@
 
 Each structure is rendered once with the laboratory renderer (seeded by (seed, -1, index), as
 ``xrdsym evaluate`` draws its fixed sets; the impurity phases come from the selected structures),
+with its isotropic strain off (:data:`LAB_OFF`: a strain of up to 0.7 % changes the pattern's
+cell beyond the 0.5 % of a right cell, so a found cell would be scored against another one),
 the network classifies the prepared pattern, and the raw counts are indexed
 (:func:`xrdsym.indexing.pattern.index_pattern`). A best cell is right when its Niggli-reduced
 primitive cell equals the structure's (:func:`same_reduced_cell`).
@@ -39,6 +41,9 @@ from xrdsym.spacegroups.table import level_labels
 LENGTH_TOLERANCE = 0.005
 #: ... and every Niggli angle to this many degrees.
 ANGLE_TOLERANCE_DEG = 0.5
+
+#: Laboratory augmentation families off in the evaluation: the dataset cell stays the pattern's.
+LAB_OFF = ("strain",)
 
 #: Significant digits of the stored network probabilities (relative, so tiny ones survive).
 PROBABILITY_DIGITS = 7
@@ -290,7 +295,7 @@ def run_part(
 
     finished = dict(store.finished()) if store is not None else {}
     grid = classifier.grid
-    renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices))
+    renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices), lab_off=LAB_OFF)
     preparer = PatternPreparer()
     x = grid.two_theta()
     order = np.random.default_rng(seed).permutation(np.asarray(indices, dtype=np.int64))
