@@ -149,12 +149,42 @@ def test_the_indexed_cell_is_printed_in_the_text_and_the_table() -> None:
     alone = classifier.classify(sample, index=False)[0]
     assert "cell  " not in str(alone)  # the network alone: no cell line
     joined = classifier.classify(sample)[0]
-    best = joined.indexing.best
-    assert best is not None  # the example's orthorhombic cell is found
-    line = next(x for x in str(joined).splitlines() if x.strip().startswith("cell"))
-    assert f"{best.bravais} " in line and f"M20 {best.m20:.1f}" in line
-    assert f"{best.n_indexed}/{best.n_lines} lines indexed" in line
-    assert f"M20 {best.m20:.1f}" in joined._repr_html_()
+    assert joined.indexing is not None and joined.indexing.candidates
+    first = joined.indexing.candidates[0]
+    assert first.bravais == "oP"  # the example's orthorhombic cell comes first
+    text = str(joined)
+    assert f"{first.bravais} " in text and f"M20 {first.m20:.1f}" in text
+    assert f"{first.n_indexed}/{first.n_lines} lines indexed" in text
+    if joined.indexing.best is None:  # refused by the acceptance rule: shown, decides nothing
+        assert "first candidate, not accepted" in text
+        assert set(joined.decided_by.values()) == {"network"}
+    else:
+        assert f"M20 {first.m20:.1f}" in joined._repr_html_()
+
+
+def test_a_refused_pattern_shows_its_first_candidate_and_the_network_stands() -> None:
+    from xrdsym.classify.answers import unaccepted_cell_lines
+    from xrdsym.indexing.results import IndexingResult
+
+    classifier = load_model()
+    sample = read_sample(str(EXAMPLE), classifier.grid, "CuKa")
+    found = classifier.classify(sample)[0].indexing
+    assert found is not None and found.candidates
+    refused = IndexingResult(
+        status="not indexable",
+        reason="no cell passes the acceptance rule",
+        candidates=found.candidates[:1],
+        peaks=found.peaks,
+        seconds=0.0,
+    )
+    lines = unaccepted_cell_lines(refused)
+    assert lines[0].strip().endswith("not indexable: no cell passes the acceptance rule")
+    assert "first candidate, not accepted: oP" in lines[1]
+    assert "the network's answer stands" in lines[1]
+    empty = IndexingResult(
+        status="not indexable", reason="3 lines", candidates=(), peaks=found.peaks, seconds=0.0
+    )
+    assert len(unaccepted_cell_lines(empty)) == 1
 
 
 def test_low_confidence_names_every_level_below_one_half(

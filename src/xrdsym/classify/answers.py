@@ -384,7 +384,7 @@ def indexing_lines(prediction: Prediction) -> list[str]:
         return []
     best = indexing.best
     if best is None:
-        return [f"  {'cell':<20}not indexable: {indexing.reason}"]
+        return unaccepted_cell_lines(indexing)
     lines = [
         f"  {'cell':<20}{best.bravais} {format_cell(best.cell, best.cell_sigma)}; "
         f"M20 {best.m20:.1f}, {best.n_indexed}/{best.n_lines} lines indexed; "
@@ -399,6 +399,20 @@ def indexing_lines(prediction: Prediction) -> list[str]:
         lines.append(
             f"  {'':<20}a suggestion only: its probability is below the confident step, "
             "so the cell decides no level"
+        )
+    return lines
+
+
+def unaccepted_cell_lines(indexing: IndexingResult) -> list[str]:
+    """Why no cell was accepted, with the first candidate the search found (if any) for the
+    user to check: it decides nothing, so the network's answer stands."""
+    lines = [f"  {'cell':<20}not indexable: {indexing.reason}"]
+    if indexing.candidates:
+        first = indexing.candidates[0]
+        lines.append(
+            f"  {'':<20}first candidate, not accepted: {first.bravais} "
+            f"{format_cell(first.cell, first.cell_sigma)}; M20 {first.m20:.1f}, "
+            f"{first.n_indexed}/{first.n_lines} lines indexed; the network's answer stands"
         )
     return lines
 
