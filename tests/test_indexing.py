@@ -231,3 +231,18 @@ def test_calculated_lines_per_observed_line_bound_the_acceptance() -> None:
     refused = index_peaks(peaks, options=IndexingOptions(max_calculated_per_line=bound))
     assert refused.status == "not indexable"
     assert "calculated lines per observed line" in refused.reason
+
+
+def test_index_text_lists_the_refused_candidates_under_the_reason() -> None:
+    """A pattern whose cells the acceptance rule refuses prints the reason, then the cells
+    found (for the user to check), ranked as for an indexed pattern."""
+    from xrdsym.cli.index import format_result
+
+    peaks = lines_of("cP", seed=6)
+    best = index_peaks(peaks).candidates[0]
+    bound = 0.9 * best.n_calculated / min(20, best.n_lines)
+    refused = index_peaks(peaks, options=IndexingOptions(max_calculated_per_line=bound))
+    text = format_result("scan.xy", refused, 2).splitlines()
+    assert text[0].startswith("scan.xy: not indexable: ")
+    assert text[1].strip().startswith("candidates found, none accepted")
+    assert text[2].strip().startswith(f"1. {refused.candidates[0].bravais} ")

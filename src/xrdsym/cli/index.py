@@ -162,11 +162,15 @@ def format_candidate(rank: int, cand: CellCandidate) -> list[str]:
 
 
 def format_result(path: str, result: IndexingResult, n_candidates: int) -> str:
-    """The text answer of one file."""
+    """The text answer of one file: the ranked cells, or why none was accepted followed by the
+    cells the search found (refused by the acceptance rule, shown for the user to check)."""
     n_peaks = len(result.peaks.peaks)
     if result.status != "indexed":
-        return f"{path}: not indexable: {result.reason} ({n_peaks} lines, {result.seconds:.2f} s)"
-    lines = [f"{path}: indexed ({n_peaks} lines, {result.seconds:.2f} s)"]
+        lines = [f"{path}: not indexable: {result.reason} ({n_peaks} lines, {result.seconds:.2f} s)"]
+        if result.candidates:
+            lines.append("  candidates found, none accepted (check them against the lines):")
+    else:
+        lines = [f"{path}: indexed ({n_peaks} lines, {result.seconds:.2f} s)"]
     for rank, cand in enumerate(result.candidates[:n_candidates], start=1):
         lines.extend(format_candidate(rank, cand))
     return "\n".join(lines)
