@@ -165,12 +165,13 @@ def format_result(path: str, result: IndexingResult, n_candidates: int) -> str:
     """The text answer of one file: the ranked cells, or why none was accepted followed by the
     cells the search found (refused by the acceptance rule, shown for the user to check)."""
     n_peaks = len(result.peaks.peaks)
+    searched = f"({n_peaks} lines, {result.seconds:.2f} s)"
     if result.status != "indexed":
-        lines = [f"{path}: not indexable: {result.reason} ({n_peaks} lines, {result.seconds:.2f} s)"]
+        lines = [f"{path}: not indexable: {result.reason} {searched}"]
         if result.candidates:
             lines.append("  candidates found, none accepted (check them against the lines):")
     else:
-        lines = [f"{path}: indexed ({n_peaks} lines, {result.seconds:.2f} s)"]
+        lines = [f"{path}: indexed {searched}"]
     for rank, cand in enumerate(result.candidates[:n_candidates], start=1):
         lines.extend(format_candidate(rank, cand))
     return "\n".join(lines)
