@@ -44,7 +44,7 @@ def score_outcomes(
     hits = {source: dict.fromkeys(LEVELS, 0) for source in ("network", "joined")}
     decided = dict.fromkeys(LEVELS, 0)
     decided_right = dict.fromkeys(LEVELS, 0)
-    confident = confident_wrong = indexed = 0
+    confident = confident_wrong = indexed = found = top3 = 0
     wrong_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     cells_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     for o in outcomes:
@@ -53,6 +53,8 @@ def score_outcomes(
         by_system[info.crystal_system][1] += 1
         by_system[info.crystal_system][0] += int(o.cell_right)
         indexed += int(o.indexing.best is not None)
+        found += int(o.indexing.first is not None)
+        top3 += int(any(o.ranks_right[:3]))
         joined = (
             network_only(o.network)
             if weight is None
@@ -74,6 +76,8 @@ def score_outcomes(
     return {
         "n": n,
         "indexed": indexed,
+        "found": found,
+        "right_in_top3": top3,
         "cell_right": sum(r for r, _ in by_system.values()),
         "index_rate_by_system": {s: tuple(v) for s, v in by_system.items()},
         "confident_at": None if weight is None else weight.confident_at,
@@ -90,12 +94,14 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     """A printed table of :func:`score_outcomes`."""
     n = max(result["n"], 1)
     lines = [
-        f"patterns {result['n']}; indexed {result['indexed']}; right cell {result['cell_right']} "
-        f"({result['cell_right'] / n:.1%})",
+        f"patterns {result['n']}; a cell found {result['found']} (taken by the search's "
+        f"rule {result['indexed']}); first cell right {result['cell_right']} "
+        f"({result['cell_right'] / n:.1%}); true cell among the first three "
+        f"{result['right_in_top3']} ({result['right_in_top3'] / n:.1%})",
         f"confident cells (w >= {result['confident_at'] or 0:.3f}) {result['confident']}; "
         f"confident and wrong {result['confident_wrong']} "
         f"({result['confident_wrong'] / n:.1%} of all patterns)",
-        "index rate (right cell) by true crystal system:",
+        "index rate (first cell right) by true crystal system:",
     ]
     for system, (right, total) in result["index_rate_by_system"].items():
         rate = f"{right / total:.1%}" if total else "-"
@@ -216,8 +222,8 @@ def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:
             for src, top in (("network", o.network), ("joined", o.joined)):
                 totals[src][level] += int(top[level] == truth[level])
             marks.append("+" if o.joined[level] == truth[level] else "-")
-        best = None if o.indexing is None else o.indexing.best
-        cell = "not indexed" if best is None else f"{best.bravais} M20 {best.m20:.0f}"
+        first = None if o.indexing is None else o.indexing.first
+        cell = "no cell" if first is None else f"{first.bravais} M20 {first.m20:.0f}"
         rank = "-" if o.true_cell_rank is None else str(o.true_cell_rank + 1)
         decided = "".join(s[0].upper() for s in o.decided_by.values())
         lines.append(

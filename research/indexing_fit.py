@@ -2,9 +2,10 @@
 
 :func:`fit_evidence` fits, on the outcomes of the validation part (:mod:`research.indexing_run`):
 
-1. the evidence weight w (logistic on the best cells' figures of merit, all indexed patterns);
-2. the extinction temperature (patterns whose best cell is right);
-3. out-of-fold w of every indexed pattern
+1. the evidence weight w (logistic on the first cells' figures of merit and extinction scores,
+   every pattern where the search found a cell, accepted by its rule or not);
+2. the extinction temperature (patterns whose first cell is right);
+3. out-of-fold w of every pattern with a cell
    (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on which the next two are
    fitted, so that they see probabilities of cells the weight was not fitted on;
 4. the confident step: the lowest w >= 0.5 at which confident wrong cells are at most 2 % of
@@ -71,14 +72,16 @@ def fit_evidence(
     Raises:
         ValueError: without indexed patterns of both kinds (right and wrong cells).
     """
-    indexed = [o for o in outcomes if o.indexing.best is not None]
+    indexed = [o for o in outcomes if o.indexing.first is not None and o.indexing.extinction]
     right = np.array([o.cell_right for o in indexed], dtype=bool)
     if not indexed or right.all() or not right.any():
         raise ValueError(
             f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
             "a weight needs right and wrong cells"
         )
-    features = np.stack([cell_features(o.indexing.best) for o in indexed])  # type: ignore[arg-type]
+    features = np.stack(
+        [cell_features(o.indexing.first, o.indexing.extinction) for o in indexed]  # type: ignore[arg-type]
+    )
     beta = fit_cell_weight(features, right)
     good = [o for o in indexed if o.cell_right and o.indexing.extinction]
     temperature = fit_temperature(

@@ -5,8 +5,10 @@ Each structure is rendered once with the laboratory renderer (seeded by (seed, -
 with its isotropic strain off (:data:`LAB_OFF`: a strain of up to 0.7 % changes the pattern's
 cell beyond the 0.5 % of a right cell, so a found cell would be scored against another one),
 the network classifies the prepared pattern, and the raw counts are indexed
-(:func:`xrdsym.indexing.pattern.index_pattern`). A best cell is right when its Niggli-reduced
-primitive cell equals the structure's (:func:`same_reduced_cell`).
+(:func:`xrdsym.indexing.pattern.index_pattern`). A candidate cell is right when its
+Niggli-reduced primitive cell equals the structure's (:func:`same_reduced_cell`); the cell
+scored is the first candidate, accepted by the search's rule or not, as the joined answer
+weighs it.
 
 With an :class:`OutcomeFile` every finished pattern is appended to a JSON-lines file as soon as
 it is done, and a rerun with the same file skips the patterns it holds: an interrupted run
@@ -58,8 +60,9 @@ class Outcome:
         space_group: true space-group number.
         true_cell: Niggli-reduced primitive cell (a, b, c, alpha, beta, gamma).
         network: the network's calibrated (7,), (101,), (230,) distributions.
-        indexing: the indexing outcome (extinction scores of the best cell included).
-        cell_right: the best cell equals the true one (False when nothing indexes).
+        indexing: the indexing outcome (extinction scores of the first cell included).
+        ranks_right: for each candidate, accepted by the search's rule or not, whether it
+            equals the true cell.
     """
 
     index: int
@@ -67,7 +70,12 @@ class Outcome:
     true_cell: np.ndarray
     network: dict[str, np.ndarray]
     indexing: IndexingResult
-    cell_right: bool
+    ranks_right: tuple[bool, ...] = ()
+
+    @property
+    def cell_right(self) -> bool:
+        """The first candidate (the cell the joined answer weighs) is the true cell."""
+        return bool(self.ranks_right and self.ranks_right[0])
 
 
 def same_reduced_cell(
@@ -113,15 +121,14 @@ def true_reduced_cell(prototype: Any) -> np.ndarray:
 
 def outcome_record(outcome: Outcome) -> dict[str, Any]:
     """The JSON-ready form of an outcome: labels, network levels (7 significant digits), and of
-    the indexing its status, reason, time, best cell and extinction scores (the lines and the
-    other candidates are left out)."""
+    the indexing its status, reason, time, candidate cells (accepted or not, with their
+    rightness) and the first cell's extinction scores (the lines are left out)."""
     indexing = outcome.indexing
-    best = indexing.best
     return {
         "index": outcome.index,
         "space_group": outcome.space_group,
         "true_cell": [round(float(x), 5) for x in outcome.true_cell],
-        "cell_right": outcome.cell_right,
+        "ranks_right": list(outcome.ranks_right),
         "network": {
             level: [float(f"{x:.{PROBABILITY_DIGITS}g}") for x in p]
             for level, p in outcome.network.items()
@@ -129,7 +136,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "status": indexing.status,
         "reason": indexing.reason,
         "seconds": round(indexing.seconds, 3),
-        "best": None if best is None else best.to_dict(),
+        "candidates": [c.to_dict() for c in indexing.candidates],
         "extinction": [e.to_dict() for e in indexing.extinction],
     }
 
@@ -150,12 +157,11 @@ def outcome_from_record(record: dict[str, Any]) -> Outcome:
         ExtinctionScore(**{**e, "space_groups": tuple(e["space_groups"])})
         for e in record["extinction"]
     )
-    best = record["best"]
     peaks = PeakSearchResult((), 0.0, "absent", "not stored", 0.0)
     indexing = IndexingResult(
         record["status"],
         record["reason"],
-        () if best is None else (_candidate(best),),
+        tuple(_candidate(c) for c in record["candidates"]),
         peaks,
         float(record["seconds"]),
         scores,
@@ -166,7 +172,7 @@ def outcome_from_record(record: dict[str, Any]) -> Outcome:
         np.asarray(record["true_cell"], dtype=np.float64),
         {level: np.asarray(p, dtype=np.float64) for level, p in record["network"].items()},
         indexing,
-        bool(record["cell_right"]),
+        tuple(bool(r) for r in record["ranks_right"]),
     )
 
 
@@ -312,9 +318,8 @@ def run_part(
     def outcomes() -> Iterator[Outcome]:
         for (index, network, _), indexing in _indexed(jobs(), workers):
             true_cell = true_reduced_cell(dataset.prototype(index))
-            best = indexing.best
-            right = best is not None and same_reduced_cell(best.reduced_cell, true_cell)
-            yield Outcome(index, dataset.space_group(index), true_cell, network, indexing, right)
+            ranks = tuple(same_reduced_cell(c.reduced_cell, true_cell) for c in indexing.candidates)
+            yield Outcome(index, dataset.space_group(index), true_cell, network, indexing, ranks)
 
     for outcome in progress(outcomes()) if progress is not None else outcomes():
         if store is not None:

@@ -15,6 +15,7 @@ import pytest
 
 import xrdsym
 from xrdsym.classify import load_model, read_sample
+from xrdsym.classify.answers import indexing_lines, percent
 from xrdsym.cli import main
 from xrdsym.spacegroups.table import LEVELS, load_space_group_table
 
@@ -155,36 +156,29 @@ def test_the_indexed_cell_is_printed_in_the_text_and_the_table() -> None:
     text = str(joined)
     assert f"{first.bravais} " in text and f"M20 {first.m20:.1f}" in text
     assert f"{first.n_indexed}/{first.n_lines} lines indexed" in text
-    if joined.indexing.best is None:  # refused by the acceptance rule: shown, decides nothing
-        assert "first candidate, not accepted" in text
-        assert set(joined.decided_by.values()) == {"network"}
-    else:
-        assert f"M20 {first.m20:.1f}" in joined._repr_html_()
+    assert f"right with probability {percent(joined.cell_probability)}" in text
+    if joined.indexing.best is None:  # refused by the classical rule: still weighed by w
+        assert "the classical acceptance rule refuses it" in text
+    assert f"M20 {first.m20:.1f}" in joined._repr_html_()
 
 
-def test_a_refused_pattern_shows_its_first_candidate_and_the_network_stands() -> None:
-    from xrdsym.classify.answers import unaccepted_cell_lines
-    from xrdsym.indexing.results import IndexingResult
+def test_a_refused_cell_is_weighed_by_its_probability_and_a_missing_one_leaves_the_network() -> (
+    None
+):
+    from dataclasses import replace
 
     classifier = load_model()
     sample = read_sample(str(EXAMPLE), classifier.grid, "CuKa")
-    found = classifier.classify(sample)[0].indexing
+    joined = classifier.classify(sample)[0]
+    found = joined.indexing
     assert found is not None and found.candidates
-    refused = IndexingResult(
-        status="not indexable",
-        reason="no cell passes the acceptance rule",
-        candidates=found.candidates[:1],
-        peaks=found.peaks,
-        seconds=0.0,
-    )
-    lines = unaccepted_cell_lines(refused)
-    assert lines[0].strip().endswith("not indexable: no cell passes the acceptance rule")
-    assert "first candidate, not accepted: oP" in lines[1]
-    assert "the network's answer stands" in lines[1]
-    empty = IndexingResult(
-        status="not indexable", reason="3 lines", candidates=(), peaks=found.peaks, seconds=0.0
-    )
-    assert len(unaccepted_cell_lines(empty)) == 1
+    refused = replace(found, status="not indexable", reason="no cell passes the acceptance rule")
+    lines = indexing_lines(replace(joined, indexing=refused))
+    assert lines[0].strip().startswith("cell") and "oP" in lines[0]
+    assert "the classical acceptance rule refuses it: no cell passes" in "".join(lines)
+    empty = replace(found, status="not indexable", reason="3 lines", candidates=())
+    network = replace(joined, indexing=empty, cell_probability=0.0)
+    assert indexing_lines(network) == [f"  {'cell':<20}not indexable: 3 lines"]
 
 
 def test_low_confidence_names_every_level_below_one_half(

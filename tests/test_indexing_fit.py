@@ -10,8 +10,11 @@ from test_indexing_run import _cubic_result
 
 from research.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
 from research.indexing_run import Outcome
-from xrdsym.classify.joint import EvidenceWeight
+from xrdsym.classify.joint import FEATURES, EvidenceWeight
 from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
+
+#: Zero coefficients of every cell feature but the intercept (w then does not depend on the cell).
+ZERO_SLOPES = (0.0,) * (len(FEATURES) - 1)
 
 TABLE = load_space_group_table()
 
@@ -29,7 +32,7 @@ def _outcomes(n: int, seed: int) -> list[Outcome]:
         result = replace(result, candidates=(replace(best, m20=m20, f_n=m20),))
         p = rng.dirichlet(np.full(230, 0.5))
         truth = 195 if right else int(rng.integers(1, 195))
-        outcomes.append(Outcome(i, truth, np.zeros(6), level_probabilities(p), result, right))
+        outcomes.append(Outcome(i, truth, np.zeros(6), level_probabilities(p), result, (right,)))
     return outcomes
 
 
@@ -47,14 +50,14 @@ def test_fit_keeps_confident_wrong_cells_at_two_percent_of_the_fit_patterns() ->
 
 def test_reliability_of_a_weight_that_trusts_no_cell_is_the_networks() -> None:
     outcomes = _outcomes(60, 1)
-    never = EvidenceWeight((-50.0, 0.0, 0.0, 0.0, 0.0))
+    never = EvidenceWeight((-50.0, *ZERO_SLOPES))
     result = joined_reliability(outcomes, never, TABLE)
     for level in ("crystal_system", "extinction_group", "space_group"):
         net, joint = result[level]["network"], result[level]["joined"]
         assert sum(r["count"] for r in net["bins"]) == 60
         assert net["ece"] == pytest.approx(joint["ece"], abs=1e-6)
         assert net["top1"] == joint["top1"]
-    sure = joined_reliability(outcomes, EvidenceWeight((50.0, 0.0, 0.0, 0.0, 0.0)), TABLE)
+    sure = joined_reliability(outcomes, EvidenceWeight((50.0, *ZERO_SLOPES)), TABLE)
     # a cell trusted outright puts the cubic system on top for every pattern
     assert sure["crystal_system"]["joined"]["top1"] == pytest.approx(
         np.mean([o.space_group >= 195 for o in outcomes])
@@ -72,7 +75,7 @@ def test_the_model_card_shows_the_recorded_reliability_tables(tmp_path) -> None:
     from research.model_card import joined_answer_lines
     from xrdsym.classify.joint import write_evidence_weight
 
-    weight = EvidenceWeight((50.0, 0.0, 0.0, 0.0, 0.0), confident_at=0.8)
+    weight = EvidenceWeight((50.0, *ZERO_SLOPES), confident_at=0.8)
     write_evidence_weight(weight, tmp_path)
     assert joined_answer_lines(tmp_path) == []  # no tables recorded yet
     tables = joined_reliability(_outcomes(30, 2), weight, TABLE)

@@ -114,9 +114,10 @@ def test_a_stored_outcome_reads_back_as_it_was() -> None:
     from research.indexing_run import Outcome
 
     network = {"space_group": np.array([1e-12, 0.25, 0.75 - 1e-12])}
-    outcome = Outcome(7, 195, np.array([5.0, 5, 5, 90, 90, 90]), network, _cubic_result(), True)
+    outcome = Outcome(7, 195, np.array([5.0, 5, 5, 90, 90, 90]), network, _cubic_result(), (True,))
     back = outcome_from_record(json.loads(json.dumps(outcome_record(outcome))))
     assert back.index == 7 and back.cell_right and back.space_group == 195
-    assert back.indexing.best == outcome.indexing.best
+    assert back.indexing.candidates == outcome.indexing.candidates
+    assert back.ranks_right == (True,)
     assert back.indexing.extinction == outcome.indexing.extinction
     np.testing.assert_allclose(back.network["space_group"], network["space_group"], rtol=1e-6)

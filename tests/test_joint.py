@@ -13,6 +13,7 @@ from research.indexing_run import same_reduced_cell
 from xrdsym.classify.answers import format_cell, indexing_columns
 from xrdsym.classify.joint import (
     EVIDENCE_WEIGHT_NAME,
+    FEATURES,
     EvidenceWeight,
     cell_features,
     cross_fitted_probabilities,
@@ -30,9 +31,12 @@ from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, space_group
 from xrdsym.spacegroups.table import load_space_group_table
 
+#: Zero coefficients of every cell feature but the intercept (w then does not depend on the cell).
+ZERO_SLOPES = (0.0,) * (len(FEATURES) - 1)
+
 TABLE = load_space_group_table()
-SURE = EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0))  # w = 1 for every cell
-NEVER = EvidenceWeight((-20.0, 0.0, 0.0, 0.0, 0.0))  # w = 0
+SURE = EvidenceWeight((20.0, *ZERO_SLOPES))  # w = 1 for every cell
+NEVER = EvidenceWeight((-20.0, *ZERO_SLOPES))  # w = 0
 
 
 def _cubic_f_indexing() -> IndexingResult:
@@ -76,7 +80,7 @@ def test_confident_cubic_f_cell_decides_system_and_extinction_group():
 
 def test_a_half_trusted_cell_mixes_the_two():
     network = _network_favouring(62)
-    half = EvidenceWeight((0.0, 0.0, 0.0, 0.0, 0.0))
+    half = EvidenceWeight((0.0, *ZERO_SLOPES))
     joined = join_levels(network, _cubic_f_indexing(), half, TABLE)
     cubic = CRYSTAL_SYSTEMS.index("cubic")
     assert joined.levels["crystal_system"][cubic] == pytest.approx(
@@ -87,7 +91,7 @@ def test_a_half_trusted_cell_mixes_the_two():
 
 def test_a_cell_below_the_confident_step_is_a_suggestion_that_decides_nothing():
     network = _network_favouring(62)
-    sure_but_strict = EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0), confident_at=1.0)
+    sure_but_strict = EvidenceWeight((20.0, *ZERO_SLOPES), confident_at=1.0)
     joined = join_levels(network, _cubic_f_indexing(), sure_but_strict, TABLE)
     assert not joined.confident and set(joined.decided_by.values()) == {"network"}
     cubic = CRYSTAL_SYSTEMS.index("cubic")
@@ -97,8 +101,8 @@ def test_a_cell_below_the_confident_step_is_a_suggestion_that_decides_nothing():
 
 def test_level_temperatures_calibrate_the_joined_answer_and_keep_its_ranking():
     network = _network_favouring(62)
-    half = EvidenceWeight((0.0, 0.0, 0.0, 0.0, 0.0))
-    soft = EvidenceWeight((0.0, 0.0, 0.0, 0.0, 0.0), level_temperatures={"crystal_system": 3.0})
+    half = EvidenceWeight((0.0, *ZERO_SLOPES))
+    soft = EvidenceWeight((0.0, *ZERO_SLOPES), level_temperatures={"crystal_system": 3.0})
     raw = join_levels(network, _cubic_f_indexing(), half, TABLE).levels["crystal_system"]
     tempered = join_levels(network, _cubic_f_indexing(), soft, TABLE).levels["crystal_system"]
     expected = raw ** (1 / 3) / np.sum(raw ** (1 / 3))
@@ -148,7 +152,7 @@ def test_cross_fitted_probabilities_come_from_the_other_folds():
 
 def test_weight_record_round_trip_and_bad_record(tmp_path):
     weight = EvidenceWeight(
-        (1.0, 2.0, 3.0, -1.0, 0.5),
+        (1.0, 2.0, 3.0, -1.0, 0.5, -2.0, -0.5, -0.3, -1.0, -0.7),
         2.0,
         {"part": "val"},
         confident_at=0.75,
@@ -180,7 +184,8 @@ def test_fitted_weight_rises_with_the_figure_of_merit():
     low = 1 / (1 + np.exp(-x[np.argmin(m20)] @ beta))
     high = 1 / (1 + np.exp(-x[np.argmax(m20)] @ beta))
     assert low < 0.2 and high > 0.8
-    assert cell_features(_cubic_f_indexing().candidates[0]).shape == (5,)
+    indexing = _cubic_f_indexing()
+    assert cell_features(indexing.candidates[0], indexing.extinction).shape == (len(FEATURES),)
 
 
 def test_temperature_fit_prefers_sharp_scores_when_they_are_right():
@@ -235,8 +240,8 @@ def test_cells_and_wrong_cells_are_counted_at_each_probability():
     indexing = _cubic_f_indexing()
     cell = np.array([3.988, 3.988, 3.988, 60.0, 60.0, 60.0])
     outcomes = [
-        Outcome(0, 225, cell, _network_favouring(225), indexing, True),
-        Outcome(1, 62, cell, _network_favouring(62), indexing, False),
+        Outcome(0, 225, cell, _network_favouring(225), indexing, (True,)),
+        Outcome(1, 62, cell, _network_favouring(62), indexing, (False,)),
     ]
     sure = score_outcomes(outcomes, SURE, TABLE)
     assert sure["cells_at"] == {"0.5": 2, "0.7": 2, "0.9": 2, "0.95": 2}

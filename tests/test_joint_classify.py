@@ -10,8 +10,11 @@ import pytest
 from test_classify import model_dir as plain_model_dir  # noqa: F401 - a fixture
 
 from xrdsym.classify import load_model, read_sample
-from xrdsym.classify.joint import EvidenceWeight, write_evidence_weight
+from xrdsym.classify.joint import FEATURES, EvidenceWeight, write_evidence_weight
 from xrdsym.cli import main
+
+#: Zero coefficients of every cell feature but the intercept (w then does not depend on the cell).
+ZERO_SLOPES = (0.0,) * (len(FEATURES) - 1)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def spinel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model_dir(plain_model_dir: Path) -> Path:  # noqa: F811 - the imported fixture
     """The tiny untrained model of test_classify with an evidence weight that trusts every
     cell (w ~ 1)."""
-    write_evidence_weight(EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0)), plain_model_dir)
+    write_evidence_weight(EvidenceWeight((20.0, *ZERO_SLOPES)), plain_model_dir)
     return plain_model_dir
 
 
@@ -101,7 +104,7 @@ def test_a_cell_below_the_confident_step_is_printed_as_a_suggestion(
     model_dir: Path, spinel: Path
 ) -> None:
     classifier = load_model(model_dir)
-    classifier.evidence_weight = EvidenceWeight((20.0, 0.0, 0.0, 0.0, 0.0), confident_at=1.0)
+    classifier.evidence_weight = EvidenceWeight((20.0, *ZERO_SLOPES), confident_at=1.0)
     prediction = classifier.classify(read_sample(spinel, classifier.grid))[0]
     assert prediction.indexing.best is not None and not prediction.cell_confident
     assert set(prediction.decided_by.values()) == {"network"}

@@ -184,12 +184,12 @@ def prediction_figure(
 
 
 def _cell_marks(ax: Any, sample: Any, grid: Grid, prediction: Any) -> None:
-    """Ticks of the best cell's reflections under the scan, unindexed lines marked in red.
+    """Ticks of the first cell's reflections under the scan, unindexed lines marked in red.
 
     Positions are moved to the grid wavelength like the scan (Bragg's law).
     """
     indexing = getattr(prediction, "indexing", None)
-    best = None if indexing is None else indexing.best
+    best = None if indexing is None else indexing.first
     if indexing is None or best is None or sample.pattern is None:
         return
     # deferred until called: imports spglib

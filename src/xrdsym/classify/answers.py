@@ -274,7 +274,7 @@ def format_cell(values: tuple[float, ...], sigmas: tuple[float, ...]) -> str:
 
 def indexing_columns(indexing: IndexingResult | None, cell_probability: float) -> dict[str, Any]:
     """Flat columns of an indexing outcome: status, cell, figures of merit, extinction groups."""
-    best = None if indexing is None else indexing.best
+    best = None if indexing is None else indexing.first
     row: dict[str, Any] = {
         "indexing": "not run" if indexing is None else indexing.status,
         "indexing_reason": "" if indexing is None else indexing.reason,
@@ -376,22 +376,24 @@ def low_confidence_line(prediction: Prediction) -> list[str]:
 
 
 def indexing_lines(prediction: Prediction) -> list[str]:
-    """The indexed cell (Bravais lattice, cell with uncertainties, M20, lines indexed, the
-    fitted probability that it is right) and the levels it decided, or why the pattern could
-    not be indexed; nothing when it was not indexed at all."""
+    """The first cell of the lattice search (Bravais lattice, cell with uncertainties, M20,
+    lines indexed, the fitted probability that it is right, the search's own verdict) and the
+    levels it decided, or why no cell was found; nothing when indexing was not run."""
     indexing = prediction.indexing
     if indexing is None:
         return []
-    best = indexing.best
-    if best is None:
-        return unaccepted_cell_lines(indexing)
+    first = indexing.first
+    if first is None or prediction.cell_probability <= 0.0:
+        return [f"  {'cell':<20}not indexable: {indexing.reason or 'no cell found'}"]
     lines = [
-        f"  {'cell':<20}{best.bravais} {format_cell(best.cell, best.cell_sigma)}; "
-        f"M20 {best.m20:.1f}, {best.n_indexed}/{best.n_lines} lines indexed; "
+        f"  {'cell':<20}{first.bravais} {format_cell(first.cell, first.cell_sigma)}; "
+        f"M20 {first.m20:.1f}, {first.n_indexed}/{first.n_lines} lines indexed; "
         f"right with probability {percent(prediction.cell_probability)}",
-        f"  {'':<20}zero shift {best.zero_shift:+.4f} deg; extinction groups by the absences: "
+        f"  {'':<20}zero shift {first.zero_shift:+.4f} deg; extinction groups by the absences: "
         + "  ".join(f"[{e.symbol}]" for e in indexing.extinction[:3]),
     ]
+    if indexing.status != "indexed":
+        lines.append(f"  {'':<20}the classical acceptance rule refuses it: {indexing.reason}")
     decided = [level for level in LEVELS if prediction.decided_by.get(level) == "indexing"]
     if decided:
         lines.append(f"  {'':<20}decided by the cell: {', '.join(decided).replace('_', ' ')}")
@@ -399,20 +401,6 @@ def indexing_lines(prediction: Prediction) -> list[str]:
         lines.append(
             f"  {'':<20}a suggestion only: its probability is below the confident step, "
             "so the cell decides no level"
-        )
-    return lines
-
-
-def unaccepted_cell_lines(indexing: IndexingResult) -> list[str]:
-    """Why no cell was accepted, with the first candidate the search found (if any) for the
-    user to check: it decides nothing, so the network's answer stands."""
-    lines = [f"  {'cell':<20}not indexable: {indexing.reason}"]
-    if indexing.candidates:
-        first = indexing.candidates[0]
-        lines.append(
-            f"  {'':<20}first candidate, not accepted: {first.bravais} "
-            f"{format_cell(first.cell, first.cell_sigma)}; M20 {first.m20:.1f}, "
-            f"{first.n_indexed}/{first.n_lines} lines indexed; the network's answer stands"
         )
     return lines
 

@@ -1,9 +1,10 @@
 """The joined answer: the network proposes, the indexing checks.
 
 One distribution over the 230 space groups from the network's probabilities and the evidence
-of the best indexed cell. With w the fitted probability that the best cell is right
-(:class:`EvidenceWeight`, a logistic function of its figures of merit), each level's
-distribution is the mixture
+of the first-ranked cell of the lattice search, whether or not the search's acceptance rule
+takes it (:attr:`xrdsym.indexing.results.IndexingResult.first`). With w the fitted
+probability that this cell is right (:class:`EvidenceWeight`, a logistic function of its
+figures of merit and of its extinction scores), each level's distribution is the mixture
 
     p_joined = w p(. | cell right) + (1 - w) p_network,
 
@@ -11,7 +12,10 @@ where p(space group g | cell right) is proportional to p_network(g) exp((LL(e) -
 for the groups g whose extinction group e the cell's lattice admits
 (:func:`xrdsym.indexing.extinction.score_extinction_groups`, log-likelihoods LL, temperature T
 fitted with w), and 0 for the others; its crystal-system and extinction-group distributions are
-sums over member groups. Where nothing indexes, w = 0 and the network's answer stands.
+sums over member groups. Where no cell is found, w = 0 and the network's answer stands. The
+probability w is the only gate: a refused cell with a low w barely moves the answer, one the
+rule would refuse for few lines (a small cubic cell has under 14 lines in a Cu scan) still
+weighs by how often such cells are right on validation patterns.
 
 The joined distributions are then calibrated like the network's own (temperature scaling per
 level, :mod:`xrdsym.calibration`): q_T = p_joined^(1/T_level) / sum p_joined^(1/T_level), with
@@ -47,7 +51,7 @@ import numpy as np
 from xrdsym.calibration import LOG_T_BOUNDS, log_probabilities, tempered
 from xrdsym.calibration import fit_temperature as fit_level_temperature
 from xrdsym.errors import ModelFileError
-from xrdsym.indexing.extinction import crystal_systems_of
+from xrdsym.indexing.extinction import MAX_SCORED_LINES, crystal_systems_of
 from xrdsym.indexing.pattern import index_pattern
 from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult
 from xrdsym.spacegroups.table import LEVELS, SpaceGroupTable, level_probabilities
@@ -66,12 +70,43 @@ MAX_CONFIDENT_WRONG = 0.02
 EXTINCTION_MARGIN = 10.0
 
 #: Names of the features of a cell, in the order of :attr:`EvidenceWeight.coefficients`.
-FEATURES = ("intercept", "log1p_m20", "indexed_fraction", "log_lines", "log1p_f_n")
+FEATURES = (
+    "intercept",
+    "log1p_m20",
+    "indexed_fraction",
+    "log_lines",
+    "log1p_f_n",
+    "unindexed_height",
+    "log_calculated_per_line",
+    "free_parameters",
+    "unexplained_per_line",
+    "forbidden_lines",
+)
+
+#: Free cell parameters of each crystal family, by the first letter of the Pearson symbol.
+FREE_PARAMETERS = {"c": 1, "t": 2, "h": 2, "o": 3, "m": 4, "a": 6}
+
+#: Forbidden lines counted in the features at most (one or several rule a group out alike).
+MAX_FORBIDDEN_FEATURE = 3
+
+#: Smallest calculated-per-observed ratio in the features (keeps the logarithm finite).
+MIN_CALCULATED_PER_LINE = 0.05
 
 
-def cell_features(candidate: CellCandidate) -> np.ndarray:
-    """(len(FEATURES),) features of a cell: 1, ln(1 + M20), indexed share, ln N, ln(1 + F_N)."""
+def cell_features(candidate: CellCandidate, scores: tuple[ExtinctionScore, ...]) -> np.ndarray:
+    """(len(FEATURES),) features of a cell and its best extinction group's score.
+
+    x = [1, ln(1 + M20), n_indexed / N, ln N, ln(1 + F_N), unindexed height share,
+    ln(N_calc / min(20, N)), free parameters p, u / min(MAX_SCORED_LINES, N),
+    min(forbidden lines, MAX_FORBIDDEN_FEATURE)], with N the lines used, N_calc the lattice's
+    calculated lines over the first min(20, N) lines, u the calculated positions the best
+    extinction group allows where no line is seen (absences it leaves unexplained): a
+    supercell or a cell fitted to a few lines predicts many lines that are not there, and the
+    group's absences are taken off before that is counted.
+    """
     n_lines = max(candidate.n_lines, 1)
+    per_line = candidate.n_calculated / min(20, n_lines)
+    top = scores[0] if scores else None
     return np.array(
         [
             1.0,
@@ -79,6 +114,11 @@ def cell_features(candidate: CellCandidate) -> np.ndarray:
             candidate.n_indexed / n_lines,
             math.log(n_lines),
             math.log1p(max(candidate.f_n, 0.0)),
+            candidate.unindexed_height,
+            math.log(max(per_line, MIN_CALCULATED_PER_LINE)),
+            float(FREE_PARAMETERS[candidate.bravais[0]]),
+            1.0 if top is None else top.unexplained_absences / min(MAX_SCORED_LINES, n_lines),
+            0.0 if top is None else float(min(top.forbidden_lines, MAX_FORBIDDEN_FEATURE)),
         ]
     )
 
@@ -103,9 +143,9 @@ class EvidenceWeight:
     level_temperatures: dict[str, float] = field(default_factory=dict)
     reliability: dict[str, Any] = field(default_factory=dict)
 
-    def probability(self, candidate: CellCandidate) -> float:
-        """w of one cell, 0-1."""
-        z = float(np.dot(self.coefficients, cell_features(candidate)))
+    def probability(self, candidate: CellCandidate, scores: tuple[ExtinctionScore, ...]) -> float:
+        """w of one cell with its extinction scores, 0-1."""
+        z = float(np.dot(self.coefficients, cell_features(candidate, scores)))
         return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
 
     def calibrated(self, levels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -287,7 +327,7 @@ class JoinedLevels:
     Attributes:
         levels: (7,), (101,), (230,) distributions (:data:`LEVELS` keys).
         decided_by: level -> ``"indexing"`` or ``"network"``.
-        cell_probability: w of the best cell (0 when nothing indexes).
+        cell_probability: w of the first cell (0 when no cell was found).
         confident: w reached the fitted step; a cell below it is a suggestion only.
     """
 
@@ -366,14 +406,14 @@ def join_levels(
 
     Args:
         network: the network's calibrated (7,), (101,), (230,) distributions.
-        indexing: the indexing outcome with the best cell's extinction scores, or None.
+        indexing: the indexing outcome with the first cell's extinction scores, or None.
         weight: the fitted evidence weight, confident step and level temperatures.
         table: the space-group table (memberships).
     """
-    best = None if indexing is None else indexing.best
+    best = None if indexing is None else indexing.first
     if best is None or indexing is None or not indexing.extinction:
         return network_only(network)
-    w = weight.probability(best)
+    w = weight.probability(best, indexing.extinction)
     levels = mixed_levels(network, indexing.extinction, w, weight.temperature, table)
     if levels is None:
         return network_only(network)

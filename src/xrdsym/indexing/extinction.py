@@ -226,7 +226,7 @@ def _score_group(
     p_stray: float,
 ) -> ExtinctionScore:
     """The best setting's score of one group (see the module docstring for the terms)."""
-    best: tuple[float, int, int] | None = None
+    best: tuple[float, int, int, int] | None = None
     for forbidden in _forbidden(hkl, group):
         allowed_near = (near & ~forbidden[None, :]).any(axis=1)
         n_forbidden_lines = int(np.sum(indexed & ~allowed_near))
@@ -241,7 +241,7 @@ def _score_group(
             + unexplained * math.log1p(-p_seen)
         )
         if best is None or log_likelihood > best[0]:
-            best = (log_likelihood, n_forbidden_lines, explained)
+            best = (log_likelihood, n_forbidden_lines, explained, unexplained)
     assert best is not None
     members = extinction_groups()[group]
     return ExtinctionScore(
@@ -251,17 +251,20 @@ def _score_group(
         log_likelihood=best[0],
         forbidden_lines=best[1],
         explained_absences=best[2],
+        unexplained_absences=best[3],
     )
 
 
 def with_extinction(
     result: IndexingResult, two_theta_range: tuple[float, float] | None = None
 ) -> IndexingResult:
-    """``result`` with the extinction scores of its best cell (unchanged when none is accepted)."""
-    best = result.best
-    if best is None:
+    """``result`` with the extinction scores of its first cell, accepted or not (unchanged when
+    no cell was found): a refused cell's scores let the joined answer weigh it by its fitted
+    probability of being right."""
+    first = result.first
+    if first is None:
         return result
-    scores = score_extinction_groups(best, result.peaks, two_theta_range)
+    scores = score_extinction_groups(first, result.peaks, two_theta_range)
     return replace(result, extinction=scores)
 
 

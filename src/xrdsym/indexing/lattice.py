@@ -188,13 +188,11 @@ def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> 
     count and by height, the calculated lines per observed line."""
     ref = found.refined
     unindexed = 1.0 - ref.n_indexed / ref.indexed.size
-    total = float(heights.sum())
-    unindexed_height = float(heights[~ref.indexed].sum()) / total if total > 0 else unindexed
     return (
         ref.m20 >= min_m20(ref.system, options)
         and ref.n_indexed >= min_indexed(ref.system, options)
         and unindexed <= options.max_unindexed
-        and unindexed_height <= options.max_unindexed_height
+        and unindexed_height(ref, heights) <= options.max_unindexed_height
         and calculated_per_line(ref.n_calculated, ref.indexed.size)
         <= options.max_calculated_per_line
     )
@@ -243,9 +241,19 @@ def _unique_refined(refined: list[Refined], limit: int) -> list[Refined]:
     return kept
 
 
-def to_candidate(found: Found, n_lines: int) -> CellCandidate:
-    """The typed result of one found lattice."""
+def unindexed_height(refined: Refined, heights: np.ndarray) -> float:
+    """Share of the summed line heights in the lines the cell leaves unindexed, 0-1 (the
+    unindexed share by count when the heights sum to 0)."""
+    total = float(heights.sum())
+    if not total > 0.0:
+        return 1.0 - refined.n_indexed / max(refined.indexed.size, 1)
+    return float(heights[~refined.indexed].sum()) / total
+
+
+def to_candidate(found: Found, heights: np.ndarray) -> CellCandidate:
+    """The typed result of one found lattice (``heights``: of the lines used, in 2theta order)."""
     ref = found.refined
+    n_lines = int(heights.size)
     cell = metric.cell_from_metric(ref.gstar)
     hkl = tuple(
         tuple(int(x) for x in ref.hkl[i]) if ref.indexed[i] else None for i in range(n_lines)
@@ -265,6 +273,7 @@ def to_candidate(found: Found, n_lines: int) -> CellCandidate:
         n_lines=n_lines,
         hkl=hkl,  # type: ignore[arg-type]
         n_calculated=ref.n_calculated,
+        unindexed_height=unindexed_height(ref, heights),
     )
 
 
@@ -320,7 +329,7 @@ def index_peaks(
             if timed_out:
                 break
     ranked = distinct(found)[: options.n_candidates]
-    candidates = tuple(to_candidate(f, n_lines) for f in ranked)
+    candidates = tuple(to_candidate(f, heights) for f in ranked)
     seconds = time.monotonic() - start
     if ranked and _acceptable(ranked[0], heights, options):
         return IndexingResult("indexed", "", candidates, peaks, seconds)

@@ -117,6 +117,8 @@ class CellCandidate:
         hkl: for each line used, its conventional Miller indices, or None when unindexed.
         n_calculated: distinct lines the cell allows up to the last of the first
             min(20, n_lines) lines (the N_calc of M20).
+        unindexed_height: share of the used lines' summed heights in the lines the cell
+            leaves unindexed, 0-1.
     """
 
     bravais: str
@@ -133,6 +135,7 @@ class CellCandidate:
     n_lines: int
     hkl: tuple[tuple[int, int, int] | None, ...] = field(default=())
     n_calculated: int = 0
+    unindexed_height: float = 0.0
 
     @property
     def centring(self) -> str:
@@ -160,6 +163,7 @@ class CellCandidate:
             "n_lines": self.n_lines,
             "hkl": [None if h is None else list(h) for h in self.hkl],
             "n_calculated": self.n_calculated,
+            "unindexed_height": round(self.unindexed_height, 4),
         }
 
 
@@ -174,6 +178,7 @@ class ExtinctionScore:
         log_likelihood: log-likelihood of the observed lines under the group (higher is better).
         forbidden_lines: unambiguous observed lines the group forbids.
         explained_absences: expected-but-absent reflections that the group forbids.
+        unexplained_absences: calculated positions the group allows where no line is seen.
     """
 
     group: int
@@ -182,6 +187,7 @@ class ExtinctionScore:
     log_likelihood: float
     forbidden_lines: int
     explained_absences: int
+    unexplained_absences: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,6 +197,7 @@ class ExtinctionScore:
             "log_likelihood": round(self.log_likelihood, 3),
             "forbidden_lines": self.forbidden_lines,
             "explained_absences": self.explained_absences,
+            "unexplained_absences": self.unexplained_absences,
         }
 
 
@@ -207,7 +214,8 @@ class IndexingResult:
             best rejected cells, for inspection).
         peaks: the peak search it started from.
         seconds: wall time spent searching.
-        extinction: extinction-group scores of the best candidate, best first.
+        extinction: extinction-group scores of the first candidate (accepted or not), best
+            first.
     """
 
     status: Literal["indexed", "not indexable"]
@@ -218,9 +226,14 @@ class IndexingResult:
     extinction: tuple[ExtinctionScore, ...] = ()
 
     @property
+    def first(self) -> CellCandidate | None:
+        """The first-ranked candidate, accepted or not (None when no cell was found)."""
+        return self.candidates[0] if self.candidates else None
+
+    @property
     def best(self) -> CellCandidate | None:
         """The first candidate when indexed, else None."""
-        return self.candidates[0] if self.status == "indexed" and self.candidates else None
+        return self.first if self.status == "indexed" else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
