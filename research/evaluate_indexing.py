@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _spread(indices: np.ndarray, limit: int) -> np.ndarray:
+def spread_indices(indices: np.ndarray, limit: int) -> np.ndarray:
     """``limit`` indices spread evenly over the part (all when ``limit`` is 0 or larger)."""
     if limit <= 0 or limit >= indices.size:
         return indices
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit < 0:
         return 0
     dataset = open_dataset(args.dataset)
-    indices = _spread(np.asarray(dataset.split_indices(args.split, args.part)), args.limit)
+    indices = spread_indices(np.asarray(dataset.split_indices(args.split, args.part)), args.limit)
     if indices.size == 0:
         raise XrdsymError(f"{args.dataset}: the {args.split} split has no {args.part} structures")
     described = {
