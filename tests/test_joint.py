@@ -253,3 +253,20 @@ def test_cells_and_wrong_cells_are_counted_at_each_probability():
     never = score_outcomes(outcomes, NEVER, TABLE)
     assert set(never["cells_at"].values()) == {0}
     assert set(never["wrong_cells_at"].values()) == {0}
+
+
+def test_a_doubled_cell_leaves_more_absences_unexplained_than_the_true_one():
+    # rock salt indexed by its own cell and by a cell with c doubled (a primitive tetragonal
+    # supercell indexes every line too, but predicts many positions where no line is seen)
+    structure = generic_structure("Fm-3m", Lattice.cubic(5.64), [[0, 0, 0], [0.5, 0.5, 0.5]])
+    lines, _ = observed_lines(structure)
+    true = candidate_of(structure, lines)
+    doubled = candidate_of(structure, lines, cell=(5.64, 5.64, 11.28, 90, 90, 90), bravais="tP")
+    unexplained = FEATURES.index("unexplained_per_line")
+    features = {
+        name: cell_features(c, score_extinction_groups(c, lines, (10.0, 90.0)))
+        for name, c in (("true", true), ("doubled", doubled))
+    }
+    assert features["true"][unexplained] == 0.0  # Fm-3m explains every absence of its cell
+    assert features["doubled"][unexplained] > 0.5
+    assert features["doubled"][FEATURES.index("free_parameters")] == 2.0
