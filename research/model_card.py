@@ -144,7 +144,7 @@ def joined_answer_lines(folder: Path) -> list[str]:
         f"the confident step w >= {weight.confident_at:.3f} and the temperatures of the joined "
         f"levels ({temperatures or 'none'}). Below: {tables['n']} patterns of the "
         f"{tables.get('part')} part (seed {tables.get('seed')}), {tables['with_cell']} of them "
-        f"with an indexed cell in the answer; bins of the top-1 probability (mean probability, "
+        f"with a cell weighed in the answer; bins of the top-1 probability (mean probability, "
         f"share right, count); ECE over the same {tables['bins']} bins.",
         "",
         *reliability_markdown(tables),

@@ -377,7 +377,7 @@ def write_report(
         card = json.loads((model_dir / "model.json").read_text())
         section += [*model_card_lines(card), "", *confidence_table(measured)]
         joined = joined_answer_lines(model_dir)
-        section += ["", *joined] if joined else []
+        section += ([""] if joined and section[-1] else []) + joined
     if readme is not None:
         replace_section(
             readme, section, f"<!-- {section_name}:start -->", f"<!-- {section_name}:end -->"

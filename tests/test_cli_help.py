@@ -46,7 +46,7 @@ def test_every_option_has_help_and_its_default(command: str) -> None:
 
 
 #: The research commands, each ``python -m research.NAME`` from the repository root.
-RESEARCH_COMMANDS = ("report", "ablation", "compare", "evaluate_indexing")
+RESEARCH_COMMANDS = ("report", "ablation", "compare", "evaluate_indexing", "search_tolerance")
 
 
 @pytest.mark.parametrize("command", RESEARCH_COMMANDS)

@@ -77,7 +77,7 @@ class IndexingOptions:
         min_lines: fewer lines than this are not indexable.
         tolerance: 2theta window of a line in the search, degrees (refinement narrows it to
             four times the rms residual, at least half of it). The default was chosen by
-            ``benchmarks/fit_search_tolerance.py`` on simulated validation patterns: 0.10
+            ``python -m research.search_tolerance`` on simulated validation patterns: 0.10
             finds the right first cell more often than 0.06 or 0.08, as often as 0.12-0.15.
         max_volume: largest conventional cell volume tried, Angstrom^3.
         base_lines: trial cells come from the first this many lines, per family.

@@ -7,20 +7,23 @@ the first candidate equals the true cell (Niggli-reduced, lengths within 0.5 %, 
 0.5 degrees) and the mean and largest lattice-search time, per tolerance. Run it on the
 validation part only.
 
-    python benchmarks/fit_search_tolerance.py --dataset data_cache/mp_gen40 --part val \
+    python -m research.search_tolerance --dataset data_cache/mp_gen40 --part val \
         --limit 600 --tolerances 0.06 0.08 0.10 0.12 0.15 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
 import numpy as np
 
+from research.command import run_command
 from research.evaluate_indexing import spread_indices
 from research.indexing_run import LAB_OFF, same_reduced_cell, true_reduced_cell
 from xrdsym.datasets.protocol import IndexedPeaks
@@ -61,16 +64,27 @@ def first_cell_right(index: int, tolerances: tuple[float, ...], seed: int) -> li
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="data_cache/mp_gen40")
-    parser.add_argument("--split", default="structure_type")
-    parser.add_argument("--part", default="val", choices=("train", "val"))
-    parser.add_argument("--limit", type=int, default=600)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tolerances", type=float, nargs="+", default=[0.06, 0.08, 0.1, 0.12])
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+def register(subparsers: Any) -> None:
+    """Add the ``search-tolerance`` command."""
+    parser = subparsers.add_parser(
+        "search-tolerance",
+        help="first-cell index rate of the lattice search per line window, simulated patterns",
+        description=__doc__,
+    )
+    parser.add_argument("--dataset", default="data_cache/mp_gen40", help="dataset folder")
+    parser.add_argument("--split", default="structure_type", help="split name")
+    parser.add_argument("--part", default="val", choices=("train", "val"), help="never test")
+    parser.add_argument("--limit", type=int, default=600, help="structures spread over the part")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rendered patterns")
+    parser.add_argument(
+        "--tolerances", type=float, nargs="+", default=[0.06, 0.08, 0.1, 0.12], help="degrees"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="processes")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render, search the lines once, run the lattice search per tolerance, print the table."""
     data = open_dataset(args.dataset)
     chosen = spread_indices(np.asarray(data.split_indices(args.split, args.part)), args.limit)
     job = partial(first_cell_right, tolerances=tuple(args.tolerances), seed=args.seed)
@@ -86,7 +100,13 @@ def main() -> None:
             f"  {tolerance:<14.3g} {int(right.sum()):>5} ({right.mean():6.1%})"
             f"   {seconds.mean():6.2f}  {seconds.max():6.2f}"
         )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m research.search_tolerance`` with ``argv``; the exit code."""
+    return run_command(register, "research.search_tolerance", argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
