@@ -14,8 +14,10 @@ lengths within LOOSE_LENGTH (1.5 %) for CIF cells of measured samples. The latti
 system compares hP, hR, cP/cI/cF, ... families: trigonal space groups with a primitive lattice
 count as hexagonal (a lattice cannot tell them apart).
 
-Columns: indexed (accepted), right@1 (accepted and the first cell right), right@3 (the true cell
-among the first three candidates, accepted or not), near@3 (the same with lengths within 1.5 %),
+Columns: indexed (accepted by the classical rule), right@1 (accepted and the first cell right),
+first@1 (the first cell right, accepted or not: the cell the joined answer weighs), right@3
+(the true cell among the first three candidates, accepted or not), near@3 (the same with
+lengths within 1.5 %),
 wrong@1 (accepted with a wrong first cell), system (accepted with the right lattice system),
 system* (the first candidate's lattice system right, accepted or not), mean seconds of the peak
 search and of the lattice search, the slowest pattern, and the network's classify time.
@@ -110,6 +112,7 @@ def score(result: IndexingResult, true_cell: tuple, true_system: str) -> dict[st
         "seconds_index": result.seconds,
         "n_peaks": len(result.peaks.peaks),
         "right_top1": bool(accepted and right and right[0]),
+        "first_right": bool(right and right[0]),
         "right_top3": bool(any(right[:3])),
         "near_top3": bool(any(near[:3])),
         "confident_wrong": bool(accepted and right and not right[0]),
@@ -230,6 +233,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "n": n,
             "indexed": sum(r["status"] == "indexed" for r in items) / n,
             "right_top1": sum(r["right_top1"] for r in items) / n,
+            "first_right": sum(r["first_right"] for r in items) / n,
             "right_top3": sum(r["right_top3"] for r in items) / n,
             "near_top3": sum(r["near_top3"] for r in items) / n,
             "confident_wrong": sum(r["confident_wrong"] for r in items) / n,
@@ -246,7 +250,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def print_table(title: str, table: dict[str, Any]) -> None:
     print(title)
     print(
-        "system           n  indexed  right@1  right@3  near@3  wrong@1  system  system*  "
+        "system           n  indexed  right@1  first@1  right@3  near@3  wrong@1  system  system*  "
         "peaks s  index s  max s  network s"
     )
     order = [k for k in table if k != "all"] + ["all"]
@@ -254,7 +258,8 @@ def print_table(title: str, table: dict[str, Any]) -> None:
         t = table[name]
         print(
             f"{name:14s} {t['n']:3d}  {t['indexed']:7.1%}  {t['right_top1']:7.1%}  "
-            f"{t['right_top3']:7.1%}  {t['near_top3']:6.1%}  {t['confident_wrong']:7.1%}  "
+            f"{t['first_right']:7.1%}  {t['right_top3']:7.1%}  {t['near_top3']:6.1%}  "
+            f"{t['confident_wrong']:7.1%}  "
             f"{t['system_right']:6.1%}  {t['best_system_right']:6.1%}  "
             f"{t['seconds_peaks']:7.2f}  {t['seconds_index']:7.2f}  {t['seconds_max']:5.1f}  "
             f"{t['seconds_network']:9.3f}"

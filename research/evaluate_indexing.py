@@ -76,6 +76,11 @@ def register(subparsers: Any) -> None:
         help="store the test part's reliability tables in the model folder's weight record "
         "(for the model card)",
     )
+    parser.add_argument(
+        "--compare-gates",
+        action="store_true",
+        help="also print the joined top-1 of each gate design, out-of-fold (validation only)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes that index")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
@@ -98,7 +103,13 @@ def run(args: argparse.Namespace) -> int:
         seconds_per_pattern,
         summary_lines,
     )
-    from research.indexing_fit import fit_evidence, joined_reliability, reliability_markdown
+    from research.indexing_fit import (
+        compare_gates,
+        fit_evidence,
+        gate_lines,
+        joined_reliability,
+        reliability_markdown,
+    )
     from research.indexing_run import LAB_OFF, OutcomeFile
     from xrdsym.classify import load_model
     from xrdsym.classify.joint import write_evidence_weight
@@ -144,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
         outcomes = _run_with_bar(args, dataset, indices, classifier, store)
     folder = Path(args.model) if args.model else bundled_model_dir()
     weight = classifier.evidence_weight
+    if args.compare_gates:
+        if args.part == "test":
+            raise XrdsymError("--compare-gates chooses a design: run it on --part val")
+        print("\n".join(gate_lines(compare_gates(outcomes, classifier.table))))
     if args.fit:
         try:
             code = {"code": store.code} if store is not None else {}

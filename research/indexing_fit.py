@@ -115,6 +115,86 @@ def fit_evidence(
     )
 
 
+#: The cells each design weighs: the first cell when the search's rule takes it, every first
+#: cell, and every first cell with w = 1 when right and 0 when wrong (a bound no weight beats).
+GATE_DESIGNS = ("rule, then w", "every first cell, w", "every first cell, w = truth")
+
+
+def _design_cells(outcomes: list[Outcome], design: str) -> list[int]:
+    """Positions of the outcomes whose first cell the design weighs."""
+    return [
+        k
+        for k, o in enumerate(outcomes)
+        if o.indexing.first is not None
+        and o.indexing.extinction
+        and (design != GATE_DESIGNS[0] or o.indexing.status == "indexed")
+    ]
+
+
+def compare_gates(
+    outcomes: list[Outcome], table: SpaceGroupTable, folds: int = 5, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Top-1 of the joined answer (before calibration, which keeps rankings) per design of
+    :data:`GATE_DESIGNS`, with out-of-fold w (the weight fitted on the other folds of the
+    design's own cells), the extinction temperature fitted on its right cells, and the
+    confident step on the out-of-fold w; also the cells weighed, right, confident and wrong."""
+    result: dict[str, dict[str, Any]] = {}
+    for design in GATE_DESIGNS:
+        cells = _design_cells(outcomes, design)
+        right = np.array([outcomes[k].cell_right for k in cells], dtype=bool)
+        firsts = [(outcomes[k].indexing.first, outcomes[k].indexing.extinction) for k in cells]
+        x = np.stack([cell_features(c, e) for c, e in firsts])  # type: ignore[arg-type]
+        w = (
+            right.astype(float)
+            if design == GATE_DESIGNS[2]
+            else (cross_fitted_probabilities(x, right, folds, seed))
+        )
+        step = fit_confident_step(w, right, len(outcomes))
+        good = [outcomes[k] for k, r in zip(cells, right, strict=True) if r]
+        temperature = fit_temperature(
+            [o.indexing.extinction for o in good],
+            [space_group(o.space_group).extinction_group for o in good],
+        )
+        weights = dict(zip(cells, w, strict=True))
+        hits = dict.fromkeys(LEVELS, 0)
+        for k, o in enumerate(outcomes):
+            levels = o.network
+            if k in weights:
+                mixed = mixed_levels(
+                    o.network, o.indexing.extinction, weights[k], temperature, table
+                )
+                levels = o.network if mixed is None else mixed
+            labels = true_labels(o.space_group)
+            for level in LEVELS:
+                hits[level] += int(np.argmax(levels[level]) == labels[level])
+        confident = _confident_counts(w, right, step)
+        result[design] = {
+            "cells": len(cells),
+            "right": int(right.sum()),
+            "step": step,
+            "confident": confident["cells"],
+            "confident_wrong": confident["wrong"],
+            "top1": {level: hits[level] / max(len(outcomes), 1) for level in LEVELS},
+        }
+    return result
+
+
+def gate_lines(result: dict[str, dict[str, Any]]) -> list[str]:
+    """A printed table of :func:`compare_gates`."""
+    lines = [
+        "design                        cells  right   step  confident (wrong)  top-1: crystal "
+        "system / extinction group / space group"
+    ]
+    for design, r in result.items():
+        top = " / ".join(f"{r['top1'][level]:.1%}" for level in LEVELS)
+        confident = f"{r['confident']} ({r['confident_wrong']})"
+        lines.append(
+            f"  {design:<28}{r['cells']:>5}  {r['right']:>5}  {r['step']:.3f}  "
+            f"{confident:<17}  {top}"
+        )
+    return lines
+
+
 def _figures(p: np.ndarray, labels: np.ndarray, bins: int) -> dict[str, Any]:
     return {
         "top1": float(np.mean(p.argmax(axis=1) == labels)) if len(labels) else 0.0,

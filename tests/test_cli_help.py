@@ -46,7 +46,14 @@ def test_every_option_has_help_and_its_default(command: str) -> None:
 
 
 #: The research commands, each ``python -m research.NAME`` from the repository root.
-RESEARCH_COMMANDS = ("report", "ablation", "compare", "evaluate_indexing", "search_tolerance")
+RESEARCH_COMMANDS = (
+    "report",
+    "ablation",
+    "compare",
+    "evaluate_indexing",
+    "search_tolerance",
+    "indexing_losses",
+)
 
 
 @pytest.mark.parametrize("command", RESEARCH_COMMANDS)
