@@ -264,3 +264,16 @@ def test_index_text_gives_the_first_cells_fitted_probability() -> None:
     assert text.count("right with probability") == 1  # the first cell only
     assert first_cell_probability(result, None) is None
     assert "right with probability" not in format_result("scan.xy", result, 2)
+
+
+def test_a_broken_weight_record_is_named_and_the_cells_print_without_it(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    import xrdsym.classify.loading as loading
+    from xrdsym.cli.index import bundled_weight
+
+    (tmp_path / "indexing_weight.json").write_text("{not json")
+    monkeypatch.setattr(loading, "bundled_model_dir", lambda: tmp_path)
+    assert bundled_weight() is None
+    warning = capsys.readouterr().err
+    assert "indexing_weight.json" in warning and "without their probability" in warning

@@ -274,17 +274,17 @@ def format_cell(values: tuple[float, ...], sigmas: tuple[float, ...]) -> str:
 
 def indexing_columns(indexing: IndexingResult | None, cell_probability: float) -> dict[str, Any]:
     """Flat columns of an indexing outcome: status, cell, figures of merit, extinction groups."""
-    best = None if indexing is None else indexing.first
+    first = None if indexing is None else indexing.first
     row: dict[str, Any] = {
         "indexing": "not run" if indexing is None else indexing.status,
         "indexing_reason": "" if indexing is None else indexing.reason,
     }
-    row["bravais"] = None if best is None else best.bravais
-    row["cell"] = None if best is None else format_cell(best.cell, best.cell_sigma)
-    row["m20"] = None if best is None else round(best.m20, 2)
-    row["f_n"] = None if best is None else round(best.f_n, 2)
-    row["lines_indexed"] = None if best is None else f"{best.n_indexed}/{best.n_lines}"
-    row["zero_shift"] = None if best is None else round(best.zero_shift, 4)
+    row["bravais"] = None if first is None else first.bravais
+    row["cell"] = None if first is None else format_cell(first.cell, first.cell_sigma)
+    row["m20"] = None if first is None else round(first.m20, 2)
+    row["f_n"] = None if first is None else round(first.f_n, 2)
+    row["lines_indexed"] = None if first is None else f"{first.n_indexed}/{first.n_lines}"
+    row["zero_shift"] = None if first is None else round(first.zero_shift, 4)
     row["cell_probability"] = round(cell_probability, 4)
     extinction = () if indexing is None else indexing.extinction
     row["extinction_candidates"] = "; ".join(e.symbol for e in extinction[:3])

@@ -29,7 +29,7 @@ step the cell still weighs in the mixture, but it is only a suggestion: it decid
 
 Which source decided each level (``decided_by``):
 
-* crystal system: ``indexing`` when the best cell is confident and its lattice fixes the
+* crystal system: ``indexing`` when the first cell is confident and its lattice fixes the
   crystal system (every lattice but hP, which carries trigonal and hexagonal groups alike);
 * extinction group: ``indexing`` when the cell is confident, the best group forbids no observed
   line, and it beats the next by a likelihood ratio of at least EXTINCTION_MARGIN;
@@ -410,15 +410,15 @@ def join_levels(
         weight: the fitted evidence weight, confident step and level temperatures.
         table: the space-group table (memberships).
     """
-    best = None if indexing is None else indexing.first
-    if best is None or indexing is None or not indexing.extinction:
+    first = None if indexing is None else indexing.first
+    if first is None or indexing is None or not indexing.extinction:
         return network_only(network)
-    w = weight.probability(best, indexing.extinction)
+    w = weight.probability(first, indexing.extinction)
     levels = mixed_levels(network, indexing.extinction, w, weight.temperature, table)
     if levels is None:
         return network_only(network)
     confident = w >= weight.confident_at
-    decided = decided_levels(best, indexing.extinction, confident)
+    decided = decided_levels(first, indexing.extinction, confident)
     return JoinedLevels(weight.calibrated(levels), decided, w, confident)
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -199,8 +200,9 @@ def first_cell_probability(result: IndexingResult, weight: Any) -> float | None:
 
 
 def bundled_weight() -> Any:
-    """The bundled model's evidence weight, or None when it has none or it cannot be read (the
-    cells are then printed without their probability)."""
+    """The bundled model's evidence weight, or None when it has none or it cannot be read (a
+    warning naming the file and the problem goes to stderr; the cells are then printed without
+    their probability)."""
     # deferred until called: the classify layer loads the model runtime lazily
     from xrdsym.classify.joint import read_evidence_weight
     from xrdsym.classify.loading import bundled_model_dir
@@ -208,7 +210,8 @@ def bundled_weight() -> Any:
 
     try:
         return read_evidence_weight(bundled_model_dir())
-    except ModelFileError:
+    except ModelFileError as exc:
+        print(f"warning: {exc}; cells are printed without their probability", file=sys.stderr)
         return None
 
 
