@@ -48,7 +48,7 @@ import numpy as np
 import spglib
 
 from xrdsym.indexing import settings
-from xrdsym.indexing.lattice import IndexingOptions, index_peaks, used_lines
+from xrdsym.indexing.lattice import IndexingOptions, index_peaks
 from xrdsym.indexing.peaks import search_peaks
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import load_space_group_table
@@ -119,21 +119,10 @@ def score(result: IndexingResult, true_cell: tuple, true_system: str) -> dict[st
         "system_right": bool(accepted and best and lattice_system(best.bravais) == true_system),
         "best_system_right": bool(best and lattice_system(best.bravais) == true_system),
         "best": None if best is None else best.to_dict() | {"hkl": None},
-        "best_unindexed_height": _unindexed_height(result),
+        "best_unindexed_height": None if best is None else best.unindexed_height,
         "true_reduced": [round(x, 4) for x in true_cell],
         "true_system": true_system,
     }
-
-
-def _unindexed_height(result: IndexingResult) -> float | None:
-    """Share of the used lines' summed heights that the best cell leaves unindexed."""
-    if not result.candidates:
-        return None
-    best = result.candidates[0]
-    heights = [max(result.peaks.peaks[i].height, 0.0) for i in used_lines(result.peaks)]
-    total = sum(heights)
-    missed = sum(heights[i] for i in best.unindexed if i < len(heights))
-    return missed / total if total > 0 else None
 
 
 def _index_profile(job: tuple) -> dict[str, Any]:

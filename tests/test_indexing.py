@@ -3,6 +3,7 @@ shift, wrong systems, bad and hostile input."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -251,18 +252,18 @@ def test_index_text_lists_the_refused_candidates_under_the_reason() -> None:
 def test_index_text_gives_the_first_cells_fitted_probability() -> None:
     """With the bundled evidence weight, the first cell carries the probability that
     ``xrdsym classify`` weighs it by; without a weight (or a cell) there is none."""
-    from xrdsym.cli.index import bundled_weight, first_cell_probability, format_result
+    from xrdsym.cli.index import bundled_weight, format_result
     from xrdsym.indexing.extinction import with_extinction
 
     result = with_extinction(index_peaks(lines_of("cP", seed=6)), (10.0, 110.0))
     weight = bundled_weight()
     assert weight is not None
-    probability = first_cell_probability(result, weight)
+    probability = weight.first_cell_probability(result)
     assert probability is not None and 0.0 <= probability <= 1.0
     text = format_result("scan.xy", result, 2, probability)
     assert f"right with probability {probability:.0%}" in text
     assert text.count("right with probability") == 1  # the first cell only
-    assert first_cell_probability(result, None) is None
+    assert weight.first_cell_probability(dataclasses.replace(result, candidates=())) is None
     assert "right with probability" not in format_result("scan.xy", result, 2)
 
 

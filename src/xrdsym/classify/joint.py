@@ -52,6 +52,7 @@ from xrdsym.calibration import LOG_T_BOUNDS, log_probabilities, tempered
 from xrdsym.calibration import fit_temperature as fit_level_temperature
 from xrdsym.errors import ModelFileError
 from xrdsym.indexing.extinction import MAX_SCORED_LINES, crystal_systems_of
+from xrdsym.indexing.lattice import calculated_per_line
 from xrdsym.indexing.pattern import index_pattern
 from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult
 from xrdsym.spacegroups.table import LEVELS, SpaceGroupTable, level_probabilities
@@ -105,7 +106,7 @@ def cell_features(candidate: CellCandidate, scores: tuple[ExtinctionScore, ...])
     group's absences are taken off before that is counted.
     """
     n_lines = max(candidate.n_lines, 1)
-    per_line = candidate.n_calculated / min(20, n_lines)
+    per_line = calculated_per_line(candidate.n_calculated, n_lines)
     top = scores[0] if scores else None
     return np.array(
         [
@@ -147,6 +148,14 @@ class EvidenceWeight:
         """w of one cell with its extinction scores, 0-1."""
         z = float(np.dot(self.coefficients, cell_features(candidate, scores)))
         return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
+
+    def first_cell_probability(self, indexing: IndexingResult | None) -> float | None:
+        """w of an indexing outcome's first cell; None when no cell was found or it has no
+        extinction scores (the cell the joined answer weighs, and nothing else)."""
+        first = None if indexing is None else indexing.first
+        if first is None or indexing is None or not indexing.extinction:
+            return None
+        return self.probability(first, indexing.extinction)
 
     def calibrated(self, levels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Joined distributions tempered with :attr:`level_temperatures` (T = 1 where none)."""
@@ -410,15 +419,14 @@ def join_levels(
         weight: the fitted evidence weight, confident step and level temperatures.
         table: the space-group table (memberships).
     """
-    first = None if indexing is None else indexing.first
-    if first is None or indexing is None or not indexing.extinction:
+    w = weight.first_cell_probability(indexing)
+    if w is None or indexing is None or indexing.first is None:
         return network_only(network)
-    w = weight.probability(first, indexing.extinction)
     levels = mixed_levels(network, indexing.extinction, w, weight.temperature, table)
     if levels is None:
         return network_only(network)
     confident = w >= weight.confident_at
-    decided = decided_levels(first, indexing.extinction, confident)
+    decided = decided_levels(indexing.first, indexing.extinction, confident)
     return JoinedLevels(weight.calibrated(levels), decided, w, confident)
 
 

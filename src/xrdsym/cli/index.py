@@ -191,14 +191,6 @@ def format_result(
     return "\n".join(lines)
 
 
-def first_cell_probability(result: IndexingResult, weight: Any) -> float | None:
-    """The fitted probability that the first cell is right (None without a weight or a cell)."""
-    first = result.first
-    if weight is None or first is None or not result.extinction:
-        return None
-    return float(weight.probability(first, result.extinction))
-
-
 def bundled_weight() -> Any:
     """The bundled model's evidence weight, or None when it has none or it cannot be read (a
     warning naming the file and the problem goes to stderr; the cells are then printed without
@@ -279,7 +271,7 @@ def run_index(args: argparse.Namespace) -> int:
                 failures += 1
                 report_failure(bar, error)
                 continue
-            probability = first_cell_probability(result, weight)
+            probability = None if weight is None else weight.first_cell_probability(result)
             if args.json:
                 print(
                     json.dumps({"file": path, **result.to_dict(), "cell_probability": probability})
