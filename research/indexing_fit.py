@@ -59,6 +59,34 @@ def _confident_counts(w: np.ndarray, right: np.ndarray, step: float) -> dict[str
     return {"cells": int(above.sum()), "wrong": int((above & ~right).sum())}
 
 
+def weighed(outcomes: list[Outcome], rule_only: bool = False) -> list[Outcome]:
+    """The outcomes whose first cell enters the joined answer: a cell with its extinction
+    scores (with ``rule_only``, also taken by the search's acceptance rule)."""
+    return [
+        o
+        for o in outcomes
+        if o.indexing.first is not None
+        and o.indexing.extinction
+        and (not rule_only or o.indexing.status == "indexed")
+    ]
+
+
+def first_cell_features(outcomes: list[Outcome]) -> np.ndarray:
+    """(n, len(FEATURES)) features of each outcome's first cell (:func:`weighed` outcomes)."""
+    return np.stack(
+        [cell_features(o.indexing.first, o.indexing.extinction) for o in outcomes]  # type: ignore[arg-type]
+    )
+
+
+def right_cell_temperature(outcomes: list[Outcome]) -> float:
+    """The extinction temperature fitted on the outcomes whose first cell is right."""
+    good = [o for o in outcomes if o.cell_right]
+    return fit_temperature(
+        [o.indexing.extinction for o in good],
+        [space_group(o.space_group).extinction_group for o in good],
+    )
+
+
 def fit_evidence(
     outcomes: list[Outcome],
     fitted_on: dict[str, Any],
@@ -72,22 +100,16 @@ def fit_evidence(
     Raises:
         ValueError: without indexed patterns of both kinds (right and wrong cells).
     """
-    indexed = [o for o in outcomes if o.indexing.first is not None and o.indexing.extinction]
+    indexed = weighed(outcomes)
     right = np.array([o.cell_right for o in indexed], dtype=bool)
     if not indexed or right.all() or not right.any():
         raise ValueError(
             f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
             "a weight needs right and wrong cells"
         )
-    features = np.stack(
-        [cell_features(o.indexing.first, o.indexing.extinction) for o in indexed]  # type: ignore[arg-type]
-    )
+    features = first_cell_features(indexed)
     beta = fit_cell_weight(features, right)
-    good = [o for o in indexed if o.cell_right and o.indexing.extinction]
-    temperature = fit_temperature(
-        [o.indexing.extinction for o in good],
-        [space_group(o.space_group).extinction_group for o in good],
-    )
+    temperature = right_cell_temperature(indexed)
     out_of_fold = cross_fitted_probabilities(features, right, folds, seed)
     step = fit_confident_step(out_of_fold, right, len(outcomes), max_wrong)
     levels, labels = [], []
@@ -120,17 +142,6 @@ def fit_evidence(
 GATE_DESIGNS = ("rule, then w", "every first cell, w", "every first cell, w = truth")
 
 
-def _design_cells(outcomes: list[Outcome], design: str) -> list[int]:
-    """Positions of the outcomes whose first cell the design weighs."""
-    return [
-        k
-        for k, o in enumerate(outcomes)
-        if o.indexing.first is not None
-        and o.indexing.extinction
-        and (design != GATE_DESIGNS[0] or o.indexing.status == "indexed")
-    ]
-
-
 def compare_gates(
     outcomes: list[Outcome], table: SpaceGroupTable, folds: int = 5, seed: int = 0
 ) -> dict[str, dict[str, Any]]:
@@ -140,28 +151,22 @@ def compare_gates(
     confident step on the out-of-fold w; also the cells weighed, right, confident and wrong."""
     result: dict[str, dict[str, Any]] = {}
     for design in GATE_DESIGNS:
-        cells = _design_cells(outcomes, design)
-        right = np.array([outcomes[k].cell_right for k in cells], dtype=bool)
-        firsts = [(outcomes[k].indexing.first, outcomes[k].indexing.extinction) for k in cells]
-        x = np.stack([cell_features(c, e) for c, e in firsts])  # type: ignore[arg-type]
+        cells = weighed(outcomes, rule_only=design == GATE_DESIGNS[0])
+        right = np.array([o.cell_right for o in cells], dtype=bool)
         w = (
             right.astype(float)
             if design == GATE_DESIGNS[2]
-            else (cross_fitted_probabilities(x, right, folds, seed))
+            else cross_fitted_probabilities(first_cell_features(cells), right, folds, seed)
         )
         step = fit_confident_step(w, right, len(outcomes))
-        good = [outcomes[k] for k, r in zip(cells, right, strict=True) if r]
-        temperature = fit_temperature(
-            [o.indexing.extinction for o in good],
-            [space_group(o.space_group).extinction_group for o in good],
-        )
-        weights = dict(zip(cells, w, strict=True))
+        temperature = right_cell_temperature(cells)
+        weights = {o.index: float(p) for o, p in zip(cells, w, strict=True)}
         hits = dict.fromkeys(LEVELS, 0)
-        for k, o in enumerate(outcomes):
+        for o in outcomes:
             levels = o.network
-            if k in weights:
+            if o.index in weights:
                 mixed = mixed_levels(
-                    o.network, o.indexing.extinction, weights[k], temperature, table
+                    o.network, o.indexing.extinction, weights[o.index], temperature, table
                 )
                 levels = o.network if mixed is None else mixed
             labels = true_labels(o.space_group)

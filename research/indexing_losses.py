@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -31,9 +30,15 @@ from typing import Any
 import numpy as np
 
 from research.command import run_command
-from research.evaluate_indexing import spread_indices
-from research.indexing_run import LAB_OFF, same_reduced_cell, true_reduced_cell
-from xrdsym.datasets.store import open_dataset
+from research.part_study import (
+    add_study_arguments,
+    first_cell_is_true,
+    map_structures,
+    searched_lines,
+    true_cell,
+    worker_dataset,
+)
+from xrdsym.indexing.results import ObservedPeak
 
 #: A found line matches a reflection within this many degrees (after the median offset).
 MATCH_WINDOW = 0.08
@@ -43,23 +48,6 @@ MERGE_WINDOW = 0.03
 
 #: Range of the true lines, degrees 2theta (the rendered grid's).
 TRUE_RANGE = (10.0, 110.0)
-
-_STATE: dict[str, Any] = {}
-
-
-def _setup(dataset: str, split: str, part: str, effects: tuple[str, ...]) -> None:
-    """Open the dataset and build one renderer per profile variant, once per worker."""
-    # deferred until called (in each worker process): imports scipy
-    from xrdsym.datasets.protocol import IndexedPeaks
-    from xrdsym.patterns.renderers import make_renderer
-
-    data = open_dataset(dataset)
-    pool = IndexedPeaks(data, np.asarray(data.split_indices(split, part)))
-    _STATE["dataset"] = data
-    _STATE["renderers"] = {
-        off: make_renderer("lab", impurity_pool=pool, lab_off=LAB_OFF + ((off,) if off else ()))
-        for off in ("", *effects)
-    }
 
 
 def true_lines(
@@ -83,35 +71,21 @@ def true_lines(
 
 
 def _right(peaks: Any, lines: Sequence[Any], truth: np.ndarray) -> bool:
-    """Whether the lattice search's first cell on ``lines`` is the true cell."""
-    # deferred until called (in each worker process): imports spglib
-    from xrdsym.indexing.lattice import index_peaks
-
-    first = index_peaks(replace(peaks, peaks=tuple(lines))).first
-    return first is not None and same_reduced_cell(first.reduced_cell, truth)
+    """Whether the lattice search's first cell on ``lines`` (in place of the lines of
+    ``peaks``) is the true cell."""
+    return first_cell_is_true(replace(peaks, peaks=tuple(lines)), truth)
 
 
-def outcomes_of(index: int, seed: int, floor: float) -> dict[str, bool]:
+def outcomes_of(index: int, seed: int, floor: float, effects: tuple[str, ...]) -> dict[str, bool]:
     """The first cell's rightness for every line list of one structure (module docstring)."""
-    # deferred until called (in each worker process): imports scipy and torch
-    from xrdsym.indexing.peaks import search_peaks
-    from xrdsym.indexing.results import ObservedPeak
-    from xrdsym.patterns.grid import PAPER_GRID
-    from xrdsym.training.data import pattern_rng
-
-    data, renderers = _STATE["dataset"], _STATE["renderers"]
-    truth = true_reduced_cell(data.prototype(index))
-    two_theta, intensity = data.peaks(index)
-    grid = PAPER_GRID
-    rows: dict[str, bool] = {}
+    truth = true_cell(index)
+    found = searched_lines(index, seed)
+    rows = {"profile": _right(found, found.peaks, truth)}
+    for off in effects:
+        searched = searched_lines(index, seed, off)
+        rows[f"profile, no {off}"] = _right(searched, searched.peaks, truth)
+    two_theta, intensity = worker_dataset().peaks(index)
     positions, heights = true_lines(two_theta, intensity, floor)
-    found: Any = None
-    for off, renderer in renderers.items():
-        counts = renderer(two_theta, intensity, grid, pattern_rng(seed, -1, index))
-        searched = search_peaks(grid.two_theta(), counts, grid.wavelength)
-        rows["profile" + (f", no {off}" if off else "")] = _right(searched, searched.peaks, truth)
-        found = searched if not off else found
-    assert found is not None
     exact = [
         ObservedPeak(float(t), 0.005, float(h), float(h), 0.1)
         for t, h in zip(positions, heights, strict=True)
@@ -146,11 +120,7 @@ def register(subparsers: Any) -> None:
         help="first-cell index rate on true, found, snapped and filtered line lists",
         description=__doc__,
     )
-    parser.add_argument("--dataset", default="data_cache/mp_gen40", help="dataset folder")
-    parser.add_argument("--split", default="structure_type", help="split name")
-    parser.add_argument("--part", default="val", choices=("train", "val"), help="never test")
-    parser.add_argument("--limit", type=int, default=300, help="structures spread over the part")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the rendered patterns")
+    add_study_arguments(parser, limit=300)
     parser.add_argument("--floor", type=float, default=0.01, help="true lines: relative floor")
     parser.add_argument(
         "--effects",
@@ -158,18 +128,14 @@ def register(subparsers: Any) -> None:
         default=["size_broadening", "impurity", "displacement"],
         help="laboratory families switched off one at a time",
     )
-    parser.add_argument("--workers", type=int, default=2, help="processes")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run every line list on every structure and print the counts."""
-    data = open_dataset(args.dataset)
-    chosen = spread_indices(np.asarray(data.split_indices(args.split, args.part)), args.limit)
-    job = partial(outcomes_of, seed=args.seed, floor=args.floor)
-    setup = (args.dataset, args.split, args.part, tuple(args.effects))
-    with ProcessPoolExecutor(args.workers, initializer=_setup, initargs=setup) as pool:
-        rows = list(pool.map(job, [int(i) for i in chosen], chunksize=4))
+    effects = tuple(args.effects)
+    job = partial(outcomes_of, seed=args.seed, floor=args.floor, effects=effects)
+    rows = map_structures(args, job, effects)
     print(
         f"{args.part} part of {args.dataset} ({args.split}), {len(rows)} structures, "
         f"seed {args.seed}"

@@ -253,6 +253,17 @@ class OutcomeFile:
 # ---- the run
 
 
+def lab_renderer(dataset: Any, indices: np.ndarray, off: str = "") -> Any:
+    """The evaluation's laboratory renderer: impurity phases drawn from the structures of
+    ``indices``, the families of :data:`LAB_OFF` switched off, and ``off`` as well when given
+    (an ablation of one family; the other random draws stay the same)."""
+    # deferred until called: imports scipy
+    from xrdsym.patterns.renderers import make_renderer
+
+    switched_off = LAB_OFF + ((off,) if off else ())
+    return make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices), lab_off=switched_off)
+
+
 def _index_counts(job: tuple[np.ndarray, np.ndarray, float]) -> IndexingResult:
     """Index one rendered profile (a module-level function, so that worker processes can)."""
     # deferred until called (in each worker process): imports spglib
@@ -295,13 +306,12 @@ def run_part(
     """Render, classify and index every structure of ``indices`` not yet in ``store`` (indexing
     in ``workers`` processes); returns the outcomes of all of ``indices`` that are finished, in
     the order of ``indices``. ``progress`` wraps the iterator of new outcomes."""
-    # deferred until called: imports scipy and torch
-    from xrdsym.patterns.renderers import make_renderer
+    # deferred until called: imports torch
     from xrdsym.training.data import PatternPreparer, pattern_rng
 
     finished = dict(store.finished()) if store is not None else {}
     grid = classifier.grid
-    renderer = make_renderer("lab", impurity_pool=IndexedPeaks(dataset, indices), lab_off=LAB_OFF)
+    renderer = lab_renderer(dataset, indices)
     preparer = PatternPreparer()
     x = grid.two_theta()
     order = np.random.default_rng(seed).permutation(np.asarray(indices, dtype=np.int64))
