@@ -35,6 +35,7 @@ from xrdsym.indexing.results import (
     CellCandidate,
     ExtinctionScore,
     IndexingResult,
+    ObservedPeak,
     PeakSearchResult,
 )
 from xrdsym.spacegroups.table import level_labels
@@ -122,7 +123,7 @@ def true_reduced_cell(prototype: Any) -> np.ndarray:
 def outcome_record(outcome: Outcome) -> dict[str, Any]:
     """The JSON-ready form of an outcome: labels, network levels (7 significant digits), and of
     the indexing its status, reason, time, candidate cells (accepted or not, with their
-    rightness) and the first cell's extinction scores (the lines are left out)."""
+    rightness), the first cell's extinction scores and the peak search's lines."""
     indexing = outcome.indexing
     return {
         "index": outcome.index,
@@ -138,6 +139,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "seconds": round(indexing.seconds, 3),
         "candidates": [c.to_dict() for c in indexing.candidates],
         "extinction": [e.to_dict() for e in indexing.extinction],
+        "lines": indexing.peaks.to_dict(),
     }
 
 
@@ -151,13 +153,28 @@ def _candidate(record: dict[str, Any]) -> CellCandidate:
     return CellCandidate(**values, hkl=hkl)
 
 
+def _lines(record: dict[str, Any] | None) -> PeakSearchResult:
+    """The peak search's lines from their ``to_dict`` form (none: a record written before the
+    lines were kept)."""
+    if record is None:
+        return PeakSearchResult((), 0.0, "absent", "not stored", 0.0)
+    return PeakSearchResult(
+        tuple(ObservedPeak(**peak) for peak in record["peaks"]),
+        float(record["wavelength"]),
+        record["kalpha2"],
+        record["background"],
+        float(record["noise"]),
+        tuple(record["events"]),
+    )
+
+
 def outcome_from_record(record: dict[str, Any]) -> Outcome:
-    """The outcome of an :func:`outcome_record` (lines of the peak search not kept)."""
+    """The outcome of an :func:`outcome_record`."""
     scores = tuple(
         ExtinctionScore(**{**e, "space_groups": tuple(e["space_groups"])})
         for e in record["extinction"]
     )
-    peaks = PeakSearchResult((), 0.0, "absent", "not stored", 0.0)
+    peaks = _lines(record.get("lines"))
     indexing = IndexingResult(
         record["status"],
         record["reason"],

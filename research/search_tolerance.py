@@ -1,14 +1,18 @@
-"""Choose the lattice search's line window (``IndexingOptions.tolerance``) on simulated patterns.
+"""Choose the lattice search's line window and zero-shift starts on simulated patterns.
 
 Each structure of an evenly spread selection of a dataset part is rendered with the laboratory
 renderer as ``python -m research.evaluate_indexing`` renders it (seed, isotropic strain off),
-its lines are searched once, and the lattice search runs once per tolerance. Printed: how often
-the first candidate equals the true cell (Niggli-reduced, lengths within 0.5 %, angles within
-0.5 degrees) and the mean and largest lattice-search time, per tolerance. Run it on the
-validation part only.
+its lines are searched once, and the lattice search runs once per setting: every tolerance
+(``IndexingOptions.tolerance``) with every list of zero-shift starts
+(``IndexingOptions.zero_starts``, written as comma-separated degrees). Printed: how often the
+first candidate equals the true cell (Niggli-reduced, lengths within 0.5 %, angles within 0.5
+degrees) and the mean and largest lattice-search time, per setting. Run it on the validation
+part only.
 
     python -m research.search_tolerance --dataset data_cache/mp_gen40 --part val \
         --limit 600 --tolerances 0.06 0.08 0.10 0.12 0.15 --workers 2
+    python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
+        --zero-starts 0 0,0.15,-0.15 0,0.1,-0.1,0.2,-0.2
 """
 
 from __future__ import annotations
@@ -33,14 +37,19 @@ from research.part_study import (
 from xrdsym.indexing.lattice import IndexingOptions
 
 
-def first_cell_right(index: int, tolerances: tuple[float, ...], seed: int) -> list[tuple]:
-    """(right, seconds) of the lattice search at each tolerance for one structure."""
+def parse_starts(text: str) -> tuple[float, ...]:
+    """Zero-shift starts from comma-separated degrees, e.g. ``"0,0.15,-0.15"``."""
+    return tuple(float(value) for value in text.split(","))
+
+
+def first_cell_right(index: int, settings: tuple[IndexingOptions, ...], seed: int) -> list[tuple]:
+    """(right, seconds) of the lattice search with each of ``settings`` for one structure."""
     lines = searched_lines(index, seed)
     truth = true_cell(index)
     rows = []
-    for tolerance in tolerances:
+    for options in settings:
         start = time.perf_counter()
-        right = first_cell_is_true(lines, truth, IndexingOptions(tolerance=tolerance))
+        right = first_cell_is_true(lines, truth, options)
         rows.append((right, time.perf_counter() - start))
     return rows
 
@@ -56,19 +65,31 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tolerances", type=float, nargs="+", default=[0.06, 0.08, 0.1, 0.12], help="degrees"
     )
+    parser.add_argument(
+        "--zero-starts",
+        nargs="+",
+        default=[",".join(str(z) for z in IndexingOptions().zero_starts)],
+        help="lists of zero-shift starts, each comma-separated degrees (default: the search's)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Render, search the lines once, run the lattice search per tolerance, print the table."""
-    job = partial(first_cell_right, tolerances=tuple(args.tolerances), seed=args.seed)
+    """Render, search the lines once, run the lattice search per setting, print the table."""
+    settings = tuple(
+        IndexingOptions(tolerance=tolerance, zero_starts=parse_starts(starts))
+        for tolerance in args.tolerances
+        for starts in args.zero_starts
+    )
+    job = partial(first_cell_right, settings=settings, seed=args.seed)
     rows = np.array(map_structures(args, job))
     print(f"{args.part} part of {args.dataset} ({args.split}), {len(rows)} structures")
-    print("tolerance (deg)  first cell right   mean s   max s")
-    for k, tolerance in enumerate(args.tolerances):
+    print("tolerance (deg)  zero starts (deg)      first cell right   mean s   max s")
+    for k, options in enumerate(settings):
         right, seconds = rows[:, k, 0], rows[:, k, 1]
+        starts = ",".join(f"{z:g}" for z in options.zero_starts)
         print(
-            f"  {tolerance:<14.3g} {int(right.sum()):>5} ({right.mean():6.1%})"
+            f"  {options.tolerance:<14.3g} {starts:<22} {int(right.sum()):>5} ({right.mean():6.1%})"
             f"   {seconds.mean():6.2f}  {seconds.max():6.2f}"
         )
     return 0

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from xrdsym.indexing import metric, settings
-from xrdsym.indexing.lattice import IndexingOptions, index_peaks
+from xrdsym.indexing.lattice import IndexingOptions, index_peaks, zero_list
 from xrdsym.indexing.results import BRAVAIS_LATTICES, ObservedPeak, PeakSearchResult
 from xrdsym.indexing.simulated import crystal_lines, line_list
+from xrdsym.indexing.zero import zero_candidates
 from xrdsym.structures.crystal import Crystal
 
 #: Conventional cells (a, b, c, alpha, beta, gamma) and centring of each Bravais lattice.
@@ -115,6 +116,30 @@ def test_zero_shift_is_recovered(shift: float) -> None:
     best = result.candidates[0]
     assert settings.same_lattice(true_reduced("tI"), best.reduced_cell)
     assert best.zero_shift == pytest.approx(shift, abs=0.01)
+
+
+@pytest.mark.parametrize("shift", [0.22, -0.2])
+def test_a_large_zero_shift_without_harmonic_pairs_is_found_from_the_starts(shift: float) -> None:
+    """A monoclinic list offers no harmonic-pair estimate; the search window (0.10 degrees)
+    cannot absorb the shift from 0 alone, the default starts at +-0.15 reach it."""
+    lines = lines_of("mP", seed=0, zero_shift=shift, position_sigma=0.02)
+    two_theta = np.array([p.two_theta for p in lines.peaks])
+    assert zero_candidates(two_theta[:25], 1) == []
+    assert zero_list(two_theta[:25], IndexingOptions()) == [0.0, 0.15, -0.15]
+    best = index_peaks(lines).candidates[0]
+    assert settings.same_lattice(true_reduced("mP"), best.reduced_cell)
+    assert best.zero_shift == pytest.approx(shift, abs=0.02)
+    only_zero = index_peaks(lines, options=IndexingOptions(zero_starts=(0.0,))).candidates
+    assert not only_zero or not settings.same_lattice(true_reduced("mP"), only_zero[0].reduced_cell)
+
+
+def test_zero_starts_follow_the_estimate_and_skip_near_duplicates() -> None:
+    lines = lines_of("tP", seed=0, zero_shift=0.16)
+    two_theta = np.array([p.two_theta for p in lines.peaks])[:25]
+    (estimate,) = zero_candidates(two_theta, 1)
+    assert estimate == pytest.approx(0.16, abs=0.02)
+    assert zero_list(two_theta, IndexingOptions()) == [estimate, 0.0, -0.15]
+    assert zero_list(two_theta, IndexingOptions(zero_starts=())) == [estimate]
 
 
 def test_cell_uncertainties_cover_the_error() -> None:

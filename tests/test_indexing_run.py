@@ -13,7 +13,13 @@ from synthetic import PrototypePeaks
 from research import indexing_run
 from research.indexing_run import OutcomeFile, outcome_from_record, outcome_record, run_part
 from xrdsym.errors import XrdsymError
-from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult, PeakSearchResult
+from xrdsym.indexing.results import (
+    CellCandidate,
+    ExtinctionScore,
+    IndexingResult,
+    ObservedPeak,
+    PeakSearchResult,
+)
 from xrdsym.patterns.grid import Grid
 
 RUN = {"dataset": "tiny", "part": "test", "seed": 0}
@@ -50,7 +56,11 @@ def _cubic_result(seconds: float = 0.5) -> IndexingResult:
         ((1, 0, 0), None),
     )  # fmt: skip
     score = ExtinctionScore(0, "P23, Pm-3", (195, 200), -3.5, 0, 2)
-    peaks = PeakSearchResult((), 1.54, "absent", "snip", 1.0)
+    lines = (
+        ObservedPeak(17.7, 0.004, 120.0, 30.5, 0.12),
+        ObservedPeak(25.2, 0.006, 80.0, 21.0, 0.13),
+    )
+    peaks = PeakSearchResult(lines, 1.54, "stripped", "snip", 1.0, ("range limited",))
     return IndexingResult("indexed", "", (candidate,), peaks, seconds, (score,))
 
 
@@ -120,4 +130,5 @@ def test_a_stored_outcome_reads_back_as_it_was() -> None:
     assert back.indexing.candidates == outcome.indexing.candidates
     assert back.ranks_right == (True,)
     assert back.indexing.extinction == outcome.indexing.extinction
+    assert back.indexing.peaks == outcome.indexing.peaks  # the lines, to score them again
     np.testing.assert_allclose(back.network["space_group"], network["space_group"], rtol=1e-6)

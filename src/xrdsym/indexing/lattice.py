@@ -52,9 +52,6 @@ FAMILY_M20_FACTOR = {
     "triclinic": 4.0,
 }
 
-#: A zero-shift estimate below this (degrees) is searched as 0: the search window absorbs it.
-ZERO_NEGLIGIBLE = 0.02
-
 #: A cell must index at least this many lines per free parameter to be reported.
 LINES_PER_PARAMETER = 3
 
@@ -98,8 +95,16 @@ class IndexingOptions:
             defaults were fitted by ``benchmarks/fit_indexing_acceptance.py`` on simulated
             validation patterns (docs/indexing.md).
         stop_m20: skip the orthorhombic search once an accepted cell reaches this M20, the
-            monoclinic and triclinic ones from a third of it (:func:`_gate`); a second
-            zero-shift start is skipped once any cell is accepted.
+            monoclinic and triclinic ones from a third of it (:func:`_gate`); the zero-shift
+            starts after the first are skipped once any cell is accepted.
+        zero_starts: zero shifts (degrees) the search starts from after the harmonic-pair
+            estimate (:func:`zero_list`); a start within half the tolerance of an earlier
+            one is dropped. The search window only absorbs a zero error up to the tolerance,
+            and laboratory zero errors reach +-0.25 degrees with too few harmonic pairs for
+            an estimate in most patterns. The default (0, +-0.15: every shift within
+            +-0.25 lies inside 0.10 of a start) was chosen by ``python -m
+            research.search_tolerance --zero-starts`` on simulated validation patterns
+            (docs/indexing.md, "How the search works").
         n_candidates: cells reported.
     """
 
@@ -127,6 +132,7 @@ class IndexingOptions:
     max_calculated_per_line: float = 1.75
     min_height: float = 0.01
     stop_m20: float = 60.0
+    zero_starts: tuple[float, ...] = (0.0, 0.15, -0.15)
     n_candidates: int = 5
 
     def families(self) -> list[str]:
@@ -313,7 +319,7 @@ def index_peaks(
         return IndexingResult("not indexable", reason, (), peaks, time.monotonic() - start)
     found: list[Found] = []
     timed_out = False
-    for zero in _zero_list(two_theta):
+    for zero in zero_list(two_theta, options):
         if timed_out or _solved(found, heights, options, 0.0):
             break
         for family in options.families():
@@ -342,13 +348,15 @@ def index_peaks(
     )
 
 
-def _zero_list(two_theta: np.ndarray) -> list[float]:
-    """Zero shifts the search starts from: the best-supported harmonic-pair estimate
-    (:func:`xrdsym.indexing.zero.zero_candidates`), then 0 when that is not near 0."""
-    estimates = zero_candidates(two_theta, 1)
-    if not estimates or abs(estimates[0]) < ZERO_NEGLIGIBLE:
-        return [0.0]
-    return [estimates[0], 0.0]
+def zero_list(two_theta: np.ndarray, options: IndexingOptions) -> list[float]:
+    """Zero shifts (degrees) the search starts from, in order: the best-supported harmonic-pair
+    estimate (:func:`xrdsym.indexing.zero.zero_candidates`) when there is one, then each of
+    ``options.zero_starts`` farther than half the tolerance from every earlier start."""
+    starts = zero_candidates(two_theta, 1)
+    for zero in options.zero_starts:
+        if all(abs(zero - s) > options.tolerance / 2.0 for s in starts):
+            starts.append(zero)
+    return starts or [0.0]
 
 
 def _gate(family: str, options: IndexingOptions) -> float:
