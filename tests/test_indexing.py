@@ -303,3 +303,36 @@ def test_a_broken_weight_record_is_named_and_the_cells_print_without_it(
     assert bundled_weight() is None
     warning = capsys.readouterr().err
     assert "indexing_weight.json" in warning and "without their probability" in warning
+
+
+def test_index_command_takes_zero_starts_and_names_bad_ones(tmp_path, capsys, monkeypatch) -> None:
+    """``--zero-starts`` replaces the search's starts (a shift of -0.4 degrees is then found
+    from -0.4); a start beyond the bound or too many starts are refused with the reason."""
+    import json
+
+    import xrdsym.cli.index as index_command
+    from xrdsym.cli import main
+
+    scan = tmp_path / "shifted.xy"
+    _write_profile(scan, lines_of("mP", seed=0, zero_shift=-0.4, position_sigma=0.01))
+    args = ["index", str(scan), "--wavelength", "1.540562", "--json", "--jobs", "1"]
+    searched_with: list[IndexingOptions] = []
+    index_file = index_command.index_file
+
+    def recording(path: str, override: Any, fallback: Any, options: IndexingOptions) -> Any:
+        searched_with.append(options)
+        return index_file(path, override, fallback, options)
+
+    monkeypatch.setattr(index_command, "index_file", recording)
+    assert main([*args, "--zero-starts", "0", "-0.4"]) == 0
+    assert searched_with[-1].zero_starts == (0.0, -0.4)
+    best = json.loads(capsys.readouterr().out.strip().splitlines()[0])["candidates"][0]
+    assert settings.same_lattice(true_reduced("mP"), best["reduced_cell"])
+    assert best["zero_shift"] == pytest.approx(-0.4, abs=0.03)
+    assert main(args) == 0
+    assert searched_with[-1].zero_starts == IndexingOptions().zero_starts
+    capsys.readouterr()
+    assert main([*args, "--zero-starts", "0", "-3"]) != 0
+    assert "-3 is not a zero shift within +-1 degrees" in capsys.readouterr().err
+    assert main([*args, "--zero-starts", *["0"] * 10]) != 0
+    assert "at most 9 values" in capsys.readouterr().err
