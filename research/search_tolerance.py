@@ -12,7 +12,7 @@ part only.
     python -m research.search_tolerance --dataset data_cache/mp_gen40 --part val \
         --limit 600 --tolerances 0.06 0.08 0.10 0.12 0.15 --workers 2
     python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
-        --zero-starts 0 0,0.15,-0.15 0,0.1,-0.1,0.2,-0.2
+        --zero-starts 0 0,0.15,-0.15 0,0.15,-0.15,0.3,-0.3
 """
 
 from __future__ import annotations
