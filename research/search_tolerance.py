@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
     """Add the ``search-tolerance`` command."""
     parser = subparsers.add_parser(
         "search-tolerance",
-        help="first-cell index rate of the lattice search per line window, simulated patterns",
+        help="first-cell index rate of the lattice search per line window and zero-shift starts",
         description=__doc__,
     )
     add_study_arguments(parser, limit=600)
