@@ -274,7 +274,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--xred", type=Path, default=None, help="folder with labels.csv")
     parser.add_argument("--max-seconds", type=float, default=10.0)
-    parser.add_argument("--triclinic", action="store_true")
+    parser.add_argument(
+        "--no-zone-search", dest="zone_search", action="store_false", help="skip the zone search"
+    )
     parser.add_argument(
         "--jobs", "--workers", dest="jobs", type=int, default=2, help="worker processes"
     )
@@ -282,7 +284,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None, help="JSON with every row")
     parser.add_argument("--fit-acceptance", type=Path, default=None, help="rows for the fit")
     args = parser.parse_args()
-    options = IndexingOptions(max_seconds=args.max_seconds, triclinic=args.triclinic)
+    options = IndexingOptions(max_seconds=args.max_seconds, triclinic=args.zone_search)
     report: dict[str, Any] = {"options": repr(options), "jobs": args.jobs}
     if args.dataset is not None:
         start = time.perf_counter()

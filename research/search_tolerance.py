@@ -4,7 +4,8 @@ Each structure of an evenly spread selection of a dataset part is rendered with 
 renderer as ``python -m research.evaluate_indexing`` renders it (seed, isotropic strain off),
 its lines are searched once, and the lattice search runs once per setting: every tolerance
 (``IndexingOptions.tolerance``) with every list of zero-shift starts
-(``IndexingOptions.zero_starts``, written as comma-separated degrees). Printed: how often the
+(``IndexingOptions.zero_starts``, written as comma-separated degrees), with the zone search
+(``IndexingOptions.triclinic``) on, off or both. Printed: how often the
 first candidate equals the true cell (Niggli-reduced, lengths within 0.5 %, angles within 0.5
 degrees) and the mean and largest lattice-search time, per setting. Run it on the validation
 part only.
@@ -13,6 +14,8 @@ part only.
         --limit 600 --tolerances 0.06 0.08 0.10 0.12 0.15 --workers 2
     python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
         --zero-starts 0 0,0.15,-0.15 0,0.15,-0.15,0.3,-0.3
+    python -m research.search_tolerance --part val --limit 600 --tolerances 0.1 \
+        --zone-search off on --workers 2
 """
 
 from __future__ import annotations
@@ -71,25 +74,36 @@ def register(subparsers: Any) -> None:
         default=[",".join(str(z) for z in IndexingOptions().zero_starts)],
         help="lists of zero-shift starts, each comma-separated degrees (default: the search's)",
     )
+    parser.add_argument(
+        "--zone-search",
+        nargs="+",
+        choices=("on", "off"),
+        default=["on" if IndexingOptions().triclinic else "off"],
+        help="run the triclinic zone search after the symmetric families (default: the search's)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Render, search the lines once, run the lattice search per setting, print the table."""
     settings = tuple(
-        IndexingOptions(tolerance=tolerance, zero_starts=parse_starts(starts))
+        IndexingOptions(
+            tolerance=tolerance, zero_starts=parse_starts(starts), triclinic=zones == "on"
+        )
         for tolerance in args.tolerances
         for starts in args.zero_starts
+        for zones in args.zone_search
     )
     job = partial(first_cell_right, settings=settings, seed=args.seed)
     rows = np.array(map_structures(args, job))
     print(f"{args.part} part of {args.dataset} ({args.split}), {len(rows)} structures")
-    print("tolerance (deg)  zero starts (deg)      first cell right   mean s   max s")
+    print("tolerance (deg)  zero starts (deg)      zone search   first cell right   mean s   max s")
     for k, options in enumerate(settings):
         right, seconds = rows[:, k, 0], rows[:, k, 1]
         starts = ",".join(f"{z:g}" for z in options.zero_starts)
         print(
-            f"  {options.tolerance:<14.3g} {starts:<22} {int(right.sum()):>5} ({right.mean():6.1%})"
+            f"  {options.tolerance:<14.3g} {starts:<22} {'on' if options.triclinic else 'off':<13}"
+            f" {int(right.sum()):>5} ({right.mean():6.1%})"
             f"   {seconds.mean():6.2f}  {seconds.max():6.2f}"
         )
     return 0

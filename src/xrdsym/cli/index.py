@@ -82,7 +82,8 @@ def register(subparsers: Any) -> None:
         "index",
         help="unit cell of a pattern from its peak positions",
         description="Find the peaks of each pattern file and the unit cells that index them "
-        "(cubic to monoclinic, every centring; triclinic with --triclinic). Prints the ranked "
+        "(cubic to monoclinic from their own trials, every centring, then a zone search for a "
+        "cell of any symmetry, triclinic included). Prints the ranked "
         "cells with their uncertainties, reduced cell, zero shift, M20, F_N and lines indexed, "
         "or 'not indexable' with the reason.",
     )
@@ -96,7 +97,11 @@ def register(subparsers: Any) -> None:
         help="also write one row per candidate to this CSV file ('-': standard output)",
     )
     parser.add_argument(
-        "--triclinic", action="store_true", help="also search triclinic cells (slower)"
+        "--no-zone-search",
+        dest="zone_search",
+        action="store_false",
+        help="skip the zone search for a cell of any symmetry (faster; triclinic cells and "
+        "lattices the symmetric trials miss are then not found)",
     )
     parser.add_argument(
         "--max-seconds",
@@ -291,7 +296,7 @@ def run_index(args: argparse.Namespace) -> int:
         raise XrdsymError("--candidates must be at least 1")
     if args.jobs < 1:
         raise XrdsymError("--jobs must be at least 1")
-    options = IndexingOptions(triclinic=args.triclinic, max_seconds=args.max_seconds)
+    options = IndexingOptions(triclinic=args.zone_search, max_seconds=args.max_seconds)
     if args.zero_starts is not None:
         options = replace(options, zero_starts=checked_zero_starts(args.zero_starts))
     out = CsvOut(args.csv, CSV_FIELDS)

@@ -1,9 +1,12 @@
 """Lattice search: the unit cells that index a list of powder lines.
 
-Steps (each family from cubic down to monoclinic by default, triclinic on request):
+Steps (each family from cubic down to triclinic):
 
 1. trial cells from the low-angle lines and their screening
-   (:mod:`xrdsym.indexing.trials`);
+   (:mod:`xrdsym.indexing.trials`); the triclinic family's trials come from zones of the
+   reciprocal lattice (:mod:`xrdsym.indexing.zones`), which assume no symmetry, so its cells
+   are promoted to whatever Bravais lattice they have (step 3): a monoclinic or centred
+   lattice that its own family's trials missed is found there too;
 2. least-squares refinement of the best trials with a zero shift, M20 and F_N
    (:mod:`xrdsym.indexing.refine`);
 3. centring, Bravais lattice from the reduced metric with spglib, conventional setting
@@ -32,8 +35,10 @@ from xrdsym.indexing.refine import Refined, cell_sigma, refine
 from xrdsym.indexing.results import CellCandidate, IndexingResult, PeakSearchResult
 from xrdsym.indexing.trials import best_trials
 from xrdsym.indexing.zero import zero_candidates
+from xrdsym.indexing.zones import zone_cell_trials
 
-#: Families searched by default: every family but triclinic, highest symmetry first.
+#: Families searched with their symmetric trials by default, highest symmetry first (the
+#: triclinic zone search follows them unless ``IndexingOptions.triclinic`` is off).
 DEFAULT_SYSTEMS: tuple[str, ...] = tuple(s for s in metric.SYSTEMS if s != "triclinic")
 
 
@@ -65,8 +70,12 @@ class IndexingOptions:
     """Settings of the lattice search.
 
     Attributes:
-        systems: families searched (default cubic to monoclinic).
-        triclinic: also search triclinic cells (slow; bounded by ``max_seconds``).
+        systems: families searched with their symmetric trials (default cubic to
+            monoclinic).
+        triclinic: then run the zone search for a primitive cell of any symmetry
+            (:mod:`xrdsym.indexing.zones`; default on). Chosen on simulated validation
+            patterns (``python -m research.search_tolerance --part val --limit 600
+            --tolerances 0.1 --zone-search off on``, docs/indexing.md).
         system_order: families in the order to try (e.g. by the network's probabilities);
             None: highest symmetry first. Families missing from it are tried last.
         max_seconds: wall-time budget of one pattern; the search stops and reports what it has.
@@ -109,7 +118,7 @@ class IndexingOptions:
     """
 
     systems: tuple[str, ...] = DEFAULT_SYSTEMS
-    triclinic: bool = False
+    triclinic: bool = True
     system_order: tuple[str, ...] | None = None
     max_seconds: float = 10.0
     max_lines: int = 25
@@ -224,9 +233,14 @@ def _search_family(
     q_low = metric.q_from_two_theta(corrected - tol, wavelength)
     q_high = metric.q_from_two_theta(corrected + tol, wavelength)
     n_base = dict(options.base_lines).get(family, 6)
-    trials, finished = best_trials(
-        q_obs, q_low, q_high, family, n_base, options.max_volume, options.keep, deadline
-    )
+    if family == "triclinic":
+        trials, finished = zone_cell_trials(
+            q_obs, q_low, q_high, n_base, options.max_volume, options.keep, deadline
+        )
+    else:
+        trials, finished = best_trials(
+            q_obs, q_low, q_high, family, n_base, options.max_volume, options.keep, deadline
+        )
     refined: list[Refined] = []
     for params in trials:
         if time.monotonic() > deadline:

@@ -1,4 +1,5 @@
-"""Trial cells from low-angle lines, and their fast screening against the observed lines.
+"""Trial cells of the symmetric families from low-angle lines, and their fast screening against
+the observed lines (the triclinic trials come from zones: :mod:`xrdsym.indexing.zones`).
 
 Trials (in the spirit of TREOR's "base lines"): a family with p parameters is fixed by p lines.
 Every choice of p lines among the first ``n_base`` observed lines, each given one of the family's
@@ -45,7 +46,6 @@ N_BASE_REFLECTIONS: dict[str, int] = {
     "hexagonal": 24,
     "orthorhombic": 19,
     "monoclinic": 12,
-    "triclinic": 7,
 }
 
 #: Trials solved and screened per block (bounds memory: block x box entries).
@@ -60,7 +60,6 @@ PRESCREEN_BOX: dict[str, tuple[int, int, int]] = {
     "hexagonal": (4, 4, 8),
     "orthorhombic": (3, 3, 3),
     "monoclinic": (3, 3, 3),
-    "triclinic": (3, 3, 3),
 }
 PRESCREEN_MISSES = 3
 

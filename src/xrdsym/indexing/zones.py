@@ -1,0 +1,177 @@
+"""Trial primitive cells from zones of the reciprocal lattice (in the spirit of Ito's method).
+
+A zone is a plane of the reciprocal lattice, spanned by two vectors a*, b*; its reflections
+(h, k, 0) have
+
+    Q(h, k) = h^2 Q_a + k^2 Q_b + 2 h k R,   R = a* . b*   (1/Angstrom^2).
+
+The search does not assume any symmetry:
+
+1. Basis lengths: the Q of the first ``n_base`` lines, each also taken as the second order of
+   a vector whose first order is absent (Q / 4).
+2. Zones: every pair of basis lengths Q_a <= Q_b with R fixed by one more line taken as
+   (1, 1) or (1, -1): R = |Q_m - Q_a - Q_b| / 2 with |2R| <= Q_a (a reduced pair), or R = 0.
+   Each zone is screened against the first lines (lines whose Q window holds a Q(h, k), minus
+   the density of its calculated lines, as :func:`xrdsym.indexing.trials.screen`), and the best
+   ``max_zones`` are kept.
+3. Cells: two kept zones sharing a basis vector (a*, b*) and (a*, c*) fix five of the six
+   parameters of G*; the sixth, b* . c*, comes from one more line taken as (0, 1, +-1), or 0.
+   These triclinic trials are screened and the best are returned for refinement; the Bravais
+   lattice of a refined cell is found afterwards by reduction (spglib), so a monoclinic or
+   orthorhombic lattice that the symmetric trials missed is found here too.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+
+from xrdsym.indexing.trials import (
+    BLOCK,
+    DENSITY_PENALTY,
+    SCREEN_BOX,
+    _cell_volumes,
+    _top,
+    dedupe_keys,
+    design_rows,
+    lines_indexed,
+)
+
+#: |h|, |k| limit of the zone reflections screened.
+ZONE_BOX = 6
+
+#: Zones kept after screening (their pairs sharing a vector make the cells).
+MAX_ZONES = 40
+
+#: Observed lines the zones and cells are screened against (the first ones).
+SCREEN_LINES = 20
+
+#: Zones with |2R| up to this many times Q_a are tried (1: reduced pairs only; more: also
+#: the pairs of observed lines that span a zone whose reduced basis holds an unobserved one).
+REDUCED_SLACK = 1.0
+
+#: A zone must index at least this many of the screened lines to be kept.
+MIN_ZONE_LINES = 4
+
+
+@functools.cache
+def zone_rows() -> np.ndarray:
+    """(H, 3) coefficients (h^2, k^2, 2hk) of the zone reflections with |h|, |k| <= ZONE_BOX,
+    one of each +-(h, k) pair, (0, 0) excluded (read-only)."""
+    r = np.arange(-ZONE_BOX, ZONE_BOX + 1)
+    grid_h, grid_k = np.meshgrid(r, r, indexing="ij")
+    h, k = grid_h.ravel(), grid_k.ravel()
+    first = (h > 0) | ((h == 0) & (k > 0))
+    h, k = h[first], k[first]
+    rows = np.stack([h**2, k**2, 2 * h * k], axis=1).astype(np.float64)
+    rows.setflags(write=False)
+    return rows
+
+
+def basis_lengths(q_obs: np.ndarray, n_base: int) -> np.ndarray:
+    """Candidate Q of basis vectors: the first ``n_base`` lines and a quarter of each (the line
+    as the second order of an absent first order), ascending and distinct."""
+    first = q_obs[: min(n_base, q_obs.shape[0])]
+    values = np.concatenate([first, first / 4.0])
+    return np.unique(np.round(values, 12))
+
+
+def zone_trials(q_obs: np.ndarray, n_base: int) -> np.ndarray:
+    """(Z, 3) zones (Q_a, Q_b, R): every pair of basis lengths Q_a <= Q_b with R = 0 and with
+    R = |Q_m - Q_a - Q_b| / 2 from each line m taken as (1, 1) or (1, -1) (R >= 0: the sign
+    of b* is free in a zone), within |2R| <= REDUCED_SLACK x Q_a."""
+    base = basis_lengths(q_obs, n_base)
+    ia, ib = np.triu_indices(base.shape[0])
+    qa, qb = base[ia], base[ib]
+    r = np.abs(q_obs[None, :] - qa[:, None] - qb[:, None]) / 2.0  # (pairs, lines)
+    r = np.concatenate([np.zeros((qa.shape[0], 1)), r], axis=1)
+    reduced = 2.0 * r <= REDUCED_SLACK * qa[:, None] * (1.0 + 1e-9)
+    pair, line = np.nonzero(reduced)
+    zones = np.stack([qa[pair], qb[pair], r[pair, line]], axis=1)
+    return zones[qa[pair] * qb[pair] - r[pair, line] ** 2 > 0.0]
+
+
+def screen_zones(
+    zones: np.ndarray, q_low: np.ndarray, q_high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(Z,) lines indexed by each zone and its screening score, lines indexed minus
+    DENSITY_PENALTY x (calculated Q up to the last window) / lines."""
+    q_calc = zones @ zone_rows().T
+    hits = lines_indexed(q_calc, q_low, q_high)
+    n_calc = np.count_nonzero(q_calc <= float(q_high[-1]), axis=1)
+    return hits, hits - DENSITY_PENALTY * n_calc / q_low.shape[0]
+
+
+def best_zones(
+    q_obs: np.ndarray, q_low: np.ndarray, q_high: np.ndarray, n_base: int, max_zones: int
+) -> np.ndarray:
+    """The ``max_zones`` best-screened distinct zones indexing at least MIN_ZONE_LINES lines."""
+    zones = zone_trials(q_obs, n_base)
+    if zones.shape[0] == 0:
+        return zones
+    hits, score = screen_zones(zones, q_low, q_high)
+    good = hits >= MIN_ZONE_LINES
+    zones, score = zones[good], score[good]
+    return zones[_top(dedupe_keys(zones), score, max_zones)]
+
+
+def cells_from_zones(zones: np.ndarray, q_obs: np.ndarray) -> np.ndarray:
+    """(T, 6) triclinic parameters (A, B, C, D, E, F of :data:`metric.BASIS`) from every two
+    zones sharing a basis length: zone (Q_s, Q_p, R_sp) and zone (Q_s, Q_r, R_sr) give
+    A = Q_s, B = Q_p, C = Q_r and the off-diagonal G* entries D = R_sp, E = R_sr, F = R_pr
+    with R_pr = 0 or +-(Q_m - Q_p - Q_r) / 2 for each line m taken as (0, 1, +-1)."""
+    ends = np.concatenate([zones[:, [0, 1, 2]], zones[:, [1, 0, 2]]])  # (shared, other, R)
+    which = np.concatenate([np.arange(zones.shape[0])] * 2)
+    same = np.isclose(ends[:, None, 0], ends[None, :, 0], rtol=1e-9, atol=0.0)
+    first, second = np.nonzero(np.triu(same, 1) & (which[:, None] != which[None, :]))
+    if first.size == 0:
+        return np.zeros((0, 6))
+    shared, p, r_sp = ends[first, 0], ends[first, 1], ends[first, 2]
+    r_other, r_sr = ends[second, 1], ends[second, 2]
+    r_pr = (q_obs[None, :] - p[:, None] - r_other[:, None]) / 2.0
+    r_pr = np.concatenate([np.zeros((p.shape[0], 1)), r_pr, -r_pr], axis=1)
+    n = r_pr.shape[1]
+    return np.stack(
+        [
+            np.repeat(shared, n),
+            np.repeat(p, n),
+            np.repeat(r_other, n),
+            np.repeat(r_sp, n),
+            np.repeat(r_sr, n),
+            r_pr.ravel(),
+        ],
+        axis=1,
+    )
+
+
+def zone_cell_trials(
+    q_obs: np.ndarray,
+    q_low: np.ndarray,
+    q_high: np.ndarray,
+    n_base: int,
+    max_volume: float,
+    keep: int,
+    deadline: float,
+) -> tuple[np.ndarray, bool]:
+    """The ``keep`` best-screened distinct triclinic trials built from zones, and whether the
+    search finished before the deadline (``time.monotonic()`` value); the same contract as
+    :func:`xrdsym.indexing.trials.best_trials`."""
+    n = min(SCREEN_LINES, q_obs.shape[0])
+    q_obs, q_low, q_high = q_obs[:n], q_low[:n], q_high[:n]
+    zones = best_zones(q_obs, q_low, q_high, n_base, MAX_ZONES)
+    params = cells_from_zones(zones, q_obs)
+    if params.shape[0] == 0:
+        return params, True
+    params = params[_cell_volumes(params, "triclinic") <= max_volume]
+    if time.monotonic() > deadline or params.shape[0] == 0:
+        return params[:0], time.monotonic() <= deadline
+    rows = design_rows("triclinic", SCREEN_BOX["triclinic"])
+    score = np.empty(params.shape[0])
+    for start in range(0, params.shape[0], BLOCK):
+        q_calc = params[start : start + BLOCK] @ rows.T
+        hits = lines_indexed(q_calc, q_low, q_high)
+        n_calc = np.count_nonzero(q_calc <= float(q_high[-1]), axis=1)
+        score[start : start + BLOCK] = hits - DENSITY_PENALTY * n_calc / n
+    return params[_top(dedupe_keys(params), score, keep)], time.monotonic() <= deadline
