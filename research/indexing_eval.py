@@ -41,6 +41,9 @@ def score_outcomes(
     """
     n = len(outcomes)
     by_system: dict[str, list[int]] = {s: [0, 0] for s in CRYSTAL_SYSTEMS}
+    system_right: dict[str, dict[str, int]] = {
+        source: dict.fromkeys(CRYSTAL_SYSTEMS, 0) for source in ("network", "joined")
+    }
     hits = {source: dict.fromkeys(LEVELS, 0) for source in ("network", "joined")}
     decided = dict.fromkeys(LEVELS, 0)
     decided_right = dict.fromkeys(LEVELS, 0)
@@ -66,6 +69,11 @@ def score_outcomes(
         for step in CONFIDENCE_STEPS:
             cells_at[step] += int(joined.cell_probability >= step)
             wrong_at[step] += int(joined.cell_probability >= step and not o.cell_right)
+        system = labels["crystal_system"]
+        for source, levels in (("network", o.network), ("joined", joined.levels)):
+            system_right[source][info.crystal_system] += int(
+                _top1(levels["crystal_system"], system)
+            )
         for level in LEVELS:
             hits["network"][level] += int(_top1(o.network[level], labels[level]))
             right = _top1(joined.levels[level], labels[level])
@@ -80,6 +88,7 @@ def score_outcomes(
         "right_in_top3": top3,
         "cell_right": sum(r for r, _ in by_system.values()),
         "index_rate_by_system": {s: tuple(v) for s, v in by_system.items()},
+        "system_right_by_system": system_right,
         "confident_at": None if weight is None else weight.confident_at,
         "confident": confident,
         "confident_wrong": confident_wrong,
@@ -101,11 +110,17 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"confident cells (w >= {result['confident_at'] or 0:.3f}) {result['confident']}; "
         f"confident and wrong {result['confident_wrong']} "
         f"({result['confident_wrong'] / n:.1%} of all patterns)",
-        "index rate (first cell right) by true crystal system:",
+        "index rate (first cell right) and top-1 crystal system (network, joined) by true "
+        "crystal system:",
     ]
+    by_source = result["system_right_by_system"]
     for system, (right, total) in result["index_rate_by_system"].items():
         rate = f"{right / total:.1%}" if total else "-"
-        lines.append(f"  {system:<13}{right:>5} / {total:<5} {rate}")
+        systems = "".join(
+            f"   {source} {by_source[source][system] / total:.1%}" if total else ""
+            for source in ("network", "joined")
+        )
+        lines.append(f"  {system:<13}{right:>5} / {total:<5} {rate}{systems}")
     cells, wrong = result["cells_at"], result["wrong_cells_at"]
     at = ", ".join(f"w >= {t}: {cells[t]} ({wrong[t]})" for t in cells)
     lines.append(f"cells with a fitted probability of being right at least ... (wrong): {at}")

@@ -247,6 +247,11 @@ def test_cells_and_wrong_cells_are_counted_at_each_probability():
     assert sure["cells_at"] == {"0.5": 2, "0.7": 2, "0.9": 2, "0.95": 2}
     assert sure["wrong_cells_at"] == {"0.5": 1, "0.7": 1, "0.9": 1, "0.95": 1}
     assert "w >= 0.9: 2 (1)" in "\n".join(summary_lines(sure))
+    # the sure wrong cubic cell turns the orthorhombic pattern's right network answer cubic
+    by_system = sure["system_right_by_system"]
+    assert (by_system["network"]["cubic"], by_system["joined"]["cubic"]) == (1, 1)
+    assert (by_system["network"]["orthorhombic"], by_system["joined"]["orthorhombic"]) == (1, 0)
+    assert "network 100.0%   joined 0.0%" in "\n".join(summary_lines(sure))
     assert sure["confident"] == 2 and sure["confident_wrong"] == 1
     strict = score_outcomes(outcomes, EvidenceWeight(SURE.coefficients, confident_at=1.0), TABLE)
     assert strict["confident"] == 0 and strict["cells_at"]["0.95"] == 2
