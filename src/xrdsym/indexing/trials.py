@@ -95,7 +95,7 @@ def canonical(params: np.ndarray, system: str) -> np.ndarray:
     return params
 
 
-def _cell_volumes(params: np.ndarray, system: str) -> np.ndarray:
+def cell_volumes(params: np.ndarray, system: str) -> np.ndarray:
     """(T,) cell volume det(G*)^(-1/2) of each trial, infinite where G* is not positive definite
     (Sylvester's criterion on its leading minors; the 3 x 3 determinant written out)."""
     g = metric.reciprocal_metric(params, system)
@@ -196,7 +196,7 @@ def solve_trials(
     n_base = min(n_base, q_obs.shape[0])
     for lines in itertools.combinations(range(n_base), n_params):
         params = inverses @ q_obs[list(lines)]
-        params = params[_cell_volumes(params, system) <= max_volume]
+        params = params[cell_volumes(params, system) <= max_volume]
         if params.shape[0] == 0:
             continue
         params = canonical(params, system)
@@ -292,11 +292,11 @@ def best_trials(
             best_keys = np.concatenate([best_keys, part_keys])
             best_score = np.concatenate([best_score, score])
             if best_score.size > 4 * keep:
-                top = _top(best_keys, best_score, keep)
+                top = top_by_key(best_keys, best_score, keep)
                 best, best_keys, best_score = best[top], best_keys[top], best_score[top]
         if time.monotonic() > deadline:
-            return best[_top(best_keys, best_score, keep)], False
-    return best[_top(best_keys, best_score, keep)], True
+            return best[top_by_key(best_keys, best_score, keep)], False
+    return best[top_by_key(best_keys, best_score, keep)], True
 
 
 def prescreen(params: np.ndarray, system: str, q_low: np.ndarray, q_high: np.ndarray) -> np.ndarray:
@@ -311,7 +311,7 @@ def prescreen(params: np.ndarray, system: str, q_low: np.ndarray, q_high: np.nda
     return hits >= n - PRESCREEN_MISSES
 
 
-def _top(keys: np.ndarray, score: np.ndarray, keep: int) -> np.ndarray:
+def top_by_key(keys: np.ndarray, score: np.ndarray, keep: int) -> np.ndarray:
     """Positions of the ``keep`` best scores, one per key (the first of equal keys in score
     order)."""
     order = np.argsort(-score, kind="stable")

@@ -32,11 +32,11 @@ from xrdsym.indexing.trials import (
     BLOCK,
     DENSITY_PENALTY,
     SCREEN_BOX,
-    _cell_volumes,
-    _top,
+    cell_volumes,
     dedupe_keys,
     design_rows,
     lines_indexed,
+    top_by_key,
 )
 
 #: |h|, |k| limit of the zone reflections screened.
@@ -117,7 +117,7 @@ def best_zones(
     hits, score = screen_zones(zones, q_low, q_high)
     good = hits >= MIN_ZONE_LINES
     zones, score = zones[good], score[good]
-    return zones[_top(dedupe_keys(zones), score, max_zones)]
+    return zones[top_by_key(dedupe_keys(zones), score, max_zones)]
 
 
 def cells_from_zones(zones: np.ndarray, q_obs: np.ndarray) -> np.ndarray:
@@ -167,7 +167,7 @@ def zone_cell_trials(
     params = cells_from_zones(zones, q_obs)
     if params.shape[0] == 0:
         return params, True
-    params = params[_cell_volumes(params, "triclinic") <= max_volume]
+    params = params[cell_volumes(params, "triclinic") <= max_volume]
     if time.monotonic() > deadline or params.shape[0] == 0:
         return params[:0], time.monotonic() <= deadline
     rows = design_rows("triclinic", SCREEN_BOX["triclinic"])
@@ -177,4 +177,4 @@ def zone_cell_trials(
         hits = lines_indexed(q_calc, q_low, q_high)
         n_calc = np.count_nonzero(q_calc <= float(q_high[-1]), axis=1)
         score[start : start + BLOCK] = hits - DENSITY_PENALTY * n_calc / n
-    return params[_top(dedupe_keys(params), score, keep)], time.monotonic() <= deadline
+    return params[top_by_key(dedupe_keys(params), score, keep)], time.monotonic() <= deadline
