@@ -240,12 +240,11 @@ def lines_indexed(q_calc: np.ndarray, q_low: np.ndarray, q_high: np.ndarray) -> 
 
 def screen(
     params: np.ndarray,
-    system: str,
     rows: np.ndarray,
     q_low: np.ndarray,
     q_high: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lines indexed and calculated-line count of each trial.
+    """Lines indexed and screening score of each trial (module docstring).
 
     Args:
         params: (T, p) trial parameters.
@@ -253,13 +252,15 @@ def screen(
         q_low, q_high: (N,) Q window of each observed line (2theta +- tolerance).
 
     Returns:
-        (T,) number of lines with a calculated Q inside their window, and (T,) number of
-        calculated Q up to the last window (distinct box rows; equal Q of different rows count
-        separately, a mild extra penalty on special metrics).
+        (T,) number of lines with a calculated Q inside their window, and (T,) score: that
+        number minus DENSITY_PENALTY x (calculated Q up to the last window) / N (distinct box
+        rows; equal Q of different rows count separately, a mild extra penalty on special
+        metrics).
     """
     q_calc = params @ rows.T  # (T, H)
     n_calc = np.count_nonzero(q_calc <= float(q_high[-1]), axis=1)
-    return lines_indexed(q_calc, q_low, q_high), n_calc
+    hits = lines_indexed(q_calc, q_low, q_high)
+    return hits, hits - DENSITY_PENALTY * n_calc / q_low.shape[0]
 
 
 def best_trials(
@@ -275,7 +276,6 @@ def best_trials(
     """The ``keep`` best-screened distinct trials of one family, and whether the search
     finished before the deadline (``time.monotonic()`` value)."""
     rows = design_rows(system, SCREEN_BOX[system])
-    n_lines = q_low.shape[0]
     best = np.zeros((0, rows.shape[1]))
     best_keys = np.zeros(0, dtype=np.int64)
     best_score = np.zeros(0)
@@ -286,8 +286,7 @@ def best_trials(
             if not np.any(passed):
                 continue
             part, part_keys = part[passed], part_keys[passed]
-            hits, n_calc = screen(part, system, rows, q_low, q_high)
-            score = hits - DENSITY_PENALTY * n_calc / n_lines
+            _, score = screen(part, rows, q_low, q_high)
             best = np.vstack([best, part])
             best_keys = np.concatenate([best_keys, part_keys])
             best_score = np.concatenate([best_score, score])

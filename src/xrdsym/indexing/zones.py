@@ -11,8 +11,9 @@ The search does not assume any symmetry:
    a vector whose first order is absent (Q / 4).
 2. Zones: every pair of basis lengths Q_a <= Q_b with R fixed by one more line taken as
    (1, 1) or (1, -1): R = |Q_m - Q_a - Q_b| / 2 with |2R| <= REDUCED_SLACK x Q_a, or R = 0.
-   Each zone is screened against the first lines (lines whose Q window holds a Q(h, k), minus
-   the density of its calculated lines, as :func:`xrdsym.indexing.trials.screen`), and the best
+   Each zone is screened against the first lines (:func:`xrdsym.indexing.trials.screen` with
+   the zone's reflections: lines whose Q window holds a Q(h, k), minus the density of its
+   calculated lines), and the best
    ``max_zones`` are kept.
 3. Cells: two kept zones sharing a basis vector (a*, b*) and (a*, c*) fix five of the six
    parameters of G*; the sixth, b* . c*, comes from one more line taken as (0, 1, +-1), or 0.
@@ -30,12 +31,11 @@ import numpy as np
 
 from xrdsym.indexing.trials import (
     BLOCK,
-    DENSITY_PENALTY,
     SCREEN_BOX,
     cell_volumes,
     dedupe_keys,
     design_rows,
-    lines_indexed,
+    screen,
     top_by_key,
 )
 
@@ -96,17 +96,6 @@ def zone_trials(q_obs: np.ndarray, n_base: int) -> np.ndarray:
     return zones[qa[pair] * qb[pair] - r[pair, line] ** 2 > 0.0]
 
 
-def screen_zones(
-    zones: np.ndarray, q_low: np.ndarray, q_high: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(Z,) lines indexed by each zone and its screening score, lines indexed minus
-    DENSITY_PENALTY x (calculated Q up to the last window) / lines."""
-    q_calc = zones @ zone_rows().T
-    hits = lines_indexed(q_calc, q_low, q_high)
-    n_calc = np.count_nonzero(q_calc <= float(q_high[-1]), axis=1)
-    return hits, hits - DENSITY_PENALTY * n_calc / q_low.shape[0]
-
-
 def best_zones(
     q_obs: np.ndarray, q_low: np.ndarray, q_high: np.ndarray, n_base: int, max_zones: int
 ) -> np.ndarray:
@@ -114,7 +103,7 @@ def best_zones(
     zones = zone_trials(q_obs, n_base)
     if zones.shape[0] == 0:
         return zones
-    hits, score = screen_zones(zones, q_low, q_high)
+    hits, score = screen(zones, zone_rows(), q_low, q_high)
     good = hits >= MIN_ZONE_LINES
     zones, score = zones[good], score[good]
     return zones[top_by_key(dedupe_keys(zones), score, max_zones)]
@@ -165,16 +154,11 @@ def zone_cell_trials(
     q_obs, q_low, q_high = q_obs[:n], q_low[:n], q_high[:n]
     zones = best_zones(q_obs, q_low, q_high, n_base, MAX_ZONES)
     params = cells_from_zones(zones, q_obs)
-    if params.shape[0] == 0:
-        return params, True
     params = params[cell_volumes(params, "triclinic") <= max_volume]
     if time.monotonic() > deadline or params.shape[0] == 0:
         return params[:0], time.monotonic() <= deadline
     rows = design_rows("triclinic", SCREEN_BOX["triclinic"])
     score = np.empty(params.shape[0])
     for start in range(0, params.shape[0], BLOCK):
-        q_calc = params[start : start + BLOCK] @ rows.T
-        hits = lines_indexed(q_calc, q_low, q_high)
-        n_calc = np.count_nonzero(q_calc <= float(q_high[-1]), axis=1)
-        score[start : start + BLOCK] = hits - DENSITY_PENALTY * n_calc / n
+        score[start : start + BLOCK] = screen(params[start : start + BLOCK], rows, q_low, q_high)[1]
     return params[top_by_key(dedupe_keys(params), score, keep)], time.monotonic() <= deadline
