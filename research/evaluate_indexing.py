@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     store = None
     if args.outcomes is not None:
         run_line = {**described, "limit": args.limit, "model": classifier.version}
-        store = OutcomeFile(args.outcomes, run_line, code_version())
+        rendered = (float(classifier.grid.start), float(classifier.grid.stop))
+        store = OutcomeFile(args.outcomes, run_line, code_version(), rendered)
         print(f"{args.outcomes}: {len(store.finished())} of {indices.size} patterns done before")
         if store.unreadable:
             print(f"  ({store.unreadable} line(s) cut short by an interruption: done again)")

@@ -2,14 +2,15 @@
 
 :func:`fit_evidence` fits, on the outcomes of the validation part (:mod:`research.indexing_run`):
 
-1. the evidence weight w (logistic on the first cells' figures of merit and extinction scores,
-   every pattern where the search found a cell, accepted by its rule or not);
+1. the evidence weight (a conditional logit on the candidate cells' figures of merit, extinction
+   scores and ranks, every pattern where the search found a cell, accepted by its rule or not;
+   :func:`xrdsym.classify.joint.fit_cell_weight`);
 2. the extinction temperature (patterns whose first cell is right);
-3. out-of-fold w of every pattern with a cell
-   (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on which the next two are
-   fitted, so that they see probabilities of cells the weight was not fitted on;
-4. the confident step: the lowest w >= 0.5 at which confident wrong cells are at most 2 % of
-   the validation patterns (:func:`xrdsym.classify.joint.fit_confident_step`);
+3. out-of-fold w of every cell (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on
+   which the next two are fitted, so that they see probabilities of cells the weight was not
+   fitted on;
+4. the confident step: the lowest first-cell w >= 0.5 at which confident wrong first cells are
+   at most 2 % of the validation patterns (:func:`xrdsym.classify.joint.fit_confident_step`);
 5. one temperature per level of the joined distributions of the indexed patterns
    (:func:`xrdsym.classify.joint.fit_joined_temperatures`).
 
@@ -33,15 +34,16 @@ from xrdsym.calibration import (
 from xrdsym.classify.joint import (
     MAX_CONFIDENT_WRONG,
     EvidenceWeight,
-    cell_features,
+    candidate_features,
+    choice_probabilities,
     cross_fitted_probabilities,
     fit_cell_weight,
     fit_confident_step,
     fit_joined_temperatures,
     fit_temperature,
     join_levels,
-    logistic,
     mixed_levels,
+    padded_features,
 )
 from xrdsym.spacegroups import LEVELS, space_group
 from xrdsym.spacegroups.table import SpaceGroupTable
@@ -60,7 +62,7 @@ def _confident_counts(w: np.ndarray, right: np.ndarray, step: float) -> dict[str
 
 
 def weighed(outcomes: list[Outcome], rule_only: bool = False) -> list[Outcome]:
-    """The outcomes whose first cell enters the joined answer: a cell with its extinction
+    """The outcomes whose cells enter the joined answer: a first cell with its extinction
     scores (with ``rule_only``, also taken by the search's acceptance rule)."""
     return [
         o
@@ -71,11 +73,43 @@ def weighed(outcomes: list[Outcome], rule_only: bool = False) -> list[Outcome]:
     ]
 
 
-def first_cell_features(outcomes: list[Outcome]) -> np.ndarray:
-    """(n, len(FEATURES)) features of each outcome's first cell (:func:`weighed` outcomes)."""
-    return np.stack(
-        [cell_features(o.indexing.first, o.indexing.extinction) for o in outcomes]  # type: ignore[arg-type]
-    )
+def cell_feature_array(outcomes: list[Outcome]) -> np.ndarray:
+    """(n, K, len(FEATURES)) features of each outcome's scored candidates (NaN padding;
+    :func:`weighed` outcomes)."""
+    return padded_features([candidate_features(o.indexing) for o in outcomes])
+
+
+def right_ranks(outcomes: list[Outcome]) -> np.ndarray:
+    """(n,) 0-based rank of the right cell among each outcome's scored candidates, -1 if none."""
+    ranks = []
+    for o in outcomes:
+        scored = len(o.indexing.scored_candidates())
+        right = [i for i, r in enumerate(o.ranks_right[:scored]) if r]
+        ranks.append(right[0] if right else -1)
+    return np.array(ranks, dtype=np.int64)
+
+
+def joined_top1_hits(
+    outcomes: list[Outcome], w: dict[int, np.ndarray], temperature: float, table: SpaceGroupTable
+) -> dict[str, int]:
+    """Right top-1 answers per level of the joined answer before calibration (which keeps
+    rankings), with the cells' w of ``w`` (by dataset index, in rank order: the cells beyond
+    its length do not weigh; the network alone elsewhere)."""
+    hits = dict.fromkeys(LEVELS, 0)
+    for o in outcomes:
+        levels = o.network
+        if o.index in w:
+            scores = [s for _, s in o.indexing.scored_candidates()][: len(w[o.index])]
+            mixed = mixed_levels(o.network, scores, w[o.index], temperature, table)
+            levels = o.network if mixed is None else mixed
+        labels = true_labels(o.space_group)
+        for level in LEVELS:
+            hits[level] += int(np.argmax(levels[level]) == labels[level])
+    return hits
+
+
+def _unpadded(w: np.ndarray) -> np.ndarray:
+    return w[~np.isnan(w)]
 
 
 def right_cell_temperature(outcomes: list[Outcome]) -> float:
@@ -101,35 +135,39 @@ def fit_evidence(
         ValueError: without indexed patterns of both kinds (right and wrong cells).
     """
     indexed = weighed(outcomes)
-    right = np.array([o.cell_right for o in indexed], dtype=bool)
+    rank = right_ranks(indexed)
+    right = rank == 0
     if not indexed or right.all() or not right.any():
         raise ValueError(
             f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
             "a weight needs right and wrong cells"
         )
-    features = first_cell_features(indexed)
-    beta = fit_cell_weight(features, right)
+    features = cell_feature_array(indexed)
+    beta = fit_cell_weight(features, rank)
     temperature = right_cell_temperature(indexed)
-    out_of_fold = cross_fitted_probabilities(features, right, folds, seed)
-    step = fit_confident_step(out_of_fold, right, len(outcomes), max_wrong)
+    out_of_fold = cross_fitted_probabilities(features, rank, folds, seed)
+    step = fit_confident_step(out_of_fold[:, 0], right, len(outcomes), max_wrong)
     levels, labels = [], []
     for outcome, w in zip(indexed, out_of_fold, strict=True):
-        mixed = mixed_levels(outcome.network, outcome.indexing.extinction, w, temperature, table)
+        scores = [s for _, s in outcome.indexing.scored_candidates()]
+        mixed = mixed_levels(outcome.network, scores, _unpadded(w), temperature, table)
         if mixed is not None:
             levels.append(mixed)
             labels.append(true_labels(outcome.space_group))
     level_temperatures = (
         fit_joined_temperatures(levels, labels) if len(levels) >= MIN_CALIBRATION_PATTERNS else {}
     )
+    in_sample = choice_probabilities(features, beta)[:, 0]
     record = {
         **fitted_on,
         "patterns": len(outcomes),
         "indexed": len(indexed),
         "right_cells": int(right.sum()),
+        "right_later_cells": int((rank > 0).sum()),
         "max_confident_wrong": max_wrong,
         "folds": folds,
-        "confident_out_of_fold": _confident_counts(out_of_fold, right, step),
-        "confident_in_sample": _confident_counts(logistic(features, beta), right, step),
+        "confident_out_of_fold": _confident_counts(out_of_fold[:, 0], right, step),
+        "confident_in_sample": _confident_counts(in_sample, right, step),
         "calibration_patterns": len(levels),
     }
     return EvidenceWeight(
@@ -137,9 +175,11 @@ def fit_evidence(
     )
 
 
-#: The cells each design weighs: the first cell when the search's rule takes it, every first
-#: cell, and every first cell with w = 1 when right and 0 when wrong (a bound no weight beats).
-GATE_DESIGNS = ("rule, then w", "every first cell, w", "every first cell, w = truth")
+#: The cells each design weighs: the cells of patterns whose first cell the search's rule
+#: takes; the first cell alone of every pattern with a cell (the later candidates left out of
+#: the fit and the answer); the cells of every pattern with a cell; and the same with w = 1 for
+#: the right cell and 0 for the others (a bound no weight beats).
+GATE_DESIGNS = ("rule, then w", "first cell only, w", "every cell, w", "every cell, w = truth")
 
 
 def compare_gates(
@@ -147,32 +187,26 @@ def compare_gates(
 ) -> dict[str, dict[str, Any]]:
     """Top-1 of the joined answer (before calibration, which keeps rankings) per design of
     :data:`GATE_DESIGNS`, with out-of-fold w (the weight fitted on the other folds of the
-    design's own cells), the extinction temperature fitted on its right cells, and the
-    confident step on the out-of-fold w; also the cells weighed, right, confident and wrong."""
+    design's own patterns), the extinction temperature fitted on its right first cells, and
+    the confident step on the out-of-fold w of the first cells; also the patterns weighed, the
+    right first cells, the confident and the confident wrong ones."""
     result: dict[str, dict[str, Any]] = {}
     for design in GATE_DESIGNS:
         cells = weighed(outcomes, rule_only=design == GATE_DESIGNS[0])
-        right = np.array([o.cell_right for o in cells], dtype=bool)
-        w = (
-            right.astype(float)
-            if design == GATE_DESIGNS[2]
-            else cross_fitted_probabilities(first_cell_features(cells), right, folds, seed)
-        )
-        step = fit_confident_step(w, right, len(outcomes))
-        temperature = right_cell_temperature(cells)
-        weights = {o.index: float(p) for o, p in zip(cells, w, strict=True)}
-        hits = dict.fromkeys(LEVELS, 0)
-        for o in outcomes:
-            levels = o.network
-            if o.index in weights:
-                mixed = mixed_levels(
-                    o.network, o.indexing.extinction, weights[o.index], temperature, table
-                )
-                levels = o.network if mixed is None else mixed
-            labels = true_labels(o.space_group)
-            for level in LEVELS:
-                hits[level] += int(np.argmax(levels[level]) == labels[level])
-        confident = _confident_counts(w, right, step)
+        rank = right_ranks(cells)
+        features = cell_feature_array(cells)
+        if design == GATE_DESIGNS[1]:
+            features, rank = features[:, :1], np.where(rank == 0, 0, -1)
+        if design == GATE_DESIGNS[3]:
+            w = np.where(np.isnan(features[..., 0]), np.nan, 0.0)
+            w[rank >= 0, rank[rank >= 0]] = 1.0
+        else:
+            w = cross_fitted_probabilities(features, rank, folds, seed)
+        right = rank == 0
+        step = fit_confident_step(w[:, 0], right, len(outcomes))
+        weights = {o.index: _unpadded(p) for o, p in zip(cells, w, strict=True)}
+        hits = joined_top1_hits(outcomes, weights, right_cell_temperature(cells), table)
+        confident = _confident_counts(w[:, 0], right, step)
         result[design] = {
             "cells": len(cells),
             "right": int(right.sum()),

@@ -23,7 +23,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from xrdsym.datasets.protocol import IndexedPeaks
 from xrdsym.errors import XrdsymError
+from xrdsym.indexing.extinction import with_extinction
 from xrdsym.indexing.results import (
     CellCandidate,
     ExtinctionScore,
@@ -139,6 +140,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "seconds": round(indexing.seconds, 3),
         "candidates": [c.to_dict() for c in indexing.candidates],
         "extinction": [e.to_dict() for e in indexing.extinction],
+        "later_extinction": [[e.to_dict() for e in scores] for scores in indexing.later_extinction],
         "lines": indexing.peaks.to_dict(),
     }
 
@@ -168,21 +170,35 @@ def _lines(record: dict[str, Any] | None) -> PeakSearchResult:
     )
 
 
-def outcome_from_record(record: dict[str, Any]) -> Outcome:
-    """The outcome of an :func:`outcome_record`."""
-    scores = tuple(
-        ExtinctionScore(**{**e, "space_groups": tuple(e["space_groups"])})
-        for e in record["extinction"]
+def _scores(records: list[dict[str, Any]]) -> tuple[ExtinctionScore, ...]:
+    """Extinction scores from their ``to_dict`` forms."""
+    return tuple(
+        ExtinctionScore(**{**e, "space_groups": tuple(e["space_groups"])}) for e in records
     )
-    peaks = _lines(record.get("lines"))
+
+
+def outcome_from_record(
+    record: dict[str, Any], two_theta_range: tuple[float, float] | None = None
+) -> Outcome:
+    """The outcome of an :func:`outcome_record`.
+
+    A record written when only the first cell's extinction scores were kept gets the later
+    cells' scores computed again from its stored lines over ``two_theta_range`` (the rendered
+    range, as :func:`xrdsym.indexing.pattern.index_pattern` scored them); without a range
+    they stay absent and only the first cell weighs.
+    """
     indexing = IndexingResult(
         record["status"],
         record["reason"],
         tuple(_candidate(c) for c in record["candidates"]),
-        peaks,
+        _lines(record.get("lines")),
         float(record["seconds"]),
-        scores,
+        _scores(record["extinction"]),
+        tuple(_scores(scores) for scores in record.get("later_extinction", [])),
     )
+    if "later_extinction" not in record and two_theta_range is not None and indexing.extinction:
+        later = with_extinction(indexing, two_theta_range).later_extinction
+        indexing = replace(indexing, later_extinction=later)
     return Outcome(
         int(record["index"]),
         int(record["space_group"]),
@@ -203,9 +219,14 @@ class OutcomeFile:
     """
 
     def __init__(
-        self, path: str | Path, run: dict[str, Any], code: dict[str, str] | None = None
+        self,
+        path: str | Path,
+        run: dict[str, Any],
+        code: dict[str, str] | None = None,
+        two_theta_range: tuple[float, float] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.two_theta_range = two_theta_range
         self.run = json.loads(json.dumps(run, default=str))
         self.code = dict(code or {})
         self.unreadable = 0
@@ -227,7 +248,7 @@ class OutcomeFile:
             self._check_header(header)
             for line in handle:
                 try:
-                    outcome = outcome_from_record(json.loads(line))
+                    outcome = outcome_from_record(json.loads(line), self.two_theta_range)
                 except (ValueError, KeyError, TypeError):
                     self.unreadable += 1
                     continue

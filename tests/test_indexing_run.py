@@ -132,3 +132,36 @@ def test_a_stored_outcome_reads_back_as_it_was() -> None:
     assert back.indexing.extinction == outcome.indexing.extinction
     assert back.indexing.peaks == outcome.indexing.peaks  # the lines, to score them again
     np.testing.assert_allclose(back.network["space_group"], network["space_group"], rtol=1e-6)
+
+
+def test_later_cells_scores_are_stored_or_scored_again_from_the_lines() -> None:
+    from indexed_cells import candidate_of, generic_structure, observed_lines
+    from pymatgen.core import Lattice
+
+    from research.indexing_run import Outcome
+    from xrdsym.indexing.extinction import with_extinction
+
+    structure = generic_structure("Fm-3m", Lattice.cubic(5.64), [[0, 0, 0], [0.5, 0.5, 0.5]])
+    lines, _ = observed_lines(structure)
+    cells = (
+        candidate_of(structure, lines),
+        candidate_of(structure, lines, cell=(5.64, 5.64, 11.28, 90, 90, 90), bravais="tP"),
+    )
+    span = (10.0, 90.0)
+    indexing = with_extinction(IndexingResult("indexed", "", cells, lines, 0.1), span)
+    assert len(indexing.later_extinction) == 1 and indexing.later_extinction[0]
+    network = {"space_group": np.full(230, 1 / 230)}
+    outcome = Outcome(3, 225, np.zeros(6), network, indexing, (True, False))
+    record = json.loads(json.dumps(outcome_record(outcome)))
+
+    def later(record: dict, span: tuple[float, float] | None = None) -> list[tuple]:
+        scores = outcome_from_record(record, span).indexing.later_extinction
+        return [
+            [(e.group, round(e.log_likelihood, 3), e.forbidden_lines) for e in s] for s in scores
+        ]
+
+    expected = later(record)
+    assert len(expected) == 1 and len(expected[0]) == len(indexing.later_extinction[0])
+    del record["later_extinction"]  # a record of the time only the first cell was scored
+    assert later(record, span) == expected
+    assert later(record) == []

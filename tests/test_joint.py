@@ -16,6 +16,7 @@ from xrdsym.classify.joint import (
     FEATURES,
     EvidenceWeight,
     cell_features,
+    cell_probabilities,
     cross_fitted_probabilities,
     fit_cell_weight,
     fit_confident_step,
@@ -26,7 +27,7 @@ from xrdsym.classify.joint import (
     write_evidence_weight,
 )
 from xrdsym.errors import ModelFileError
-from xrdsym.indexing.extinction import score_extinction_groups
+from xrdsym.indexing.extinction import score_extinction_groups, with_extinction
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, space_group
 from xrdsym.spacegroups.table import load_space_group_table
@@ -89,6 +90,33 @@ def test_a_half_trusted_cell_mixes_the_two():
     assert set(joined.decided_by.values()) == {"indexing", "network"}
 
 
+def test_every_candidate_cell_weighs_by_its_probability():
+    # the rock-salt pattern with two candidates: its cF cell first, a tP supercell second;
+    # z = 1 for the first cell and 0 for the second: w = (e, 1) / (2 + e)
+    structure = generic_structure("Fm-3m", Lattice.cubic(5.64), [[0, 0, 0], [0.5, 0.5, 0.5]])
+    lines, _ = observed_lines(structure)
+    first = candidate_of(structure, lines)
+    second = candidate_of(structure, lines, cell=(5.64, 5.64, 11.28, 90, 90, 90), bravais="tP")
+    indexing = with_extinction(
+        IndexingResult("indexed", "", (first, second), lines, 0.1), (10.0, 90.0)
+    )
+    assert [c for c, _ in indexing.scored_candidates()] == [first, second]
+    slopes = [0.0] * len(FEATURES)
+    slopes[FEATURES.index("first_rank")] = 1.0
+    weight = EvidenceWeight(tuple(slopes))
+    w = weight.cell_probabilities(indexing)
+    np.testing.assert_allclose(w, np.array([np.e, 1.0]) / (2.0 + np.e))
+    network = _network_favouring(62)
+    joined = join_levels(network, indexing, weight, TABLE)
+    assert joined.cell_probability == pytest.approx(w[0])
+    assert joined.other_cells_probability == pytest.approx(w[1])
+    rest = 1.0 - w.sum()
+    for system, share in (("cubic", w[0]), ("tetragonal", w[1])):
+        i = CRYSTAL_SYSTEMS.index(system)
+        expected = share + rest * network["crystal_system"][i]
+        assert joined.levels["crystal_system"][i] == pytest.approx(expected)
+
+
 def test_a_cell_below_the_confident_step_is_a_suggestion_that_decides_nothing():
     network = _network_favouring(62)
     sure_but_strict = EvidenceWeight((20.0, *ZERO_SLOPES), confident_at=1.0)
@@ -139,20 +167,52 @@ def test_confident_step_is_the_lowest_with_few_enough_wrong_cells():
     assert fit_confident_step(w, np.zeros(6, bool), 10, max_wrong=0.0) == pytest.approx(1.0)
 
 
+def _one_cell_each(m20: np.ndarray) -> np.ndarray:
+    """(n, 1, 5) features of one cell per pattern from its M20."""
+    return np.stack([[[1.0, np.log1p(m), 1.0, np.log(20), np.log1p(m)]] for m in m20])
+
+
 def test_cross_fitted_probabilities_come_from_the_other_folds():
     rng = np.random.default_rng(1)
     m20 = rng.uniform(1, 60, 300)
     right = rng.random(300) < 1 / (1 + np.exp(-(m20 - 20) / 4))
-    x = np.stack([[1.0, np.log1p(m), 1.0, np.log(20), np.log1p(m)] for m in m20])
-    w = cross_fitted_probabilities(x, right, folds=5, seed=0)
+    x, rank = _one_cell_each(m20), np.where(right, 0, -1)
+    w = cross_fitted_probabilities(x, rank, folds=5, seed=0)[:, 0]
     assert w.shape == (300,) and np.all((w > 0) & (w < 1))
     assert w[m20 > 40].mean() > 0.8 and w[m20 < 10].mean() < 0.2
-    assert not np.allclose(w, cross_fitted_probabilities(x, right, folds=5, seed=1))
+    assert not np.allclose(w, cross_fitted_probabilities(x, rank, folds=5, seed=1)[:, 0])
+
+
+def test_one_cell_gets_the_logistic_and_several_share_one_probability():
+    beta = np.array([0.5, -1.0])
+    one = cell_probabilities(np.array([[1.0, 2.0]]), beta)
+    assert one[0] == pytest.approx(1 / (1 + np.exp(1.5)))
+    z = np.array([2.0, 0.0, -1.0])  # three cells: exp(z_i) / (1 + sum exp(z_j))
+    several = cell_probabilities(np.stack([[1.0, (0.5 - zi)] for zi in z]), beta)
+    np.testing.assert_allclose(several, np.exp(z) / (1 + np.exp(z).sum()))
+    assert several.sum() < 1.0  # "none of them" keeps the rest
+
+
+def test_the_fit_finds_the_right_cell_among_several_whatever_its_rank():
+    # each pattern has three cells; the right one (when any) has the highest "quality" feature,
+    # its rank is random: the weight learns the feature, and the cells' w rank it first
+    rng = np.random.default_rng(2)
+    n = 400
+    quality = rng.normal(0.0, 1.0, (n, 3))
+    rank = np.where(rng.random(n) < 0.8, np.argmax(quality, axis=1), -1)
+    quality[rank >= 0, rank[rank >= 0]] += 2.0
+    x = np.stack([np.ones((n, 3)), quality], axis=2)
+    beta = fit_cell_weight(x, rank)
+    assert beta[1] > 1.0
+    w = cross_fitted_probabilities(x, rank, folds=5, seed=0)
+    has = rank >= 0
+    assert np.mean(np.argmax(w[has], axis=1) == rank[has]) > 0.9
+    assert np.all(w.sum(axis=1) < 1.0)
 
 
 def test_weight_record_round_trip_and_bad_record(tmp_path):
     weight = EvidenceWeight(
-        (1.0, 2.0, 3.0, -1.0, 0.5, -2.0, -0.5, -0.3, -1.0, -0.7),
+        (1.0, 2.0, 3.0, -1.0, 0.5, -2.0, -0.5, -0.3, -1.0, -0.7, 0.6, -2.0),
         2.0,
         {"part": "val"},
         confident_at=0.75,
@@ -179,13 +239,16 @@ def test_fitted_weight_rises_with_the_figure_of_merit():
     rng = np.random.default_rng(0)
     m20 = rng.uniform(1, 60, 400)
     right = rng.random(400) < 1 / (1 + np.exp(-(m20 - 20) / 4))
-    x = np.stack([[1.0, np.log1p(m), 1.0, np.log(20), np.log1p(m)] for m in m20])
-    beta = fit_cell_weight(x, right)
-    low = 1 / (1 + np.exp(-x[np.argmin(m20)] @ beta))
-    high = 1 / (1 + np.exp(-x[np.argmax(m20)] @ beta))
+    x = _one_cell_each(m20)
+    beta = fit_cell_weight(x, np.where(right, 0, -1))
+    low = cell_probabilities(x[np.argmin(m20)], beta)[0]
+    high = cell_probabilities(x[np.argmax(m20)], beta)[0]
     assert low < 0.2 and high > 0.8
     indexing = _cubic_f_indexing()
     assert cell_features(indexing.candidates[0], indexing.extinction).shape == (len(FEATURES),)
+    later = cell_features(indexing.candidates[0], indexing.extinction, rank=2)
+    assert later[FEATURES.index("first_rank")] == 0.0
+    assert later[FEATURES.index("log1p_rank")] == pytest.approx(np.log(3))
 
 
 def test_temperature_fit_prefers_sharp_scores_when_they_are_right():

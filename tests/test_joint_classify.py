@@ -13,8 +13,8 @@ from xrdsym.classify import load_model, read_sample
 from xrdsym.classify.joint import FEATURES, EvidenceWeight, write_evidence_weight
 from xrdsym.cli import main
 
-#: Zero coefficients of every cell feature but the intercept (w then does not depend on the cell).
-ZERO_SLOPES = (0.0,) * (len(FEATURES) - 1)
+#: Coefficients that trust the search's first cell (z = 20, w ~ 1) and no later one (z = 0).
+TRUST_FIRST = tuple(20.0 if name == "first_rank" else 0.0 for name in FEATURES)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,9 @@ def spinel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model_dir(plain_model_dir: Path) -> Path:  # noqa: F811 - the imported fixture
-    """The tiny untrained model of test_classify with an evidence weight that trusts every
+    """The tiny untrained model of test_classify with an evidence weight that trusts the first
     cell (w ~ 1)."""
-    write_evidence_weight(EvidenceWeight((20.0, *ZERO_SLOPES)), plain_model_dir)
+    write_evidence_weight(EvidenceWeight(TRUST_FIRST), plain_model_dir)
     return plain_model_dir
 
 
@@ -104,7 +104,7 @@ def test_a_cell_below_the_confident_step_is_printed_as_a_suggestion(
     model_dir: Path, spinel: Path
 ) -> None:
     classifier = load_model(model_dir)
-    classifier.evidence_weight = EvidenceWeight((20.0, *ZERO_SLOPES), confident_at=1.0)
+    classifier.evidence_weight = EvidenceWeight(TRUST_FIRST, confident_at=1.0)
     prediction = classifier.classify(read_sample(spinel, classifier.grid))[0]
     assert prediction.indexing.best is not None and not prediction.cell_confident
     assert set(prediction.decided_by.values()) == {"network"}

@@ -123,7 +123,9 @@ class Prediction:
             and tables.
         indexing: the indexing outcome (lines, ranked cells, extinction scores of the best
             cell), or None when the pattern was not indexed (``--no-index``, peak lists).
-        cell_probability: fitted probability that the best cell is right (0 when none).
+        cell_probability: fitted probability that the first cell is right (0 when none).
+        other_cells_probability: fitted probability that one of the later candidates is the
+            right cell (they weigh in the answer too).
         cell_confident: that probability reached the fitted confident step, so the cell may
             decide levels; a cell below it is a suggestion only.
         decided_by: per level, ``"indexing"`` or ``"network"`` (see
@@ -144,6 +146,7 @@ class Prediction:
     set_guarantee: str = ""
     indexing: IndexingResult | None = None
     cell_probability: float = 0.0
+    other_cells_probability: float = 0.0
     cell_confident: bool = False
     decided_by: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LEVELS, "network"))
 
@@ -188,6 +191,7 @@ class Prediction:
             "provenance": None if self.provenance is None else self.provenance.to_dict(),
             "decided_by": dict(self.decided_by),
             "cell_probability": round(self.cell_probability, 4),
+            "other_cells_probability": round(self.other_cells_probability, 4),
             "cell_confident": self.cell_confident,
             "indexing": None if self.indexing is None else self.indexing.to_dict(),
         }
@@ -342,6 +346,10 @@ def predictions_frame(predictions: Iterable[Prediction]) -> Any:
 # ---- text and HTML
 
 
+#: Smallest summed probability of the later candidate cells that the text answer mentions.
+MIN_SHOWN_PROBABILITY = 0.01
+
+
 def percent(p: float) -> str:
     """A probability as a percentage with sensible digits."""
     return f"{p:.0%}" if p >= 0.1 else f"{p:.1%}"
@@ -394,6 +402,11 @@ def indexing_lines(prediction: Prediction) -> list[str]:
     ]
     if indexing.status != "indexed":
         lines.append(f"  {'':<20}the classical acceptance rule refuses it: {indexing.reason}")
+    if prediction.other_cells_probability >= MIN_SHOWN_PROBABILITY:
+        lines.append(
+            f"  {'':<20}the later candidates (xrdsym index) weigh in with "
+            f"{percent(prediction.other_cells_probability)}"
+        )
     decided = [level for level in LEVELS if prediction.decided_by.get(level) == "indexing"]
     if decided:
         lines.append(f"  {'':<20}decided by the cell: {', '.join(decided).replace('_', ' ')}")

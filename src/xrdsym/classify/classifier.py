@@ -247,6 +247,7 @@ class Classifier:
             provenance=provenance,
             indexing=indexing,
             cell_probability=joined.cell_probability,
+            other_cells_probability=joined.other_cells_probability,
             cell_confident=joined.confident,
             decided_by=joined.decided_by,
         )

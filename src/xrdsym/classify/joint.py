@@ -1,28 +1,34 @@
 """The joined answer: the network proposes, the indexing checks.
 
 One distribution over the 230 space groups from the network's probabilities and the evidence
-of the first-ranked cell of the lattice search, whether or not the search's acceptance rule
-takes it (:attr:`xrdsym.indexing.results.IndexingResult.first`). With w the fitted
-probability that this cell is right (:class:`EvidenceWeight`, a logistic function of its
-figures of merit and of its extinction scores), each level's distribution is the mixture
+of the candidate cells of the lattice search, whether or not the search's acceptance rule
+takes the first (:attr:`xrdsym.indexing.results.IndexingResult.scored_candidates`). Each cell
+i gets a score z_i = beta . x_i (:func:`cell_features`: its figures of merit, its extinction
+scores and its rank in the search's list), and the probability that it is the right cell is
 
-    p_joined = w p(. | cell right) + (1 - w) p_network,
+    w_i = exp(z_i) / (1 + sum_j exp(z_j))
 
-where p(space group g | cell right) is proportional to p_network(g) exp((LL(e) - max LL) / T)
+(a conditional logit: at most one cell is right, and "none of them" has score 0; with one cell
+it is the logistic 1 / (1 + exp(-z))). Each level's distribution is the mixture
+
+    p_joined = sum_i w_i p(. | cell i right) + (1 - sum_i w_i) p_network,
+
+where p(space group g | cell i right) is proportional to p_network(g) exp((LL(e) - max LL) / T)
 for the groups g whose extinction group e the cell's lattice admits
 (:func:`xrdsym.indexing.extinction.score_extinction_groups`, log-likelihoods LL, temperature T
-fitted with w), and 0 for the others; its crystal-system and extinction-group distributions are
-sums over member groups. Where no cell is found, w = 0 and the network's answer stands. The
-probability w is the only gate: a refused cell with a low w barely moves the answer, one the
-rule would refuse for few lines (a small cubic cell has under 14 lines in a Cu scan) still
-weighs by how often such cells are right on validation patterns.
+fitted with beta), and 0 for the others; its crystal-system and extinction-group distributions
+are sums over member groups (the network's where the cell leaves it no group). Where no cell is
+found, the network's answer stands. The probabilities are the only gate: a refused cell with a
+low w barely moves the answer, one the rule would refuse for few lines (a small cubic cell has
+under 14 lines in a Cu scan) still weighs by how often such cells are right on validation
+patterns. ``w`` below is the first cell's w_1, the cell the answer prints.
 
 The joined distributions are then calibrated like the network's own (temperature scaling per
 level, :mod:`xrdsym.calibration`): q_T = p_joined^(1/T_level) / sum p_joined^(1/T_level), with
 the temperatures fitted on validation patterns that have an indexed cell
 (:func:`fit_joined_temperatures`). A temperature keeps each level's ranking.
 
-A cell is *confident* when w reaches the step ``EvidenceWeight.confident_at``, fitted on
+The first cell is *confident* when its w reaches the step ``EvidenceWeight.confident_at``, fitted on
 validation patterns so that confident wrong cells are at most MAX_CONFIDENT_WRONG of the
 patterns there, and never below ACCEPT_PROBABILITY (:func:`fit_confident_step`). Below the
 step the cell still weighs in the mixture, but it is only a suggestion: it decides no level.
@@ -82,6 +88,8 @@ FEATURES = (
     "free_parameters",
     "unexplained_per_line",
     "forbidden_lines",
+    "first_rank",
+    "log1p_rank",
 )
 
 #: Free cell parameters of each crystal family, by the first letter of the Pearson symbol.
@@ -94,16 +102,19 @@ MAX_FORBIDDEN_FEATURE = 3
 MIN_CALCULATED_PER_LINE = 0.05
 
 
-def cell_features(candidate: CellCandidate, scores: tuple[ExtinctionScore, ...]) -> np.ndarray:
-    """(len(FEATURES),) features of a cell and its best extinction group's score.
+def cell_features(
+    candidate: CellCandidate, scores: tuple[ExtinctionScore, ...], rank: int = 0
+) -> np.ndarray:
+    """(len(FEATURES),) features of a cell, its best extinction group's score and its rank.
 
     x = [1, ln(1 + M20), n_indexed / N, ln N, ln(1 + F_N), unindexed height share,
     ln(N_calc / min(20, N)), free parameters p, u / min(MAX_SCORED_LINES, N),
-    min(forbidden lines, MAX_FORBIDDEN_FEATURE)], with N the lines used, N_calc the lattice's
-    calculated lines over the first min(20, N) lines, u the calculated positions the best
-    extinction group allows where no line is seen (absences it leaves unexplained): a
-    supercell or a cell fitted to a few lines predicts many lines that are not there, and the
-    group's absences are taken off before that is counted.
+    min(forbidden lines, MAX_FORBIDDEN_FEATURE), [rank = 0], ln(1 + rank)], with N the lines
+    used, N_calc the lattice's calculated lines over the first min(20, N) lines, u the
+    calculated positions the best extinction group allows where no line is seen (absences it
+    leaves unexplained): a supercell or a cell fitted to a few lines predicts many lines that
+    are not there, and the group's absences are taken off before that is counted. ``rank`` is
+    the cell's 0-based place in the search's list.
     """
     n_lines = max(candidate.n_lines, 1)
     per_line = calculated_per_line(candidate.n_calculated, n_lines)
@@ -120,8 +131,29 @@ def cell_features(candidate: CellCandidate, scores: tuple[ExtinctionScore, ...])
             float(FREE_PARAMETERS[candidate.bravais[0]]),
             1.0 if top is None else top.unexplained_absences / min(MAX_SCORED_LINES, n_lines),
             0.0 if top is None else float(min(top.forbidden_lines, MAX_FORBIDDEN_FEATURE)),
+            1.0 if rank == 0 else 0.0,
+            math.log1p(rank),
         ]
     )
+
+
+def candidate_features(indexing: IndexingResult | None) -> np.ndarray:
+    """(k, len(FEATURES)) features of the k scored candidates of an outcome, in rank order
+    (k = 0 when none was found or scored)."""
+    pairs = [] if indexing is None else indexing.scored_candidates()
+    if not pairs:
+        return np.zeros((0, len(FEATURES)))
+    return np.stack([cell_features(c, s, rank) for rank, (c, s) in enumerate(pairs)])
+
+
+def cell_probabilities(features: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(k,) w_i = exp(z_i) / (1 + sum_j exp(z_j)), z = features beta clipped at +-50: the
+    probability that cell i is the right one (their sum: that one of them is)."""
+    x = np.asarray(features, dtype=np.float64).reshape(-1, len(beta))
+    z = np.clip(x @ np.asarray(beta, dtype=np.float64), -50.0, 50.0)
+    top = max(0.0, float(z.max())) if z.size else 0.0
+    e = np.exp(z - top)
+    return np.asarray(e / (math.exp(-top) + e.sum()), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -144,18 +176,16 @@ class EvidenceWeight:
     level_temperatures: dict[str, float] = field(default_factory=dict)
     reliability: dict[str, Any] = field(default_factory=dict)
 
-    def probability(self, candidate: CellCandidate, scores: tuple[ExtinctionScore, ...]) -> float:
-        """w of one cell with its extinction scores, 0-1."""
-        z = float(np.dot(self.coefficients, cell_features(candidate, scores)))
-        return 1.0 / (1.0 + math.exp(-min(max(z, -50.0), 50.0)))
+    def cell_probabilities(self, indexing: IndexingResult | None) -> np.ndarray:
+        """(k,) w_i of the scored candidates of an outcome, in rank order (empty when no cell
+        was found or scored)."""
+        return cell_probabilities(candidate_features(indexing), np.asarray(self.coefficients))
 
     def first_cell_probability(self, indexing: IndexingResult | None) -> float | None:
-        """w of an indexing outcome's first cell; None when no cell was found or it has no
-        extinction scores (the cell the joined answer weighs, and nothing else)."""
-        first = None if indexing is None else indexing.first
-        if first is None or indexing is None or not indexing.extinction:
-            return None
-        return self.probability(first, indexing.extinction)
+        """w of an outcome's first cell, the cell the answer prints; None when no cell was
+        found or it has no extinction scores."""
+        w = self.cell_probabilities(indexing)
+        return float(w[0]) if w.size else None
 
     def calibrated(self, levels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Joined distributions tempered with :attr:`level_temperatures` (T = 1 where none)."""
@@ -219,54 +249,90 @@ def write_evidence_weight(weight: EvidenceWeight, folder: str | Path) -> Path:
     return path
 
 
-def fit_cell_weight(features: np.ndarray, right: np.ndarray, l2: float = 1e-2) -> np.ndarray:
-    """Logistic-regression coefficients beta for P(right | x), L2 penalty ``l2`` off the intercept.
+def padded_features(groups: list[np.ndarray], width: int | None = None) -> np.ndarray:
+    """(n, K, F) array of n patterns' (k_i, F) candidate features, NaN rows where k_i < K
+    (K = ``width`` or the largest k_i)."""
+    n_features = len(FEATURES)
+    k_max = width if width is not None else max((len(g) for g in groups), default=0)
+    out = np.full((len(groups), max(k_max, 1), n_features), np.nan)
+    for i, g in enumerate(groups):
+        rows = np.asarray(g, dtype=np.float64).reshape(-1, n_features)[:k_max]
+        out[i, : len(rows)] = rows
+    return out
 
-    Minimises sum log(1 + exp(-y z)) + l2 |beta[1:]|^2 with z = x beta, y = +-1 (scipy BFGS).
+
+def _choice_terms(
+    features: np.ndarray, beta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z (n, K) with -inf on padding, mask (n, K), and p (n, K + 1): P(none), then w_i."""
+    mask = ~np.isnan(features[..., 0])
+    z = np.where(mask, np.nan_to_num(features) @ beta, -np.inf)
+    zz = np.concatenate([np.zeros((z.shape[0], 1)), z], axis=1)
+    p = np.exp(zz - np.logaddexp.reduce(zz, axis=1, keepdims=True))
+    return z, mask, p
+
+
+def fit_cell_weight(features: np.ndarray, right_rank: np.ndarray, l2: float = 1e-2) -> np.ndarray:
+    """Conditional-logit coefficients beta of w_i (module docstring), L2 penalty ``l2`` off the
+    intercept.
+
+    ``features``: (n, K, F) from :func:`padded_features`; ``right_rank``: (n,) the 0-based rank
+    of the right cell among each pattern's candidates, -1 when none is right. Minimises
+    sum_n [ln(1 + sum_i exp(z_ni)) - z_n,right] + l2 |beta[1:]|^2 (the right cell's z is 0
+    for "none"), with scipy BFGS.
     """
     # deferred until called: imports scipy
     from scipy.optimize import minimize
 
     x = np.asarray(features, dtype=np.float64)
-    y = np.where(np.asarray(right, dtype=bool), 1.0, -1.0)
+    rank = np.asarray(right_rank, dtype=np.int64)
+    target = rank + 1  # column of p: 0 is "none"
+    x_filled = np.nan_to_num(x)
+    rows = np.arange(x.shape[0])
 
     def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
-        z = y * (x @ beta)
-        value = float(np.sum(np.logaddexp(0.0, -z)) + l2 * np.sum(beta[1:] ** 2))
-        sigma = 1.0 / (1.0 + np.exp(z))  # d/dz log(1 + exp(-z)) = -sigma
-        grad = -(x * (y * sigma)[:, None]).sum(axis=0)
+        _, _, p = _choice_terms(x, beta)
+        value = float(np.sum(-np.log(np.maximum(p[rows, target], 1e-300))))
+        grad = np.einsum("nk,nkf->f", p[:, 1:], x_filled)
+        right = rank >= 0
+        grad -= x_filled[rows[right], rank[right]].sum(axis=0)
+        value += l2 * float(np.sum(beta[1:] ** 2))
         grad[1:] += 2.0 * l2 * beta[1:]
         return value, grad
 
-    result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="BFGS")
+    result = minimize(loss, np.zeros(x.shape[2]), jac=True, method="BFGS")
     return np.asarray(result.x, dtype=np.float64)
 
 
-def logistic(features: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """w = 1 / (1 + exp(-x beta)) of each row of ``features``, z clipped at +-50."""
-    z = np.clip(np.asarray(features, dtype=np.float64) @ np.asarray(beta), -50.0, 50.0)
-    return 1.0 / (1.0 + np.exp(-z))
+def choice_probabilities(features: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(n, K) w of each pattern's candidates (NaN on padding) under coefficients ``beta``."""
+    _, mask, p = _choice_terms(np.asarray(features, dtype=np.float64), np.asarray(beta))
+    return np.where(mask, p[:, 1:], np.nan)
 
 
 def cross_fitted_probabilities(
-    features: np.ndarray, right: np.ndarray, folds: int = 5, seed: int = 0
+    features: np.ndarray, right_rank: np.ndarray, folds: int = 5, seed: int = 0
 ) -> np.ndarray:
-    """Out-of-fold w of each cell: the logistic weight fitted on the other ``folds`` - 1 parts.
+    """(n, K) out-of-fold w of every cell: the weight fitted on the other ``folds`` - 1 parts.
 
     A step or a calibration fitted on these values sees probabilities of cells the weight was
     not fitted on, as it will on new patterns. A fold whose training part lacks right or wrong
-    cells gets the share of right cells there.
+    first cells gives its first cells the share of right first cells there and the others 0.
     """
     x = np.asarray(features, dtype=np.float64)
-    y = np.asarray(right, dtype=bool)
-    part = np.random.default_rng(seed).permutation(len(y)) % max(2, folds)
-    w = np.empty(len(y))
+    rank = np.asarray(right_rank, dtype=np.int64)
+    part = np.random.default_rng(seed).permutation(len(rank)) % max(2, folds)
+    w = np.full(x.shape[:2], np.nan)
     for k in np.unique(part):
         train = part != k
-        if y[train].all() or not y[train].any():
-            w[~train] = float(y[train].mean()) if train.any() else 0.5
+        first_right = rank[train] == 0
+        if first_right.all() or not first_right.any():
+            share = float(first_right.mean()) if train.any() else 0.5
+            held = np.where(np.isnan(x[~train][..., 0]), np.nan, 0.0)
+            held[:, 0] = share
+            w[~train] = held
         else:
-            w[~train] = logistic(x[~train], fit_cell_weight(x[train], y[train]))
+            w[~train] = choice_probabilities(x[~train], fit_cell_weight(x[train], rank[train]))
     return w
 
 
@@ -338,12 +404,14 @@ class JoinedLevels:
         decided_by: level -> ``"indexing"`` or ``"network"``.
         cell_probability: w of the first cell (0 when no cell was found).
         confident: w reached the fitted step; a cell below it is a suggestion only.
+        other_cells_probability: sum of w of the later candidates (they weigh in the answer).
     """
 
     levels: dict[str, np.ndarray]
     decided_by: dict[str, str]
     cell_probability: float
     confident: bool = False
+    other_cells_probability: float = 0.0
 
 
 def network_only(levels: dict[str, np.ndarray]) -> JoinedLevels:
@@ -385,24 +453,41 @@ def decided_levels(
     return decided
 
 
-def mixed_levels(
+def given_cell(
     network: dict[str, np.ndarray],
     scores: tuple[ExtinctionScore, ...],
-    w: float,
     extinction_temperature: float,
     table: SpaceGroupTable,
 ) -> dict[str, np.ndarray] | None:
-    """w p(. | cell right) + (1 - w) p_network per level, before calibration; None when the
-    cell's extinction groups leave no space group the network gives any probability."""
+    """p(. | cell right) per level: p_network(g) exp((LL(e) - max LL) / T), normalised, summed
+    over member groups; None when the cell's extinction groups leave no space group the network
+    gives any probability."""
     evidence = extinction_evidence(scores, table, extinction_temperature)
     conditional = np.asarray(network["space_group"], dtype=np.float64) * evidence
     if not conditional.sum() > 0.0:
         return None
-    given_cell = level_probabilities(conditional / conditional.sum())
-    return {
-        level: w * given_cell[level] + (1.0 - w) * np.asarray(network[level], dtype=np.float64)
-        for level in LEVELS
-    }
+    return level_probabilities(conditional / conditional.sum())
+
+
+def mixed_levels(
+    network: dict[str, np.ndarray],
+    scores: list[tuple[ExtinctionScore, ...]],
+    w: np.ndarray,
+    extinction_temperature: float,
+    table: SpaceGroupTable,
+) -> dict[str, np.ndarray] | None:
+    """sum_i w_i p(. | cell i right) + (1 - sum_i w_i) p_network per level, before calibration
+    (``scores``, ``w``: of the cells in rank order; a cell that leaves the network no group
+    weighs as the network); None when no cell does."""
+    given = [given_cell(network, s, extinction_temperature, table) for s in scores]
+    if all(g is None for g in given):
+        return None
+    net = {level: np.asarray(network[level], dtype=np.float64) for level in LEVELS}
+    mixed = {level: (1.0 - float(np.sum(w))) * net[level] for level in LEVELS}
+    for weight_i, given_i in zip(w, given, strict=True):
+        for level in LEVELS:
+            mixed[level] += float(weight_i) * (net[level] if given_i is None else given_i[level])
+    return mixed
 
 
 def join_levels(
@@ -415,19 +500,22 @@ def join_levels(
 
     Args:
         network: the network's calibrated (7,), (101,), (230,) distributions.
-        indexing: the indexing outcome with the first cell's extinction scores, or None.
+        indexing: the indexing outcome with its candidates' extinction scores, or None.
         weight: the fitted evidence weight, confident step and level temperatures.
         table: the space-group table (memberships).
     """
-    w = weight.first_cell_probability(indexing)
-    if w is None or indexing is None or indexing.first is None:
+    w = weight.cell_probabilities(indexing)
+    if indexing is None or indexing.first is None or not w.size:
         return network_only(network)
-    levels = mixed_levels(network, indexing.extinction, w, weight.temperature, table)
+    scores = [s for _, s in indexing.scored_candidates()]
+    levels = mixed_levels(network, scores, w, weight.temperature, table)
     if levels is None:
         return network_only(network)
-    confident = w >= weight.confident_at
+    first_usable = given_cell(network, scores[0], weight.temperature, table) is not None
+    confident = first_usable and float(w[0]) >= weight.confident_at
     decided = decided_levels(indexing.first, indexing.extinction, confident)
-    return JoinedLevels(weight.calibrated(levels), decided, w, confident)
+    others = float(np.sum(w[1:]))
+    return JoinedLevels(weight.calibrated(levels), decided, float(w[0]), confident, others)
 
 
 def index_sample(sample: Any) -> IndexingResult | None:

@@ -258,14 +258,15 @@ def _score_group(
 def with_extinction(
     result: IndexingResult, two_theta_range: tuple[float, float] | None = None
 ) -> IndexingResult:
-    """``result`` with the extinction scores of its first cell, accepted or not (unchanged when
-    no cell was found): a refused cell's scores let the joined answer weigh it by its fitted
-    probability of being right."""
-    first = result.first
-    if first is None:
+    """``result`` with the extinction scores of every candidate, accepted or not (unchanged
+    when no cell was found): the joined answer weighs each cell by its fitted probability of
+    being right, which depends on its scores."""
+    if not result.candidates:
         return result
-    scores = score_extinction_groups(first, result.peaks, two_theta_range)
-    return replace(result, extinction=scores)
+    scores = tuple(
+        score_extinction_groups(c, result.peaks, two_theta_range) for c in result.candidates
+    )
+    return replace(result, extinction=scores[0], later_extinction=scores[1:])
 
 
 #: Centring translations of each lattice letter (R: obverse setting on hexagonal axes).

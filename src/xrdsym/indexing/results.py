@@ -216,6 +216,8 @@ class IndexingResult:
         seconds: wall time spent searching.
         extinction: extinction-group scores of the first candidate (accepted or not), best
             first.
+        later_extinction: the same for each later candidate, in rank order (empty when only
+            the first was scored).
     """
 
     status: Literal["indexed", "not indexable"]
@@ -224,6 +226,18 @@ class IndexingResult:
     peaks: PeakSearchResult
     seconds: float
     extinction: tuple[ExtinctionScore, ...] = ()
+    later_extinction: tuple[tuple[ExtinctionScore, ...], ...] = ()
+
+    def scored_candidates(self) -> list[tuple[CellCandidate, tuple[ExtinctionScore, ...]]]:
+        """Each candidate with its extinction scores, in rank order, up to the first one
+        without scores (empty when the first has none)."""
+        scores = (self.extinction, *self.later_extinction)
+        pairs = []
+        for candidate, scored in zip(self.candidates, scores, strict=False):
+            if not scored:
+                break
+            pairs.append((candidate, scored))
+        return pairs
 
     @property
     def first(self) -> CellCandidate | None:
@@ -242,5 +256,6 @@ class IndexingResult:
             "seconds": round(self.seconds, 3),
             "candidates": [c.to_dict() for c in self.candidates],
             "extinction": [e.to_dict() for e in self.extinction],
+            "later_extinction": [[e.to_dict() for e in scores] for scores in self.later_extinction],
             "peaks": self.peaks.to_dict(),
         }
