@@ -127,6 +127,7 @@ def test_cli_json_lines_with_consistent_levels(
             "provenance",
             "decided_by",
             "cell_probability",
+            "other_cells_probability",
             "cell_confident",
             "indexing",
         }

@@ -279,8 +279,8 @@ def test_index_text_lists_the_refused_candidates_under_the_reason() -> None:
     assert text[2].strip().startswith(f"1. {refused.candidates[0].bravais} ")
 
 
-def test_index_text_gives_the_first_cells_fitted_probability() -> None:
-    """With the bundled evidence weight, the first cell carries the probability that
+def test_index_text_gives_each_cells_fitted_probability() -> None:
+    """With the bundled evidence weight, each cell carries the probability that
     ``xrdsym classify`` weighs it by; without a weight (or a cell) there is none."""
     from xrdsym.cli.index import bundled_weight, format_result
     from xrdsym.indexing.extinction import with_extinction
@@ -290,9 +290,13 @@ def test_index_text_gives_the_first_cells_fitted_probability() -> None:
     assert weight is not None
     probability = weight.first_cell_probability(result)
     assert probability is not None and 0.0 <= probability <= 1.0
-    text = format_result("scan.xy", result, 2, probability)
-    assert f"right with probability {probability:.0%}" in text
-    assert text.count("right with probability") == 1  # the first cell only
+    probabilities = weight.cell_probabilities(result)
+    assert len(result.candidates) >= 2 and probabilities.size == len(result.candidates)
+    assert probabilities[0] == probability and probabilities.sum() <= 1.0
+    text = format_result("scan.xy", result, 2, probabilities.tolist())
+    assert f"right with probability {probability:.0%} (fitted" in text
+    assert f"right with probability {probabilities[1]:.0%}\n" in text + "\n"
+    assert text.count("right with probability") == 2  # the two cells printed
     assert weight.first_cell_probability(dataclasses.replace(result, candidates=())) is None
     assert "right with probability" not in format_result("scan.xy", result, 2)
 

@@ -65,6 +65,7 @@ CSV_FIELDS = (
     "f_n_lines",
     "n_indexed",
     "n_lines",
+    "probability",
     "seconds",
 )
 
@@ -189,11 +190,14 @@ def format_candidate(rank: int, cand: CellCandidate) -> list[str]:
 
 
 def format_result(
-    path: str, result: IndexingResult, n_candidates: int, cell_probability: float | None = None
+    path: str,
+    result: IndexingResult,
+    n_candidates: int,
+    cell_probabilities: Sequence[float] | None = None,
 ) -> str:
     """The text answer of one file: the ranked cells, or why none was accepted followed by the
-    cells the search found (refused by the acceptance rule, shown for the user to check); the
-    first cell's fitted probability of being right when given."""
+    cells the search found (refused by the acceptance rule, shown for the user to check); each
+    cell's fitted probability of being the right one when given (in rank order)."""
     n_peaks = len(result.peaks.peaks)
     searched = f"({n_peaks} lines, {result.seconds:.2f} s)"
     if result.status != "indexed":
@@ -205,13 +209,17 @@ def format_result(
             )
     else:
         lines = [f"{path}: indexed {searched}"]
+    probabilities = list(cell_probabilities or [])
     for rank, cand in enumerate(result.candidates[:n_candidates], start=1):
         lines.extend(format_candidate(rank, cand))
-        if rank == 1 and cell_probability is not None:
-            lines.append(
-                f"     right with probability {cell_probability:.0%} (fitted on simulated "
-                "validation patterns; 'xrdsym classify' weighs this cell by it)"
+        if rank <= len(probabilities):
+            note = (
+                " (fitted on simulated validation patterns; 'xrdsym classify' weighs each cell "
+                "by it)"
+                if rank == 1
+                else ""
             )
+            lines.append(f"     right with probability {probabilities[rank - 1]:.0%}{note}")
     return "\n".join(lines)
 
 
@@ -231,8 +239,14 @@ def bundled_weight() -> Any:
         return None
 
 
-def csv_rows(path: str, result: IndexingResult, n_candidates: int) -> list[dict[str, Any]]:
-    """CSV rows of one file: one per candidate, or one empty row when there is none."""
+def csv_rows(
+    path: str,
+    result: IndexingResult,
+    n_candidates: int,
+    cell_probabilities: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
+    """CSV rows of one file: one per candidate (with its fitted probability of being the right
+    cell, when given), or one empty row when there is none."""
     base: dict[str, Any] = {"file": path, "status": result.status, "reason": result.reason}
     base["seconds"] = round(result.seconds, 3)
     if not result.candidates:
@@ -253,6 +267,8 @@ def csv_rows(path: str, result: IndexingResult, n_candidates: int) -> list[dict[
             n_indexed=cand.n_indexed,
             n_lines=cand.n_lines,
         )
+        if cell_probabilities is not None and rank <= len(cell_probabilities):
+            row["probability"] = round(float(cell_probabilities[rank - 1]), 4)
         rows.append(row)
     return rows
 
@@ -311,14 +327,14 @@ def run_index(args: argparse.Namespace) -> int:
                 failures += 1
                 report_failure(bar, error)
                 continue
-            probability = None if weight is None else weight.first_cell_probability(result)
+            probabilities = None if weight is None else weight.cell_probabilities(result).tolist()
             if args.json:
-                print(
-                    json.dumps({"file": path, **result.to_dict(), "cell_probability": probability})
-                )
+                first = probabilities[0] if probabilities else None
+                record = {"file": path, **result.to_dict(), "cell_probability": first}
+                print(json.dumps({**record, "cell_probabilities": probabilities}))
             elif args.csv != "-":
-                bar.write(format_result(path, result, args.candidates, probability))
-            out.write(csv_rows(path, result, args.candidates))
+                bar.write(format_result(path, result, args.candidates, probabilities))
+            out.write(csv_rows(path, result, args.candidates, probabilities))
     finally:
         bar.close()
         out.close()
