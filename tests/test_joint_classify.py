@@ -111,3 +111,23 @@ def test_a_cell_below_the_confident_step_is_printed_as_a_suggestion(
     assert "a suggestion only" in str(prediction)
     assert prediction.to_dict()["cell_confident"] is False
     assert prediction.summary_row()["cell_confident"] is False
+
+
+def test_indexing_on_two_processes_gives_the_same_answers(
+    model_dir: Path, spinel: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import shutil
+
+    classifier = load_model(model_dir)
+    copy = tmp_path / "again.xy"
+    shutil.copy(spinel, copy)
+    samples = [read_sample(path, classifier.grid) for path in (spinel, copy)]
+    serial = classifier.classify(samples)
+    parallel = classifier.classify(samples, jobs=2)
+    for one, two in zip(serial, parallel, strict=True):
+        assert two.indexing is not None and two.indexing.best is not None
+        assert two.indexing.candidates == one.indexing.candidates
+        assert two.cell_probability == one.cell_probability
+        assert two.space_group == one.space_group
+    assert main(["classify", str(spinel), "--model", str(model_dir), "--jobs", "0"]) != 0
+    assert "--jobs must be at least 1" in capsys.readouterr().err

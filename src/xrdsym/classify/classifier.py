@@ -20,9 +20,10 @@ import numpy as np
 
 from xrdsym.calibration import Calibration, prediction_set, softmax
 from xrdsym.classify.answers import Prediction, Provenance, top_k_levels
-from xrdsym.classify.joint import EvidenceWeight, index_sample, join_levels, network_only
+from xrdsym.classify.joint import EvidenceWeight, index_samples, join_levels, network_only
 from xrdsym.classify.samples import Sample, reader_events
 from xrdsym.errors import XrdsymError
+from xrdsym.indexing.results import IndexingResult
 from xrdsym.inference import Backend, TorchBackend
 from xrdsym.model_config import ModelSpec
 from xrdsym.plotting import prediction_figure
@@ -174,19 +175,20 @@ class Classifier:
         k: int = 3,
         min_confidence: float | None = None,
         index: bool = True,
+        jobs: int = 1,
     ) -> list[Prediction]:
         """The full answer of each sample, in one batched forward pass.
 
         ``X``: one sample or several; prepared arrays have no provenance and are refused.
         ``k`` answers per level; ``min_confidence`` abstains at each level whose top
-        probability is below it. With ``index`` each measured profile is also indexed and
-        the answer joined with the network's (:mod:`xrdsym.classify.joint`); peak lists and
-        structures are not indexed.
+        probability is below it. With ``index`` each measured profile is also indexed (on
+        ``jobs`` processes) and the answer joined with the network's
+        (:mod:`xrdsym.classify.joint`); peak lists and structures are not indexed.
 
         Raises:
             XrdsymError: naming the first sample without a finite answer.
         """
-        answers = self.classify_each(X, k, min_confidence, index)
+        answers = self.classify_each(X, k, min_confidence, index, jobs)
         for answer in answers:
             if isinstance(answer, XrdsymError):
                 raise answer
@@ -198,20 +200,25 @@ class Classifier:
         k: int = 3,
         min_confidence: float | None = None,
         index: bool = True,
+        jobs: int = 1,
     ) -> list[Prediction | XrdsymError]:
         """As :meth:`classify`, but a sample whose network output is not finite gets the
-        error naming its source in place of an answer, and the others are answered."""
+        error naming its source in place of an answer (it is not indexed), and the others are
+        answered."""
         samples = [X] if isinstance(X, Sample) else list(X)
         if not all(isinstance(s, Sample) for s in samples):
             raise XrdsymError("classify takes samples (xrdsym.classify.read_sample, ...)")
         if not samples:
             return []
         levels, failed = self.levels_and_failures(samples)
+        answered = [i for i in range(len(samples)) if not failed[i]]
+        indexed = index_samples([samples[i] for i in answered], jobs) if index else []
+        indexing = dict(zip(answered, indexed, strict=False))
         return [
             XrdsymError(non_finite_message(s.prepared.source))
             if failed[i]
             else self._joined_answer(
-                s, {level: p[i] for level, p in levels.items()}, k, min_confidence, index
+                s, {level: p[i] for level, p in levels.items()}, k, min_confidence, indexing.get(i)
             )
             for i, s in enumerate(samples)
         ]
@@ -222,10 +229,10 @@ class Classifier:
         network: dict[str, np.ndarray],
         k: int,
         min_confidence: float | None,
-        index: bool,
+        indexing: IndexingResult | None,
     ) -> Prediction:
-        """The answer from the network's levels joined with the sample's indexing."""
-        indexing = index_sample(sample) if index else None
+        """The answer from the network's levels joined with the sample's indexing (None: not
+        indexed)."""
         if indexing is None or self.evidence_weight is None:
             joined = network_only(network)
         else:

@@ -518,9 +518,28 @@ def join_levels(
     return JoinedLevels(weight.calibrated(levels), decided, float(w[0]), confident, others)
 
 
-def index_sample(sample: Any) -> IndexingResult | None:
-    """Index a measured sample's profile as read (None for peak lists and structures)."""
+def _indexing_job(sample: Any) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(2theta, counts, wavelength) of a measured sample's profile, None for other samples."""
     pattern = getattr(sample, "pattern", None)
     if pattern is None:
         return None
-    return index_pattern(pattern.two_theta, pattern.intensity, float(sample.wavelength))
+    return pattern.two_theta, pattern.intensity, float(sample.wavelength)
+
+
+def _index_job(job: tuple[np.ndarray, np.ndarray, float] | None) -> IndexingResult | None:
+    """Worker: :func:`index_pattern` of one job (module level, so that processes can run it)."""
+    return None if job is None else index_pattern(*job)
+
+
+def index_samples(samples: list[Any], jobs: int = 1) -> list[IndexingResult | None]:
+    """The indexing of each measured sample's profile as read, in order (None for peak lists
+    and structures); with ``jobs`` > 1 on that many processes (the searches are independent)."""
+    work = [_indexing_job(s) for s in samples]
+    busy = sum(job is not None for job in work)
+    if jobs <= 1 or busy < 2:
+        return [_index_job(job) for job in work]
+    # deferred until called: a process pool is only needed for batches
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(jobs, busy)) as pool:
+        return list(pool.map(_index_job, work))

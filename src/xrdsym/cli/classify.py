@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,13 @@ def register(subparsers: Any) -> None:
         "--no-index",
         action="store_true",
         help="the network alone: no peak search, indexing or extinction analysis",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="files indexed in parallel (processes; default: up to 2)",
     )
     parser.add_argument(
         "--no-progress",
@@ -164,6 +172,8 @@ def run_classify(args: argparse.Namespace) -> int:
     """Classify every file; report failures and go on."""
     if args.top_k < 1:
         raise XrdsymError("--top-k must be at least 1")
+    if args.jobs < 1:
+        raise XrdsymError("--jobs must be at least 1")
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise XrdsymError("--min-confidence must be between 0 and 1")
     if args.plot:
@@ -185,7 +195,7 @@ def run_classify(args: argparse.Namespace) -> int:
                     continue
                 samples.append(sample)
             answers = classifier.classify_each(
-                samples, args.top_k, args.min_confidence, index=not args.no_index
+                samples, args.top_k, args.min_confidence, not args.no_index, args.jobs
             )
             for sample, prediction in zip(samples, answers, strict=True):
                 if isinstance(prediction, XrdsymError):
