@@ -214,6 +214,19 @@ def network_seconds(profiles: list) -> list[float]:
     return times
 
 
+def classify_batch_seconds(profiles: list, jobs: int) -> float:
+    """Wall seconds of ``Classifier.classify`` (network + peak search + indexing + joined
+    answer) of the whole batch, indexing on ``jobs`` processes: what ``xrdsym classify FILES
+    --jobs N`` spends after reading the files."""
+    from xrdsym.classify import load_model, sample_from_arrays
+
+    classifier = load_model()
+    samples = [sample_from_arrays(x, y, classifier.grid, lam) for x, y, lam in profiles]
+    start = time.perf_counter()
+    classifier.classify(samples, jobs=jobs)
+    return time.perf_counter() - start
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Rates and times by lattice system and overall."""
     groups: dict[str, list] = defaultdict(list)
@@ -274,6 +287,13 @@ def run_set(
     if not args.no_network:
         for row, seconds in zip(rows, network_seconds(profiles), strict=True):
             row["seconds_network"] = seconds
+    if args.classify:
+        seconds = classify_batch_seconds(profiles, args.jobs)
+        print(
+            f"classify (network + indexing + joined answer): {seconds:.0f} s wall for "
+            f"{len(profiles)} files, indexing on {args.jobs} processes = "
+            f"{seconds / len(profiles):.2f} s per file"
+        )
     return rows, pool_seconds
 
 
@@ -302,6 +322,11 @@ def main() -> None:
         "--jobs", "--workers", dest="jobs", type=int, default=2, help="worker processes"
     )
     parser.add_argument("--no-network", action="store_true", help="skip the network timing")
+    parser.add_argument(
+        "--classify",
+        action="store_true",
+        help="also time the whole classify of the batch (indexing on --workers processes)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON with every row")
     parser.add_argument("--fit-acceptance", type=Path, default=None, help="rows for the fit")
     args = parser.parse_args()

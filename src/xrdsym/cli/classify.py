@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,13 @@ from typing import Any, TextIO
 
 from xrdsym.classify import load_model
 from xrdsym.classify.samples import read_sample
-from xrdsym.cli.progress import batch_exit_code, progress_bar, report_failure
+from xrdsym.cli.progress import (
+    add_file_batch_options,
+    batch_exit_code,
+    checked_jobs,
+    progress_bar,
+    report_failure,
+)
 from xrdsym.cli.wavelength_options import add_wavelength_options, wavelength_choice
 from xrdsym.errors import XrdsymError
 from xrdsym.plotting import require_matplotlib, save_figure
@@ -83,18 +88,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the network alone: no peak search, indexing or extinction analysis",
     )
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=min(2, os.cpu_count() or 1),
-        metavar="N",
-        help="files indexed in parallel (processes; default: up to 2)",
-    )
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bar (default: shown on a terminal for several files)",
-    )
+    add_file_batch_options(parser, "indexed")
     parser.set_defaults(handler=run_classify)
 
 
@@ -172,8 +166,7 @@ def run_classify(args: argparse.Namespace) -> int:
     """Classify every file; report failures and go on."""
     if args.top_k < 1:
         raise XrdsymError("--top-k must be at least 1")
-    if args.jobs < 1:
-        raise XrdsymError("--jobs must be at least 1")
+    checked_jobs(args.jobs)
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise XrdsymError("--min-confidence must be between 0 and 1")
     if args.plot:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +19,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from xrdsym.cli.csv_out import CsvOut
-from xrdsym.cli.progress import batch_exit_code, progress_bar, report_failure
+from xrdsym.cli.progress import (
+    add_file_batch_options,
+    batch_exit_code,
+    checked_jobs,
+    progress_bar,
+    report_failure,
+)
 from xrdsym.cli.wavelength_options import (
     add_wavelength_options,
     file_wavelength,
@@ -125,18 +130,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--candidates", type=int, default=3, metavar="N", help="cells printed per file"
     )
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=min(2, os.cpu_count() or 1),
-        metavar="N",
-        help="files indexed in parallel (processes)",
-    )
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bar (default: shown on a terminal for several files)",
-    )
+    add_file_batch_options(parser, "indexed")
     parser.set_defaults(handler=run_index)
 
 
@@ -310,8 +304,7 @@ def run_index(args: argparse.Namespace) -> int:
         raise XrdsymError("--max-seconds must be positive")
     if args.candidates < 1:
         raise XrdsymError("--candidates must be at least 1")
-    if args.jobs < 1:
-        raise XrdsymError("--jobs must be at least 1")
+    checked_jobs(args.jobs)
     options = IndexingOptions(triclinic=args.zone_search, max_seconds=args.max_seconds)
     if args.zero_starts is not None:
         options = replace(options, zero_starts=checked_zero_starts(args.zero_starts))

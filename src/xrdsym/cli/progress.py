@@ -3,10 +3,38 @@ the report of a batch of files that skips the bad ones."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from typing import Any
 
 from tqdm import tqdm
+
+from xrdsym.errors import XrdsymError
+
+
+def add_file_batch_options(parser: argparse.ArgumentParser, work: str) -> None:
+    """``--jobs N`` (files whose ``work`` runs in parallel processes; default up to 2) and
+    ``--no-progress``, for the commands that take a batch of pattern files."""
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help=f"files {work} in parallel (processes; default: up to 2)",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown on a terminal for several files)",
+    )
+
+
+def checked_jobs(jobs: int) -> int:
+    """``jobs`` when at least 1; else an error naming the option."""
+    if jobs < 1:
+        raise XrdsymError("--jobs must be at least 1")
+    return jobs
 
 
 def progress_bar(total: int | None, unit: str, disabled: bool = False) -> Any:
