@@ -147,18 +147,16 @@ def candidate_features(indexing: IndexingResult | None) -> np.ndarray:
 
 
 def cell_probabilities(features: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """(k,) w_i = exp(z_i) / (1 + sum_j exp(z_j)), z = features beta clipped at +-50: the
-    probability that cell i is the right one (their sum: that one of them is)."""
-    x = np.asarray(features, dtype=np.float64).reshape(-1, len(beta))
-    z = np.clip(x @ np.asarray(beta, dtype=np.float64), -50.0, 50.0)
-    top = max(0.0, float(z.max())) if z.size else 0.0
-    e = np.exp(z - top)
-    return np.asarray(e / (math.exp(-top) + e.sum()), dtype=np.float64)
+    """(k,) w_i = exp(z_i) / (1 + sum_j exp(z_j)), z = features beta, of one pattern's k cells:
+    the probability that cell i is the right one (their sum: that one of them is)."""
+    x = np.asarray(features, dtype=np.float64).reshape(1, -1, len(beta))
+    return np.asarray(choice_probabilities(x, beta)[0], dtype=np.float64)
 
 
 @dataclass(frozen=True)
 class EvidenceWeight:
-    """Probability that a cell is right, w = 1 / (1 + exp(-beta . x)), x = :func:`cell_features`.
+    """Probability that each candidate cell is the right one, w_i = exp(beta . x_i) / (1 +
+    sum_j exp(beta . x_j)), x = :func:`cell_features` (one cell: the logistic).
 
     Attributes:
         coefficients: beta, one per name of :data:`FEATURES`.
