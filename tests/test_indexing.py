@@ -242,6 +242,16 @@ def test_index_command_prints_cells_and_skips_bad_files(tmp_path, capsys) -> Non
     assert answer["file"] == str(good)
     best = answer["candidates"][0]
     assert settings.same_lattice(true_reduced("cP"), best["reduced_cell"])
+    # each candidate's fitted probability of being the right cell, the first one's also alone
+    probabilities = answer["cell_probabilities"]
+    assert len(probabilities) == len(answer["candidates"]) == len(answer["later_extinction"]) + 1
+    assert answer["cell_probability"] == probabilities[0] and sum(probabilities) <= 1.0
+    table = tmp_path / "cells.csv"
+    assert main(["index", str(good), "--wavelength", "1.540562", "--csv", str(table)]) == 0
+    import csv
+
+    rows = list(csv.DictReader(table.open()))
+    assert [float(r["probability"]) for r in rows] == [round(p, 4) for p in probabilities[:3]]
 
 
 def test_calculated_lines_per_observed_line_bound_the_acceptance() -> None:
