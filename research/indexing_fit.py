@@ -89,27 +89,30 @@ def right_ranks(outcomes: list[Outcome]) -> np.ndarray:
     return np.array(ranks, dtype=np.int64)
 
 
+def outcome_mixture(
+    outcome: Outcome, w: np.ndarray, temperature: float, table: SpaceGroupTable
+) -> dict[str, np.ndarray] | None:
+    """The joined levels of one outcome before calibration with its cells' w (in rank order,
+    NaN padding ignored: the cells beyond the given w do not weigh); None as
+    :func:`xrdsym.classify.joint.mixed_levels`."""
+    w = w[~np.isnan(w)]
+    scores = [s for _, s in outcome.indexing.scored_candidates()][: len(w)]
+    return mixed_levels(outcome.network, scores, w, temperature, table)
+
+
 def joined_top1_hits(
     outcomes: list[Outcome], w: dict[int, np.ndarray], temperature: float, table: SpaceGroupTable
 ) -> dict[str, int]:
     """Right top-1 answers per level of the joined answer before calibration (which keeps
-    rankings), with the cells' w of ``w`` (by dataset index, in rank order: the cells beyond
-    its length do not weigh; the network alone elsewhere)."""
+    rankings), with the cells' w of ``w`` (by dataset index; the network alone elsewhere)."""
     hits = dict.fromkeys(LEVELS, 0)
     for o in outcomes:
-        levels = o.network
-        if o.index in w:
-            scores = [s for _, s in o.indexing.scored_candidates()][: len(w[o.index])]
-            mixed = mixed_levels(o.network, scores, w[o.index], temperature, table)
-            levels = o.network if mixed is None else mixed
+        mixed = None if o.index not in w else outcome_mixture(o, w[o.index], temperature, table)
+        levels = o.network if mixed is None else mixed
         labels = true_labels(o.space_group)
         for level in LEVELS:
             hits[level] += int(np.argmax(levels[level]) == labels[level])
     return hits
-
-
-def _unpadded(w: np.ndarray) -> np.ndarray:
-    return w[~np.isnan(w)]
 
 
 def right_cell_temperature(outcomes: list[Outcome]) -> float:
@@ -149,8 +152,7 @@ def fit_evidence(
     step = fit_confident_step(out_of_fold[:, 0], right, len(outcomes), max_wrong)
     levels, labels = [], []
     for outcome, w in zip(indexed, out_of_fold, strict=True):
-        scores = [s for _, s in outcome.indexing.scored_candidates()]
-        mixed = mixed_levels(outcome.network, scores, _unpadded(w), temperature, table)
+        mixed = outcome_mixture(outcome, w, temperature, table)
         if mixed is not None:
             levels.append(mixed)
             labels.append(true_labels(outcome.space_group))
@@ -204,7 +206,7 @@ def compare_gates(
             w = cross_fitted_probabilities(features, rank, folds, seed)
         right = rank == 0
         step = fit_confident_step(w[:, 0], right, len(outcomes))
-        weights = {o.index: _unpadded(p) for o, p in zip(cells, w, strict=True)}
+        weights = {o.index: p for o, p in zip(cells, w, strict=True)}
         hits = joined_top1_hits(outcomes, weights, right_cell_temperature(cells), table)
         confident = _confident_counts(w[:, 0], right, step)
         result[design] = {

@@ -212,8 +212,11 @@ class Classifier:
             return []
         levels, failed = self.levels_and_failures(samples)
         answered = [i for i in range(len(samples)) if not failed[i]]
-        indexed = index_samples([samples[i] for i in answered], jobs) if index else []
-        indexing = dict(zip(answered, indexed, strict=False))
+        indexing = (
+            dict(zip(answered, index_samples([samples[i] for i in answered], jobs), strict=True))
+            if index
+            else {}
+        )
         return [
             XrdsymError(non_finite_message(s.prepared.source))
             if failed[i]

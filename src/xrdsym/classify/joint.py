@@ -467,17 +467,12 @@ def given_cell(
     return level_probabilities(conditional / conditional.sum())
 
 
-def mixed_levels(
-    network: dict[str, np.ndarray],
-    scores: list[tuple[ExtinctionScore, ...]],
-    w: np.ndarray,
-    extinction_temperature: float,
-    table: SpaceGroupTable,
+def mixture(
+    network: dict[str, np.ndarray], given: list[dict[str, np.ndarray] | None], w: np.ndarray
 ) -> dict[str, np.ndarray] | None:
-    """sum_i w_i p(. | cell i right) + (1 - sum_i w_i) p_network per level, before calibration
-    (``scores``, ``w``: of the cells in rank order; a cell that leaves the network no group
-    weighs as the network); None when no cell does."""
-    given = [given_cell(network, s, extinction_temperature, table) for s in scores]
+    """sum_i w_i given_i + (1 - sum_i w_i) p_network per level (``given``: p(. | cell i right)
+    of :func:`given_cell` for the cells in rank order; a None cell weighs as the network); None
+    when every cell is None."""
     if all(g is None for g in given):
         return None
     net = {level: np.asarray(network[level], dtype=np.float64) for level in LEVELS}
@@ -486,6 +481,20 @@ def mixed_levels(
         for level in LEVELS:
             mixed[level] += float(weight_i) * (net[level] if given_i is None else given_i[level])
     return mixed
+
+
+def mixed_levels(
+    network: dict[str, np.ndarray],
+    scores: list[tuple[ExtinctionScore, ...]],
+    w: np.ndarray,
+    extinction_temperature: float,
+    table: SpaceGroupTable,
+) -> dict[str, np.ndarray] | None:
+    """sum_i w_i p(. | cell i right) + (1 - sum_i w_i) p_network per level, before calibration
+    (``scores``, ``w``: of the cells in rank order; :func:`mixture`)."""
+    return mixture(
+        network, [given_cell(network, s, extinction_temperature, table) for s in scores], w
+    )
 
 
 def join_levels(
@@ -505,12 +514,13 @@ def join_levels(
     w = weight.cell_probabilities(indexing)
     if indexing is None or indexing.first is None or not w.size:
         return network_only(network)
-    scores = [s for _, s in indexing.scored_candidates()]
-    levels = mixed_levels(network, scores, w, weight.temperature, table)
+    given = [
+        given_cell(network, s, weight.temperature, table) for _, s in indexing.scored_candidates()
+    ]
+    levels = mixture(network, given, w)
     if levels is None:
         return network_only(network)
-    first_usable = given_cell(network, scores[0], weight.temperature, table) is not None
-    confident = first_usable and float(w[0]) >= weight.confident_at
+    confident = given[0] is not None and float(w[0]) >= weight.confident_at
     decided = decided_levels(indexing.first, indexing.extinction, confident)
     others = float(np.sum(w[1:]))
     return JoinedLevels(weight.calibrated(levels), decided, float(w[0]), confident, others)
