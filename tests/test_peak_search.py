@@ -337,3 +337,24 @@ def test_index_pattern_refuses_a_wafer_with_the_gate_reason() -> None:
     assert result.status == "not indexable"
     assert result.reason.startswith("single-crystal, wafer or oriented-film scan")
     assert result.candidates == () and len(result.peaks.peaks) >= 1
+
+
+def test_index_command_gives_the_gate_reason(tmp_path, capsys) -> None:
+    """``xrdsym index`` runs the pipeline ``classify`` runs: an amorphous scan is not indexable,
+    with the powder-quality gate's reason, and the batch does not count it as a failure."""
+    import json
+
+    from xrdsym.cli import main
+    from xrdsym.patterns.augment import amorphous_humps
+
+    grid = Grid()
+    hump = amorphous_humps(
+        grid, np.array([24.0, 42.0]), np.array([9.0, 12.0]), np.array([1.0, 0.4])
+    )
+    scan = tmp_path / "glass.xy"
+    counts = _noisy(200.0 + 3000.0 * hump)
+    np.savetxt(scan, np.column_stack([grid.two_theta(), counts]), fmt="%.4f")
+    assert main(["index", str(scan), "--wavelength", "1.540562", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert answer["status"] == "not indexable" and answer["candidates"] == []
+    assert "amorphous" in answer["reason"]

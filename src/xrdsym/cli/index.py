@@ -1,10 +1,10 @@
 """``xrdsym index FILE...``: unit cells that index the lines of measured patterns.
 
-Each file is read (any supported format), its lines are found by
-:func:`xrdsym.indexing.peaks.search_peaks` and indexed by
-:func:`xrdsym.indexing.lattice.index_peaks`. The ranked candidate cells are printed (text, JSON
-lines, CSV), or ``not indexable: <reason>``. A file that cannot be read is reported with its
-name and the batch goes on; the exit code is then 1.
+Each file is read (any supported format) and indexed by
+:func:`xrdsym.indexing.pattern.index_profile` (peak search, powder-quality gate, lattice search,
+extinction scores: the pipeline ``xrdsym classify`` runs). The ranked candidate cells are
+printed (text, JSON lines, CSV), or ``not indexable: <reason>``. A file that cannot be read
+is reported with its name and the batch goes on; the exit code is then 1.
 """
 
 from __future__ import annotations
@@ -140,16 +140,15 @@ def index_file(
     """(result, None), or (None, the error message naming the file): nothing escapes. The
     wavelength is ``override`` when given, else the file's, else ``fallback``."""
     # deferred until called: imports spglib
-    from xrdsym.indexing.extinction import with_extinction
-    from xrdsym.indexing.lattice import index_peaks
-    from xrdsym.indexing.peaks import search_peaks
+    from xrdsym.indexing.pattern import index_profile
 
     try:
         pattern = read_pattern(path)
         lam, _ = file_wavelength(pattern, override, fallback)
-        peaks = search_peaks(pattern.two_theta, pattern.intensity, lam, source=path)
-        measured = (float(pattern.two_theta[0]), float(pattern.two_theta[-1]))
-        return with_extinction(index_peaks(peaks, options=options), measured), None
+        result = index_profile(
+            pattern.two_theta, pattern.intensity, lam, options=options, source=path
+        )
+        return result, None
     except XrdsymError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - one hostile file must not end the batch
