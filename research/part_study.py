@@ -66,15 +66,24 @@ def true_cell(index: int) -> np.ndarray:
     return true_reduced_cell(_STATE["dataset"].prototype(index))
 
 
-def first_cell_is_true(peaks: Any, truth: np.ndarray, options: Any = None) -> bool:
-    """Whether the lattice search's first cell on the lines ``peaks`` (a
-    :class:`~xrdsym.indexing.results.PeakSearchResult`; ``options``: its
-    :class:`~xrdsym.indexing.lattice.IndexingOptions`) is the cell ``truth``."""
+def true_cell_rank(peaks: Any, truth: np.ndarray, options: Any = None) -> int:
+    """Rank (0: first) of the cell ``truth`` among the lattice search's candidates on the lines
+    ``peaks`` (a :class:`~xrdsym.indexing.results.PeakSearchResult`; ``options``: its
+    :class:`~xrdsym.indexing.lattice.IndexingOptions`), -1 when it is not among them."""
     # deferred until called (in each worker process): imports spglib
     from xrdsym.indexing.lattice import index_peaks
 
-    first = index_peaks(peaks, options=options).first
-    return first is not None and same_reduced_cell(first.reduced_cell, truth)
+    candidates = index_peaks(peaks, options=options).candidates
+    for rank, candidate in enumerate(candidates):
+        if same_reduced_cell(candidate.reduced_cell, truth):
+            return rank
+    return -1
+
+
+def first_cell_is_true(peaks: Any, truth: np.ndarray, options: Any = None) -> bool:
+    """Whether the lattice search's first cell on the lines ``peaks`` is the cell ``truth``
+    (:func:`true_cell_rank` 0)."""
+    return true_cell_rank(peaks, truth, options) == 0
 
 
 def map_structures(

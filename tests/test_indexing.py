@@ -355,3 +355,30 @@ def test_index_command_takes_zero_starts_and_names_bad_ones(tmp_path, capsys, mo
     assert "-3 is not a zero shift within +-1 degrees" in capsys.readouterr().err
     assert main([*args, "--zero-starts", *["0"] * 10]) != 0
     assert "at most 9 values" in capsys.readouterr().err
+
+
+def test_a_centring_that_loses_an_impurity_line_is_a_candidate_of_its_own() -> None:
+    """An impurity line on a reflection of the hexagonal cell that the R centring forbids
+    (here 1 0 0) is indexed by the primitive cell and not by the rhombohedral one: a strict
+    rule keeps the hP cell (three times the volume); with one line allowed to be lost the hR
+    cell competes, and its higher M20 ranks it first."""
+    from xrdsym.indexing.metric import two_theta_from_q
+
+    clean = lines_of("hR", seed=2)
+    a = CELLS["hR"][0][0]
+    q_100 = 4.0 / (3.0 * a**2)  # 1/d^2 of 1 0 0 on hexagonal axes, A^-2
+    at = float(two_theta_from_q(np.array(q_100), clean.wavelength))
+    assert all(abs(p.two_theta - at) > 0.3 for p in clean.peaks)  # a line of its own
+    impurity = ObservedPeak(at, 0.01, 20.0, 2.0, 0.1)
+    peaks = tuple(sorted((*clean.peaks, impurity), key=lambda p: p.two_theta))
+    lines = PeakSearchResult(peaks, clean.wavelength, "absent", "test", 0.0)
+    strict = index_peaks(lines, options=IndexingOptions(centring_lines_lost=0))
+    assert strict.candidates[0].bravais == "hP"
+    assert not any(
+        settings.same_lattice(true_reduced("hR"), c.reduced_cell) for c in strict.candidates
+    )
+    tolerant = index_peaks(lines, options=IndexingOptions(centring_lines_lost=1))
+    best = tolerant.candidates[0]
+    assert best.bravais == "hR" and settings.same_lattice(true_reduced("hR"), best.reduced_cell)
+    assert best.n_indexed == best.n_lines - 1  # the impurity stays unindexed
+    assert any(c.bravais == "hP" for c in tolerant.candidates[1:])  # the hP cell stays listed

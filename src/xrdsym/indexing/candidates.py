@@ -4,7 +4,10 @@ A trial refined as a primitive cell of one family may be
 
 - the conventional cell of a centred lattice (every indexed line obeys a centring condition):
   each centring of the family is refined in turn and kept when it indexes as many lines with a
-  better M20 (fewer possible lines);
+  better M20 (fewer possible lines). A centring that loses a line or two (an impurity or noise
+  line the primitive cell indexes by chance among its many calculated lines) and gains the
+  M20 is a second candidate beside the primitive one (:func:`promotions`); the ranking
+  (:func:`merit`) orders the two;
 - a cell of a lattice of higher symmetry (a cubic lattice found as tetragonal, a face-centred
   cubic one found as its rhombohedral primitive cell): the Bravais lattice of the primitive
   lattice's metric is found with spglib (:func:`xrdsym.indexing.settings.bravais_of`) and the
@@ -49,13 +52,20 @@ def conventional_lattice(refined: Refined) -> np.ndarray:
 
 
 def best_centring(
-    refined: Refined, two_theta: np.ndarray, wavelength: float, tolerance: float
+    refined: Refined,
+    two_theta: np.ndarray,
+    wavelength: float,
+    tolerance: float,
+    lines_lost: int = 0,
 ) -> Refined:
-    """The centring of the family that keeps every indexed line with the best M20."""
+    """The centring of the family with the best M20 among those that index all but
+    ``lines_lost`` of the lines the cell before it indexed (the cell itself when none gains
+    CENTRING_M20_GAIN in M20)."""
     best = refined
     for centring in metric.CENTRINGS[refined.system]:
+        needed = best.n_indexed - lines_lost if best is refined else best.n_indexed
         if centring == refined.centring or not _keeps_lines(
-            refined, centring, two_theta, wavelength, tolerance, best.n_indexed
+            refined, centring, two_theta, wavelength, tolerance, needed
         ):
             continue
         trial = refine(
@@ -69,7 +79,7 @@ def best_centring(
         )
         if (
             trial is not None
-            and trial.n_indexed >= best.n_indexed
+            and trial.n_indexed >= needed
             and trial.m20 >= CENTRING_M20_GAIN * best.m20
         ):
             best = trial
@@ -141,6 +151,25 @@ def promote(refined: Refined, two_theta: np.ndarray, wavelength: float, toleranc
         conventional_lattice(refined),
         settings.cell_of_lattice(reduced_rows),
     )
+
+
+def promotions(
+    refined: Refined,
+    two_theta: np.ndarray,
+    wavelength: float,
+    tolerance: float,
+    lines_lost: int,
+) -> list[Found]:
+    """:func:`promote` of a refined cell, and of its best centring that indexes all but
+    ``lines_lost`` of its lines when that is another lattice (the two compete in the
+    ranking)."""
+    strict = promote(refined, two_theta, wavelength, tolerance)
+    if lines_lost <= 0 or refined.centring != "P":
+        return [strict]
+    tolerant = best_centring(refined, two_theta, wavelength, tolerance, lines_lost)
+    if tolerant.centring in ("P", strict.refined.centring):
+        return [strict]
+    return [strict, promote(tolerant, two_theta, wavelength, tolerance)]
 
 
 def best_family_centring(
