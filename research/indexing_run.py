@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from xrdsym.indexing.results import (
     ObservedPeak,
     PeakSearchResult,
 )
+from xrdsym.parallel import ordered_map
 from xrdsym.spacegroups.table import level_labels
 
 #: A cell is right when every Niggli length agrees to this relative tolerance ...
@@ -315,21 +314,13 @@ Job = tuple[int, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, float]]
 
 def _indexed(jobs: Iterator[Job], workers: int) -> Iterator[tuple[Job, IndexingResult]]:
     """Each job with its indexing, in order; with ``workers`` > 1 in worker processes, at most
-    3 x workers jobs ahead of the one waited for."""
-    if workers <= 1:
-        for job in jobs:
-            yield job, _index_counts(job[2])
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        pending: deque[Any] = deque()
-        for job in jobs:
-            pending.append((job, pool.submit(_index_counts, job[2])))
-            if len(pending) >= 3 * workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+    3 x workers jobs ahead of the one waited for (:func:`xrdsym.parallel.ordered_map`)."""
+    return ordered_map(_index_job, jobs, workers)
+
+
+def _index_job(job: Job) -> IndexingResult:
+    """Worker: :func:`_index_counts` of a job's profile."""
+    return _index_counts(job[2])
 
 
 def run_part(

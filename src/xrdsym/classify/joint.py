@@ -61,6 +61,7 @@ from xrdsym.indexing.extinction import MAX_SCORED_LINES, crystal_systems_of
 from xrdsym.indexing.lattice import calculated_per_line
 from xrdsym.indexing.pattern import index_pattern
 from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult
+from xrdsym.parallel import ordered_map
 from xrdsym.spacegroups.table import LEVELS, SpaceGroupTable, level_probabilities
 
 #: File beside ``model.json`` that holds the fitted evidence weight.
@@ -544,10 +545,4 @@ def index_samples(samples: list[Any], jobs: int = 1) -> list[IndexingResult | No
     and structures); with ``jobs`` > 1 on that many processes (the searches are independent)."""
     work = [_indexing_job(s) for s in samples]
     busy = sum(job is not None for job in work)
-    if jobs <= 1 or busy < 2:
-        return [_index_job(job) for job in work]
-    # deferred until called: a process pool is only needed for batches
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=min(jobs, busy)) as pool:
-        return list(pool.map(_index_job, work))
+    return [result for _, result in ordered_map(_index_job, work, min(jobs, busy))]

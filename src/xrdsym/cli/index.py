@@ -14,7 +14,6 @@ import json
 import math
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from xrdsym.cli.wavelength_options import (
 )
 from xrdsym.errors import XrdsymError
 from xrdsym.io import read_pattern
+from xrdsym.parallel import ordered_map
 
 if TYPE_CHECKING:
     from xrdsym.indexing.results import CellCandidate, IndexingResult
@@ -266,18 +266,19 @@ def csv_rows(
     return rows
 
 
+def _index_job(job: tuple[str, tuple[float | None, float | None], Any]) -> tuple[Any, Any]:
+    """Worker: :func:`index_file` of (path, wavelengths, options)."""
+    path, wavelengths, options = job
+    return index_file(path, *wavelengths, options)
+
+
 def _results(
     files: list[str], wavelengths: tuple[float | None, float | None], options: Any, jobs: int
 ) -> Iterator[tuple[str, IndexingResult | None, str | None]]:
     """(file, result, error) in the order of ``files``, on ``jobs`` processes."""
-    if jobs <= 1 or len(files) < 2:
-        for path in files:
-            yield (path, *index_file(path, *wavelengths, options))
-        return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
-        futures = [pool.submit(index_file, path, *wavelengths, options) for path in files]
-        for path, future in zip(files, futures, strict=True):
-            yield (path, *future.result())
+    work = [(path, wavelengths, options) for path in files]
+    for (path, _, _), (result, error) in ordered_map(_index_job, work, min(jobs, len(files))):
+        yield path, result, error
 
 
 def checked_zero_starts(starts: Sequence[float]) -> tuple[float, ...]:
