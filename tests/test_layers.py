@@ -23,7 +23,8 @@ ROOT_OF = {"xrdsym": PACKAGE.parent, "research": RESEARCH.parent}
 #: The layers, bottom to top: a unit imports only from its own layer and those before it.
 #: Every sub-package and top-level module of xrdsym belongs to exactly one.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "wavelengths", "sampling", "atomic", "spacegroups", "pretrained"),  # leaves, data
+    # leaves, data
+    ("errors", "wavelengths", "sampling", "atomic", "parallel", "spacegroups", "pretrained"),
     ("io",),  # pattern file readers
     ("structures",),  # crystals, CIF reading, spglib
     ("patterns", "simulate", "model_config", "calibration"),  # peaks, profiles, grid
