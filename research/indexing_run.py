@@ -302,7 +302,7 @@ def lab_renderer(dataset: Any, indices: np.ndarray, off: str = "") -> Any:
 
 
 def _index_counts(job: tuple[np.ndarray, np.ndarray, float]) -> IndexingResult:
-    """Index one rendered profile (a module-level function, so that worker processes can)."""
+    """Index one rendered profile (2theta, counts, wavelength)."""
     # deferred until called (in each worker process): imports spglib
     from xrdsym.indexing.pattern import index_pattern
 
@@ -312,14 +312,9 @@ def _index_counts(job: tuple[np.ndarray, np.ndarray, float]) -> IndexingResult:
 Job = tuple[int, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, float]]
 
 
-def _indexed(jobs: Iterator[Job], workers: int) -> Iterator[tuple[Job, IndexingResult]]:
-    """Each job with its indexing, in order; with ``workers`` > 1 in worker processes, at most
-    3 x workers jobs ahead of the one waited for (:func:`xrdsym.parallel.ordered_map`)."""
-    return ordered_map(_index_job, jobs, workers)
-
-
 def _index_job(job: Job) -> IndexingResult:
-    """Worker: :func:`_index_counts` of a job's profile."""
+    """Worker: :func:`_index_counts` of a job's profile (module level, so that worker processes
+    can run it)."""
     return _index_counts(job[2])
 
 
@@ -355,7 +350,8 @@ def run_part(
             yield index, {level: p[0] for level, p in levels.items()}, (x, counts, grid.wavelength)
 
     def outcomes() -> Iterator[Outcome]:
-        for (index, network, _), indexing in _indexed(jobs(), workers):
+        # each job with its indexing, in order, at most 3 x workers jobs ahead in the pool
+        for (index, network, _), indexing in ordered_map(_index_job, jobs(), workers):
             true_cell = true_reduced_cell(dataset.prototype(index))
             ranks = tuple(same_reduced_cell(c.reduced_cell, true_cell) for c in indexing.candidates)
             yield Outcome(index, dataset.space_group(index), true_cell, network, indexing, ranks)
