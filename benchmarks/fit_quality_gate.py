@@ -4,6 +4,7 @@ Powders: the validation part of a dataset split, lab-rendered (``patterns.lab.La
 impurity phases from the same part), pattern i from ``default_rng([seed, i])``.
 Scans that are not powder patterns, each rendered with the same lab renderer:
 
+* ``noise``: no lines and no humps, the lab background with its counting noise;
 * ``amorphous``: no lines, one or two humps (FWHM 5-15 degrees) on the lab background;
 * ``nanocrystalline``: a validation peak list with crystallites of 10-30 Angstrom (Scherrer
   FWHM 3-12 degrees);
@@ -38,11 +39,12 @@ from xrdsym.patterns.bragg import bragg_two_theta
 from xrdsym.patterns.grid import Grid
 from xrdsym.patterns.lab import LAB_RANGES, LabAugmentation, LabRenderer
 
-KINDS = ("powder", "amorphous", "nanocrystalline", "single_crystal", "textured")
+KINDS = ("powder", "amorphous", "nanocrystalline", "single_crystal", "textured", "noise")
 
 #: The verdict each kind should get (None: passes the gate).
 EXPECTED = {
     "powder": None,
+    "noise": "noise",
     "amorphous": "amorphous",
     "nanocrystalline": "amorphous",
     "single_crystal": "single_crystal",
@@ -55,6 +57,7 @@ def _renderers(pool: Any) -> dict[str, LabRenderer]:
     no_size = replace(LAB_RANGES, crystallite_size_probability=0.0)
     return {
         "powder": LabRenderer(impurity_pool=pool),
+        "noise": LabRenderer(augmentation=replace(LabAugmentation(), hump_probability=0.0)),
         "amorphous": LabRenderer(augmentation=replace(LabAugmentation(), hump_probability=1.0)),
         "nanocrystalline": LabRenderer(
             ranges=replace(
@@ -75,7 +78,7 @@ def _lines(
     """The peak list a kind renders: (2theta, relative intensity)."""
     if kind in ("powder", "nanocrystalline"):
         return tt, inten
-    if kind == "amorphous":
+    if kind in ("noise", "amorphous"):
         return np.zeros(0), np.zeros(0)
     if kind == "single_crystal":
         d = rng.uniform(1.0, 6.0)

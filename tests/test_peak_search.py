@@ -226,6 +226,43 @@ def test_textured_film_is_refused() -> None:
     assert _verdict(counts) == "textured"
 
 
+def _background_noise(seed: int) -> np.ndarray:
+    """Counting noise on a smooth lab background: no line at all."""
+    x = Grid().two_theta()
+    return _noisy(200.0 + 50.0 * np.exp(-(x - 10.0) / 30.0), seed)
+
+
+def test_noise_maxima_are_nothing_but_noise() -> None:
+    from xrdsym.indexing.quality import NOISE_SNR, check_powder
+
+    # seed 1 leaves one maximum of the noise above the search's 4 deviations
+    result, verdict = check_powder(Grid().two_theta(), _background_noise(1), CU_KA1)
+    assert len(result.peaks) >= 1
+    assert max(p.height for p in result.peaks) < NOISE_SNR * result.noise
+    assert verdict is not None and verdict.code == "noise"
+    assert "noise standard deviations" in verdict.reason
+
+
+def test_a_scan_without_maxima_is_nothing_but_noise() -> None:
+    from xrdsym.indexing.quality import check_powder
+
+    result, verdict = check_powder(Grid().two_theta(), _background_noise(0), CU_KA1)
+    assert result.peaks == ()
+    assert verdict is not None and verdict.code == "noise"
+    assert "no maximum" in verdict.reason
+
+
+def test_a_weak_powder_stands_out_of_the_noise() -> None:
+    """Lines 15 noise deviations high pass the noise rule (and the gate)."""
+    from xrdsym.indexing.quality import NOISE_SNR
+
+    background = 200.0
+    height = 1.25 * NOISE_SNR * np.sqrt(background)
+    centres = [28.4, 32.9, 47.2, 56.0, 58.7]
+    counts = _noisy(background + _lines(centres, [height] * len(centres), 0.1))
+    assert _verdict(counts) is None
+
+
 def test_two_broad_lines_are_too_few() -> None:
     counts = _noisy(50.0 + _lines([31.0, 45.0], [3000.0, 2000.0], 0.9))
     assert _verdict(counts) == "too_few_lines"

@@ -8,16 +8,19 @@ whose ``reason`` says in plain words what the scan looks like instead. The check
    window, which keeps smooth convex decays and removes humps 5-20 degrees wide); the verdict
    when max(hump) exceeds :data:`HUMP_RATIO` x the strongest sharp line, or when the strongest
    lines are wider than :data:`BROAD_FWHM` degrees (nanocrystalline).
-2. ``single_crystal``: at most :data:`WAFER_LINES` lines carry :data:`WAFER_SHARE` of the
+2. ``noise``: no line stands :data:`NOISE_SNR` noise standard deviations above the background
+   (no maximum at all, or maxima of the noise): nothing to index (an empty holder, a closed
+   shutter, a scan of the wrong range).
+3. ``single_crystal``: at most :data:`WAFER_LINES` lines carry :data:`WAFER_SHARE` of the
    summed line height, none of the others reaches :data:`WAFER_OTHERS` of the strongest and
    the strongest is at most :data:`WAFER_FWHM` wide: one or two reflections of an oriented
    crystal (a wafer, a substrate, an epitaxial film), not a powder.
-3. ``textured``: every line above :data:`TEXTURE_FLOOR` of the strongest is an order n of one
+4. ``textured``: every line above :data:`TEXTURE_FLOOR` of the strongest is an order n of one
    spacing d0 (1/d_i = n_i / d0, 2theta within :data:`ORDER_TOLERANCE` degrees after fitting
    d0 and a zero shift), with at least
    :data:`TEXTURE_MIN_ORDERS` orders: a strongly textured film shows one family of planes,
    which no three-dimensional cell can be refined from.
-4. ``too_few_lines``: fewer than :data:`MIN_REFLECTIONS` lines above :data:`LINE_FLOOR` of
+5. ``too_few_lines``: fewer than :data:`MIN_REFLECTIONS` lines above :data:`LINE_FLOOR` of
    the strongest.
 
 The thresholds are fitted on simulated laboratory patterns (``benchmarks/fit_quality_gate.py``,
@@ -54,6 +57,10 @@ BROAD_FWHM = 3.0
 #: Strongest lines whose median FWHM is compared with BROAD_FWHM.
 BROAD_LINES = 3
 
+#: The strongest line of a powder stands at least this many noise standard deviations above the
+#: background; maxima of pure noise stay below it.
+NOISE_SNR = 12.0
+
 #: At most this many lines may make a single-crystal or wafer scan ...
 WAFER_LINES = 2
 
@@ -87,7 +94,7 @@ LINE_FLOOR = 0.02
 #: Fewest reflections of a powder pattern.
 MIN_REFLECTIONS = 3
 
-Reason = Literal["amorphous", "single_crystal", "textured", "too_few_lines"]
+Reason = Literal["amorphous", "noise", "single_crystal", "textured", "too_few_lines"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ class PowderVerdict:
     """Why a profile is not a powder pattern of a crystalline phase.
 
     Attributes:
-        code: ``amorphous``, ``single_crystal``, ``textured`` or ``too_few_lines``.
+        code: ``amorphous``, ``noise``, ``single_crystal``, ``textured`` or ``too_few_lines``.
         reason: the plain-language reason, with the figures it rests on.
     """
 
@@ -113,6 +120,8 @@ class GateStatistics:
     Attributes:
         hump_ratio: max hump height / strongest line height (inf without lines).
         broad_fwhm: median FWHM of the BROAD_LINES strongest lines, degrees (0 without lines).
+        top_snr: strongest line height / noise standard deviation of the search (0 without
+            lines, inf for a noise of 0).
         top_share: share of the summed line heights in the WAFER_LINES strongest lines.
         others: strongest other line / strongest line.
         top_fwhm: FWHM of the strongest line, degrees (0 without lines).
@@ -123,6 +132,7 @@ class GateStatistics:
 
     hump_ratio: float
     broad_fwhm: float
+    top_snr: float
     top_share: float
     others: float
     top_fwhm: float
@@ -193,7 +203,7 @@ def gate_statistics(
     if hump < HUMP_MIN_SNR * result.noise:
         hump = 0.0  # a background bend within the noise is no hump
     if not peaks:
-        return GateStatistics(float("inf") if hump > 0 else 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
+        return GateStatistics(float("inf") if hump > 0 else 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
     heights = np.array([p.height for p in peaks])
     order = np.argsort(heights)[::-1]
     top = float(heights[order[0]])
@@ -204,6 +214,7 @@ def gate_statistics(
     return GateStatistics(
         hump_ratio=hump / top,
         broad_fwhm=float(np.median(widths)),
+        top_snr=top / result.noise if result.noise > 0.0 else float("inf"),
         top_share=share,
         others=others,
         top_fwhm=float(peaks[int(order[0])].fwhm),
@@ -226,6 +237,14 @@ def verdict_of(stats: GateStatistics) -> PowderVerdict | None:
             f"nanocrystalline: the strongest lines are {stats.broad_fwhm:.1f} degrees wide "
             f"(above {BROAD_FWHM:g}); too broad to index",
         )
+    if stats.top_snr < NOISE_SNR:
+        found = (
+            f"the strongest maximum is {stats.top_snr:.1f} noise standard deviations above the "
+            f"background (a powder line stands at least {NOISE_SNR:g})"
+            if stats.top_snr > 0.0
+            else "no maximum stands out of the background"
+        )
+        return PowderVerdict("noise", f"nothing but noise: {found}; no line to index")
     dominant = stats.top_share >= WAFER_SHARE and stats.others < WAFER_OTHERS
     if stats.reflections > 0 and dominant and stats.top_fwhm <= WAFER_FWHM:
         count = min(stats.reflections, WAFER_LINES)
