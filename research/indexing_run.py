@@ -287,6 +287,17 @@ class OutcomeFile:
         finished[outcome.index] = outcome
 
 
+def read_outcomes(path: str | Path) -> list[Outcome]:
+    """The outcomes of an existing outcome file, whatever run its first line describes (for
+    studies of finished runs; a file to resume or score belongs in :class:`OutcomeFile`)."""
+    try:
+        with Path(path).open() as handle:
+            run = json.loads(handle.readline())["run"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise XrdsymError(f"{path}: not an outcome file ({exc})") from None
+    return list(OutcomeFile(path, run).finished().values())
+
+
 # ---- the run
 
 

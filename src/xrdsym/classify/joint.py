@@ -374,7 +374,7 @@ def fit_joined_temperatures(
 def fit_temperature(
     scores: list[tuple[ExtinctionScore, ...]],
     true_groups: list[int],
-    grid: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0),
+    grid: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 8.0),
 ) -> float:
     """T maximising the mean log-probability softmax(LL / T) of the true extinction group.
 

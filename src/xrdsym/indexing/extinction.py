@@ -55,8 +55,11 @@ from xrdsym.structures.perturb import lattice_from_parameters
 P_SEEN = 0.5
 
 #: Probability that an observed line on a forbidden position is a stray line (impurity,
-#: artefact) rather than a reflection of the phase.
-P_STRAY = 0.01
+#: artefact) rather than a reflection of the phase. Chosen on simulated validation patterns
+#: with the extinction temperature (``python -m research.extinction_stray``: the highest
+#: likelihood of the true group among 1e-2 ... 1e-12); so small that one forbidden line all but
+#: rules a group out.
+P_STRAY = 1e-7
 
 #: Smallest matching tolerance between an observed line and a calculated position, degrees.
 MIN_TOLERANCE = 0.03
