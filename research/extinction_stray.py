@@ -72,7 +72,9 @@ def stray_row(outcomes: list[Outcome], p_stray: float, table: Any) -> dict[str, 
     scores = [rescored(o, p_stray) for o in outcomes]
     truth = [space_group(o.space_group).extinction_group for o in outcomes]
     temperature = fit_temperature(scores, truth)
-    logs = [true_group_log_probability(s, g, temperature) for s, g in zip(scores, truth)]
+    logs = [
+        true_group_log_probability(s, g, temperature) for s, g in zip(scores, truth, strict=True)
+    ]
     alone = joined = 0
     for outcome, score, group in zip(outcomes, scores, truth, strict=True):
         alone += int(bool(score) and score[0].group == group)

@@ -53,6 +53,7 @@ RESEARCH_COMMANDS = (
     "evaluate_indexing",
     "search_tolerance",
     "indexing_losses",
+    "extinction_stray",
 )
 
 
