@@ -266,7 +266,9 @@ def csv_rows(
     return rows
 
 
-def _index_job(job: tuple[str, tuple[float | None, float | None], Any]) -> tuple[Any, Any]:
+def _index_job(
+    job: tuple[str, tuple[float | None, float | None], Any],
+) -> tuple[IndexingResult | None, str | None]:
     """Worker: :func:`index_file` of (path, wavelengths, options)."""
     path, wavelengths, options = job
     return index_file(path, *wavelengths, options)
