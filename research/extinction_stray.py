@@ -35,7 +35,11 @@ import numpy as np
 
 from research.command import run_command
 from research.indexing_run import Outcome, read_outcomes
-from xrdsym.classify.joint import extinction_evidence, fit_temperature
+from xrdsym.classify.joint import (
+    extinction_evidence,
+    fit_temperature,
+    true_group_log_probability,
+)
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing.extinction import P_STRAY, score_extinction_groups
 from xrdsym.indexing.results import ExtinctionScore
@@ -53,17 +57,6 @@ def rescored(outcome: Outcome, p_stray: float) -> tuple[ExtinctionScore, ...]:
         (PAPER_GRID.start, PAPER_GRID.stop),
         p_stray=p_stray,
     )
-
-
-def true_group_log_probability(
-    scores: tuple[ExtinctionScore, ...], true_group: int, temperature: float
-) -> float | None:
-    """ln softmax(LL / T) of the true group among the scored ones; None when it is not scored."""
-    groups = [s.group for s in scores]
-    if true_group not in groups:
-        return None
-    ll = np.array([s.log_likelihood for s in scores]) / temperature
-    return float(ll[groups.index(true_group)] - np.logaddexp.reduce(ll))
 
 
 def stray_row(outcomes: list[Outcome], p_stray: float, table: Any) -> dict[str, float]:

@@ -371,6 +371,18 @@ def fit_joined_temperatures(
     }
 
 
+def true_group_log_probability(
+    scores: tuple[ExtinctionScore, ...], true_group: int, temperature: float
+) -> float | None:
+    """ln softmax(LL / T) of the true extinction group among the scored ones; None when it is
+    not scored."""
+    groups = [s.group for s in scores]
+    if true_group not in groups:
+        return None
+    ll = np.array([s.log_likelihood for s in scores]) / temperature
+    return float(ll[groups.index(true_group)] - np.logaddexp.reduce(ll))
+
+
 def fit_temperature(
     scores: list[tuple[ExtinctionScore, ...]],
     true_groups: list[int],
@@ -382,12 +394,14 @@ def fit_temperature(
     """
     best_t, best_value = 1.0, -math.inf
     for t in grid:
-        values = []
-        for score, true in zip(scores, true_groups, strict=True):
-            ll = np.array([s.log_likelihood for s in score]) / t
-            groups = [s.group for s in score]
-            if true in groups:
-                values.append(ll[groups.index(true)] - float(np.logaddexp.reduce(ll)))
+        values = [
+            v
+            for v in (
+                true_group_log_probability(score, true, t)
+                for score, true in zip(scores, true_groups, strict=True)
+            )
+            if v is not None
+        ]
         value = float(np.mean(values)) if values else -math.inf
         if value > best_value:
             best_t, best_value = t, value
