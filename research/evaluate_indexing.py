@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         gate_lines,
         joined_reliability,
         reliability_markdown,
+        training_frequencies,
     )
     from research.indexing_run import LAB_OFF, OutcomeFile
     from xrdsym.classify import load_model
@@ -163,7 +164,10 @@ def run(args: argparse.Namespace) -> int:
     if args.fit:
         try:
             code = {"code": store.code} if store is not None else {}
-            weight = fit_evidence(outcomes, {**described, **code}, classifier.table)
+            frequencies = training_frequencies(dataset, args.split)
+            weight = fit_evidence(
+                outcomes, {**described, **code}, classifier.table, frequencies=frequencies
+            )
         except ValueError as exc:
             raise XrdsymError(
                 f"{args.dataset} {args.part}: cannot fit the weight ({exc})"
@@ -221,7 +225,8 @@ def fit_lines(weight: Any) -> list[str]:
     return [
         "coefficients "
         + ", ".join(f"{c:.3f}" for c in weight.coefficients)
-        + f"; extinction temperature {weight.temperature}",
+        + f"; extinction temperature {weight.temperature}; space-group frequency exponent "
+        + f"{weight.frequency_exponent:g} (of {fitted.get('frequency_exponents_tried', [])})",
         f"confident step w >= {weight.confident_at:.3f} (at most "
         f"{fitted['max_confident_wrong']:.0%} of {n} patterns confident and wrong): "
         f"out of fold {out['cells']} cells, {out['wrong']} wrong ({out['wrong'] / n:.1%}); "

@@ -11,7 +11,10 @@
    fitted on;
 4. the confident step: the lowest first-cell w >= 0.5 at which confident wrong first cells are
    at most 2 % of the validation patterns (:func:`xrdsym.classify.joint.fit_confident_step`);
-5. one temperature per level of the joined distributions of the indexed patterns
+5. the exponent b of the space-group frequencies of the training part within each extinction
+   group (:func:`xrdsym.classify.joint.sharpened_within_extinction`): the one of
+   :data:`FREQUENCY_EXPONENTS` with the most right joined space groups (ties: the smallest);
+6. one temperature per level of the joined distributions of the indexed patterns
    (:func:`xrdsym.classify.joint.fit_joined_temperatures`).
 
 :func:`joined_reliability` gives the reliability diagram (confidence bins: mean top-1
@@ -20,6 +23,7 @@ probability, accuracy, count) and the ECE of the network alone and of the joined
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +48,7 @@ from xrdsym.classify.joint import (
     join_levels,
     mixed_levels,
     padded_features,
+    sharpened_within_extinction,
 )
 from xrdsym.spacegroups import LEVELS, space_group
 from xrdsym.spacegroups.table import SpaceGroupTable
@@ -54,6 +59,17 @@ RELIABILITY_BINS = 10
 #: Fewest indexed validation patterns for the joined temperatures (else the answer stays
 #: uncalibrated).
 MIN_CALIBRATION_PATTERNS = 20
+
+#: Exponents of the space-group frequencies tried in the fit (0: the network's own ranking).
+FREQUENCY_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def training_frequencies(dataset: Any, split: str) -> np.ndarray:
+    """(230,) space-group frequencies of a split's training part, (count + 1) / (n + 230)
+    (one pseudo-count each: every group keeps a weight)."""
+    numbers = np.asarray(dataset.space_groups())[np.asarray(dataset.split_indices(split, "train"))]
+    counts = np.bincount(numbers, minlength=231)[1:].astype(np.float64)
+    return (counts + 1.0) / (counts.sum() + counts.size)
 
 
 def _confident_counts(w: np.ndarray, right: np.ndarray, step: float) -> dict[str, int]:
@@ -90,14 +106,49 @@ def right_ranks(outcomes: list[Outcome]) -> np.ndarray:
 
 
 def outcome_mixture(
-    outcome: Outcome, w: np.ndarray, temperature: float, table: SpaceGroupTable
+    outcome: Outcome,
+    w: np.ndarray,
+    temperature: float,
+    table: SpaceGroupTable,
+    network: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray] | None:
     """The joined levels of one outcome before calibration with its cells' w (in rank order,
-    NaN padding ignored: the cells beyond the given w do not weigh); None as
-    :func:`xrdsym.classify.joint.mixed_levels`."""
+    NaN padding ignored: the cells beyond the given w do not weigh), on ``network`` (default:
+    the outcome's network levels); None as :func:`xrdsym.classify.joint.mixed_levels`."""
     w = w[~np.isnan(w)]
     scores = [s for _, s in outcome.indexing.scored_candidates()][: len(w)]
-    return mixed_levels(outcome.network, scores, w, temperature, table)
+    return mixed_levels(
+        outcome.network if network is None else network, scores, w, temperature, table
+    )
+
+
+def fit_frequency_exponent(
+    outcomes: list[Outcome],
+    w: np.ndarray,
+    temperature: float,
+    table: SpaceGroupTable,
+    frequencies: np.ndarray,
+) -> float:
+    """The exponent of :data:`FREQUENCY_EXPONENTS` with the most right top-1 joined space
+    groups over the outcomes (their cells' w in ``w``, rows in the outcomes' order); ties go to
+    the smallest."""
+    best, best_hits = 0.0, -1
+    for exponent in FREQUENCY_EXPONENTS:
+        hits = 0
+        for outcome, cells_w in zip(outcomes, w, strict=True):
+            network = {
+                **outcome.network,
+                "space_group": sharpened_within_extinction(
+                    outcome.network["space_group"], frequencies, exponent, table
+                ),
+            }
+            mixed = outcome_mixture(outcome, cells_w, temperature, table, network)
+            levels = network if mixed is None else mixed
+            truth = true_labels(outcome.space_group)["space_group"]
+            hits += int(np.argmax(levels["space_group"]) == truth)
+        if hits > best_hits:
+            best, best_hits = exponent, hits
+    return best
 
 
 def joined_top1_hits(
@@ -131,8 +182,10 @@ def fit_evidence(
     max_wrong: float = MAX_CONFIDENT_WRONG,
     folds: int = 5,
     seed: int = 0,
+    frequencies: np.ndarray | None = None,
 ) -> EvidenceWeight:
-    """Weight, extinction temperature, confident step and level temperatures (module docstring).
+    """Weight, extinction temperature, confident step, frequency exponent (when the training
+    part's space-group ``frequencies`` are given) and level temperatures (module docstring).
 
     Raises:
         ValueError: without indexed patterns of both kinds (right and wrong cells).
@@ -150,9 +203,21 @@ def fit_evidence(
     temperature = right_cell_temperature(indexed)
     out_of_fold = cross_fitted_probabilities(features, rank, folds, seed)
     step = fit_confident_step(out_of_fold[:, 0], right, len(outcomes), max_wrong)
+    exponent = (
+        0.0
+        if frequencies is None
+        else fit_frequency_exponent(indexed, out_of_fold, temperature, table, frequencies)
+    )
+    weight = EvidenceWeight(
+        tuple(float(b) for b in beta),
+        temperature,
+        frequency_exponent=exponent,
+        space_group_frequencies=() if frequencies is None else tuple(map(float, frequencies)),
+    )
     levels, labels = [], []
     for outcome, w in zip(indexed, out_of_fold, strict=True):
-        mixed = outcome_mixture(outcome, w, temperature, table)
+        network = weight.sharpened(outcome.network, table)
+        mixed = outcome_mixture(outcome, w, temperature, table, network)
         if mixed is not None:
             levels.append(mixed)
             labels.append(true_labels(outcome.space_group))
@@ -171,9 +236,10 @@ def fit_evidence(
         "confident_out_of_fold": _confident_counts(out_of_fold[:, 0], right, step),
         "confident_in_sample": _confident_counts(in_sample, right, step),
         "calibration_patterns": len(levels),
+        "frequency_exponents_tried": list(FREQUENCY_EXPONENTS),
     }
-    return EvidenceWeight(
-        tuple(float(b) for b in beta), temperature, record, step, level_temperatures
+    return replace(
+        weight, fitted_on=record, confident_at=step, level_temperatures=level_temperatures
     )
 
 

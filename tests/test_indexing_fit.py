@@ -83,3 +83,16 @@ def test_the_model_card_shows_the_recorded_reliability_tables(tmp_path) -> None:
     text = "\n".join(joined_answer_lines(tmp_path))
     assert "w >= 0.800" in text and "30 patterns of the test part" in text
     assert text.count("| top-1 probability |") == 3
+
+
+def test_the_frequency_exponent_is_fitted_only_where_frequencies_tell_the_members_apart() -> None:
+    # the right cells' group holds P23 (the truth) and Pm-3; the network cannot tell them apart
+    outcomes = _outcomes(200, 2)
+    telling = np.full(230, 1.0)
+    telling[195 - 1] = 20.0
+    fitted = fit_evidence(outcomes, {}, TABLE, frequencies=telling / telling.sum())
+    assert fitted.frequency_exponent > 0.0
+    assert len(fitted.space_group_frequencies) == 230
+    flat = fit_evidence(outcomes, {}, TABLE, frequencies=np.full(230, 1 / 230))
+    assert flat.frequency_exponent == 0.0  # no exponent changes an answer: the smallest
+    assert fit_evidence(outcomes, {}, TABLE).space_group_frequencies == ()

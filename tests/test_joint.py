@@ -24,13 +24,14 @@ from xrdsym.classify.joint import (
     fit_temperature,
     join_levels,
     read_evidence_weight,
+    sharpened_within_extinction,
     write_evidence_weight,
 )
 from xrdsym.errors import ModelFileError
 from xrdsym.indexing.extinction import score_extinction_groups, with_extinction
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, space_group
-from xrdsym.spacegroups.table import load_space_group_table
+from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
 
 #: Zero coefficients of every cell feature but the intercept (w then does not depend on the cell).
 ZERO_SLOPES = (0.0,) * (len(FEATURES) - 1)
@@ -210,6 +211,38 @@ def test_the_fit_finds_the_right_cell_among_several_whatever_its_rank():
     assert np.all(w.sum(axis=1) < 1.0)
 
 
+def test_frequencies_rerank_the_members_of_an_extinction_group_and_keep_its_total():
+    p = np.full(230, 0.4 / 228)
+    p[33 - 1], p[62 - 1] = 0.33, 0.27  # the network prefers Pna2_1 to Pnma (one group)
+    frequencies = np.full(230, 1 / 230)
+    frequencies[62 - 1] *= 10.0  # Pnma is ten times as frequent
+    sharp = sharpened_within_extinction(p, frequencies, 1.0, TABLE)
+    assert sharp[62 - 1] > sharp[33 - 1]
+    assert sharp[33 - 1] + sharp[62 - 1] == pytest.approx(0.6)
+    for level in ("crystal_system", "extinction_group"):
+        np.testing.assert_allclose(level_probabilities(sharp)[level], levels_of(p)[level])
+    np.testing.assert_array_equal(sharpened_within_extinction(p, frequencies, 0.0, TABLE), p)
+
+
+def test_a_cell_answer_takes_the_frequent_member_of_its_extinction_group():
+    # rock salt's cF cell leaves F23, Fm-3, F432, F-43m and Fm-3m (one extinction group) tied
+    network = levels_of(np.full(230, 1 / 230))
+    frequencies = np.full(230, 1.0)
+    frequencies[225 - 1] = 20.0
+    plain = join_levels(network, _cubic_f_indexing(), SURE, TABLE)
+    sharp = EvidenceWeight(
+        SURE.coefficients, frequency_exponent=1.0, space_group_frequencies=tuple(frequencies)
+    )
+    joined = join_levels(network, _cubic_f_indexing(), sharp, TABLE)
+    assert int(np.argmax(joined.levels["space_group"])) + 1 == 225
+    assert int(np.argmax(plain.levels["space_group"])) + 1 != 225
+    np.testing.assert_allclose(
+        joined.levels["extinction_group"], plain.levels["extinction_group"], atol=1e-12
+    )
+    nothing = join_levels(network, None, sharp, TABLE)  # no cell: the network unchanged
+    np.testing.assert_allclose(nothing.levels["space_group"], network["space_group"])
+
+
 def test_weight_record_round_trip_and_bad_record(tmp_path):
     weight = EvidenceWeight(
         (1.0, 2.0, 3.0, -1.0, 0.5, -2.0, -0.5, -0.3, -1.0, -0.7, 0.6, -2.0),
@@ -218,6 +251,8 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         confident_at=0.75,
         level_temperatures={"crystal_system": 1.5, "space_group": 0.8},
         reliability={"n": 3},
+        frequency_exponent=0.5,
+        space_group_frequencies=tuple(round(f, 8) for f in np.linspace(1.0, 2.0, 230) / 345.0),
     )
     write_evidence_weight(weight, tmp_path)
     assert read_evidence_weight(tmp_path) == weight
@@ -226,7 +261,12 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         read_evidence_weight(tmp_path)
     assert read_evidence_weight(tmp_path / "missing") is None
     good = weight.to_dict()
-    for field, value in (("confident_at", 0.2), ("level_temperatures", {"space_group": 0.0})):
+    for field, value in (
+        ("confident_at", 0.2),
+        ("level_temperatures", {"space_group": 0.0}),
+        ("frequency_exponent", -1.0),
+        ("space_group_frequencies", [0.1] * 229),
+    ):
         (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps({**good, field: value}))
         with pytest.raises(ModelFileError, match=field):
             read_evidence_weight(tmp_path)

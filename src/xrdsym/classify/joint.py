@@ -13,12 +13,19 @@ it is the logistic 1 / (1 + exp(-z))). Each level's distribution is the mixture
 
     p_joined = sum_i w_i p(. | cell i right) + (1 - sum_i w_i) p_network,
 
-where p(space group g | cell i right) is proportional to p_network(g) exp((LL(e) - max LL) / T)
+where p(space group g | cell i right) is proportional to p'(g) exp((LL(e) - max LL) / T)
 for the groups g whose extinction group e the cell's lattice admits
 (:func:`xrdsym.indexing.extinction.score_extinction_groups`, log-likelihoods LL, temperature T
 fitted with beta), and 0 for the others; its crystal-system and extinction-group distributions
-are sums over member groups (the network's where the cell leaves it no group). Where no cell is
-found, the network's answer stands. The probabilities are the only gate: a refused cell with a
+are sums over member groups (the network's where the cell leaves it no group), and p' is the
+network's space-group distribution sharpened within each extinction group e by the space-group
+frequencies f of the training part, p'(g) = p(e) p(g) f(g)^b / sum_{g' in e} p(g') f(g')^b
+(:func:`sharpened_within_extinction`; the extinction-group and crystal-system marginals stay the
+network's; b fitted on validation patterns): a powder pattern's absences cannot tell the
+members of one extinction group apart, and the network's tempered probabilities rank them by
+less than their frequencies tell (p' also stands for p_network in the mixture's last term).
+Where no cell is found, the network's answer stands unchanged.
+The probabilities are the only gate: a refused cell with a
 low w barely moves the answer, one the rule would refuse for few lines (a small cubic cell has
 under 14 lines in a Cu scan) still weighs by how often such cells are right on validation
 patterns. ``w`` below is the first cell's w_1, the cell the answer prints.
@@ -166,6 +173,8 @@ class EvidenceWeight:
         confident_at: the step of w from which a cell decides levels (:func:`fit_confident_step`).
         level_temperatures: T per level of the joined distributions (empty: not calibrated).
         reliability: figures of the joined answer on held-out patterns, for the model card.
+        frequency_exponent: b of :func:`sharpened_within_extinction` (0: not sharpened).
+        space_group_frequencies: (230,) f of the training part (empty: not sharpened).
     """
 
     coefficients: tuple[float, ...]
@@ -174,6 +183,23 @@ class EvidenceWeight:
     confident_at: float = ACCEPT_PROBABILITY
     level_temperatures: dict[str, float] = field(default_factory=dict)
     reliability: dict[str, Any] = field(default_factory=dict)
+    frequency_exponent: float = 0.0
+    space_group_frequencies: tuple[float, ...] = ()
+
+    def sharpened(
+        self, network: dict[str, np.ndarray], table: SpaceGroupTable
+    ) -> dict[str, np.ndarray]:
+        """The network's levels with its space-group distribution sharpened within each
+        extinction group (:func:`sharpened_within_extinction`; unchanged without frequencies)."""
+        if not self.space_group_frequencies or self.frequency_exponent == 0.0:
+            return network
+        p = sharpened_within_extinction(
+            network["space_group"],
+            np.asarray(self.space_group_frequencies),
+            self.frequency_exponent,
+            table,
+        )
+        return {**network, "space_group": p}
 
     def cell_probabilities(self, indexing: IndexingResult | None) -> np.ndarray:
         """(k,) w_i of the scored candidates of an outcome, in rank order (empty when no cell
@@ -200,6 +226,8 @@ class EvidenceWeight:
             "temperature": self.temperature,
             "confident_at": round(self.confident_at, 6),
             "level_temperatures": {k: round(v, 6) for k, v in self.level_temperatures.items()},
+            "frequency_exponent": self.frequency_exponent,
+            "space_group_frequencies": [round(f, 8) for f in self.space_group_frequencies],
             "fitted_on": self.fitted_on,
             "reliability": self.reliability,
         }
@@ -229,6 +257,14 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
         low, high = (math.exp(bound) for bound in LOG_T_BOUNDS)
         if not set(levels) <= set(LEVELS) or not all(low <= t <= high for t in levels.values()):
             raise ValueError(f"level_temperatures {levels} outside [{low:.3f}, {high:.1f}]")
+        exponent = float(data.get("frequency_exponent", 0.0))
+        frequencies = tuple(float(f) for f in data.get("space_group_frequencies", ()))
+        if not exponent >= 0.0:
+            raise ValueError(f"frequency_exponent {exponent} is negative")
+        if frequencies and (len(frequencies) != 230 or not all(f > 0.0 for f in frequencies)):
+            raise ValueError(
+                f"space_group_frequencies: {len(frequencies)} values, 230 positive ones needed"
+            )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a valid evidence-weight record ({exc})") from None
     return EvidenceWeight(
@@ -238,6 +274,8 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
         confident_at,
         levels,
         dict(data.get("reliability", {})),
+        exponent,
+        frequencies,
     )
 
 
@@ -432,6 +470,26 @@ def network_only(levels: dict[str, np.ndarray]) -> JoinedLevels:
     return JoinedLevels(dict(levels), dict.fromkeys(LEVELS, "network"), 0.0)
 
 
+def sharpened_within_extinction(
+    p_space_group: np.ndarray, frequencies: np.ndarray, exponent: float, table: SpaceGroupTable
+) -> np.ndarray:
+    """(230,) p'(g) = p(e) p(g) f(g)^b / sum_{g' in e} p(g') f(g')^b, e the extinction group of
+    g, p(e) the summed p of its members, f the space-group frequencies and b the exponent:
+    the members of each extinction group re-ranked, its total unchanged (b = 0: p itself)."""
+    p = np.asarray(p_space_group, dtype=np.float64)
+    if exponent == 0.0:
+        return p
+    weighted = p * np.asarray(frequencies, dtype=np.float64) ** exponent
+    groups = table.extinction_of
+    n = int(groups.max()) + 1
+    total = np.bincount(groups, weights=p, minlength=n)
+    within = np.bincount(groups, weights=weighted, minlength=n)
+    keep = within[groups] > 0.0
+    out = p.copy()
+    out[keep] = total[groups][keep] * weighted[keep] / within[groups][keep]
+    return out
+
+
 def extinction_evidence(
     scores: tuple[ExtinctionScore, ...], table: SpaceGroupTable, temperature: float
 ) -> np.ndarray:
@@ -529,10 +587,11 @@ def join_levels(
     w = weight.cell_probabilities(indexing)
     if indexing is None or indexing.first is None or not w.size:
         return network_only(network)
+    sharpened = weight.sharpened(network, table)
     given = [
-        given_cell(network, s, weight.temperature, table) for _, s in indexing.scored_candidates()
+        given_cell(sharpened, s, weight.temperature, table) for _, s in indexing.scored_candidates()
     ]
-    levels = mixture(network, given, w)
+    levels = mixture(sharpened, given, w)
     if levels is None:
         return network_only(network)
     confident = given[0] is not None and float(w[0]) >= weight.confident_at
