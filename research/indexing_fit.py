@@ -48,7 +48,6 @@ from xrdsym.classify.joint import (
     join_levels,
     mixed_levels,
     padded_features,
-    sharpened_within_extinction,
 )
 from xrdsym.spacegroups import LEVELS, space_group
 from xrdsym.spacegroups.table import SpaceGroupTable
@@ -134,14 +133,12 @@ def fit_frequency_exponent(
     the smallest."""
     best, best_hits = 0.0, -1
     for exponent in FREQUENCY_EXPONENTS:
+        trial = EvidenceWeight(
+            (), frequency_exponent=exponent, space_group_frequencies=tuple(frequencies)
+        )
         hits = 0
         for outcome, cells_w in zip(outcomes, w, strict=True):
-            network = {
-                **outcome.network,
-                "space_group": sharpened_within_extinction(
-                    outcome.network["space_group"], frequencies, exponent, table
-                ),
-            }
+            network = trial.sharpened(outcome.network, table)
             mixed = outcome_mixture(outcome, cells_w, temperature, table, network)
             levels = network if mixed is None else mixed
             truth = true_labels(outcome.space_group)["space_group"]
