@@ -3,8 +3,10 @@
 The extinction groups of a cell are scored by the likelihood of its lines
 (:mod:`xrdsym.indexing.extinction`): log p_seen per observed line a group allows, log p_stray
 per line it forbids, log (1 - p_seen) per allowed position left unseen; the joined answer
-weighs the groups by exp((LL - max LL) / T) with a temperature T fitted on the same patterns
-(:func:`xrdsym.classify.joint.fit_temperature`). Between two groups only the counts of
+weighs the groups by exp((LL - max LL) / T), and here T is fitted for each p_stray by the
+likelihood of the true group (:func:`xrdsym.classify.joint.fit_temperature`; the weight's own
+T is chosen afterwards by the joined answer, :mod:`research.indexing_fit`). Between two groups
+only the counts of
 forbidden lines F and of unexplained absences U differ, so LL / T ranks them by
 
     - F ln(p_seen / p_stray) / T - U ln(1 / (1 - p_seen)) / T:

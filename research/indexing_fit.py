@@ -5,15 +5,19 @@
 1. the evidence weight (a conditional logit on the candidate cells' figures of merit, extinction
    scores and ranks, every pattern where the search found a cell, accepted by its rule or not;
    :func:`xrdsym.classify.joint.fit_cell_weight`);
-2. the extinction temperature (patterns whose first cell is right);
-3. out-of-fold w of every cell (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on
-   which the next two are fitted, so that they see probabilities of cells the weight was not
-   fitted on;
+2. out-of-fold w of every cell (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on
+   which the rest is fitted, so that it sees probabilities of cells the weight was not fitted
+   on;
+3. the extinction temperature T of exp((LL - max LL) / T): the one of
+   :data:`EXTINCTION_TEMPERATURES` with the most right joined extinction groups (ties: the
+   largest); the likelihood of the true group alone (``fit_temperature``) prefers softer T,
+   which leave more of the choice between groups to the network;
 4. the confident step: the lowest first-cell w >= 0.5 at which confident wrong first cells are
    at most 2 % of the validation patterns (:func:`xrdsym.classify.joint.fit_confident_step`);
 5. the exponent b of the space-group frequencies of the training part within each extinction
    group (:func:`xrdsym.classify.joint.sharpened_within_extinction`): the one of
-   :data:`FREQUENCY_EXPONENTS` with the most right joined space groups (ties: the smallest);
+   :data:`FREQUENCY_EXPONENTS` with the most right joined space groups at that T (ties: the
+   smallest);
 6. one temperature per level of the joined distributions of the indexed patterns
    (:func:`xrdsym.classify.joint.fit_joined_temperatures`).
 
@@ -44,12 +48,11 @@ from xrdsym.classify.joint import (
     fit_cell_weight,
     fit_confident_step,
     fit_joined_temperatures,
-    fit_temperature,
     join_levels,
     mixed_levels,
     padded_features,
 )
-from xrdsym.spacegroups import LEVELS, space_group
+from xrdsym.spacegroups import LEVELS
 from xrdsym.spacegroups.table import SpaceGroupTable
 
 #: Confidence bins of the reliability tables (equal width over [0, 1]); the ECE uses the same.
@@ -61,6 +64,9 @@ MIN_CALIBRATION_PATTERNS = 20
 
 #: Exponents of the space-group frequencies tried in the fit (0: the network's own ranking).
 FREQUENCY_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+#: Extinction temperatures tried in the fit.
+EXTINCTION_TEMPERATURES = (0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)
 
 
 def training_frequencies(dataset: Any, split: str) -> np.ndarray:
@@ -163,13 +169,19 @@ def joined_top1_hits(
     return hits
 
 
-def right_cell_temperature(outcomes: list[Outcome]) -> float:
-    """The extinction temperature fitted on the outcomes whose first cell is right."""
-    good = [o for o in outcomes if o.cell_right]
-    return fit_temperature(
-        [o.indexing.extinction for o in good],
-        [space_group(o.space_group).extinction_group for o in good],
-    )
+def fit_extinction_temperature(
+    outcomes: list[Outcome], w: np.ndarray, table: SpaceGroupTable
+) -> float:
+    """The T of :data:`EXTINCTION_TEMPERATURES` with the most right top-1 joined extinction
+    groups over the outcomes (their cells' w in the rows of ``w``, in the outcomes' order);
+    ties go to the largest (the softest)."""
+    weights = {o.index: row for o, row in zip(outcomes, w, strict=True)}
+    best, best_hits = EXTINCTION_TEMPERATURES[-1], -1
+    for temperature in sorted(EXTINCTION_TEMPERATURES, reverse=True):
+        hits = joined_top1_hits(outcomes, weights, temperature, table)["extinction_group"]
+        if hits > best_hits:
+            best, best_hits = temperature, hits
+    return best
 
 
 def fit_evidence(
@@ -197,8 +209,8 @@ def fit_evidence(
         )
     features = cell_feature_array(indexed)
     beta = fit_cell_weight(features, rank)
-    temperature = right_cell_temperature(indexed)
     out_of_fold = cross_fitted_probabilities(features, rank, folds, seed)
+    temperature = fit_extinction_temperature(indexed, out_of_fold, table)
     step = fit_confident_step(out_of_fold[:, 0], right, len(outcomes), max_wrong)
     exponent = (
         0.0
@@ -270,7 +282,8 @@ def compare_gates(
         right = rank == 0
         step = fit_confident_step(w[:, 0], right, len(outcomes))
         weights = {o.index: p for o, p in zip(cells, w, strict=True)}
-        hits = joined_top1_hits(outcomes, weights, right_cell_temperature(cells), table)
+        temperature = fit_extinction_temperature(cells, w, table)
+        hits = joined_top1_hits(outcomes, weights, temperature, table)
         confident = _confident_counts(w[:, 0], right, step)
         result[design] = {
             "cells": len(cells),
