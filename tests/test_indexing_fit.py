@@ -96,3 +96,20 @@ def test_the_frequency_exponent_is_fitted_only_where_frequencies_tell_the_member
     flat = fit_evidence(outcomes, {}, TABLE, frequencies=np.full(230, 1 / 230))
     assert flat.frequency_exponent == 0.0  # no exponent changes an answer: the smallest
     assert fit_evidence(outcomes, {}, TABLE).space_group_frequencies == ()
+
+
+def test_the_extinction_temperature_is_the_softest_that_gets_most_groups_right() -> None:
+    # the absences favour P23/Pm-3 (the truth) by one nat over P2_13, the network favours
+    # P2_13 two to one: the truth wins while 2 exp(-1 / T) < 1, i.e. for T below 1.44
+    from research.indexing_fit import fit_extinction_temperature
+    from xrdsym.indexing.results import ExtinctionScore
+
+    result = _cubic_result()
+    scores = (result.extinction[0], ExtinctionScore(1, "P2_13", (198,), -4.5, 0, 3))
+    result = replace(result, extinction=scores)
+    p = np.full(230, 0.4 / 227)
+    p[[195 - 1, 200 - 1, 198 - 1]] = 0.1, 0.1, 0.4
+    outcomes = [
+        Outcome(i, 195, np.zeros(6), level_probabilities(p), result, (True,)) for i in range(3)
+    ]
+    assert fit_extinction_temperature(outcomes, np.ones((3, 1)), TABLE) == 1.0
