@@ -137,31 +137,37 @@ def fit_frequency_exponent(
     """The exponent of :data:`FREQUENCY_EXPONENTS` with the most right top-1 joined space
     groups over the outcomes (their cells' w in ``w``, rows in the outcomes' order); ties go to
     the smallest."""
+    weights = {o.index: row for o, row in zip(outcomes, w, strict=True)}
     best, best_hits = 0.0, -1
     for exponent in FREQUENCY_EXPONENTS:
         trial = EvidenceWeight(
             (), frequency_exponent=exponent, space_group_frequencies=tuple(frequencies)
         )
-        hits = 0
-        for outcome, cells_w in zip(outcomes, w, strict=True):
-            network = trial.sharpened(outcome.network, table)
-            mixed = outcome_mixture(outcome, cells_w, temperature, table, network)
-            levels = network if mixed is None else mixed
-            truth = true_labels(outcome.space_group)["space_group"]
-            hits += int(np.argmax(levels["space_group"]) == truth)
+        hits = joined_top1_hits(outcomes, weights, temperature, table, trial)["space_group"]
         if hits > best_hits:
             best, best_hits = exponent, hits
     return best
 
 
 def joined_top1_hits(
-    outcomes: list[Outcome], w: dict[int, np.ndarray], temperature: float, table: SpaceGroupTable
+    outcomes: list[Outcome],
+    w: dict[int, np.ndarray],
+    temperature: float,
+    table: SpaceGroupTable,
+    sharpening: EvidenceWeight | None = None,
 ) -> dict[str, int]:
     """Right top-1 answers per level of the joined answer before calibration (which keeps
-    rankings), with the cells' w of ``w`` (by dataset index; the network alone elsewhere)."""
+    rankings), with the cells' w of ``w`` (by dataset index; the network alone elsewhere) and,
+    where a cell weighs, the network's space groups sharpened by ``sharpening``
+    (:meth:`xrdsym.classify.joint.EvidenceWeight.sharpened`; None: the network's own)."""
     hits = dict.fromkeys(LEVELS, 0)
     for o in outcomes:
-        mixed = None if o.index not in w else outcome_mixture(o, w[o.index], temperature, table)
+        network = o.network if sharpening is None else sharpening.sharpened(o.network, table)
+        mixed = (
+            None
+            if o.index not in w
+            else outcome_mixture(o, w[o.index], temperature, table, network)
+        )
         levels = o.network if mixed is None else mixed
         labels = true_labels(o.space_group)
         for level in LEVELS:
