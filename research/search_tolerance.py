@@ -5,8 +5,10 @@ renderer as ``python -m research.evaluate_indexing`` renders it (seed, isotropic
 its lines are searched once, and the lattice search runs once per setting: every tolerance
 (``IndexingOptions.tolerance``) with every list of zero-shift starts
 (``IndexingOptions.zero_starts``, written as comma-separated degrees), with the zone search
-(``IndexingOptions.triclinic``) on, off or both, and every number of lines a centring may lose
-and still be a candidate (``IndexingOptions.centring_lines_lost``). Printed: how often the
+(``IndexingOptions.triclinic``) on, off or both, every number of lines a centring may lose
+and still be a candidate (``IndexingOptions.centring_lines_lost``) and every height of the
+strong lines of the second pass of trials (``IndexingOptions.base_min_height``) with every
+list of supercell indices (``IndexingOptions.supercell_indices``). Printed: how often the
 first candidate equals the true cell (Niggli-reduced, lengths within 0.5 %, angles within 0.5
 degrees), how often one of the first three does, and the mean and largest lattice-search time,
 per setting. Run it on the validation part only.
@@ -19,6 +21,10 @@ per setting. Run it on the validation part only.
         --zone-search off on --workers 2
     python -m research.search_tolerance --part val --limit 600 --tolerances 0.1 \
         --centring-lines-lost 0 1 2 --workers 2
+    python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
+        --base-min-height 0 0.03 0.05 0.1 --workers 2
+    python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
+        --supercells off 2 2,3,4 --workers 2
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ from xrdsym.indexing.lattice import IndexingOptions
 def parse_starts(text: str) -> tuple[float, ...]:
     """Zero-shift starts from comma-separated degrees, e.g. ``"0,0.15,-0.15"``."""
     return tuple(float(value) for value in text.split(","))
+
+
+def parse_indices(text: str) -> tuple[int, ...]:
+    """Supercell indices from comma-separated integers, e.g. ``"2,3,4"``; ``"off"``: none."""
+    return () if text == "off" else tuple(int(value) for value in text.split(","))
 
 
 def first_cell_right(index: int, settings: tuple[IndexingOptions, ...], seed: int) -> list[tuple]:
@@ -92,6 +103,21 @@ def register(subparsers: Any) -> None:
         default=[IndexingOptions().centring_lines_lost],
         help="lines a centring may lose and still be a candidate (default: the search's)",
     )
+    parser.add_argument(
+        "--base-min-height",
+        type=float,
+        nargs="+",
+        default=[IndexingOptions().base_min_height],
+        help="second pass of trials from the lines at least this fraction of the strongest "
+        "when weaker ones are among the base lines; 0: off (default: the search's)",
+    )
+    parser.add_argument(
+        "--supercells",
+        nargs="+",
+        default=[",".join(str(n) for n in IndexingOptions().supercell_indices) or "off"],
+        help="supercell indices tried on the first cells, each comma-separated (2,3,4) or "
+        "off (default: the search's)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -103,25 +129,30 @@ def run(args: argparse.Namespace) -> int:
             zero_starts=parse_starts(starts),
             triclinic=zones == "on",
             centring_lines_lost=lost,
+            base_min_height=strong,
+            supercell_indices=parse_indices(indices),
         )
         for tolerance in args.tolerances
         for starts in args.zero_starts
         for zones in args.zone_search
         for lost in args.centring_lines_lost
+        for strong in args.base_min_height
+        for indices in args.supercells
     )
     job = partial(first_cell_right, settings=settings, seed=args.seed)
     rows = np.array(map_structures(args, job))
     print(f"{args.part} part of {args.dataset} ({args.split}), {len(rows)} structures")
     print(
         "tolerance (deg)  zero starts (deg)      zone search   centring lines lost"
-        "   first cell right   in the first three   mean s   max s"
+        "   strong base   supercells   first cell right   in the first three   mean s   max s"
     )
     for k, options in enumerate(settings):
         right, top3, seconds = rows[:, k, 0], rows[:, k, 1], rows[:, k, 2]
         starts = ",".join(f"{z:g}" for z in options.zero_starts)
         print(
             f"  {options.tolerance:<14.3g} {starts:<22} {'on' if options.triclinic else 'off':<13}"
-            f" {options.centring_lines_lost:<21d}"
+            f" {options.centring_lines_lost:<21d} {options.base_min_height:<13g}"
+            f" {','.join(map(str, options.supercell_indices)) or 'off':<12}"
             f" {int(right.sum()):>5} ({right.mean():6.1%})"
             f"   {int(top3.sum()):>5} ({top3.mean():6.1%})"
             f"       {seconds.mean():6.2f}  {seconds.max():6.2f}"

@@ -4,6 +4,7 @@ shift, wrong systems, bad and hostile input."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from typing import Any
 
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from xrdsym.indexing import metric, settings
-from xrdsym.indexing.lattice import IndexingOptions, index_peaks, zero_list
+from xrdsym.indexing.candidates import merit, promote, supercell_matrices, supercells
+from xrdsym.indexing.lattice import IndexingOptions, index_peaks, trial_bases, zero_list
+from xrdsym.indexing.refine import refine
 from xrdsym.indexing.results import BRAVAIS_LATTICES, ObservedPeak, PeakSearchResult
 from xrdsym.indexing.simulated import crystal_lines, line_list
 from xrdsym.indexing.zero import zero_candidates
@@ -382,3 +385,107 @@ def test_a_centring_that_loses_an_impurity_line_is_a_candidate_of_its_own() -> N
     assert best.bravais == "hR" and settings.same_lattice(true_reduced("hR"), best.reduced_cell)
     assert best.n_indexed == best.n_lines - 1  # the impurity stays unindexed
     assert any(c.bravais == "hP" for c in tolerant.candidates[1:])  # the hP cell stays listed
+
+
+#: Four weak impurity lines below the first line of each lattice's list (degrees 2theta).
+LOW_IMPURITIES = {"mP": (6.0, 8.1, 9.4, 10.7), "hP": (5.2, 7.3, 9.0, 10.5)}
+
+
+@pytest.mark.parametrize("name", sorted(LOW_IMPURITIES))
+def test_weak_impurity_lines_below_the_first_lines_do_not_hide_the_cell(name: str) -> None:
+    """Four lines of 3 % of the strongest below the phase's first line take four of the base
+    lines the trials are solved from and fail the pre-screen of every trial: one pass of
+    trials from all lines misses the cell, the second pass from the lines of at least 5 %
+    finds it."""
+    clean = lines_of(name, seed=1 if name == "mP" else 0)
+    strongest = max(p.height for p in clean.peaks)
+    assert min(p.two_theta for p in clean.peaks) > max(LOW_IMPURITIES[name]) + 0.3
+    weak = [
+        ObservedPeak(t, 0.01, 0.03 * strongest, 0.003 * strongest, 0.1)
+        for t in LOW_IMPURITIES[name]
+    ]
+    peaks = tuple(sorted(clean.peaks + tuple(weak), key=lambda p: p.two_theta))
+    lines = PeakSearchResult(peaks, clean.wavelength, "absent", "test", 0.0)
+
+    def first_is_true(base_min_height: float) -> bool:
+        result = index_peaks(lines, options=IndexingOptions(base_min_height=base_min_height))
+        return bool(result.candidates) and settings.same_lattice(
+            true_reduced(name), result.candidates[0].reduced_cell
+        )
+
+    assert not first_is_true(0.0)
+    assert first_is_true(0.05)
+
+
+def test_trial_bases_add_the_strong_lines_only_when_weak_ones_are_among_the_base() -> None:
+    heights = np.array([50.0, 100.0, 2.0, 40.0, 30.0, 1.0, 20.0])
+    every = np.arange(7)
+    assert [b.tolist() for b in trial_bases(heights, 4, 0.05)] == [
+        every.tolist(),
+        [0, 1, 3, 4, 6],
+    ]
+    assert [b.tolist() for b in trial_bases(heights, 2, 0.05)] == [every.tolist()]  # 50, 100
+    assert [b.tolist() for b in trial_bases(heights, 4, 0.0)] == [every.tolist()]  # off
+    assert [b.tolist() for b in trial_bases(heights, 4, 0.01)] == [every.tolist()]  # none weaker
+
+
+@pytest.mark.parametrize(("index", "count"), [(2, 7), (3, 13), (4, 35)])
+def test_supercell_matrices_give_each_sublattice_of_an_index_once(index: int, count: int) -> None:
+    matrices = supercell_matrices(index)
+    assert matrices.shape == (count, 3, 3)
+    assert np.allclose(np.linalg.det(matrices), index)
+    # two matrices give one sublattice when one is the other times a unimodular matrix
+    for i, j in itertools.combinations(range(count), 2):
+        between = matrices[j] @ np.linalg.inv(matrices[i])
+        assert not np.allclose(between, np.round(between), atol=1e-9)
+
+
+def doubled_tetragonal(displacement: float) -> tuple[Crystal, np.ndarray]:
+    """The tP crystal of CELLS with c doubled, one atom of the second half displaced by
+    ``displacement`` along each axis (fractional): the lines with l odd are the
+    superstructure's."""
+    sub = crystal_of("tP")
+    lattice = np.asarray(sub.lattice).copy()
+    lattice[2] *= 2.0
+    lower = sub.frac_coords.copy()
+    lower[:, 2] /= 2.0
+    upper = lower + np.array([0.0, 0.0, 0.5])
+    upper[0] += displacement
+    n = 2 * lower.shape[0]
+    crystal = Crystal(
+        lattice,
+        np.concatenate([lower, upper]) % 1.0,
+        sub.elements * 2,
+        np.ones(n),
+        np.full(n, 0.5),
+        name="tP doubled",
+    )
+    return crystal, lattice
+
+
+def test_a_supercell_indexes_the_lines_its_sub_cell_leaves() -> None:
+    """The sub-cell of a doubled tetragonal cell leaves the superstructure lines unindexed;
+    among its supercells of index 2 the doubled cell indexes every line with the best merit."""
+    crystal, lattice = doubled_tetragonal(0.05)
+    lines = crystal_lines(crystal, two_theta_range=(5.0, 100.0), position_sigma=0.01)
+    two_theta = np.array([p.two_theta for p in lines.peaks])[:25]
+    gstar = metric.metric_from_lattice(np.asarray(crystal_of("tP").lattice))
+    params = metric.params_from_metric(gstar, "tetragonal")
+    sub = refine(two_theta, lines.wavelength, params, "tetragonal", "P", 0.1)
+    assert sub is not None and sub.n_indexed < two_theta.size - 3
+    parent = promote(sub, two_theta, lines.wavelength, 0.1)
+    found = supercells(parent, two_theta, lines.wavelength, 0.1, (2,), 5000.0)
+    best = max(found, key=merit)
+    assert settings.same_lattice(settings.reduced_cell(lattice, "P"), best.reduced)
+    assert best.pearson == "tP" and best.refined.n_indexed == two_theta.size
+    assert all(f.refined.n_indexed > sub.n_indexed for f in found)
+    # a cell that indexes every line has no supercell to try
+    whole = promote(
+        refine(two_theta, lines.wavelength, best.refined.params, "tetragonal", "P", 0.1),  # type: ignore[arg-type]
+        two_theta,
+        lines.wavelength,
+        0.1,
+    )
+    assert supercells(whole, two_theta, lines.wavelength, 0.1, (2, 3, 4), 5000.0) == []
+    # no supercell beyond the volume bound
+    assert supercells(parent, two_theta, lines.wavelength, 0.1, (2,), 1.5 * sub.volume) == []

@@ -12,11 +12,18 @@ A trial refined as a primitive cell of one family may be
   cubic one found as its rhombohedral primitive cell): the Bravais lattice of the primitive
   lattice's metric is found with spglib (:func:`xrdsym.indexing.settings.bravais_of`) and the
   cell refined again in its conventional setting, kept when its M20 stays within
-  ``PROMOTION_M20_RATIO`` of the lower-symmetry fit and it indexes as many lines.
+  ``PROMOTION_M20_RATIO`` of the lower-symmetry fit and it indexes as many lines;
+- a sub-cell of the true lattice, when the superstructure lines are weak: the lines it leaves
+  unindexed may be the few strong enough to be seen. Each supercell of index n (the
+  sublattices of the direct lattice, L' = H L for the integer matrices H of determinant n in
+  Hermite normal form: 7, 13 and 35 of them for n = 2, 3, 4) that indexes more of the lines
+  is refined and promoted (:func:`supercells`), and competes in the ranking.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,3 +233,66 @@ def distinct(found: list[Found]) -> list[Found]:
 def volume(found: Found) -> float:
     """Conventional cell volume in Angstrom^3."""
     return float(abs(np.linalg.det(found.conventional)))
+
+
+@functools.cache
+def supercell_matrices(index: int) -> np.ndarray:
+    """(m, 3, 3) integer matrices H in lower-triangular Hermite normal form with det H =
+    ``index``: rows (a, 0, 0), (b, c, 0), (d, e, f) with a c f = index, 0 <= b, d < a and
+    0 <= e < c (each entry below a pivot reduced modulo it). Each gives one sublattice of index
+    ``index`` of a lattice with rows L (the supercell L' = H L), every sublattice once."""
+    found = []
+    for a, c in itertools.product(range(1, index + 1), repeat=2):
+        if index % (a * c):
+            continue
+        f = index // (a * c)
+        for b, d, e in itertools.product(range(a), range(a), range(c)):
+            found.append([[a, 0, 0], [b, c, 0], [d, e, f]])
+    return np.array(found, dtype=np.float64)
+
+
+def supercells(
+    found: Found,
+    two_theta: np.ndarray,
+    wavelength: float,
+    tolerance: float,
+    indices: tuple[int, ...],
+    max_volume: float,
+) -> list[Found]:
+    """The supercells (:func:`supercell_matrices` of each of ``indices``) of a cell that leaves
+    lines unindexed, each refined as a primitive cell from the cell's zero shift and promoted
+    (:func:`promote`), kept when it indexes more lines than the cell and its volume is within
+    ``max_volume`` (Angstrom^3). A supercell indexes every line its sub-cell does (its
+    reciprocal lattice holds the sub-cell's), so it is refined only when the unrefined metric
+    already indexes more lines within the window ``tolerance`` (degrees)."""
+    ref = found.refined
+    if ref.n_indexed == ref.indexed.size:
+        return []
+    rows = settings.niggli(settings.primitive_lattice(found.conventional, ref.centring))
+    base_volume = abs(float(np.linalg.det(rows)))
+    kept: list[Found] = []
+    for index in indices:
+        if index * base_volume > max_volume:
+            break
+        for matrix in supercell_matrices(index):
+            params = metric.params_from_metric(
+                metric.metric_from_lattice(matrix @ rows), "triclinic"
+            )
+            _, _, indexed, _ = assign(
+                two_theta,
+                wavelength,
+                params,
+                "triclinic",
+                "P",
+                ref.zero_shift,
+                tolerance,
+                all_lines=False,
+            )
+            if int(np.count_nonzero(indexed)) <= ref.n_indexed:
+                continue
+            trial = refine(
+                two_theta, wavelength, params, "triclinic", "P", tolerance, ref.zero_shift
+            )
+            if trial is not None and trial.n_indexed > ref.n_indexed:
+                kept.append(promote(trial, two_theta, wavelength, tolerance))
+    return kept

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from xrdsym.indexing import metric
-from xrdsym.indexing.candidates import Found, distinct, promotions, volume
+from xrdsym.indexing.candidates import Found, distinct, promotions, supercells, volume
 from xrdsym.indexing.refine import Refined, cell_sigma, refine
 from xrdsym.indexing.results import CellCandidate, IndexingResult, PeakSearchResult
 from xrdsym.indexing.trials import best_trials
@@ -45,6 +45,9 @@ DEFAULT_SYSTEMS: tuple[str, ...] = tuple(s for s in metric.SYSTEMS if s != "tric
 #: Lines whose median spacing is below this many search tolerances cannot be told apart from
 #: noise (any cell indexes them): not indexable.
 DENSE_GAP = 1.0
+
+#: Distinct cells, best first, whose supercells are tried (IndexingOptions.supercell_indices).
+SUPERCELL_PARENTS = 3
 
 #: Factor of ``IndexingOptions.min_m20`` per family (fitted together with it by
 #: ``benchmarks/fit_indexing_acceptance.py``).
@@ -121,6 +124,16 @@ class IndexingOptions:
             research.search_tolerance --centring-lines-lost 0 1 2 3`` on 300 simulated
             validation patterns: the right first cell for 184, 188, 189 and 189 (the smallest
             of the best).
+        base_min_height: when some of a family's base lines are weaker than this fraction of
+            the strongest line, the trials are built a second time from the lines at least
+            that strong (:func:`trial_bases`); 0: one pass from all lines. The default was
+            chosen by ``python -m research.search_tolerance --base-min-height ...`` on
+            simulated validation patterns (docs/indexing.md).
+        supercell_indices: the supercells of these indices of the first SUPERCELL_PARENTS
+            cells that index more of the lines join the candidates
+            (:func:`xrdsym.indexing.candidates.supercells`); (): none. The default was chosen
+            by ``python -m research.search_tolerance --supercells ...`` on simulated
+            validation patterns (docs/indexing.md).
         n_candidates: cells reported.
     """
 
@@ -150,6 +163,8 @@ class IndexingOptions:
     stop_m20: float = 60.0
     zero_starts: tuple[float, ...] = (0.0, 0.15, -0.15)
     centring_lines_lost: int = 2
+    base_min_height: float = 0.05
+    supercell_indices: tuple[int, ...] = (2,)
     n_candidates: int = 5
 
     def families(self) -> list[str]:
@@ -225,38 +240,78 @@ def _acceptable(found: Found, heights: np.ndarray, options: IndexingOptions) -> 
     )
 
 
+def trial_bases(heights: np.ndarray, n_base: int, base_min_height: float) -> list[np.ndarray]:
+    """Positions of the lines each pass of trials is built from: all lines, then, when some of
+    the first ``n_base`` lines are weaker than ``base_min_height`` times the strongest, the
+    strong lines alone (an impurity's weak lines at low angle would otherwise take the places
+    of the phase's lines among the base lines and fail the pre-screen); 0 turns that pass off."""
+    every = np.arange(heights.shape[0])
+    if base_min_height <= 0.0 or heights.size == 0:
+        return [every]
+    strong = np.flatnonzero(heights >= base_min_height * float(heights.max()))
+    if strong.size >= min(n_base, heights.size) and np.array_equal(strong[:n_base], every[:n_base]):
+        return [every]
+    return [every, strong]
+
+
+def _family_trials(
+    family: str,
+    q_windows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    base: np.ndarray,
+    options: IndexingOptions,
+    deadline: float,
+) -> tuple[np.ndarray, bool]:
+    """Trial parameters of one family from the lines at ``base`` (:func:`trial_bases`), and
+    whether they finished before the deadline; ``q_windows``: (Q, Q low, Q high) of every line."""
+    q_obs, q_low, q_high = q_windows
+    n_base = dict(options.base_lines).get(family, 6)
+    if family == "triclinic":
+        return zone_cell_trials(
+            q_obs[base],
+            q_low[base],
+            q_high[base],
+            n_base,
+            options.max_volume,
+            options.keep,
+            deadline,
+        )
+    return best_trials(
+        q_obs, q_low, q_high, family, n_base, options.max_volume, options.keep, deadline, base
+    )
+
+
 def _search_family(
     family: str,
-    two_theta: np.ndarray,
+    lines: tuple[np.ndarray, np.ndarray],
     wavelength: float,
     options: IndexingOptions,
     deadline: float,
     zero: float = 0.0,
 ) -> tuple[list[Refined], bool]:
     """Refined primitive cells of one family, and whether its search finished in time; the
-    trials come from the lines corrected by the zero-shift candidate ``zero`` (degrees)."""
+    trials come from the lines (2theta, heights) corrected by the zero-shift candidate ``zero``
+    (degrees), in one pass per :func:`trial_bases`."""
+    two_theta, heights = lines
     tol = options.tolerance
     corrected = two_theta - zero
-    q_obs = metric.q_from_two_theta(corrected, wavelength)
-    q_low = metric.q_from_two_theta(corrected - tol, wavelength)
-    q_high = metric.q_from_two_theta(corrected + tol, wavelength)
+    q_windows = (
+        metric.q_from_two_theta(corrected, wavelength),
+        metric.q_from_two_theta(corrected - tol, wavelength),
+        metric.q_from_two_theta(corrected + tol, wavelength),
+    )
     n_base = dict(options.base_lines).get(family, 6)
-    if family == "triclinic":
-        trials, finished = zone_cell_trials(
-            q_obs, q_low, q_high, n_base, options.max_volume, options.keep, deadline
-        )
-    else:
-        trials, finished = best_trials(
-            q_obs, q_low, q_high, family, n_base, options.max_volume, options.keep, deadline
-        )
     refined: list[Refined] = []
-    for params in trials:
-        if time.monotonic() > deadline:
+    for base in trial_bases(heights, n_base, options.base_min_height):
+        trials, finished = _family_trials(family, q_windows, base, options, deadline)
+        for params in trials:
+            if time.monotonic() > deadline:
+                return refined, False
+            result = refine(two_theta, wavelength, params, family, "P", tol, zero)
+            if result is not None and result.volume <= options.max_volume:
+                refined.append(result)
+        if not finished:
             return refined, False
-        result = refine(two_theta, wavelength, params, family, "P", tol, zero)
-        if result is not None and result.volume <= options.max_volume:
-            refined.append(result)
-    return refined, finished
+    return refined, True
 
 
 def _unique_refined(refined: list[Refined], limit: int) -> list[Refined]:
@@ -348,7 +403,7 @@ def index_peaks(
             if _solved(found, heights, options, _gate(family, options)):
                 break
             refined, finished = _search_family(
-                family, two_theta, peaks.wavelength, options, deadline, zero
+                family, (two_theta, heights), peaks.wavelength, options, deadline, zero
             )
             for item in _unique_refined(refined, 8):
                 if time.monotonic() > deadline:
@@ -368,6 +423,7 @@ def index_peaks(
             timed_out = timed_out or not finished
             if timed_out:
                 break
+    found.extend(_supercells_of_the_first(found, two_theta, peaks.wavelength, options, deadline))
     ranked = distinct(found)[: options.n_candidates]
     candidates = tuple(to_candidate(f, heights) for f in ranked)
     seconds = time.monotonic() - start
@@ -376,6 +432,36 @@ def index_peaks(
     return IndexingResult(
         "not indexable", _reason(ranked, options, timed_out), candidates, peaks, seconds
     )
+
+
+def _supercells_of_the_first(
+    found: list[Found],
+    two_theta: np.ndarray,
+    wavelength: float,
+    options: IndexingOptions,
+    deadline: float,
+) -> list[Found]:
+    """The determined supercells (:func:`xrdsym.indexing.candidates.supercells`) of the first
+    SUPERCELL_PARENTS distinct cells, while time is left."""
+    extra: list[Found] = []
+    if not options.supercell_indices:
+        return extra
+    for item in distinct(found)[:SUPERCELL_PARENTS]:
+        if time.monotonic() > deadline:
+            break
+        extra.extend(
+            cell
+            for cell in supercells(
+                item,
+                two_theta,
+                wavelength,
+                options.tolerance,
+                options.supercell_indices,
+                options.max_volume,
+            )
+            if _determined(cell)
+        )
+    return extra
 
 
 def zero_list(two_theta: np.ndarray, options: IndexingOptions) -> list[float]:

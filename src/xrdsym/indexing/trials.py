@@ -6,7 +6,10 @@ Every choice of p lines among the first ``n_base`` observed lines, each given on
 low-index reflections, is a linear system design(hkl) . p = Q_obs solved for p. Systems that are
 singular, give a metric that is not positive definite, or a cell larger than the volume bound are
 dropped; duplicates (equal within 0.2 % in every parameter, after putting equivalent settings in
-one order) are merged. An impurity among the base lines only removes the choices that use it.
+one order) are merged. An impurity among the base lines only removes the choices that use it,
+but weak impurity lines crowd the first lines out of the base and fail the pre-screen; the
+search therefore also solves and pre-screens trials on its strong lines alone
+(``best_trials(base=...)``, :func:`xrdsym.indexing.lattice.trial_bases`).
 
 Screening: each trial's reflections up to the last screened line (a fixed index box per family)
 are compared with the observed Q windows (2theta +- tolerance). The score rewards indexed lines
@@ -272,17 +275,23 @@ def best_trials(
     max_volume: float,
     keep: int,
     deadline: float,
+    base: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """The ``keep`` best-screened distinct trials of one family, and whether the search
-    finished before the deadline (``time.monotonic()`` value)."""
+    finished before the deadline (``time.monotonic()`` value).
+
+    ``base``: positions (ascending) of the lines the trials are solved from (its first
+    ``n_base``) and pre-screened against; default all lines. The full screen reads every line,
+    so lines left out of the base (weak impurity lines) only count as unindexed there."""
+    base = np.arange(q_obs.shape[0]) if base is None else np.asarray(base)
     rows = design_rows(system, SCREEN_BOX[system])
     best = np.zeros((0, rows.shape[1]))
     best_keys = np.zeros(0, dtype=np.int64)
     best_score = np.zeros(0)
-    for block, block_keys in solve_trials(q_obs, system, n_base, max_volume):
+    for block, block_keys in solve_trials(q_obs[base], system, n_base, max_volume):
         for start in range(0, block.shape[0], BLOCK):
             part, part_keys = block[start : start + BLOCK], block_keys[start : start + BLOCK]
-            passed = prescreen(part, system, q_low, q_high)
+            passed = prescreen(part, system, q_low[base], q_high[base])
             if not np.any(passed):
                 continue
             part, part_keys = part[passed], part_keys[passed]
