@@ -138,15 +138,14 @@ def fit_frequency_exponent(
     groups over the outcomes (their cells' w in ``w``, rows in the outcomes' order); ties go to
     the smallest."""
     weights = {o.index: row for o, row in zip(outcomes, w, strict=True)}
-    best, best_hits = 0.0, -1
-    for exponent in FREQUENCY_EXPONENTS:
+
+    def hits(exponent: float) -> int:
         trial = EvidenceWeight(
             (), frequency_exponent=exponent, space_group_frequencies=tuple(frequencies)
         )
-        hits = joined_top1_hits(outcomes, weights, temperature, table, trial)["space_group"]
-        if hits > best_hits:
-            best, best_hits = exponent, hits
-    return best
+        return joined_top1_hits(outcomes, weights, temperature, table, trial)["space_group"]
+
+    return max(FREQUENCY_EXPONENTS, key=hits)  # max keeps the first of equal counts
 
 
 def joined_top1_hits(
@@ -182,12 +181,12 @@ def fit_extinction_temperature(
     groups over the outcomes (their cells' w in the rows of ``w``, in the outcomes' order);
     ties go to the largest (the softest)."""
     weights = {o.index: row for o, row in zip(outcomes, w, strict=True)}
-    best, best_hits = EXTINCTION_TEMPERATURES[-1], -1
-    for temperature in sorted(EXTINCTION_TEMPERATURES, reverse=True):
-        hits = joined_top1_hits(outcomes, weights, temperature, table)["extinction_group"]
-        if hits > best_hits:
-            best, best_hits = temperature, hits
-    return best
+
+    def hits(temperature: float) -> int:
+        return joined_top1_hits(outcomes, weights, temperature, table)["extinction_group"]
+
+    # max keeps the first of equal counts: the largest T, the grid being tried downwards
+    return max(sorted(EXTINCTION_TEMPERATURES, reverse=True), key=hits)
 
 
 def fit_evidence(

@@ -249,7 +249,7 @@ def trial_bases(heights: np.ndarray, n_base: int, base_min_height: float) -> lis
     if base_min_height <= 0.0 or heights.size == 0:
         return [every]
     strong = np.flatnonzero(heights >= base_min_height * float(heights.max()))
-    if strong.size >= min(n_base, heights.size) and np.array_equal(strong[:n_base], every[:n_base]):
+    if np.array_equal(strong[:n_base], every[:n_base]):
         return [every]
     return [every, strong]
 
@@ -258,13 +258,14 @@ def _family_trials(
     family: str,
     q_windows: tuple[np.ndarray, np.ndarray, np.ndarray],
     base: np.ndarray,
+    n_base: int,
     options: IndexingOptions,
     deadline: float,
 ) -> tuple[np.ndarray, bool]:
-    """Trial parameters of one family from the lines at ``base`` (:func:`trial_bases`), and
-    whether they finished before the deadline; ``q_windows``: (Q, Q low, Q high) of every line."""
+    """Trial parameters of one family from the first ``n_base`` of the lines at ``base``
+    (:func:`trial_bases`), and whether they finished before the deadline; ``q_windows``:
+    (Q, Q low, Q high) of every line."""
     q_obs, q_low, q_high = q_windows
-    n_base = dict(options.base_lines).get(family, 6)
     if family == "triclinic":
         return zone_cell_trials(
             q_obs[base],
@@ -302,7 +303,7 @@ def _search_family(
     n_base = dict(options.base_lines).get(family, 6)
     refined: list[Refined] = []
     for base in trial_bases(heights, n_base, options.base_min_height):
-        trials, finished = _family_trials(family, q_windows, base, options, deadline)
+        trials, finished = _family_trials(family, q_windows, base, n_base, options, deadline)
         for params in trials:
             if time.monotonic() > deadline:
                 return refined, False
