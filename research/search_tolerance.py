@@ -8,7 +8,8 @@ its lines are searched once, and the lattice search runs once per setting: every
 (``IndexingOptions.triclinic``) on, off or both, every number of lines a centring may lose
 and still be a candidate (``IndexingOptions.centring_lines_lost``) and every height of the
 strong lines of the second pass of trials (``IndexingOptions.base_min_height``) with every
-list of supercell indices (``IndexingOptions.supercell_indices``). Printed: how often the
+list of supercell indices (``IndexingOptions.supercell_indices``) and every list of the zone
+search's index pairs (``IndexingOptions.zone_pair_indices``). Printed: how often the
 first candidate equals the true cell (Niggli-reduced, lengths within 0.5 %, angles within 0.5
 degrees), how often one of the first three does, and the mean and largest lattice-search time,
 per setting. Run it on the validation part only.
@@ -25,6 +26,8 @@ per setting. Run it on the validation part only.
         --base-min-height 0 0.03 0.05 0.1 --workers 2
     python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
         --supercells off 2 2,3,4 --workers 2
+    python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
+        --zone-pairs 11 11,12,21 --workers 2
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ from xrdsym.indexing.lattice import IndexingOptions
 def parse_starts(text: str) -> tuple[float, ...]:
     """Zero-shift starts from comma-separated degrees, e.g. ``"0,0.15,-0.15"``."""
     return tuple(float(value) for value in text.split(","))
+
+
+def parse_pairs(text: str) -> tuple[tuple[int, int], ...]:
+    """Zone index pairs from comma-separated digit pairs, e.g. ``"11,12,21"``."""
+    return tuple((int(pair[0]), int(pair[1])) for pair in text.split(","))
 
 
 def parse_indices(text: str) -> tuple[int, ...]:
@@ -118,6 +126,13 @@ def register(subparsers: Any) -> None:
         help="supercell indices tried on the first cells, each comma-separated (2,3,4) or "
         "off (default: the search's)",
     )
+    parser.add_argument(
+        "--zone-pairs",
+        nargs="+",
+        default=[",".join(f"{h}{k}" for h, k in IndexingOptions().zone_pair_indices)],
+        help="indices (h, k) a line is taken as to fix a zone's a* . b*, each list "
+        "comma-separated digit pairs (11,12,21) (default: the search's)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -131,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             centring_lines_lost=lost,
             base_min_height=strong,
             supercell_indices=parse_indices(indices),
+            zone_pair_indices=parse_pairs(pairs),
         )
         for tolerance in args.tolerances
         for starts in args.zero_starts
@@ -138,13 +154,15 @@ def run(args: argparse.Namespace) -> int:
         for lost in args.centring_lines_lost
         for strong in args.base_min_height
         for indices in args.supercells
+        for pairs in args.zone_pairs
     )
     job = partial(first_cell_right, settings=settings, seed=args.seed)
     rows = np.array(map_structures(args, job))
     print(f"{args.part} part of {args.dataset} ({args.split}), {len(rows)} structures")
     print(
         "tolerance (deg)  zero starts (deg)      zone search   centring lines lost"
-        "   strong base   supercells   first cell right   in the first three   mean s   max s"
+        "   strong base   supercells   zone pairs"
+        "   first cell right   in the first three   mean s   max s"
     )
     for k, options in enumerate(settings):
         right, top3, seconds = rows[:, k, 0], rows[:, k, 1], rows[:, k, 2]
@@ -153,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             f"  {options.tolerance:<14.3g} {starts:<22} {'on' if options.triclinic else 'off':<13}"
             f" {options.centring_lines_lost:<21d} {options.base_min_height:<13g}"
             f" {','.join(map(str, options.supercell_indices)) or 'off':<12}"
+            f" {','.join(f'{h}{k}' for h, k in options.zone_pair_indices):<12}"
             f" {int(right.sum()):>5} ({right.mean():6.1%})"
             f"   {int(top3.sum()):>5} ({top3.mean():6.1%})"
             f"       {seconds.mean():6.2f}  {seconds.max():6.2f}"

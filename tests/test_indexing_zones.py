@@ -41,6 +41,41 @@ def test_a_zone_is_found_from_its_difference_line() -> None:
     assert np.any(np.all(np.isclose(found, [qa, qb, r], rtol=1e-6), axis=1))
 
 
+#: The zone search's index pairs beyond (1, 1) (IndexingOptions.zone_pair_indices).
+WIDER_PAIRS = ((1, 1), (1, 2), (2, 1))
+
+
+def test_a_zone_without_its_diagonal_lines_is_found_from_a_1_2_line() -> None:
+    """Lines (1,0), (0,1) and (1,2) of a zone whose (1,+-1) lines are absent: (1, 1) alone
+    fixes no R that holds the zone, the (1, 2) pair gives R = |Q - Q_a - 4 Q_b| / 4."""
+    qa, qb, r = 0.02, 0.03, 0.004
+    q = np.sort(np.array([qa, qb, qa + 4 * qb + 4 * r, 4 * qa, 4 * qb]))
+
+    def holds(found: np.ndarray) -> bool:
+        return bool(np.any(np.all(np.isclose(found, [qa, qb, r], rtol=1e-6), axis=1)))
+
+    assert not holds(zones.zone_trials(q, n_base=5))
+    assert holds(zones.zone_trials(q, n_base=5, pair_indices=WIDER_PAIRS))
+
+
+def test_a_cells_third_angle_comes_from_a_0_1_2_line() -> None:
+    """Two zones sharing c* and a line (0, 1, 2) of the other two vectors fix b* . a*."""
+    gstar = reciprocal((5.1, 6.3, 7.7, 82.0, 97.0, 104.0))
+    qa, qb, qc = gstar[0, 0], gstar[1, 1], gstar[2, 2]
+    sign_b = np.sign(gstar[2, 1]) or 1.0
+    sign_a = np.sign(gstar[2, 0]) or 1.0
+    zone_pair = np.array([[qc, qb, abs(gstar[2, 1])], [qc, qa, abs(gstar[2, 0])]])
+    f = sign_b * sign_a * gstar[0, 1]
+    line = np.array([qb + 4 * qa + 4 * f])  # (0, 1, 2) in the (c*, b*, a*) basis
+    expected = np.array([qc, qb, qa, abs(gstar[2, 1]), abs(gstar[2, 0]), f])
+
+    def error(params: np.ndarray) -> float:
+        return float(np.min(np.abs(params - expected).max(axis=1)))
+
+    assert error(zones.cells_from_zones(zone_pair, line)) > 1e-4
+    assert error(zones.cells_from_zones(zone_pair, line, WIDER_PAIRS)) < 1e-12
+
+
 def test_two_zones_sharing_a_vector_give_the_cell() -> None:
     gstar = reciprocal((5.1, 6.3, 7.7, 82.0, 97.0, 104.0))
     qa, qb, qc = gstar[0, 0], gstar[1, 1], gstar[2, 2]

@@ -134,6 +134,11 @@ class IndexingOptions:
             (:func:`xrdsym.indexing.candidates.supercells`); (): none. The default was chosen
             by ``python -m research.search_tolerance --supercells ...`` on simulated
             validation patterns (docs/indexing.md).
+        zone_pair_indices: the zone search fixes a zone's a* . b* (and a cell's b* . c*) by
+            taking a line as each of these (h, k) (and (h, -k)) of the zone
+            (:mod:`xrdsym.indexing.zones`); (1, 1) alone needs the zone's first diagonal
+            line. The default was chosen by ``python -m research.search_tolerance
+            --zone-pairs ...`` on simulated validation patterns (docs/indexing.md).
         n_candidates: cells reported.
     """
 
@@ -165,6 +170,7 @@ class IndexingOptions:
     centring_lines_lost: int = 2
     base_min_height: float = 0.05
     supercell_indices: tuple[int, ...] = (2,)
+    zone_pair_indices: tuple[tuple[int, int], ...] = ((1, 1),)
     n_candidates: int = 5
 
     def families(self) -> list[str]:
@@ -275,6 +281,7 @@ def _family_trials(
             options.max_volume,
             options.keep,
             deadline,
+            options.zone_pair_indices,
         )
     return best_trials(
         q_obs, q_low, q_high, family, n_base, options.max_volume, options.keep, deadline, base

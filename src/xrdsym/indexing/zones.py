@@ -81,15 +81,22 @@ def basis_lengths(q_obs: np.ndarray, n_base: int) -> np.ndarray:
     return np.unique(np.round(values, 12))
 
 
-def zone_trials(q_obs: np.ndarray, n_base: int) -> np.ndarray:
+def zone_trials(
+    q_obs: np.ndarray, n_base: int, pair_indices: tuple[tuple[int, int], ...] = ((1, 1),)
+) -> np.ndarray:
     """(Z, 3) zones (Q_a, Q_b, R): every pair of basis lengths Q_a <= Q_b with R = 0 and with
-    R = |Q_m - Q_a - Q_b| / 2 from each line m taken as (1, 1) or (1, -1) (R >= 0: the sign
-    of b* is free in a zone), within |2R| <= REDUCED_SLACK x Q_a."""
+    R = |Q_m - h^2 Q_a - k^2 Q_b| / (2 h k) from each line m taken as each (h, k) of
+    ``pair_indices`` (R >= 0: the sign of b* is free in a zone, so (h, k) stands for
+    (h, -k) too), within |2R| <= REDUCED_SLACK x Q_a."""
     base = basis_lengths(q_obs, n_base)
     ia, ib = np.triu_indices(base.shape[0])
     qa, qb = base[ia], base[ib]
-    r = np.abs(q_obs[None, :] - qa[:, None] - qb[:, None]) / 2.0  # (pairs, lines)
-    r = np.concatenate([np.zeros((qa.shape[0], 1)), r], axis=1)
+    parts = [np.zeros((qa.shape[0], 1))]
+    for h, k in pair_indices:
+        parts.append(
+            np.abs(q_obs[None, :] - h * h * qa[:, None] - k * k * qb[:, None]) / (2.0 * h * k)
+        )
+    r = np.concatenate(parts, axis=1)  # (pairs, 1 + lines x len(pair_indices))
     reduced = 2.0 * r <= REDUCED_SLACK * qa[:, None] * (1.0 + 1e-9)
     pair, line = np.nonzero(reduced)
     zones = np.stack([qa[pair], qb[pair], r[pair, line]], axis=1)
@@ -97,10 +104,16 @@ def zone_trials(q_obs: np.ndarray, n_base: int) -> np.ndarray:
 
 
 def best_zones(
-    q_obs: np.ndarray, q_low: np.ndarray, q_high: np.ndarray, n_base: int, max_zones: int
+    q_obs: np.ndarray,
+    q_low: np.ndarray,
+    q_high: np.ndarray,
+    n_base: int,
+    max_zones: int,
+    pair_indices: tuple[tuple[int, int], ...] = ((1, 1),),
 ) -> np.ndarray:
-    """The ``max_zones`` best-screened distinct zones indexing at least MIN_ZONE_LINES lines."""
-    zones = zone_trials(q_obs, n_base)
+    """The ``max_zones`` best-screened distinct zones indexing at least MIN_ZONE_LINES lines
+    (:func:`zone_trials` with ``pair_indices``)."""
+    zones = zone_trials(q_obs, n_base, pair_indices)
     if zones.shape[0] == 0:
         return zones
     hits, score = screen(zones, zone_rows(), q_low, q_high)
@@ -109,11 +122,14 @@ def best_zones(
     return zones[top_by_key(dedupe_keys(zones), score, max_zones)]
 
 
-def cells_from_zones(zones: np.ndarray, q_obs: np.ndarray) -> np.ndarray:
+def cells_from_zones(
+    zones: np.ndarray, q_obs: np.ndarray, pair_indices: tuple[tuple[int, int], ...] = ((1, 1),)
+) -> np.ndarray:
     """(T, 6) triclinic parameters (A, B, C, D, E, F of :data:`metric.BASIS`) from every two
     zones sharing a basis length: zone (Q_s, Q_p, R_sp) and zone (Q_s, Q_r, R_sr) give
     A = Q_s, B = Q_p, C = Q_r and the off-diagonal G* entries D = R_sp, E = R_sr, F = R_pr
-    with R_pr = 0 or +-(Q_m - Q_p - Q_r) / 2 for each line m taken as (0, 1, +-1)."""
+    with R_pr = 0 or +-(Q_m - j^2 Q_p - k^2 Q_r) / (2 j k) for each line m taken as (0, j, k),
+    (j, k) of ``pair_indices``."""
     ends = np.concatenate([zones[:, [0, 1, 2]], zones[:, [1, 0, 2]]])  # (shared, other, R)
     which = np.concatenate([np.arange(zones.shape[0])] * 2)
     same = np.isclose(ends[:, None, 0], ends[None, :, 0], rtol=1e-9, atol=0.0)
@@ -122,8 +138,11 @@ def cells_from_zones(zones: np.ndarray, q_obs: np.ndarray) -> np.ndarray:
         return np.zeros((0, 6))
     shared, p, r_sp = ends[first, 0], ends[first, 1], ends[first, 2]
     r_other, r_sr = ends[second, 1], ends[second, 2]
-    r_pr = (q_obs[None, :] - p[:, None] - r_other[:, None]) / 2.0
-    r_pr = np.concatenate([np.zeros((p.shape[0], 1)), r_pr, -r_pr], axis=1)
+    parts = [np.zeros((p.shape[0], 1))]
+    for j, k in pair_indices:
+        r = (q_obs[None, :] - j * j * p[:, None] - k * k * r_other[:, None]) / (2.0 * j * k)
+        parts.extend([r, -r])
+    r_pr = np.concatenate(parts, axis=1)
     n = r_pr.shape[1]
     return np.stack(
         [
@@ -146,14 +165,16 @@ def zone_cell_trials(
     max_volume: float,
     keep: int,
     deadline: float,
+    pair_indices: tuple[tuple[int, int], ...] = ((1, 1),),
 ) -> tuple[np.ndarray, bool]:
-    """The ``keep`` best-screened distinct triclinic trials built from zones, and whether the
+    """The ``keep`` best-screened distinct triclinic trials built from zones whose R and cells
+    whose b* . c* are fixed by lines taken as the indices ``pair_indices``, and whether the
     search finished before the deadline (``time.monotonic()`` value); the same contract as
     :func:`xrdsym.indexing.trials.best_trials`."""
     n = min(SCREEN_LINES, q_obs.shape[0])
     q_obs, q_low, q_high = q_obs[:n], q_low[:n], q_high[:n]
-    zones = best_zones(q_obs, q_low, q_high, n_base, MAX_ZONES)
-    params = cells_from_zones(zones, q_obs)
+    zones = best_zones(q_obs, q_low, q_high, n_base, MAX_ZONES, pair_indices)
+    params = cells_from_zones(zones, q_obs, pair_indices)
     params = params[cell_volumes(params, "triclinic") <= max_volume]
     if time.monotonic() > deadline or params.shape[0] == 0:
         return params[:0], time.monotonic() <= deadline
