@@ -3,7 +3,9 @@
 The outcomes of a dataset part come from :func:`research.indexing_run.run_part`; on the
 validation part the joined answer is fitted (:func:`research.indexing_fit.fit_evidence`), on the
 test part it is scored beside the network alone (:func:`score_outcomes`). Measured scans with
-labels (and CIFs) are scored by :func:`score_measured`.
+labels (and CIFs) are scored by :func:`score_measured`, which also lays each CIF's cell on its
+scan's lines (:func:`cif_cell_coverage`): a CIF whose cell explains few of the lines is not the
+scan's phase, and the scan's label is doubtful.
 """
 
 from __future__ import annotations
@@ -17,9 +19,19 @@ import numpy as np
 from research.indexing_run import Outcome, same_reduced_cell, true_labels
 from xrdsym.classify.joint import EvidenceWeight, join_levels, network_only
 from xrdsym.errors import XrdsymError
+from xrdsym.indexing import metric, refine
+from xrdsym.indexing.lattice import used_lines
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, LEVELS, space_group
 from xrdsym.spacegroups.table import SpaceGroupTable
+
+#: Isotropic scales of a CIF's cell (a measured cell differs from the CIF's by temperature and
+#: composition) and zero shifts (degrees 2theta) tried by :func:`cif_cell_coverage`.
+CIF_SCALES = np.linspace(0.98, 1.02, 41)
+CIF_ZEROS = np.linspace(-0.5, 0.5, 51)
+
+#: Window of a line in :func:`cif_cell_coverage`, degrees 2theta (the search's default).
+CIF_LINE_WINDOW = 0.1
 
 #: Probabilities of a cell being right at which the wrong cells are also counted (reported).
 CONFIDENCE_STEPS = (0.5, 0.7, 0.9, 0.95)
@@ -152,6 +164,8 @@ class MeasuredOutcome:
         true_cell_rank: position (0-2) of the first of the top three candidates equal to the
             CIF's reduced cell, None when none is (or there is no CIF).
         has_cif: the labels name a CIF for the scan.
+        cif_lines: (lines the CIF's cell indexes, lines the search used) by
+            :func:`cif_cell_coverage`; None without a CIF or lines.
     """
 
     file: str
@@ -162,6 +176,7 @@ class MeasuredOutcome:
     indexing: IndexingResult | None
     true_cell_rank: int | None
     has_cif: bool = False
+    cif_lines: tuple[int, int] | None = None
 
 
 def _top_labels(levels: dict[str, np.ndarray]) -> dict[str, int]:
@@ -174,6 +189,41 @@ def cif_reduced_cell(path: str) -> np.ndarray:
     from xrdsym.structures.symmetry import niggli_parameters, symmetry_dataset
 
     return niggli_parameters(symmetry_dataset(read_cif_file(path)))
+
+
+def cif_cell_coverage(two_theta: np.ndarray, wavelength: float, cell: np.ndarray) -> int:
+    """Most of the lines (2theta, degrees; wavelength in Angstrom) within CIF_LINE_WINDOW of a
+    reflection of the cell (a, b, c in Angstrom, angles in degrees; every lattice point, no
+    absences) scaled by one of CIF_SCALES and shifted by one of CIF_ZEROS: near all of them when
+    the CIF is of the scan's phase."""
+    gstar = metric.metric_from_lattice(metric.lattice_from_cell(cell))
+    best = 0
+    for scale in CIF_SCALES:
+        params = metric.params_from_metric(gstar / scale**2, "triclinic")
+        for zero in CIF_ZEROS:
+            indexed = refine.assign(
+                two_theta,
+                wavelength,
+                params,
+                "triclinic",
+                "P",
+                float(zero),
+                CIF_LINE_WINDOW,
+                all_lines=False,
+            )[2]
+            best = max(best, int(indexed.sum()))
+    return best
+
+
+def _cif_lines(indexing: IndexingResult | None, cell: np.ndarray) -> tuple[int, int] | None:
+    """(lines the cell indexes, lines the search used) of a scan, None without lines."""
+    if indexing is None or not indexing.peaks.peaks:
+        return None
+    index = used_lines(indexing.peaks)
+    if index.size == 0:
+        return None
+    two_theta = np.array([indexing.peaks.peaks[i].two_theta for i in index])
+    return cif_cell_coverage(two_theta, indexing.peaks.wavelength, cell), int(index.size)
 
 
 def score_measured(
@@ -202,9 +252,11 @@ def score_measured(
         joined = classifier.classify(sample, index=True)[0]
         alone = classifier.classify(sample, index=False)[0]
         rank = None
+        cif_lines = None
         best_cells = () if joined.indexing is None else joined.indexing.candidates[:3]
-        if row.get("cif") and best_cells:
+        if row.get("cif"):
             truth = cif_reduced_cell(str(root / row["cif"]))
+            cif_lines = _cif_lines(joined.indexing, truth)
             matches = [
                 same_reduced_cell(c.reduced_cell, truth, cell_tolerance, 100 * cell_tolerance)
                 for c in best_cells
@@ -220,6 +272,7 @@ def score_measured(
                 indexing=joined.indexing,
                 true_cell_rank=rank,
                 has_cif=bool(row.get("cif")),
+                cif_lines=cif_lines,
             )
         )
     return outcomes
@@ -241,14 +294,25 @@ def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:
         cell = "no cell" if first is None else f"{first.bravais} M20 {first.m20:.0f}"
         rank = "-" if o.true_cell_rank is None else str(o.true_cell_rank + 1)
         decided = "".join(s[0].upper() for s in o.decided_by.values())
+        cif = (
+            ""
+            if o.cif_lines is None
+            else f"   CIF cell indexes {o.cif_lines[0]} / {o.cif_lines[1]}"
+        )
         lines.append(
             f"  {o.file:<44}{info.symbol:<10}{''.join(marks)}  {decided}  {cell:<16}"
-            f" cell rank {rank}"
+            f" cell rank {rank}{cif}"
         )
     n = len(outcomes)
     found = sum(o.true_cell_rank is not None for o in outcomes)
     with_cif = sum(o.has_cif for o in outcomes)
     lines.append(f"true cell among the first three: {found} of {with_cif} scans with a CIF")
+    doubtful = [o.file for o in outcomes if o.cif_lines and 2 * o.cif_lines[0] < o.cif_lines[1]]
+    if doubtful:
+        lines.append(
+            "  the CIF's cell (scaled within 2 %, zero within 0.5 deg) indexes under half of the"
+            f" scan's lines, so the label is doubtful: {', '.join(doubtful)}"
+        )
     for level in LEVELS:
         lines.append(
             f"  {level:<18} network {totals['network'][level]:>3} / {n}   "

@@ -336,6 +336,29 @@ def test_measured_lines_count_right_levels_and_cells():
     assert "crystal_system     network   1 / 2   joined   1 / 2" in text
 
 
+def test_a_cifs_cell_covers_its_own_scaled_shifted_lines_and_not_another_cells():
+    from research.indexing_eval import MeasuredOutcome, cif_cell_coverage, measured_lines
+    from xrdsym.indexing import metric
+
+    cell = np.array([5.1, 6.3, 7.7, 90.0, 97.0, 90.0])
+    gstar = metric.metric_from_lattice(
+        metric.lattice_from_cell(cell * np.array([1.01] * 3 + [1.0] * 3))
+    )
+    r = np.arange(-3, 4)
+    hkl = np.array(np.meshgrid(r, r, r)).reshape(3, -1).T
+    q = np.unique(np.round(np.einsum("ni,ij,nj->n", hkl, gstar, hkl), 9))[1:16]
+    two_theta = metric.two_theta_from_q(q, 1.5406) + 0.2  # 1 % larger cell, zero +0.2 deg
+    assert cif_cell_coverage(two_theta, 1.5406, cell) == 15
+    other = np.array([3.9, 3.9, 6.3, 90.0, 90.0, 120.0])
+    assert cif_cell_coverage(two_theta, 1.5406, other) < 8
+    wrong = {"crystal_system": 0, "extinction_group": 0, "space_group": 0}
+    doubtful = MeasuredOutcome("x.xy", 62, wrong, wrong, {}, None, None, True, (5, 15))
+    sound = MeasuredOutcome("y.xy", 62, wrong, wrong, {}, None, None, True, (15, 15))
+    text = "\n".join(measured_lines([doubtful, sound]))
+    assert "CIF cell indexes 5 / 15" in text
+    assert text.splitlines()[-4].endswith("the label is doubtful: x.xy")
+
+
 def test_cells_and_wrong_cells_are_counted_at_each_probability():
     from research.indexing_eval import score_outcomes, summary_lines
     from research.indexing_run import Outcome
