@@ -4,16 +4,19 @@
 
 1. the evidence weight (a conditional logit on the candidate cells' figures of merit, extinction
    scores and ranks, every pattern where the search found a cell, accepted by its rule or not;
-   :func:`xrdsym.classify.joint.fit_cell_weight`);
-2. out-of-fold w of every cell (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on
-   which the rest is fitted, so that it sees probabilities of cells the weight was not fitted
-   on;
+   :func:`xrdsym.classify.joint.fit_cell_weight`), twice: on the cells alone (``xrdsym
+   index``) and with the network's probability of each cell's crystal system (the joined
+   answer, :data:`xrdsym.classify.joint.JOINED_FEATURES`);
+2. out-of-fold w of every cell of the joined weight
+   (:func:`xrdsym.classify.joint.cross_fitted_probabilities`), on which the rest is fitted, so
+   that it sees probabilities of cells the weight was not fitted on;
 3. the extinction temperature T of exp((LL - max LL) / T): the one of
    :data:`EXTINCTION_TEMPERATURES` with the most right joined extinction groups (ties: the
    largest); the likelihood of the true group alone (``fit_temperature``) prefers softer T,
    which leave more of the choice between groups to the network;
-4. the confident step: the lowest first-cell w >= 0.5 at which confident wrong first cells are
-   at most 2 % of the validation patterns (:func:`xrdsym.classify.joint.fit_confident_step`);
+4. the confident step: the lowest first-cell w of the cells alone (out of fold) >= 0.5 at
+   which confident wrong first cells are at most 2 % of the validation patterns
+   (:func:`xrdsym.classify.joint.fit_confident_step`);
 5. the exponent b of the space-group frequencies of the training part within each extinction
    group (:func:`xrdsym.classify.joint.sharpened_within_extinction`): the one of
    :data:`FREQUENCY_EXPONENTS` with the most right joined space groups at that T (ties: the
@@ -94,10 +97,17 @@ def weighed(outcomes: list[Outcome], rule_only: bool = False) -> list[Outcome]:
     ]
 
 
-def cell_feature_array(outcomes: list[Outcome]) -> np.ndarray:
-    """(n, K, len(FEATURES)) features of each outcome's scored candidates (NaN padding;
-    :func:`weighed` outcomes)."""
-    return padded_features([candidate_features(o.indexing) for o in outcomes])
+def cell_feature_array(outcomes: list[Outcome], joined: bool = True) -> np.ndarray:
+    """(n, K, F) features of each outcome's scored candidates (NaN padding; :func:`weighed`
+    outcomes): :data:`~xrdsym.classify.joint.JOINED_FEATURES` with the outcome's network
+    crystal-system probabilities, :data:`~xrdsym.classify.joint.FEATURES` without
+    (``joined`` False)."""
+    return padded_features(
+        [
+            candidate_features(o.indexing, o.network["crystal_system"] if joined else None)
+            for o in outcomes
+        ]
+    )
 
 
 def right_ranks(outcomes: list[Outcome]) -> np.ndarray:
@@ -212,11 +222,14 @@ def fit_evidence(
             f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
             "a weight needs right and wrong cells"
         )
+    own_features = cell_feature_array(indexed, joined=False)
+    beta = fit_cell_weight(own_features, rank)
+    own_out_of_fold = cross_fitted_probabilities(own_features, rank, folds, seed)
     features = cell_feature_array(indexed)
-    beta = fit_cell_weight(features, rank)
+    joined_beta = fit_cell_weight(features, rank)
     out_of_fold = cross_fitted_probabilities(features, rank, folds, seed)
     temperature = fit_extinction_temperature(indexed, out_of_fold, table)
-    step = fit_confident_step(out_of_fold[:, 0], right, len(outcomes), max_wrong)
+    step = fit_confident_step(own_out_of_fold[:, 0], right, len(outcomes), max_wrong)
     exponent = (
         0.0
         if frequencies is None
@@ -227,6 +240,7 @@ def fit_evidence(
         temperature,
         frequency_exponent=exponent,
         space_group_frequencies=() if frequencies is None else tuple(map(float, frequencies)),
+        joined_coefficients=tuple(float(b) for b in joined_beta),
     )
     levels, labels = [], []
     for outcome, w in zip(indexed, out_of_fold, strict=True):
@@ -238,7 +252,7 @@ def fit_evidence(
     level_temperatures = (
         fit_joined_temperatures(levels, labels) if len(levels) >= MIN_CALIBRATION_PATTERNS else {}
     )
-    in_sample = choice_probabilities(features, beta)[:, 0]
+    in_sample = choice_probabilities(own_features, beta)[:, 0]
     record = {
         **fitted_on,
         "patterns": len(outcomes),
@@ -247,7 +261,7 @@ def fit_evidence(
         "right_later_cells": int((rank > 0).sum()),
         "max_confident_wrong": max_wrong,
         "folds": folds,
-        "confident_out_of_fold": _confident_counts(out_of_fold[:, 0], right, step),
+        "confident_out_of_fold": _confident_counts(own_out_of_fold[:, 0], right, step),
         "confident_in_sample": _confident_counts(in_sample, right, step),
         "calibration_patterns": len(levels),
         "frequency_exponents_tried": list(FREQUENCY_EXPONENTS),
@@ -277,19 +291,23 @@ def compare_gates(
         cells = weighed(outcomes, rule_only=design == GATE_DESIGNS[0])
         rank = right_ranks(cells)
         features = cell_feature_array(cells)
+        own_features = cell_feature_array(cells, joined=False)
         if design == GATE_DESIGNS[1]:
-            features, rank = features[:, :1], np.where(rank == 0, 0, -1)
+            features, own_features = features[:, :1], own_features[:, :1]
+            rank = np.where(rank == 0, 0, -1)
         if design == GATE_DESIGNS[3]:
             w = np.where(np.isnan(features[..., 0]), np.nan, 0.0)
             w[rank >= 0, rank[rank >= 0]] = 1.0
+            own = w
         else:
             w = cross_fitted_probabilities(features, rank, folds, seed)
+            own = cross_fitted_probabilities(own_features, rank, folds, seed)
         right = rank == 0
-        step = fit_confident_step(w[:, 0], right, len(outcomes))
+        step = fit_confident_step(own[:, 0], right, len(outcomes))
         weights = {o.index: p for o, p in zip(cells, w, strict=True)}
         temperature = fit_extinction_temperature(cells, w, table)
         hits = joined_top1_hits(outcomes, weights, temperature, table)
-        confident = _confident_counts(w[:, 0], right, step)
+        confident = _confident_counts(own[:, 0], right, step)
         result[design] = {
             "cells": len(cells),
             "right": int(right.sum()),

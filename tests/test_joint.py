@@ -14,6 +14,8 @@ from xrdsym.classify.answers import format_cell, indexing_columns
 from xrdsym.classify.joint import (
     EVIDENCE_WEIGHT_NAME,
     FEATURES,
+    JOINED_FEATURES,
+    MIN_NETWORK_SYSTEM,
     EvidenceWeight,
     cell_features,
     cell_probabilities,
@@ -23,6 +25,7 @@ from xrdsym.classify.joint import (
     fit_joined_temperatures,
     fit_temperature,
     join_levels,
+    network_system_feature,
     read_evidence_weight,
     sharpened_within_extinction,
     write_evidence_weight,
@@ -116,6 +119,35 @@ def test_every_candidate_cell_weighs_by_its_probability():
         i = CRYSTAL_SYSTEMS.index(system)
         expected = share + rest * network["crystal_system"][i]
         assert joined.levels["crystal_system"][i] == pytest.approx(expected)
+
+
+def test_the_network_feature_sums_the_systems_a_lattice_carries():
+    p = np.array([0.05, 0.1, 0.15, 0.2, 0.25, 0.2, 0.05])  # in the order of CRYSTAL_SYSTEMS
+    assert network_system_feature("hP", p) == pytest.approx(np.log(0.45))  # trigonal + hexagonal
+    assert network_system_feature("hR", p) == pytest.approx(np.log(0.25))
+    assert network_system_feature("mC", p) == pytest.approx(np.log(0.1))
+    assert network_system_feature("cF", np.zeros(7)) == pytest.approx(np.log(MIN_NETWORK_SYSTEM))
+
+
+def test_the_joined_w_weighs_the_network_and_the_cells_own_w_decides():
+    """With a slope on the network's probability of the cell's system, the joined answer's w
+    follows the network; the printed w and the confident step stay the cells' own."""
+    indexing = _cubic_f_indexing()
+    own = (20.0, *ZERO_SLOPES)  # the cells alone: w = 1
+    joined_slopes = [0.0] * len(JOINED_FEATURES)
+    joined_slopes[JOINED_FEATURES.index("log_network_system")] = 1.0
+    weight = EvidenceWeight(own, joined_coefficients=tuple(joined_slopes))
+    network = _network_favouring(62)  # orthorhombic Pnma: cubic gets little
+    cubic_share = float(network["crystal_system"][CRYSTAL_SYSTEMS.index("cubic")])
+    w = weight.cell_probabilities(indexing, network["crystal_system"])
+    np.testing.assert_allclose(w, [cubic_share / (1.0 + cubic_share)])
+    assert weight.cell_probabilities(indexing)[0] > 0.999
+    joined = join_levels(network, indexing, weight, TABLE)
+    assert joined.cell_probability > 0.999 and joined.confident
+    cubic = CRYSTAL_SYSTEMS.index("cubic")
+    assert joined.levels["crystal_system"][cubic] < 0.5  # the mixture took the network's doubt
+    unjoined = join_levels(network, indexing, EvidenceWeight(own), TABLE)
+    assert unjoined.levels["crystal_system"][cubic] > 0.99
 
 
 def test_a_cell_below_the_confident_step_is_a_suggestion_that_decides_nothing():
@@ -253,6 +285,7 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         reliability={"n": 3},
         frequency_exponent=0.5,
         space_group_frequencies=tuple(round(f, 8) for f in np.linspace(1.0, 2.0, 230) / 345.0),
+        joined_coefficients=(0.5,) * len(JOINED_FEATURES),
     )
     write_evidence_weight(weight, tmp_path)
     assert read_evidence_weight(tmp_path) == weight
@@ -266,6 +299,7 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         ("level_temperatures", {"space_group": 0.0}),
         ("frequency_exponent", -1.0),
         ("space_group_frequencies", [0.1] * 229),
+        ("joined_coefficients", [0.5] * len(FEATURES)),
     ):
         (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps({**good, field: value}))
         with pytest.raises(ModelFileError, match=field):

@@ -4,7 +4,10 @@ One distribution over the 230 space groups from the network's probabilities and 
 of the candidate cells of the lattice search, whether or not the search's acceptance rule
 takes the first (:attr:`xrdsym.indexing.results.IndexingResult.scored_candidates`). Each cell
 i gets a score z_i = beta . x_i (:func:`cell_features`: its figures of merit, its extinction
-scores and its rank in the search's list), and the probability that it is the right cell is
+scores and its rank in the search's list; in the joined answer also the log of the network's
+probability of the crystal systems its lattice carries, :func:`network_system_feature`, with
+coefficients of their own, ``EvidenceWeight.joined_coefficients``), and the probability that it
+is the right cell is
 
     w_i = exp(z_i) / (1 + sum_j exp(z_j))
 
@@ -35,10 +38,12 @@ level, :mod:`xrdsym.calibration`): q_T = p_joined^(1/T_level) / sum p_joined^(1/
 the temperatures fitted on validation patterns that have an indexed cell
 (:func:`fit_joined_temperatures`). A temperature keeps each level's ranking.
 
-The first cell is *confident* when its w reaches the step ``EvidenceWeight.confident_at``, fitted on
-validation patterns so that confident wrong cells are at most MAX_CONFIDENT_WRONG of the
-patterns there, and never below ACCEPT_PROBABILITY (:func:`fit_confident_step`). Below the
-step the cell still weighs in the mixture, but it is only a suggestion: it decides no level.
+The first cell is *confident* when its w from the cells alone
+(``EvidenceWeight.coefficients``, the w ``xrdsym index`` prints: the lines decide, not the
+network) reaches the step ``EvidenceWeight.confident_at``, fitted on validation patterns so
+that confident wrong cells are at most MAX_CONFIDENT_WRONG of the patterns there, and never
+below ACCEPT_PROBABILITY (:func:`fit_confident_step`). Below the step the cell still weighs in
+the mixture, but it is only a suggestion: it decides no level.
 
 Which source decided each level (``decided_by``):
 
@@ -69,6 +74,7 @@ from xrdsym.indexing.lattice import calculated_per_line
 from xrdsym.indexing.pattern import index_pattern
 from xrdsym.indexing.results import CellCandidate, ExtinctionScore, IndexingResult
 from xrdsym.parallel import ordered_map
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS
 from xrdsym.spacegroups.table import LEVELS, SpaceGroupTable, level_probabilities
 
 #: File beside ``model.json`` that holds the fitted evidence weight.
@@ -99,6 +105,13 @@ FEATURES = (
     "first_rank",
     "log1p_rank",
 )
+
+#: Features of a cell in the joined answer: :data:`FEATURES` and the log of the network's
+#: probability of the crystal systems the cell's lattice carries (:func:`network_system_feature`).
+JOINED_FEATURES = (*FEATURES, "log_network_system")
+
+#: Smallest network probability in :func:`network_system_feature` (keeps the logarithm finite).
+MIN_NETWORK_SYSTEM = 1e-4
 
 #: Free cell parameters of each crystal family, by the first letter of the Pearson symbol.
 FREE_PARAMETERS = {"c": 1, "t": 2, "h": 2, "o": 3, "m": 4, "a": 6}
@@ -145,13 +158,33 @@ def cell_features(
     )
 
 
-def candidate_features(indexing: IndexingResult | None) -> np.ndarray:
-    """(k, len(FEATURES)) features of the k scored candidates of an outcome, in rank order
-    (k = 0 when none was found or scored)."""
+def network_system_feature(bravais: str, system_probabilities: np.ndarray) -> float:
+    """ln max(sum of the network's probabilities of the crystal systems a lattice of Pearson
+    symbol ``bravais`` carries (:func:`~xrdsym.indexing.extinction.crystal_systems_of`; hP:
+    trigonal + hexagonal), MIN_NETWORK_SYSTEM); ``system_probabilities``: the (7,)
+    crystal-system distribution in the order of ``CRYSTAL_SYSTEMS``."""
+    p = np.asarray(system_probabilities, dtype=np.float64)
+    share = sum(float(p[CRYSTAL_SYSTEMS.index(s)]) for s in crystal_systems_of(bravais))
+    return math.log(max(share, MIN_NETWORK_SYSTEM))
+
+
+def candidate_features(
+    indexing: IndexingResult | None, system_probabilities: np.ndarray | None = None
+) -> np.ndarray:
+    """(k, F) features of the k scored candidates of an outcome, in rank order (k = 0 when
+    none was found or scored): :data:`FEATURES`, or :data:`JOINED_FEATURES` when the
+    network's crystal-system probabilities are given."""
     pairs = [] if indexing is None else indexing.scored_candidates()
+    width = len(FEATURES) if system_probabilities is None else len(JOINED_FEATURES)
     if not pairs:
-        return np.zeros((0, len(FEATURES)))
-    return np.stack([cell_features(c, s, rank) for rank, (c, s) in enumerate(pairs)])
+        return np.zeros((0, width))
+    rows = [cell_features(c, s, rank) for rank, (c, s) in enumerate(pairs)]
+    if system_probabilities is not None:
+        rows = [
+            np.append(row, network_system_feature(c.bravais, system_probabilities))
+            for row, (c, _) in zip(rows, pairs, strict=True)
+        ]
+    return np.stack(rows)
 
 
 def cell_probabilities(features: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -167,7 +200,11 @@ class EvidenceWeight:
     sum_j exp(beta . x_j)), x = :func:`cell_features` (one cell: the logistic).
 
     Attributes:
-        coefficients: beta, one per name of :data:`FEATURES`.
+        coefficients: beta, one per name of :data:`FEATURES` (the cells alone: ``xrdsym
+            index``).
+        joined_coefficients: beta of the joined answer, one per name of
+            :data:`JOINED_FEATURES` (the cells and the network's probability of their crystal
+            system); empty: the joined answer uses ``coefficients``.
         temperature: T of the extinction log-likelihoods in the joined answer.
         fitted_on: what it was fitted on (dataset, part, renderer, sizes, fit quality).
         confident_at: the step of w from which a cell decides levels (:func:`fit_confident_step`).
@@ -185,6 +222,7 @@ class EvidenceWeight:
     reliability: dict[str, Any] = field(default_factory=dict)
     frequency_exponent: float = 0.0
     space_group_frequencies: tuple[float, ...] = ()
+    joined_coefficients: tuple[float, ...] = ()
 
     def sharpened(
         self, network: dict[str, np.ndarray], table: SpaceGroupTable
@@ -201,10 +239,18 @@ class EvidenceWeight:
         )
         return {**network, "space_group": p}
 
-    def cell_probabilities(self, indexing: IndexingResult | None) -> np.ndarray:
+    def cell_probabilities(
+        self, indexing: IndexingResult | None, system_probabilities: np.ndarray | None = None
+    ) -> np.ndarray:
         """(k,) w_i of the scored candidates of an outcome, in rank order (empty when no cell
-        was found or scored)."""
-        return cell_probabilities(candidate_features(indexing), np.asarray(self.coefficients))
+        was found or scored); with the network's (7,) crystal-system probabilities, those of
+        the joined answer (``joined_coefficients``, when fitted)."""
+        if system_probabilities is None or not self.joined_coefficients:
+            return cell_probabilities(candidate_features(indexing), np.asarray(self.coefficients))
+        return cell_probabilities(
+            candidate_features(indexing, system_probabilities),
+            np.asarray(self.joined_coefficients),
+        )
 
     def first_cell_probability(self, indexing: IndexingResult | None) -> float | None:
         """w of an outcome's first cell, the cell the answer prints; None when no cell was
@@ -223,6 +269,8 @@ class EvidenceWeight:
         return {
             "features": list(FEATURES),
             "coefficients": [round(c, 6) for c in self.coefficients],
+            "joined_features": list(JOINED_FEATURES),
+            "joined_coefficients": [round(c, 6) for c in self.joined_coefficients],
             "temperature": self.temperature,
             "confident_at": round(self.confident_at, 6),
             "level_temperatures": {k: round(v, 6) for k, v in self.level_temperatures.items()},
@@ -250,6 +298,15 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
         temperature = float(data.get("temperature", 1.0))
         if len(coefficients) != len(FEATURES) or not temperature > 0.0:
             raise ValueError("wrong number of coefficients or a non-positive temperature")
+        joined = tuple(float(c) for c in data.get("joined_coefficients", ()))
+        if joined and (
+            list(data.get("joined_features", ())) != list(JOINED_FEATURES)
+            or len(joined) != len(JOINED_FEATURES)
+        ):
+            raise ValueError(
+                f"joined_coefficients: {len(joined)} for features "
+                f"{list(data.get('joined_features', ()))}, {list(JOINED_FEATURES)} needed"
+            )
         confident_at = float(data.get("confident_at", ACCEPT_PROBABILITY))
         if not ACCEPT_PROBABILITY <= confident_at <= 1.0:
             raise ValueError(f"confident_at {confident_at} outside [{ACCEPT_PROBABILITY}, 1]")
@@ -276,6 +333,7 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
         dict(data.get("reliability", {})),
         exponent,
         frequencies,
+        joined,
     )
 
 
@@ -288,8 +346,8 @@ def write_evidence_weight(weight: EvidenceWeight, folder: str | Path) -> Path:
 
 def padded_features(groups: list[np.ndarray], width: int | None = None) -> np.ndarray:
     """(n, K, F) array of n patterns' (k_i, F) candidate features, NaN rows where k_i < K
-    (K = ``width`` or the largest k_i)."""
-    n_features = len(FEATURES)
+    (K = ``width`` or the largest k_i; F of the groups, len(FEATURES) when all are empty)."""
+    n_features = next((np.shape(g)[1] for g in groups if np.ndim(g) == 2), len(FEATURES))
     k_max = width if width is not None else max((len(g) for g in groups), default=0)
     out = np.full((len(groups), max(k_max, 1), n_features), np.nan)
     for i, g in enumerate(groups):
@@ -453,9 +511,11 @@ class JoinedLevels:
     Attributes:
         levels: (7,), (101,), (230,) distributions (:data:`LEVELS` keys).
         decided_by: level -> ``"indexing"`` or ``"network"``.
-        cell_probability: w of the first cell (0 when no cell was found).
-        confident: w reached the fitted step; a cell below it is a suggestion only.
-        other_cells_probability: sum of w of the later candidates (they weigh in the answer).
+        cell_probability: w of the first cell from the cells alone (0 when no cell was
+            found).
+        confident: that w reached the fitted step; a cell below it is a suggestion only.
+        other_cells_probability: sum of the joined w of the later candidates (they weigh in
+            the answer).
     """
 
     levels: dict[str, np.ndarray]
@@ -584,7 +644,8 @@ def join_levels(
         weight: the fitted evidence weight, confident step and level temperatures.
         table: the space-group table (memberships).
     """
-    w = weight.cell_probabilities(indexing)
+    w = weight.cell_probabilities(indexing, network["crystal_system"])
+    own = weight.cell_probabilities(indexing)
     if indexing is None or indexing.first is None or not w.size:
         return network_only(network)
     sharpened = weight.sharpened(network, table)
@@ -594,10 +655,10 @@ def join_levels(
     levels = mixture(sharpened, given, w)
     if levels is None:
         return network_only(network)
-    confident = given[0] is not None and float(w[0]) >= weight.confident_at
+    confident = given[0] is not None and float(own[0]) >= weight.confident_at
     decided = decided_levels(indexing.first, indexing.extinction, confident)
     others = float(np.sum(w[1:]))
-    return JoinedLevels(weight.calibrated(levels), decided, float(w[0]), confident, others)
+    return JoinedLevels(weight.calibrated(levels), decided, float(own[0]), confident, others)
 
 
 def _indexing_job(sample: Any) -> tuple[np.ndarray, np.ndarray, float] | None:
