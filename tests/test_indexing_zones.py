@@ -58,36 +58,39 @@ def test_a_zone_without_its_diagonal_lines_is_found_from_a_1_2_line() -> None:
     assert holds(zones.zone_trials(q, n_base=5, pair_indices=WIDER_PAIRS))
 
 
-def test_a_cells_third_angle_comes_from_a_0_1_2_line() -> None:
-    """Two zones sharing c* and a line (0, 1, 2) of the other two vectors fix b* . a*."""
+def zone_pair_of_a_triclinic_cell() -> tuple[np.ndarray, np.ndarray, float]:
+    """Zones (c*, b*) and (c*, a*) of a triclinic cell with the signs of b* and a* chosen so
+    that both R >= 0; the cell's expected parameters (c*, b*, a* order) and its b* . a*."""
     gstar = reciprocal((5.1, 6.3, 7.7, 82.0, 97.0, 104.0))
     qa, qb, qc = gstar[0, 0], gstar[1, 1], gstar[2, 2]
     sign_b = np.sign(gstar[2, 1]) or 1.0
     sign_a = np.sign(gstar[2, 0]) or 1.0
     zone_pair = np.array([[qc, qb, abs(gstar[2, 1])], [qc, qa, abs(gstar[2, 0])]])
     f = sign_b * sign_a * gstar[0, 1]
-    line = np.array([qb + 4 * qa + 4 * f])  # (0, 1, 2) in the (c*, b*, a*) basis
     expected = np.array([qc, qb, qa, abs(gstar[2, 1]), abs(gstar[2, 0]), f])
+    return zone_pair, expected, f
 
-    def error(params: np.ndarray) -> float:
-        return float(np.min(np.abs(params - expected).max(axis=1)))
 
-    assert error(zones.cells_from_zones(zone_pair, line)) > 1e-4
-    assert error(zones.cells_from_zones(zone_pair, line, WIDER_PAIRS)) < 1e-12
+def closest_error(params: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.min(np.abs(params - expected).max(axis=1)))
+
+
+def test_a_cells_third_angle_comes_from_a_0_1_2_line() -> None:
+    """Two zones sharing c* and a line (0, 1, 2) of the other two vectors fix b* . a*."""
+    zone_pair, expected, f = zone_pair_of_a_triclinic_cell()
+    qb, qa = expected[1], expected[2]
+    line = np.array([qb + 4 * qa + 4 * f])  # (0, 1, 2) in the (c*, b*, a*) basis
+    assert closest_error(zones.cells_from_zones(zone_pair, line), expected) > 1e-4
+    wider = zones.cells_from_zones(zone_pair, line, WIDER_PAIRS)
+    assert closest_error(wider, expected) < 1e-12
 
 
 def test_two_zones_sharing_a_vector_give_the_cell() -> None:
-    gstar = reciprocal((5.1, 6.3, 7.7, 82.0, 97.0, 104.0))
-    qa, qb, qc = gstar[0, 0], gstar[1, 1], gstar[2, 2]
-    # zones (c*, b*) and (c*, a*) with the signs of b* and a* chosen so that both R >= 0
-    sign_b = np.sign(gstar[2, 1]) or 1.0
-    sign_a = np.sign(gstar[2, 0]) or 1.0
-    zone_pair = np.array([[qc, qb, abs(gstar[2, 1])], [qc, qa, abs(gstar[2, 0])]])
-    bc_line = qb + qa + 2 * sign_b * sign_a * gstar[0, 1]  # (b* + a*) in the signed basis
+    zone_pair, expected, f = zone_pair_of_a_triclinic_cell()
+    qb, qa = expected[1], expected[2]
+    bc_line = qb + qa + 2 * f  # (b* + a*) in the signed basis
     params = zones.cells_from_zones(zone_pair, np.array([bc_line]))
-    expected = np.array([qc, qb, qa, abs(gstar[2, 1]), abs(gstar[2, 0]), 0.0])
-    expected[5] = sign_b * sign_a * gstar[0, 1]
-    assert np.min(np.abs(params - expected).max(axis=1)) < 1e-12
+    assert closest_error(params, expected) < 1e-12
 
 
 def test_zone_trials_contain_a_triclinic_cell() -> None:
