@@ -207,8 +207,9 @@ def format_result(
         lines.extend(format_candidate(rank, cand))
         if rank <= len(probabilities):
             note = (
-                " (fitted on simulated validation patterns; 'xrdsym classify' weighs each cell "
-                "by it)"
+                " (fitted on simulated validation patterns, from the lines alone; 'xrdsym "
+                "classify' weighs each cell by it and the network's probability of its crystal "
+                "system)"
                 if rank == 1
                 else ""
             )
