@@ -283,9 +283,10 @@ def compare_gates(
 ) -> dict[str, dict[str, Any]]:
     """Top-1 of the joined answer (before calibration, which keeps rankings) per design of
     :data:`GATE_DESIGNS`, with out-of-fold w (the weight fitted on the other folds of the
-    design's own patterns), the extinction temperature fitted on its right first cells, and
-    the confident step on the out-of-fold w of the first cells; also the patterns weighed, the
-    right first cells, the confident and the confident wrong ones."""
+    design's own patterns; with the network's term of the joined answer), the extinction
+    temperature fitted on its right first cells, and the confident step on the out-of-fold w
+    of the first cells from the cells alone; also the patterns weighed, the right first cells,
+    the confident and the confident wrong ones."""
     result: dict[str, dict[str, Any]] = {}
     for design in GATE_DESIGNS:
         cells = weighed(outcomes, rule_only=design == GATE_DESIGNS[0])
