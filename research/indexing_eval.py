@@ -19,8 +19,9 @@ import numpy as np
 from research.indexing_run import Outcome, same_reduced_cell, true_labels
 from xrdsym.classify.joint import EvidenceWeight, join_levels, network_only
 from xrdsym.errors import XrdsymError
-from xrdsym.indexing import metric, refine
+from xrdsym.indexing import metric
 from xrdsym.indexing.lattice import used_lines
+from xrdsym.indexing.refine import indexed_by_metric
 from xrdsym.indexing.results import IndexingResult
 from xrdsym.spacegroups import CRYSTAL_SYSTEMS, LEVELS, space_group
 from xrdsym.spacegroups.table import SpaceGroupTable
@@ -197,22 +198,15 @@ def cif_cell_coverage(two_theta: np.ndarray, wavelength: float, cell: np.ndarray
     absences) scaled by one of CIF_SCALES and shifted by one of CIF_ZEROS: near all of them when
     the CIF is of the scan's phase."""
     gstar = metric.metric_from_lattice(metric.lattice_from_cell(cell))
-    best = 0
-    for scale in CIF_SCALES:
-        params = metric.params_from_metric(gstar / scale**2, "triclinic")
-        for zero in CIF_ZEROS:
-            indexed = refine.assign(
-                two_theta,
-                wavelength,
-                params,
-                "triclinic",
-                "P",
-                float(zero),
-                CIF_LINE_WINDOW,
-                all_lines=False,
-            )[2]
-            best = max(best, int(indexed.sum()))
-    return best
+    return max(
+        int(
+            indexed_by_metric(
+                two_theta, wavelength, gstar / scale**2, float(zero), CIF_LINE_WINDOW
+            ).sum()
+        )
+        for scale in CIF_SCALES
+        for zero in CIF_ZEROS
+    )
 
 
 def _cif_lines(indexing: IndexingResult | None, cell: np.ndarray) -> tuple[int, int] | None:

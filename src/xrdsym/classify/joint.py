@@ -645,7 +645,6 @@ def join_levels(
         table: the space-group table (memberships).
     """
     w = weight.cell_probabilities(indexing, network["crystal_system"])
-    own = weight.cell_probabilities(indexing)
     if indexing is None or indexing.first is None or not w.size:
         return network_only(network)
     sharpened = weight.sharpened(network, table)
@@ -655,6 +654,7 @@ def join_levels(
     levels = mixture(sharpened, given, w)
     if levels is None:
         return network_only(network)
+    own = weight.cell_probabilities(indexing)  # the cells alone decide: the confident step
     confident = given[0] is not None and float(own[0]) >= weight.confident_at
     decided = decided_levels(indexing.first, indexing.extinction, confident)
     others = float(np.sum(w[1:]))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xrdsym.indexing import metric, settings
-from xrdsym.indexing.refine import MIN_DISCREPANCY, Refined, assign, refine
+from xrdsym.indexing.refine import MIN_DISCREPANCY, Refined, assign, indexed_by_metric, refine
 
 #: A higher-symmetry setting is kept when its M20 is at least this fraction of the fit it came
 #: from (the extra constraints cost a little precision, never many lines).
@@ -275,21 +275,11 @@ def supercells(
         if index * base_volume > max_volume:
             break
         for matrix in supercell_matrices(index):
-            params = metric.params_from_metric(
-                metric.metric_from_lattice(matrix @ rows), "triclinic"
-            )
-            _, _, indexed, _ = assign(
-                two_theta,
-                wavelength,
-                params,
-                "triclinic",
-                "P",
-                ref.zero_shift,
-                tolerance,
-                all_lines=False,
-            )
+            gstar = metric.metric_from_lattice(matrix @ rows)
+            indexed = indexed_by_metric(two_theta, wavelength, gstar, ref.zero_shift, tolerance)
             if int(np.count_nonzero(indexed)) <= ref.n_indexed:
                 continue
+            params = metric.params_from_metric(gstar, "triclinic")
             trial = refine(
                 two_theta, wavelength, params, "triclinic", "P", tolerance, ref.zero_shift
             )

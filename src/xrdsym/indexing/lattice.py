@@ -35,7 +35,7 @@ from xrdsym.indexing.refine import Refined, cell_sigma, refine
 from xrdsym.indexing.results import CellCandidate, IndexingResult, PeakSearchResult
 from xrdsym.indexing.trials import best_trials
 from xrdsym.indexing.zero import zero_candidates
-from xrdsym.indexing.zones import zone_cell_trials
+from xrdsym.indexing.zones import DIAGONAL_PAIRS, zone_cell_trials
 
 #: Families searched with their symmetric trials by default, highest symmetry first (the
 #: triclinic zone search follows them unless ``IndexingOptions.triclinic`` is off).
@@ -170,7 +170,7 @@ class IndexingOptions:
     centring_lines_lost: int = 2
     base_min_height: float = 0.05
     supercell_indices: tuple[int, ...] = (2,)
-    zone_pair_indices: tuple[tuple[int, int], ...] = ((1, 1),)
+    zone_pair_indices: tuple[tuple[int, int], ...] = DIAGONAL_PAIRS
     n_candidates: int = 5
 
     def families(self) -> list[str]:

@@ -120,6 +120,18 @@ def assign(
     return hkl_all[nearest], calc, indexed, tt_all
 
 
+def indexed_by_metric(
+    two_theta: np.ndarray, wavelength: float, gstar: np.ndarray, zero_shift: float, tolerance: float
+) -> np.ndarray:
+    """(n,) True where a line (2theta, degrees) lies within ``tolerance`` degrees of a
+    reflection of the reciprocal metric ``gstar`` (1/Angstrom^2; every lattice point, no
+    absences) after the zero shift (degrees): the lines an unrefined cell indexes."""
+    params = metric.params_from_metric(gstar, "triclinic")
+    return assign(
+        two_theta, wavelength, params, "triclinic", "P", zero_shift, tolerance, all_lines=False
+    )[2]
+
+
 def _solve(
     two_theta: np.ndarray,
     wavelength: float,

@@ -55,6 +55,10 @@ SCREEN_LINES = 20
 #: the pairs of observed lines that span a zone whose reduced basis holds an unobserved one).
 REDUCED_SLACK = 2.0
 
+#: Default indices (h, k) a line is taken as to fix a zone's R and a cell's b* . c*: the
+#: first diagonal, (1, 1) and (1, -1) (``IndexingOptions.zone_pair_indices``).
+DIAGONAL_PAIRS: tuple[tuple[int, int], ...] = ((1, 1),)
+
 #: A zone must index at least this many of the screened lines to be kept.
 MIN_ZONE_LINES = 4
 
@@ -82,7 +86,7 @@ def basis_lengths(q_obs: np.ndarray, n_base: int) -> np.ndarray:
 
 
 def zone_trials(
-    q_obs: np.ndarray, n_base: int, pair_indices: tuple[tuple[int, int], ...] = ((1, 1),)
+    q_obs: np.ndarray, n_base: int, pair_indices: tuple[tuple[int, int], ...] = DIAGONAL_PAIRS
 ) -> np.ndarray:
     """(Z, 3) zones (Q_a, Q_b, R): every pair of basis lengths Q_a <= Q_b with R = 0 and with
     R = |Q_m - h^2 Q_a - k^2 Q_b| / (2 h k) from each line m taken as each (h, k) of
@@ -109,7 +113,7 @@ def best_zones(
     q_high: np.ndarray,
     n_base: int,
     max_zones: int,
-    pair_indices: tuple[tuple[int, int], ...] = ((1, 1),),
+    pair_indices: tuple[tuple[int, int], ...] = DIAGONAL_PAIRS,
 ) -> np.ndarray:
     """The ``max_zones`` best-screened distinct zones indexing at least MIN_ZONE_LINES lines
     (:func:`zone_trials` with ``pair_indices``)."""
@@ -123,7 +127,7 @@ def best_zones(
 
 
 def cells_from_zones(
-    zones: np.ndarray, q_obs: np.ndarray, pair_indices: tuple[tuple[int, int], ...] = ((1, 1),)
+    zones: np.ndarray, q_obs: np.ndarray, pair_indices: tuple[tuple[int, int], ...] = DIAGONAL_PAIRS
 ) -> np.ndarray:
     """(T, 6) triclinic parameters (A, B, C, D, E, F of :data:`metric.BASIS`) from every two
     zones sharing a basis length: zone (Q_s, Q_p, R_sp) and zone (Q_s, Q_r, R_sr) give
@@ -165,7 +169,7 @@ def zone_cell_trials(
     max_volume: float,
     keep: int,
     deadline: float,
-    pair_indices: tuple[tuple[int, int], ...] = ((1, 1),),
+    pair_indices: tuple[tuple[int, int], ...] = DIAGONAL_PAIRS,
 ) -> tuple[np.ndarray, bool]:
     """The ``keep`` best-screened distinct triclinic trials built from zones whose R and cells
     whose b* . c* are fixed by lines taken as the indices ``pair_indices``, and whether the
