@@ -9,7 +9,9 @@ its lines are searched once, and the lattice search runs once per setting: every
 and still be a candidate (``IndexingOptions.centring_lines_lost``) and every height of the
 strong lines of the second pass of trials (``IndexingOptions.base_min_height``) with every
 list of supercell indices (``IndexingOptions.supercell_indices``) and every list of the zone
-search's index pairs (``IndexingOptions.zone_pair_indices``). Printed: how often the
+search's index pairs (``IndexingOptions.zone_pair_indices``), every number of lines added to
+each family's base lines (``IndexingOptions.base_lines``) and every number of trials kept per
+family (``IndexingOptions.keep``). Printed: how often the
 first candidate equals the true cell (Niggli-reduced, lengths within 0.5 %, angles within 0.5
 degrees), how often one of the first three does, and the mean and largest lattice-search time,
 per setting. Run it on the validation part only.
@@ -28,6 +30,8 @@ per setting. Run it on the validation part only.
         --supercells off 2 2,3,4 --workers 2
     python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
         --zone-pairs 11 11,12,21 --workers 2
+    python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
+        --base-lines-added 0 2 3 --keep 30 60 --workers 2
 """
 
 from __future__ import annotations
@@ -65,6 +69,11 @@ def parse_pairs(text: str) -> tuple[tuple[int, int], ...]:
 def parse_indices(text: str) -> tuple[int, ...]:
     """Supercell indices from comma-separated integers, e.g. ``"2,3,4"``; ``"off"``: none."""
     return () if text == "off" else tuple(int(value) for value in text.split(","))
+
+
+def with_base_lines_added(added: int) -> tuple[tuple[str, int], ...]:
+    """The search's base lines per family (``IndexingOptions.base_lines``), each plus ``added``."""
+    return tuple((family, n + added) for family, n in IndexingOptions().base_lines)
 
 
 def first_cell_right(index: int, settings: tuple[IndexingOptions, ...], seed: int) -> list[tuple]:
@@ -133,6 +142,20 @@ def register(subparsers: Any) -> None:
         help="indices (h, k) a line is taken as to fix a zone's a* . b*, each list "
         "comma-separated digit pairs (11,12,21) (default: the search's)",
     )
+    parser.add_argument(
+        "--base-lines-added",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="lines added to every family's base lines (default: 0, the search's)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=int,
+        nargs="+",
+        default=[IndexingOptions().keep],
+        help="best-screened trials refined per family (default: the search's)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -147,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
             base_min_height=strong,
             supercell_indices=parse_indices(indices),
             zone_pair_indices=parse_pairs(pairs),
+            base_lines=with_base_lines_added(added),
+            keep=keep,
         )
         for tolerance in args.tolerances
         for starts in args.zero_starts
@@ -155,13 +180,15 @@ def run(args: argparse.Namespace) -> int:
         for strong in args.base_min_height
         for indices in args.supercells
         for pairs in args.zone_pairs
+        for added in args.base_lines_added
+        for keep in args.keep
     )
     job = partial(first_cell_right, settings=settings, seed=args.seed)
     rows = np.array(map_structures(args, job))
     print(f"{args.part} part of {args.dataset} ({args.split}), {len(rows)} structures")
     print(
         "tolerance (deg)  zero starts (deg)      zone search   centring lines lost"
-        "   strong base   supercells   zone pairs"
+        "   strong base   supercells   zone pairs   base lines   keep"
         "   first cell right   in the first three   mean s   max s"
     )
     for k, options in enumerate(settings):
@@ -172,11 +199,19 @@ def run(args: argparse.Namespace) -> int:
             f" {options.centring_lines_lost:<21d} {options.base_min_height:<13g}"
             f" {','.join(map(str, options.supercell_indices)) or 'off':<12}"
             f" {','.join(f'{h}{k}' for h, k in options.zone_pair_indices):<12}"
+            f" {_base_line_text(options):<12} {options.keep:<6d}"
             f" {int(right.sum()):>5} ({right.mean():6.1%})"
             f"   {int(top3.sum()):>5} ({top3.mean():6.1%})"
             f"       {seconds.mean():6.2f}  {seconds.max():6.2f}"
         )
     return 0
+
+
+def _base_line_text(options: IndexingOptions) -> str:
+    """The base lines per family as lines added to the search's (``+0``: the search's)."""
+    default = dict(IndexingOptions().base_lines)
+    added = {n - default.get(family, n) for family, n in options.base_lines}
+    return f"+{added.pop()}" if len(added) == 1 else "mixed"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

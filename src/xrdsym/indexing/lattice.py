@@ -151,12 +151,12 @@ class IndexingOptions:
     tolerance: float = 0.1
     max_volume: float = 5000.0
     base_lines: tuple[tuple[str, int], ...] = (
-        ("cubic", 4),
-        ("tetragonal", 9),
-        ("hexagonal", 9),
-        ("orthorhombic", 7),
-        ("monoclinic", 6),
-        ("triclinic", 7),
+        ("cubic", 6),
+        ("tetragonal", 11),
+        ("hexagonal", 11),
+        ("orthorhombic", 9),
+        ("monoclinic", 8),
+        ("triclinic", 9),
     )
     keep: int = 30
     min_m20: float = 15.0
