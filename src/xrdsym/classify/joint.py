@@ -252,6 +252,18 @@ class EvidenceWeight:
             np.asarray(self.joined_coefficients),
         )
 
+    def joined_and_own_probabilities(
+        self, indexing: IndexingResult | None, system_probabilities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(k,) w_i of the joined answer and (k,) w_i of the cells alone, in rank order, from
+        one build of the candidates' features (the joined ones are the cells' own plus the
+        network term); the joined w is the cells' own where ``joined_coefficients`` is empty."""
+        features = candidate_features(indexing, system_probabilities)
+        own = cell_probabilities(features[:, : len(FEATURES)], np.asarray(self.coefficients))
+        if not self.joined_coefficients:
+            return own, own
+        return cell_probabilities(features, np.asarray(self.joined_coefficients)), own
+
     def first_cell_probability(self, indexing: IndexingResult | None) -> float | None:
         """w of an outcome's first cell, the cell the answer prints; None when no cell was
         found or it has no extinction scores."""
@@ -644,7 +656,7 @@ def join_levels(
         weight: the fitted evidence weight, confident step and level temperatures.
         table: the space-group table (memberships).
     """
-    w = weight.cell_probabilities(indexing, network["crystal_system"])
+    w, own = weight.joined_and_own_probabilities(indexing, network["crystal_system"])
     if indexing is None or indexing.first is None or not w.size:
         return network_only(network)
     sharpened = weight.sharpened(network, table)
@@ -654,7 +666,7 @@ def join_levels(
     levels = mixture(sharpened, given, w)
     if levels is None:
         return network_only(network)
-    own = weight.cell_probabilities(indexing)  # the cells alone decide: the confident step
+    # the cells alone decide: the confident step reads their own w
     confident = given[0] is not None and float(own[0]) >= weight.confident_at
     decided = decided_levels(indexing.first, indexing.extinction, confident)
     others = float(np.sum(w[1:]))

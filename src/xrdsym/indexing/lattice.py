@@ -90,7 +90,11 @@ class IndexingOptions:
             finds the right first cell slightly more often than 0.06 or 0.08 (161 against
             158 and 157 of 300) and as often as 0.12 at less time; 0.15 finds fewer.
         max_volume: largest conventional cell volume tried, Angstrom^3.
-        base_lines: trial cells come from the first this many lines, per family.
+        base_lines: trial cells come from the first this many lines, per family. Two more
+            per family than before (4, 9, 9, 7, 6, 7) found the right first cell for 406
+            instead of 399 of 600 simulated validation patterns (``python -m
+            research.evaluate_indexing --part val --limit 600``, docs/indexing.md), the
+            search taking about 10 % longer.
         keep: best-screened trials refined per family.
         min_m20: acceptance: M20 of the best cell at least this times the family's
             :data:`FAMILY_M20_FACTOR` (more free parameters fit random lines better).
