@@ -94,7 +94,7 @@ class IndexingOptions:
             per family than before (4, 9, 9, 7, 6, 7) found the right first cell for 406
             instead of 399 of 600 simulated validation patterns (``python -m
             research.evaluate_indexing --part val --limit 600``, docs/indexing.md), the
-            search taking about 10 % longer.
+            search taking a quarter longer (``benchmarks/bench_indexing.py``, side by side).
         keep: best-screened trials refined per family.
         min_m20: acceptance: M20 of the best cell at least this times the family's
             :data:`FAMILY_M20_FACTOR` (more free parameters fit random lines better).
