@@ -31,7 +31,7 @@ per setting. Run it on the validation part only.
     python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
         --zone-pairs 11 11,12,21 --workers 2
     python -m research.search_tolerance --part val --limit 300 --tolerances 0.1 \
-        --base-lines-added 0 2 3 --keep 30 60 --workers 2
+        --base-lines-added -2 0 2 --keep 30 60 --workers 2
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def _base_line_text(options: IndexingOptions) -> str:
     """The base lines per family as lines added to the search's (``+0``: the search's)."""
     default = dict(IndexingOptions().base_lines)
     added = {n - default.get(family, n) for family, n in options.base_lines}
-    return f"+{added.pop()}" if len(added) == 1 else "mixed"
+    return f"{added.pop():+d}" if len(added) == 1 else "mixed"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
