@@ -43,6 +43,7 @@ from xrdsym.calibration import (
     reliability_bins,
 )
 from xrdsym.classify.joint import (
+    FEATURES,
     MAX_CONFIDENT_WRONG,
     EvidenceWeight,
     candidate_features,
@@ -97,16 +98,12 @@ def weighed(outcomes: list[Outcome], rule_only: bool = False) -> list[Outcome]:
     ]
 
 
-def cell_feature_array(outcomes: list[Outcome], joined: bool = True) -> np.ndarray:
-    """(n, K, F) features of each outcome's scored candidates (NaN padding; :func:`weighed`
-    outcomes): :data:`~xrdsym.classify.joint.JOINED_FEATURES` with the outcome's network
-    crystal-system probabilities, :data:`~xrdsym.classify.joint.FEATURES` without
-    (``joined`` False)."""
+def cell_feature_array(outcomes: list[Outcome]) -> np.ndarray:
+    """(n, K, len(JOINED_FEATURES)) features of each outcome's scored candidates with its
+    network crystal-system probabilities (NaN padding; :func:`weighed` outcomes); the first
+    len(FEATURES) are the cells' own (:data:`~xrdsym.classify.joint.JOINED_FEATURES`)."""
     return padded_features(
-        [
-            candidate_features(o.indexing, o.network["crystal_system"] if joined else None)
-            for o in outcomes
-        ]
+        [candidate_features(o.indexing, o.network["crystal_system"]) for o in outcomes]
     )
 
 
@@ -222,10 +219,10 @@ def fit_evidence(
             f"{len(indexed)} indexed patterns, {int(right.sum())} with the right cell: "
             "a weight needs right and wrong cells"
         )
-    own_features = cell_feature_array(indexed, joined=False)
+    features = cell_feature_array(indexed)
+    own_features = features[..., : len(FEATURES)]  # the cells alone: without the network term
     beta = fit_cell_weight(own_features, rank)
     own_out_of_fold = cross_fitted_probabilities(own_features, rank, folds, seed)
-    features = cell_feature_array(indexed)
     joined_beta = fit_cell_weight(features, rank)
     out_of_fold = cross_fitted_probabilities(features, rank, folds, seed)
     temperature = fit_extinction_temperature(indexed, out_of_fold, table)
@@ -292,7 +289,7 @@ def compare_gates(
         cells = weighed(outcomes, rule_only=design == GATE_DESIGNS[0])
         rank = right_ranks(cells)
         features = cell_feature_array(cells)
-        own_features = cell_feature_array(cells, joined=False)
+        own_features = features[..., : len(FEATURES)]
         if design == GATE_DESIGNS[1]:
             features, own_features = features[:, :1], own_features[:, :1]
             rank = np.where(rank == 0, 0, -1)

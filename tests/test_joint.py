@@ -139,9 +139,10 @@ def test_the_joined_w_weighs_the_network_and_the_cells_own_w_decides():
     weight = EvidenceWeight(own, joined_coefficients=tuple(joined_slopes))
     network = _network_favouring(62)  # orthorhombic Pnma: cubic gets little
     cubic_share = float(network["crystal_system"][CRYSTAL_SYSTEMS.index("cubic")])
-    w = weight.cell_probabilities(indexing, network["crystal_system"])
+    w, own_w = weight.joined_and_own_probabilities(indexing, network["crystal_system"])
     np.testing.assert_allclose(w, [cubic_share / (1.0 + cubic_share)])
-    assert weight.cell_probabilities(indexing)[0] > 0.999
+    assert own_w[0] > 0.999
+    np.testing.assert_allclose(own_w, weight.cell_probabilities(indexing))
     joined = join_levels(network, indexing, weight, TABLE)
     assert joined.cell_probability > 0.999 and joined.confident
     cubic = CRYSTAL_SYSTEMS.index("cubic")

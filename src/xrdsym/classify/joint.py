@@ -239,18 +239,11 @@ class EvidenceWeight:
         )
         return {**network, "space_group": p}
 
-    def cell_probabilities(
-        self, indexing: IndexingResult | None, system_probabilities: np.ndarray | None = None
-    ) -> np.ndarray:
-        """(k,) w_i of the scored candidates of an outcome, in rank order (empty when no cell
-        was found or scored); with the network's (7,) crystal-system probabilities, those of
-        the joined answer (``joined_coefficients``, when fitted)."""
-        if system_probabilities is None or not self.joined_coefficients:
-            return cell_probabilities(candidate_features(indexing), np.asarray(self.coefficients))
-        return cell_probabilities(
-            candidate_features(indexing, system_probabilities),
-            np.asarray(self.joined_coefficients),
-        )
+    def cell_probabilities(self, indexing: IndexingResult | None) -> np.ndarray:
+        """(k,) w_i of the scored candidates of an outcome from the cells alone, in rank order
+        (empty when no cell was found or scored); the joined answer's w:
+        :meth:`joined_and_own_probabilities`."""
+        return cell_probabilities(candidate_features(indexing), np.asarray(self.coefficients))
 
     def joined_and_own_probabilities(
         self, indexing: IndexingResult | None, system_probabilities: np.ndarray
