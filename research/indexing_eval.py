@@ -37,6 +37,46 @@ CIF_LINE_WINDOW = 0.1
 #: Probabilities of a cell being right at which the wrong cells are also counted (reported).
 CONFIDENCE_STEPS = (0.5, 0.7, 0.9, 0.95)
 
+#: A first cell within these ratios of the true (primitive) volume is "about the true volume"
+#: in :func:`loss_category`; below: smaller (a sub-cell when the ratio is 1/n), above: larger.
+SAME_VOLUME_RATIOS = (0.9, 1.1)
+
+#: Where a pattern stands with the true cell (:func:`loss_category`), in the printed order.
+LOSS_CATEGORIES = (
+    "first cell right, hP (trigonal or hexagonal)",
+    "first cell right, other lattices",
+    "true cell a later candidate",
+    "no true cell; first cell smaller",
+    "no true cell; first cell about as large",
+    "no true cell; first cell larger",
+    "no cell found",
+)
+
+
+def primitive_volume(cell: tuple[float, ...] | np.ndarray) -> float:
+    """Volume of a (reduced, primitive) cell (a, b, c in Angstrom, angles in degrees),
+    Angstrom^3: |det| of its lattice rows."""
+    return float(abs(np.linalg.det(metric.lattice_from_cell(np.asarray(cell, dtype=float)))))
+
+
+def loss_category(outcome: Outcome) -> str:
+    """Where a pattern stands with the true cell (:data:`LOSS_CATEGORIES`): the first cell right
+    (hP apart: its lattice carries trigonal and hexagonal groups alike, so only the network
+    tells the crystal system), the true cell a later candidate, or not among the candidates,
+    then by the first cell's volume V_1 against the true primitive volume V
+    (:data:`SAME_VOLUME_RATIOS`: a sub-cell of V / n indexes every line whose superstructure
+    lines are too weak to be seen)."""
+    first = outcome.indexing.first
+    if first is None:
+        return LOSS_CATEGORIES[6]
+    if outcome.cell_right:
+        return LOSS_CATEGORIES[0] if first.bravais == "hP" else LOSS_CATEGORIES[1]
+    if any(outcome.ranks_right):
+        return LOSS_CATEGORIES[2]
+    ratio = primitive_volume(first.reduced_cell) / primitive_volume(outcome.true_cell)
+    low, high = SAME_VOLUME_RATIOS
+    return LOSS_CATEGORIES[3] if ratio < low else LOSS_CATEGORIES[4 if ratio <= high else 5]
+
 
 def _top1(p: np.ndarray, label: int) -> bool:
     return int(np.argmax(p)) == label
@@ -63,6 +103,7 @@ def score_outcomes(
     confident = confident_wrong = indexed = found = top3 = 0
     wrong_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     cells_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
+    losses: dict[str, list[int]] = {c: [0, 0] for c in LOSS_CATEGORIES}
     for o in outcomes:
         info = space_group(o.space_group)
         labels = true_labels(o.space_group)
@@ -87,6 +128,9 @@ def score_outcomes(
             system_right[source][info.crystal_system] += int(
                 _top1(levels["crystal_system"], system)
             )
+        category = losses[loss_category(o)]
+        category[0] += 1
+        category[1] += int(_top1(joined.levels["crystal_system"], system))
         for level in LEVELS:
             hits["network"][level] += int(_top1(o.network[level], labels[level]))
             right = _top1(joined.levels[level], labels[level])
@@ -109,6 +153,7 @@ def score_outcomes(
         "cells_at": {str(step): cells_at[step] for step in CONFIDENCE_STEPS},
         "top1": {src: {lv: h / max(n, 1) for lv, h in v.items()} for src, v in hits.items()},
         "decided_by_indexing": {lv: (decided[lv], decided_right[lv]) for lv in LEVELS},
+        "system_right_by_category": {c: tuple(v) for c, v in losses.items()},
     }
 
 
@@ -142,6 +187,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         net, joint = result["top1"]["network"][level], result["top1"]["joined"][level]
         count, right = result["decided_by_indexing"][level]
         lines.append(f"  {level:<16}{net:>9.1%}{joint:>9.1%}   {count} ({right})")
+    lines.append("where the crystal system is lost: patterns, joined top-1 crystal system right")
+    for category, (total, right) in result.get("system_right_by_category", {}).items():
+        lines.append(f"  {category:<46}{total:>6}{right:>6}   {total - right} wrong")
     return lines
 
 

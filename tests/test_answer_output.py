@@ -181,6 +181,23 @@ def test_a_refused_cell_is_weighed_by_its_probability_and_a_missing_one_leaves_t
     assert indexing_lines(network) == [f"  {'cell':<20}not indexable: 3 lines"]
 
 
+def test_an_hp_cell_says_that_the_network_ranks_trigonal_and_hexagonal() -> None:
+    from dataclasses import replace
+
+    classifier = load_model()
+    joined = classifier.classify(read_sample(str(EXAMPLE), classifier.grid, "CuKa"))[0]
+    found = joined.indexing
+    assert found is not None and found.candidates
+    note = "carries trigonal and hexagonal groups alike"
+    assert note not in "".join(indexing_lines(joined))  # the example's cell is oP
+    hexagonal = replace(found.candidates[0], bravais="hP", crystal_system="hexagonal")
+    lines = indexing_lines(
+        replace(joined, indexing=replace(found, candidates=(hexagonal, *found.candidates[1:])))
+    )
+    assert lines[0].strip().startswith("cell  ") and " hP " in lines[0]
+    assert sum(note in line for line in lines) == 1
+
+
 def test_low_confidence_names_every_level_below_one_half(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -421,6 +421,30 @@ def test_cells_and_wrong_cells_are_counted_at_each_probability():
     assert set(never["wrong_cells_at"].values()) == {0}
 
 
+def test_patterns_are_sorted_by_where_the_true_cell_stands():
+    from research.indexing_eval import LOSS_CATEGORIES, loss_category, score_outcomes
+    from research.indexing_run import Outcome
+
+    indexing = _cubic_f_indexing()
+    reduced = np.asarray(indexing.first.reduced_cell)
+    doubled = reduced * np.array([1, 1, 2, 1, 1, 1])  # the true cell twice the first's volume
+    halved = reduced * np.array([1, 1, 0.5, 1, 1, 1])
+    network = _network_favouring(225)
+    cases = {
+        LOSS_CATEGORIES[1]: Outcome(0, 225, reduced, network, indexing, (True,)),
+        LOSS_CATEGORIES[2]: Outcome(1, 225, reduced, network, indexing, (False, True)),
+        LOSS_CATEGORIES[3]: Outcome(2, 225, doubled, network, indexing, (False,)),
+        LOSS_CATEGORIES[4]: Outcome(3, 225, reduced * 1.01, network, indexing, (False,)),
+        LOSS_CATEGORIES[5]: Outcome(4, 225, halved, network, indexing, (False,)),
+    }
+    for category, outcome in cases.items():
+        assert loss_category(outcome) == category
+    result = score_outcomes(list(cases.values()), SURE, TABLE)
+    counts = result["system_right_by_category"]
+    assert counts[LOSS_CATEGORIES[3]] == (1, 1)  # the cubic network and the cubic cell agree
+    assert counts[LOSS_CATEGORIES[0]] == (0, 0) and counts[LOSS_CATEGORIES[6]] == (0, 0)
+
+
 def test_a_doubled_cell_leaves_more_absences_unexplained_than_the_true_one():
     # rock salt indexed by its own cell and by a cell with c doubled (a primitive tetragonal
     # supercell indexes every line too, but predicts many positions where no line is seen)

@@ -383,6 +383,13 @@ def low_confidence_line(prediction: Prediction) -> list[str]:
     return [f"low confidence ({names}): more likely wrong than right"]
 
 
+#: Lattices whose line positions leave the crystal system open, with what the answer says.
+SYSTEM_OPEN_LATTICES = {
+    "hP": "an hP lattice carries trigonal and hexagonal groups alike (the same line positions): "
+    "the network ranks the two crystal systems",
+}
+
+
 def indexing_lines(prediction: Prediction) -> list[str]:
     """The first cell of the lattice search (Bravais lattice, cell with uncertainties, M20,
     lines indexed, the fitted probability that it is right, the search's own verdict) and the
@@ -407,6 +414,8 @@ def indexing_lines(prediction: Prediction) -> list[str]:
             f"  {'':<20}the later candidates (xrdsym index) weigh in with "
             f"{percent(prediction.other_cells_probability)}"
         )
+    if first.bravais in SYSTEM_OPEN_LATTICES:
+        lines.append(f"  {'':<20}{SYSTEM_OPEN_LATTICES[first.bravais]}")
     decided = [level for level in LEVELS if prediction.decided_by.get(level) == "indexing"]
     if decided:
         lines.append(f"  {'':<20}decided by the cell: {', '.join(decided).replace('_', ' ')}")
