@@ -166,7 +166,11 @@ def run(args: argparse.Namespace) -> int:
             code = {"code": store.code} if store is not None else {}
             frequencies = training_frequencies(dataset, args.split)
             weight = fit_evidence(
-                outcomes, {**described, **code}, classifier.table, frequencies=frequencies
+                outcomes,
+                {**described, **code},
+                classifier.table,
+                frequencies=frequencies,
+                set_coverage=classifier.calibration.coverage,
             )
         except ValueError as exc:
             raise XrdsymError(
@@ -174,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
             ) from None
         print(f"wrote {write_evidence_weight(weight, folder)}")
         print("\n".join(fit_lines(weight)))
-    result = score_outcomes(outcomes, weight, classifier.table)
+    result = score_outcomes(
+        outcomes, weight, classifier.table, dict(classifier.calibration.thresholds)
+    )
     result.update(described, seconds_per_pattern=seconds_per_pattern(outcomes))
     print(f"{args.part} part of {args.dataset} ({args.split}), lab renderer, seed {args.seed}")
     print("\n".join(summary_lines(result)))
@@ -233,6 +239,11 @@ def fit_lines(weight: Any) -> list[str]:
         f"in sample {inside['cells']} cells, {inside['wrong']} wrong ({inside['wrong'] / n:.1%})",
         f"joined temperatures ({fitted['calibration_patterns']} patterns with a cell): "
         + (temperatures or "none (too few patterns)"),
+        f"joined set thresholds ({fitted.get('set_coverage', 0.9):.0%} sets, same patterns): "
+        + (
+            ", ".join(f"{k} {v:.4f}" for k, v in weight.set_thresholds.items())
+            or "none (the network's own sets stay)"
+        ),
     ]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from research.indexing_run import Outcome, same_reduced_cell, true_labels
+from xrdsym.calibration import prediction_set
 from xrdsym.classify.joint import EvidenceWeight, join_levels, network_only
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing import metric
@@ -82,10 +83,30 @@ def _top1(p: np.ndarray, label: int) -> bool:
     return int(np.argmax(p)) == label
 
 
+def answer_set_thresholds(
+    joined_cell_probability: float,
+    weight: EvidenceWeight | None,
+    network_thresholds: dict[str, float],
+) -> tuple[dict[str, float], bool]:
+    """The thresholds of the answer's prediction sets and whether they are the joined ones:
+    the weight's where a cell weighs and it has them (as ``xrdsym classify``), else the
+    network's."""
+    if weight is not None and weight.set_thresholds and joined_cell_probability > 0.0:
+        return weight.set_thresholds, True
+    return network_thresholds, False
+
+
 def score_outcomes(
-    outcomes: list[Outcome], weight: EvidenceWeight | None, table: SpaceGroupTable
+    outcomes: list[Outcome],
+    weight: EvidenceWeight | None,
+    table: SpaceGroupTable,
+    network_thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Index rate by crystal system, confident-wrong rate, top-1 of joined and network alone.
+
+    With the network's conformal ``network_thresholds`` (the model calibration's), also the
+    coverage and mean size of the prediction sets of the network alone and of the answer
+    (:func:`answer_set_thresholds`), per level.
 
     A cell is *confident* when its fitted probability of being right reaches the weight's
     fitted step (``confident_at``); the confident-wrong rate is the share of all patterns with a
@@ -104,6 +125,8 @@ def score_outcomes(
     wrong_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     cells_at = dict.fromkeys(CONFIDENCE_STEPS, 0)
     losses: dict[str, list[int]] = {c: [0, 0] for c in LOSS_CATEGORIES}
+    sets = {src: {lv: [0, 0] for lv in LEVELS} for src in ("network", "answer")}  # held, size
+    joined_sets = 0
     for o in outcomes:
         info = space_group(o.space_group)
         labels = true_labels(o.space_group)
@@ -128,6 +151,19 @@ def score_outcomes(
             system_right[source][info.crystal_system] += int(
                 _top1(levels["crystal_system"], system)
             )
+        if network_thresholds:
+            thresholds, own = answer_set_thresholds(
+                joined.cell_probability, weight, network_thresholds
+            )
+            joined_sets += int(own)
+            for source, levels, cut in (
+                ("network", o.network, network_thresholds),
+                ("answer", joined.levels, thresholds),
+            ):
+                for level in LEVELS:
+                    members = prediction_set(levels[level], cut[level])
+                    sets[source][level][0] += int(labels[level] in members)
+                    sets[source][level][1] += int(members.size)
         category = losses[loss_category(o)]
         category[0] += 1
         category[1] += int(_top1(joined.levels["crystal_system"], system))
@@ -154,6 +190,17 @@ def score_outcomes(
         "top1": {src: {lv: h / max(n, 1) for lv, h in v.items()} for src, v in hits.items()},
         "decided_by_indexing": {lv: (decided[lv], decided_right[lv]) for lv in LEVELS},
         "system_right_by_category": {c: tuple(v) for c, v in losses.items()},
+        "sets": (
+            {
+                "joined_sets": joined_sets,
+                **{
+                    src: {lv: (h / max(n, 1), size / max(n, 1)) for lv, (h, size) in v.items()}
+                    for src, v in sets.items()
+                },
+            }
+            if network_thresholds
+            else {}
+        ),
     }
 
 
@@ -187,6 +234,21 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         net, joint = result["top1"]["network"][level], result["top1"]["joined"][level]
         count, right = result["decided_by_indexing"][level]
         lines.append(f"  {level:<16}{net:>9.1%}{joint:>9.1%}   {count} ({right})")
+    if result.get("sets"):
+        held = result["sets"]
+        lines.append(
+            "prediction sets: share holding the truth, mean size; network alone beside the "
+            f"answer (joined sets for {held['joined_sets']} patterns with a cell, the "
+            "network's for the rest)"
+        )
+        for level in LEVELS:
+            (net_held, net_size), (ans_held, ans_size) = (
+                held["network"][level],
+                held["answer"][level],
+            )
+            lines.append(
+                f"  {level:<16}{net_held:>9.1%}{net_size:>7.1f}   {ans_held:>9.1%}{ans_size:>7.1f}"
+            )
     lines.append("where the crystal system is lost: patterns, joined top-1 crystal system right")
     for category, (total, right) in result.get("system_right_by_category", {}).items():
         lines.append(f"  {category:<46}{total:>6}{right:>6}   {total - right} wrong")

@@ -22,7 +22,9 @@
    :data:`FREQUENCY_EXPONENTS` with the most right joined space groups at that T (ties: the
    smallest);
 6. one temperature per level of the joined distributions of the indexed patterns
-   (:func:`xrdsym.classify.joint.fit_joined_temperatures`).
+   (:func:`xrdsym.classify.joint.fit_joined_temperatures`);
+7. the thresholds of the joined answer's conformal prediction sets, on the same calibrated
+   out-of-fold distributions (:func:`xrdsym.classify.joint.fit_joined_set_thresholds`).
 
 :func:`joined_reliability` gives the reliability diagram (confidence bins: mean top-1
 probability, accuracy, count) and the ECE of the network alone and of the joined answer.
@@ -51,6 +53,7 @@ from xrdsym.classify.joint import (
     cross_fitted_probabilities,
     fit_cell_weight,
     fit_confident_step,
+    fit_joined_set_thresholds,
     fit_joined_temperatures,
     join_levels,
     mixed_levels,
@@ -204,9 +207,11 @@ def fit_evidence(
     folds: int = 5,
     seed: int = 0,
     frequencies: np.ndarray | None = None,
+    set_coverage: float = 0.9,
 ) -> EvidenceWeight:
     """Weight, extinction temperature, confident step, frequency exponent (when the training
-    part's space-group ``frequencies`` are given) and level temperatures (module docstring).
+    part's space-group ``frequencies`` are given), level temperatures and the thresholds of
+    prediction sets holding the truth for ``set_coverage`` of the patterns (module docstring).
 
     Raises:
         ValueError: without indexed patterns of both kinds (right and wrong cells).
@@ -246,8 +251,13 @@ def fit_evidence(
         if mixed is not None:
             levels.append(mixed)
             labels.append(true_labels(outcome.space_group))
-    level_temperatures = (
-        fit_joined_temperatures(levels, labels) if len(levels) >= MIN_CALIBRATION_PATTERNS else {}
+    calibrated = len(levels) >= MIN_CALIBRATION_PATTERNS
+    level_temperatures = fit_joined_temperatures(levels, labels) if calibrated else {}
+    tempered_levels = [
+        replace(weight, level_temperatures=level_temperatures).calibrated(p) for p in levels
+    ]
+    set_thresholds = (
+        fit_joined_set_thresholds(tempered_levels, labels, set_coverage) if calibrated else {}
     )
     in_sample = choice_probabilities(own_features, beta)[:, 0]
     record = {
@@ -261,10 +271,15 @@ def fit_evidence(
         "confident_out_of_fold": _confident_counts(own_out_of_fold[:, 0], right, step),
         "confident_in_sample": _confident_counts(in_sample, right, step),
         "calibration_patterns": len(levels),
+        "set_coverage": set_coverage,
         "frequency_exponents_tried": list(FREQUENCY_EXPONENTS),
     }
     return replace(
-        weight, fitted_on=record, confident_at=step, level_temperatures=level_temperatures
+        weight,
+        fitted_on=record,
+        confident_at=step,
+        level_temperatures=level_temperatures,
+        set_thresholds=set_thresholds,
     )
 
 

@@ -246,12 +246,7 @@ class Classifier:
             note = "model: no fitted indexing weight; the network's answer stands"
             provenance = replace(provenance, warnings=(*provenance.warnings, note))
         if joined.cell_probability > 0.0 and answer.prediction_sets:
-            # The conformal sets are calibrated for the network alone: they stay its own.
-            answer = replace(
-                answer,
-                prediction_sets=self._prediction_sets(network),
-                set_guarantee=f"{answer.set_guarantee}; sets of the network alone",
-            )
+            answer = replace(answer, **self._joined_sets(joined.levels, network, answer))
         return replace(
             answer,
             provenance=provenance,
@@ -293,11 +288,41 @@ class Classifier:
             levels=levels,
         )
 
-    def _prediction_sets(self, levels: dict[str, np.ndarray]) -> dict[str, tuple[Any, ...]]:
-        """The conformal set of each calibrated level: names, symbols or numbers."""
+    def _joined_sets(
+        self, joined: dict[str, np.ndarray], network: dict[str, np.ndarray], answer: Prediction
+    ) -> dict[str, Any]:
+        """Prediction sets and their guarantee where a cell weighs: the joined answer's own
+        conformal sets when the evidence weight has thresholds (fitted on validation patterns
+        with a cell), else the network's sets, said to be its own."""
+        weight = self.evidence_weight
+        if weight is None or not weight.set_thresholds:
+            return {
+                "prediction_sets": self._prediction_sets(network),
+                "set_guarantee": f"{answer.set_guarantee}; sets of the network alone",
+            }
+        fitted = weight.fitted_on
+        dataset = str(fitted.get("dataset", "?")).rstrip("/").split("/")[-1]
+        coverage = float(fitted.get("set_coverage", self.calibration.coverage))
+        return {
+            "prediction_sets": self._prediction_sets(joined, weight.set_thresholds),
+            "coverage": coverage,
+            "set_guarantee": (
+                f"{coverage:.0%} of simulated lab-rendered patterns with a cell ({dataset} "
+                f"{fitted.get('part', '?')}, n={fitted.get('calibration_patterns', '?')}); "
+                "sets of the joined answer"
+            ),
+        }
+
+    def _prediction_sets(
+        self, levels: dict[str, np.ndarray], thresholds: dict[str, float] | None = None
+    ) -> dict[str, tuple[Any, ...]]:
+        """The conformal set of each calibrated level (names, symbols or numbers) at
+        ``thresholds`` (default: the model calibration's, for the network's levels)."""
         sets: dict[str, tuple[Any, ...]] = {}
         for level, probs in levels.items():
-            threshold = self.calibration.thresholds.get(level)
+            threshold = (self.calibration.thresholds if thresholds is None else thresholds).get(
+                level
+            )
             if threshold is None:
                 continue
             members = prediction_set(probs, threshold)

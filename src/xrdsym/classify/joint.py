@@ -36,7 +36,11 @@ patterns. ``w`` below is the first cell's w_1, the cell the answer prints.
 The joined distributions are then calibrated like the network's own (temperature scaling per
 level, :mod:`xrdsym.calibration`): q_T = p_joined^(1/T_level) / sum p_joined^(1/T_level), with
 the temperatures fitted on validation patterns that have an indexed cell
-(:func:`fit_joined_temperatures`). A temperature keeps each level's ranking.
+(:func:`fit_joined_temperatures`). A temperature keeps each level's ranking. Where a cell
+weighs, the answer's prediction sets are split-conformal sets of these calibrated joined
+distributions, {classes with q >= t_level}, t fitted on the same validation patterns
+(:func:`fit_joined_set_thresholds`, out-of-fold w); without fitted thresholds they stay the
+network's own.
 
 The first cell is *confident* when its w from the cells alone
 (``EvidenceWeight.coefficients``, the w ``xrdsym index`` prints: the lines decide, not the
@@ -66,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.calibration import LOG_T_BOUNDS, log_probabilities, tempered
+from xrdsym.calibration import LOG_T_BOUNDS, conformal_threshold, log_probabilities, tempered
 from xrdsym.calibration import fit_temperature as fit_level_temperature
 from xrdsym.errors import ModelFileError
 from xrdsym.indexing.extinction import MAX_SCORED_LINES, crystal_systems_of
@@ -212,6 +216,9 @@ class EvidenceWeight:
         reliability: figures of the joined answer on held-out patterns, for the model card.
         frequency_exponent: b of :func:`sharpened_within_extinction` (0: not sharpened).
         space_group_frequencies: (230,) f of the training part (empty: not sharpened).
+        set_thresholds: probability threshold per level of the joined answer's conformal
+            prediction sets (:func:`fit_joined_set_thresholds`; empty: the answer keeps the
+            network's own sets).
     """
 
     coefficients: tuple[float, ...]
@@ -223,6 +230,7 @@ class EvidenceWeight:
     frequency_exponent: float = 0.0
     space_group_frequencies: tuple[float, ...] = ()
     joined_coefficients: tuple[float, ...] = ()
+    set_thresholds: dict[str, float] = field(default_factory=dict)
 
     def sharpened(
         self, network: dict[str, np.ndarray], table: SpaceGroupTable
@@ -281,6 +289,7 @@ class EvidenceWeight:
             "level_temperatures": {k: round(v, 6) for k, v in self.level_temperatures.items()},
             "frequency_exponent": self.frequency_exponent,
             "space_group_frequencies": [round(f, 8) for f in self.space_group_frequencies],
+            "set_thresholds": {k: round(v, 8) for k, v in self.set_thresholds.items()},
             "fitted_on": self.fitted_on,
             "reliability": self.reliability,
         }
@@ -327,6 +336,11 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
             raise ValueError(
                 f"space_group_frequencies: {len(frequencies)} values, 230 positive ones needed"
             )
+        thresholds = {str(k): float(v) for k, v in dict(data.get("set_thresholds", {})).items()}
+        if not set(thresholds) <= set(LEVELS) or not all(
+            0.0 <= t <= 1.0 for t in thresholds.values()
+        ):
+            raise ValueError(f"set_thresholds {thresholds}: levels {LEVELS}, values in [0, 1]")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a valid evidence-weight record ({exc})") from None
     return EvidenceWeight(
@@ -339,6 +353,7 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
         exponent,
         frequencies,
         joined,
+        thresholds,
     )
 
 
@@ -467,6 +482,23 @@ def fit_joined_temperatures(
         level: fit_level_temperature(
             log_probabilities(np.stack([p[level] for p in levels])),
             np.array([t[level] for t in labels], dtype=np.int64),
+        )
+        for level in LEVELS
+    }
+
+
+def fit_joined_set_thresholds(
+    levels: list[dict[str, np.ndarray]], labels: list[dict[str, int]], coverage: float
+) -> dict[str, float]:
+    """Threshold per level of split-conformal prediction sets of the calibrated joined
+    distributions (:func:`xrdsym.calibration.conformal_threshold` with alpha = 1 - coverage):
+    a set {classes with q >= threshold} holds the truth for at least ``coverage`` of patterns
+    exchangeable with those fitted on."""
+    return {
+        level: conformal_threshold(
+            np.stack([p[level] for p in levels]),
+            np.array([t[level] for t in labels], dtype=np.int64),
+            1.0 - coverage,
         )
         for level in LEVELS
     }
