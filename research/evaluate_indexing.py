@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         print("reliability of the top-1 answer, network alone beside joined:")
         print("\n".join(reliability_markdown(result["reliability"])))
         if args.record_reliability:
-            record = {**described, **result["reliability"]}
+            record = {**described, **result["reliability"], "sets": result["sets"]}
             path = write_evidence_weight(replace(weight, reliability=record), folder)
             print(f"wrote the reliability tables into {path}")
     if args.output is not None:

@@ -11,7 +11,7 @@ scan's phase, and the scan's label is doubtful.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -277,6 +277,9 @@ class MeasuredOutcome:
         has_cif: the labels name a CIF for the scan.
         cif_lines: (lines the CIF's cell indexes, lines the search used) by
             :func:`cif_cell_coverage`; None without a CIF or lines.
+        system_sets: per source (``network``, ``joined``: the answer's sets, as printed),
+            whether the crystal-system prediction set holds the truth and its size; empty when
+            the model has no sets.
     """
 
     file: str
@@ -288,6 +291,7 @@ class MeasuredOutcome:
     true_cell_rank: int | None
     has_cif: bool = False
     cif_lines: tuple[int, int] | None = None
+    system_sets: dict[str, tuple[bool, int]] = field(default_factory=dict)
 
 
 def _top_labels(levels: dict[str, np.ndarray]) -> dict[str, int]:
@@ -328,6 +332,18 @@ def _cif_lines(indexing: IndexingResult | None, cell: np.ndarray) -> tuple[int, 
         return None
     two_theta = np.array([indexing.peaks.peaks[i].two_theta for i in index])
     return cif_cell_coverage(two_theta, indexing.peaks.wavelength, cell), int(index.size)
+
+
+def _system_sets(truth: str, alone: Any, joined: Any) -> dict[str, tuple[bool, int]]:
+    """(holds the true crystal system, size) of the network's and the answer's crystal-system
+    sets; empty when either answer has none."""
+    sets = {
+        source: tuple(answer.prediction_sets.get("crystal_system", ()))
+        for source, answer in (("network", alone), ("joined", joined))
+    }
+    if not all(sets.values()):
+        return {}
+    return {source: (truth in members, len(members)) for source, members in sets.items()}
 
 
 def score_measured(
@@ -377,6 +393,9 @@ def score_measured(
                 true_cell_rank=rank,
                 has_cif=bool(row.get("cif")),
                 cif_lines=cif_lines,
+                system_sets=_system_sets(
+                    space_group(int(row["space_group"])).crystal_system, alone, joined
+                ),
             )
         )
     return outcomes
@@ -411,6 +430,17 @@ def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:
     found = sum(o.true_cell_rank is not None for o in outcomes)
     with_cif = sum(o.has_cif for o in outcomes)
     lines.append(f"true cell among the first three: {found} of {with_cif} scans with a CIF")
+    with_sets = [o.system_sets for o in outcomes if o.system_sets]
+    if with_sets:
+        held = {
+            src: (sum(s[src][0] for s in with_sets), np.mean([s[src][1] for s in with_sets]))
+            for src in ("network", "joined")
+        }
+        lines.append(
+            "crystal-system set holds the truth (mean size): network "
+            f"{held['network'][0]} / {len(with_sets)} ({held['network'][1]:.1f}), answer "
+            f"{held['joined'][0]} / {len(with_sets)} ({held['joined'][1]:.1f})"
+        )
     doubtful = [o.file for o in outcomes if o.cif_lines and 2 * o.cif_lines[0] < o.cif_lines[1]]
     if doubtful:
         lines.append(

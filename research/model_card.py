@@ -148,4 +148,29 @@ def joined_answer_lines(folder: Path) -> list[str]:
         f"share right, count); ECE over the same {tables['bins']} bins.",
         "",
         *reliability_markdown(tables),
+        *set_markdown(tables.get("sets", {}), float(fitted.get("set_coverage", 0.9))),
     ]
+
+
+def set_markdown(sets: dict[str, Any], coverage: float) -> list[str]:
+    """Markdown table of the prediction sets on the scored part: share holding the truth and
+    mean size, network alone beside the answer (joined sets where a cell weighs); nothing
+    without figures."""
+    if not sets:
+        return []
+    lines = [
+        "",
+        f"Prediction sets ({coverage:.0%} sets; the answer's are the joined ones for "
+        f"{sets['joined_sets']} patterns with a cell, fitted on the validation patterns with a "
+        "cell, and the network's for the rest):",
+        "",
+        "| level | network: holds the truth | mean size | answer: holds the truth | mean size |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for level, (held, size) in sets["network"].items():
+        answer_held, answer_size = sets["answer"][level]
+        lines.append(
+            f"| {level.replace('_', ' ')} | {held:.1%} | {size:.1f} | {answer_held:.1%} | "
+            f"{answer_size:.1f} |"
+        )
+    return lines
