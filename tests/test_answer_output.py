@@ -210,3 +210,30 @@ def test_low_confidence_names_every_level_below_one_half(
     assert record["low_confidence_levels"] == unsure
     assert record["low_confidence"] == ("space_group" in unsure)
     assert row["low_confidence_levels"].split() == unsure
+
+
+def test_where_a_cell_weighs_the_sets_are_the_joined_answers_own() -> None:
+    from dataclasses import replace
+
+    from xrdsym.calibration import prediction_set
+
+    classifier = load_model()
+    weight = classifier.evidence_weight
+    assert weight is not None and weight.set_thresholds  # the bundled record has them
+    sample = read_sample(str(EXAMPLE), classifier.grid, "CuKa")
+    joined = classifier.classify(sample)[0]
+    assert joined.cell_probability > 0.0
+    assert "sets of the joined answer" in joined.set_guarantee
+    expected = prediction_set(
+        joined.levels["crystal_system"], weight.set_thresholds["crystal_system"]
+    )
+    table = load_space_group_table()
+    assert joined.prediction_sets["crystal_system"] == tuple(
+        table.crystal_systems[i] for i in expected
+    )
+    assert "sets of the joined answer" in str(joined)
+    classifier.evidence_weight = replace(weight, set_thresholds={})
+    fallback = classifier.classify(sample)[0]
+    assert fallback.set_guarantee.endswith("sets of the network alone")
+    alone = classifier.classify(sample, index=False)[0]
+    assert fallback.prediction_sets == alone.prediction_sets

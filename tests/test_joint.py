@@ -22,6 +22,7 @@ from xrdsym.classify.joint import (
     cross_fitted_probabilities,
     fit_cell_weight,
     fit_confident_step,
+    fit_joined_set_thresholds,
     fit_joined_temperatures,
     fit_temperature,
     join_levels,
@@ -33,7 +34,7 @@ from xrdsym.classify.joint import (
 from xrdsym.errors import ModelFileError
 from xrdsym.indexing.extinction import score_extinction_groups, with_extinction
 from xrdsym.indexing.results import IndexingResult
-from xrdsym.spacegroups import CRYSTAL_SYSTEMS, space_group
+from xrdsym.spacegroups import CRYSTAL_SYSTEMS, LEVELS, space_group
 from xrdsym.spacegroups.table import level_probabilities, load_space_group_table
 
 #: Zero coefficients of every cell feature but the intercept (w then does not depend on the cell).
@@ -191,6 +192,39 @@ def test_joined_temperatures_recover_a_known_temperature():
         assert t == pytest.approx(2.0, rel=0.12), level
 
 
+def test_joined_set_thresholds_hold_the_truth_for_the_stated_share_of_new_patterns():
+    from xrdsym.calibration import set_membership
+
+    rng = np.random.default_rng(5)
+
+    def draw(n: int) -> tuple[list[dict[str, np.ndarray]], list[dict[str, int]]]:
+        levels, labels = [], []
+        for _ in range(n):
+            p = {
+                level: rng.dirichlet(np.full(k, 0.3))
+                for level, k in (
+                    ("crystal_system", 7),
+                    ("extinction_group", 101),
+                    ("space_group", 230),
+                )
+            }
+            levels.append(p)  # calibrated: each label drawn from its own distribution
+            labels.append({level: int(rng.choice(len(q), p=q)) for level, q in p.items()})
+        return levels, labels
+
+    fitted_levels, fitted_labels = draw(1500)
+    thresholds = fit_joined_set_thresholds(fitted_levels, fitted_labels, 0.9)
+    assert set(thresholds) == set(LEVELS) and all(0.0 < t < 1.0 for t in thresholds.values())
+    new_levels, new_labels = draw(1500)
+    for level, t in thresholds.items():
+        p = np.stack([x[level] for x in new_levels])
+        truth = np.array([x[level] for x in new_labels])
+        held = set_membership(p, t)[np.arange(len(truth)), truth].mean()
+        assert 0.87 <= held <= 0.94, level  # 90 % sets, 1,500 new patterns
+    smaller = fit_joined_set_thresholds(fitted_levels, fitted_labels, 0.5)
+    assert all(smaller[level] > thresholds[level] for level in LEVELS)
+
+
 def test_confident_step_is_the_lowest_with_few_enough_wrong_cells():
     w = np.array([0.3, 0.55, 0.6, 0.7, 0.8, 0.9])
     right = np.array([False, False, False, True, False, True])
@@ -287,6 +321,7 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         frequency_exponent=0.5,
         space_group_frequencies=tuple(round(f, 8) for f in np.linspace(1.0, 2.0, 230) / 345.0),
         joined_coefficients=(0.5,) * len(JOINED_FEATURES),
+        set_thresholds={"crystal_system": 0.14, "space_group": 0.0026},
     )
     write_evidence_weight(weight, tmp_path)
     assert read_evidence_weight(tmp_path) == weight
@@ -301,6 +336,8 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         ("frequency_exponent", -1.0),
         ("space_group_frequencies", [0.1] * 229),
         ("joined_coefficients", [0.5] * len(FEATURES)),
+        ("set_thresholds", {"space_group": 1.5}),
+        ("set_thresholds", {"lattice": 0.1}),
     ):
         (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps({**good, field: value}))
         with pytest.raises(ModelFileError, match=field):
@@ -362,12 +399,14 @@ def test_measured_lines_count_right_levels_and_cells():
         "space_group": 61,
     }
     wrong = {"crystal_system": 0, "extinction_group": 0, "space_group": 0}
+    sets = {"network": (False, 3), "joined": (True, 2)}
     outcomes = [
-        MeasuredOutcome("a.xy", 62, truth, wrong, {}, None, 0, True),
-        MeasuredOutcome("b.xy", 62, wrong, truth, {}, None, None, False),
+        MeasuredOutcome("a.xy", 62, truth, wrong, {}, None, 0, True, system_sets=sets),
+        MeasuredOutcome("b.xy", 62, wrong, truth, {}, None, None, False, system_sets=sets),
     ]
     text = "\n".join(measured_lines(outcomes))
     assert "true cell among the first three: 1 of 1 scans with a CIF" in text
+    assert "holds the truth (mean size): network 0 / 2 (3.0), answer 2 / 2 (2.0)" in text
     assert "crystal_system     network   1 / 2   joined   1 / 2" in text
 
 
