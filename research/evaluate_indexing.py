@@ -71,6 +71,12 @@ def register(subparsers: Any) -> None:
         help="score (or fit on) the patterns the --outcomes file holds and run no new ones",
     )
     parser.add_argument(
+        "--record-measured-sets",
+        action="store_true",
+        help="store how often the joined answer's crystal-system sets held the truth on each "
+        "--measured set in the model folder's weight record (said with every answer's sets)",
+    )
+    parser.add_argument(
         "--record-reliability",
         action="store_true",
         help="store the test part's reliability tables in the model folder's weight record "
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     # deferred until called, so that --help stays fast: imports spglib and scipy
     from research.indexing_eval import (
         measured_lines,
+        measured_set_coverage,
         score_measured,
         score_outcomes,
         seconds_per_pattern,
@@ -119,12 +126,25 @@ def run(args: argparse.Namespace) -> int:
     from xrdsym.training.parts import code_version
 
     classifier = load_model(args.model)
+    folder = Path(args.model) if args.model else bundled_model_dir()
+    coverage = []
     for labels in args.measured or ():
         print(
             f"{labels} (read at {args.wavelength}); marks: joined top-1 right per level, "
             "decided by (I indexing, N network)"
         )
-        print("\n".join(measured_lines(score_measured(classifier, labels, args.wavelength))))
+        scored = score_measured(classifier, labels, args.wavelength)
+        print("\n".join(measured_lines(scored)))
+        coverage.append(measured_set_coverage(labels, scored))
+    if args.record_measured_sets:
+        if classifier.evidence_weight is None or not args.measured:
+            raise XrdsymError("--record-measured-sets needs --measured and a fitted weight")
+        recorded = replace(
+            classifier.evidence_weight,
+            measured_set_coverage=tuple(c for c in coverage if c is not None),
+        )
+        path = write_evidence_weight(recorded, folder)
+        print(f"wrote the measured coverage of the sets into {path}")
     if args.limit < 0:
         return 0
     dataset = open_dataset(args.dataset)
@@ -155,7 +175,6 @@ def run(args: argparse.Namespace) -> int:
         outcomes = [done[int(i)] for i in indices if int(i) in done]
     else:
         outcomes = _run_with_bar(args, dataset, indices, classifier, store)
-    folder = Path(args.model) if args.model else bundled_model_dir()
     weight = classifier.evidence_weight
     if args.compare_gates:
         if args.part == "test":

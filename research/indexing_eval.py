@@ -401,6 +401,19 @@ def score_measured(
     return outcomes
 
 
+def measured_set_coverage(
+    labels_csv: str, outcomes: list[MeasuredOutcome]
+) -> tuple[str, int, float] | None:
+    """(name: the folder of the labels file, scans, share) of the scans whose answer's
+    crystal-system set holds the truth; None when no scan has sets."""
+    with_sets = [o.system_sets["joined"] for o in outcomes if o.system_sets]
+    if not with_sets:
+        return None
+    name = str(labels_csv).replace("\\", "/").split("/")[-2:-1]
+    held = sum(inside for inside, _ in with_sets)
+    return (name[0] if name else "measured", len(with_sets), held / len(with_sets))
+
+
 def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:
     """Per-scan lines and the totals: right at each level (joined, network), cells found."""
     lines = []

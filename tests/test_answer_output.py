@@ -232,6 +232,10 @@ def test_where_a_cell_weighs_the_sets_are_the_joined_answers_own() -> None:
         table.crystal_systems[i] for i in expected
     )
     assert "sets of the joined answer" in str(joined)
+    classifier.evidence_weight = replace(weight, measured_set_coverage=(("xred", 17, 0.8235),))
+    measured = classifier.classify(sample)[0]
+    assert "the crystal-system set for 82% of 17 xred measured scans" in measured.set_guarantee
+    assert "with a cell" in measured.set_guarantee
     classifier.evidence_weight = replace(weight, set_thresholds={})
     fallback = classifier.classify(sample)[0]
     assert fallback.set_guarantee.endswith("sets of the network alone")

@@ -322,6 +322,7 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         space_group_frequencies=tuple(round(f, 8) for f in np.linspace(1.0, 2.0, 230) / 345.0),
         joined_coefficients=(0.5,) * len(JOINED_FEATURES),
         set_thresholds={"crystal_system": 0.14, "space_group": 0.0026},
+        measured_set_coverage=(("xred", 17, 0.8235),),
     )
     write_evidence_weight(weight, tmp_path)
     assert read_evidence_weight(tmp_path) == weight
@@ -338,6 +339,8 @@ def test_weight_record_round_trip_and_bad_record(tmp_path):
         ("joined_coefficients", [0.5] * len(FEATURES)),
         ("set_thresholds", {"space_group": 1.5}),
         ("set_thresholds", {"lattice": 0.1}),
+        ("measured_set_coverage", [["xred", 0, 0.5]]),
+        ("measured_set_coverage", [["xred", 17, 1.2]]),
     ):
         (tmp_path / EVIDENCE_WEIGHT_NAME).write_text(json.dumps({**good, field: value}))
         with pytest.raises(ModelFileError, match=field):
@@ -390,7 +393,9 @@ def test_cell_text_and_columns():
 
 
 def test_measured_lines_count_right_levels_and_cells():
-    from research.indexing_eval import MeasuredOutcome, measured_lines
+    from dataclasses import replace
+
+    from research.indexing_eval import MeasuredOutcome, measured_lines, measured_set_coverage
 
     info = space_group(62)
     truth = {
@@ -407,6 +412,8 @@ def test_measured_lines_count_right_levels_and_cells():
     text = "\n".join(measured_lines(outcomes))
     assert "true cell among the first three: 1 of 1 scans with a CIF" in text
     assert "holds the truth (mean size): network 0 / 2 (3.0), answer 2 / 2 (2.0)" in text
+    assert measured_set_coverage("data/xred/labels.csv", outcomes) == ("xred", 2, 1.0)
+    assert measured_set_coverage("labels.csv", [replace(outcomes[0], system_sets={})]) is None
     assert "crystal_system     network   1 / 2   joined   1 / 2" in text
 
 

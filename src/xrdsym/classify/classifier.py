@@ -303,13 +303,17 @@ class Classifier:
         fitted = weight.fitted_on
         dataset = str(fitted.get("dataset", "?")).rstrip("/").split("/")[-1]
         coverage = float(fitted.get("set_coverage", self.calibration.coverage))
+        measured = ", ".join(
+            f"{share:.0%} of {n} {name}" for name, n, share in weight.measured_set_coverage
+        )
         return {
             "prediction_sets": self._prediction_sets(joined, weight.set_thresholds),
             "coverage": coverage,
             "set_guarantee": (
                 f"{coverage:.0%} of simulated lab-rendered patterns with a cell ({dataset} "
-                f"{fitted.get('part', '?')}, n={fitted.get('calibration_patterns', '?')}); "
-                "sets of the joined answer"
+                f"{fitted.get('part', '?')}, n={fitted.get('calibration_patterns', '?')})"
+                + (f"; the crystal-system set for {measured} measured scans" if measured else "")
+                + "; sets of the joined answer"
             ),
         }
 

@@ -219,6 +219,9 @@ class EvidenceWeight:
         set_thresholds: probability threshold per level of the joined answer's conformal
             prediction sets (:func:`fit_joined_set_thresholds`; empty: the answer keeps the
             network's own sets).
+        measured_set_coverage: (name, scans, share) of the measured sets on which the joined
+            answer's crystal-system sets were scored (``python -m research.evaluate_indexing
+            --measured ... --record-measured-sets``): how often they held the truth there.
     """
 
     coefficients: tuple[float, ...]
@@ -231,6 +234,7 @@ class EvidenceWeight:
     space_group_frequencies: tuple[float, ...] = ()
     joined_coefficients: tuple[float, ...] = ()
     set_thresholds: dict[str, float] = field(default_factory=dict)
+    measured_set_coverage: tuple[tuple[str, int, float], ...] = ()
 
     def sharpened(
         self, network: dict[str, np.ndarray], table: SpaceGroupTable
@@ -290,6 +294,9 @@ class EvidenceWeight:
             "frequency_exponent": self.frequency_exponent,
             "space_group_frequencies": [round(f, 8) for f in self.space_group_frequencies],
             "set_thresholds": {k: round(v, 8) for k, v in self.set_thresholds.items()},
+            "measured_set_coverage": [
+                [name, n, round(share, 4)] for name, n, share in self.measured_set_coverage
+            ],
             "fitted_on": self.fitted_on,
             "reliability": self.reliability,
         }
@@ -341,6 +348,12 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
             0.0 <= t <= 1.0 for t in thresholds.values()
         ):
             raise ValueError(f"set_thresholds {thresholds}: levels {LEVELS}, values in [0, 1]")
+        measured = tuple(
+            (str(name), int(n), float(share))
+            for name, n, share in data.get("measured_set_coverage", ())
+        )
+        if not all(n > 0 and 0.0 <= share <= 1.0 for _, n, share in measured):
+            raise ValueError(f"measured_set_coverage {measured}: scans > 0, shares in [0, 1]")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a valid evidence-weight record ({exc})") from None
     return EvidenceWeight(
@@ -354,6 +367,7 @@ def read_evidence_weight(folder: str | Path) -> EvidenceWeight | None:
         frequencies,
         joined,
         thresholds,
+        measured,
     )
 
 
