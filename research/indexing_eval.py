@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from research.indexing_run import Outcome, same_reduced_cell, true_labels
-from xrdsym.calibration import prediction_set
+from xrdsym.calibration import measured_set_name, prediction_set
 from xrdsym.classify.joint import EvidenceWeight, join_levels, network_only
 from xrdsym.errors import XrdsymError
 from xrdsym.indexing import metric
@@ -409,9 +409,8 @@ def measured_set_coverage(
     with_sets = [o.system_sets["joined"] for o in outcomes if o.system_sets]
     if not with_sets:
         return None
-    name = str(labels_csv).replace("\\", "/").split("/")[-2:-1]
     held = sum(inside for inside, _ in with_sets)
-    return (name[0] if name else "measured", len(with_sets), held / len(with_sets))
+    return (measured_set_name(str(labels_csv)), len(with_sets), held / len(with_sets))
 
 
 def measured_lines(outcomes: list[MeasuredOutcome]) -> list[str]:

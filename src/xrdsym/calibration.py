@@ -97,6 +97,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, tolerance: float = 1
     return math.exp(0.5 * (low + high))
 
 
+def measured_set_name(labels_path: str) -> str:
+    """Name of a measured set in the stated guarantees: the folder of its labels file
+    (``.../xred/labels.csv``: ``xred``), ``measured`` when it has none."""
+    folder = labels_path.replace("\\", "/").split("/")[-2:-1]
+    return folder[0] if folder else "measured"
+
+
 def conformal_threshold(probabilities: np.ndarray, labels: np.ndarray, alpha: float) -> float:
     """Probability threshold 1 - q of the split-conformal sets (see the module docstring).
 
@@ -259,10 +266,8 @@ class Calibration:
                 continue
             scores = dict(entry.get(level, {}).get("calibrated", {}))
             if "coverage" in scores:
-                name = str(entry.get("labels", "")).replace("\\", "/").split("/")[-2:-1]
-                found.append(
-                    (name[0] if name else "measured", int(scores["n"]), float(scores["coverage"]))
-                )
+                name = measured_set_name(str(entry.get("labels", "")))
+                found.append((name, int(scores["n"]), float(scores["coverage"])))
         return found
 
     def temperature(self, level: str = "space_group") -> float:
