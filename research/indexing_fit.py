@@ -253,9 +253,8 @@ def fit_evidence(
             labels.append(true_labels(outcome.space_group))
     calibrated = len(levels) >= MIN_CALIBRATION_PATTERNS
     level_temperatures = fit_joined_temperatures(levels, labels) if calibrated else {}
-    tempered_levels = [
-        replace(weight, level_temperatures=level_temperatures).calibrated(p) for p in levels
-    ]
+    calibrator = replace(weight, level_temperatures=level_temperatures)
+    tempered_levels = [calibrator.calibrated(p) for p in levels]
     set_thresholds = (
         fit_joined_set_thresholds(tempered_levels, labels, set_coverage) if calibrated else {}
     )

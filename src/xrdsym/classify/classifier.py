@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from xrdsym.calibration import Calibration, prediction_set, softmax
+from xrdsym.calibration import (
+    Calibration,
+    fitted_source,
+    prediction_set,
+    softmax,
+    stated_guarantee,
+)
 from xrdsym.classify.answers import Prediction, Provenance, top_k_levels
 from xrdsym.classify.joint import EvidenceWeight, index_samples, join_levels, network_only
 from xrdsym.classify.samples import Sample, reader_events
@@ -301,20 +307,20 @@ class Classifier:
                 "set_guarantee": f"{answer.set_guarantee}; sets of the network alone",
             }
         fitted = weight.fitted_on
-        dataset = str(fitted.get("dataset", "?")).rstrip("/").split("/")[-1]
         coverage = float(fitted.get("set_coverage", self.calibration.coverage))
-        measured = ", ".join(
-            f"{share:.0%} of {n} {name}" for name, n, share in weight.measured_set_coverage
+        source = fitted_source(
+            fitted.get("dataset"), fitted.get("part"), fitted.get("calibration_patterns")
+        )
+        guarantee = stated_guarantee(
+            coverage,
+            "lab-rendered patterns with a cell",
+            source,
+            list(weight.measured_set_coverage),
         )
         return {
             "prediction_sets": self._prediction_sets(joined, weight.set_thresholds),
             "coverage": coverage,
-            "set_guarantee": (
-                f"{coverage:.0%} of simulated lab-rendered patterns with a cell ({dataset} "
-                f"{fitted.get('part', '?')}, n={fitted.get('calibration_patterns', '?')})"
-                + (f"; the crystal-system set for {measured} measured scans" if measured else "")
-                + "; sets of the joined answer"
-            ),
+            "set_guarantee": f"{guarantee}; sets of the joined answer",
         }
 
     def _prediction_sets(
@@ -322,11 +328,10 @@ class Classifier:
     ) -> dict[str, tuple[Any, ...]]:
         """The conformal set of each calibrated level (names, symbols or numbers) at
         ``thresholds`` (default: the model calibration's, for the network's levels)."""
+        cuts = self.calibration.thresholds if thresholds is None else thresholds
         sets: dict[str, tuple[Any, ...]] = {}
         for level, probs in levels.items():
-            threshold = (self.calibration.thresholds if thresholds is None else thresholds).get(
-                level
-            )
+            threshold = cuts.get(level)
             if threshold is None:
                 continue
             members = prediction_set(probs, threshold)
